@@ -1,0 +1,51 @@
+# sms-dispatch. `make dev` runs the whole stack locally; `make test` runs every check CI runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test test-all lint typecheck unit bench up down logs clean install
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## dev: create the virtual environment, install, run Redis (embedded), simulator, worker and API
+dev: $(STAMP)
+	$(BIN)/smsdispatch dev
+
+## test: lint, type check and the test suite (what CI runs)
+test: lint typecheck
+	$(BIN)/pytest -m "not slow"
+
+## test-all: the suite including the long chaos runs
+test-all: lint typecheck
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## up / down / logs: the same stack with Docker (docker compose)
+up:
+	docker compose up --build -d
+
+down:
+	docker compose down
+
+logs:
+	docker compose logs -f --tail=200
+
+clean:
+	rm -rf $(VENV) .smsd .pytest_cache .mypy_cache .ruff_cache .hypothesis

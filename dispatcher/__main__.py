@@ -1,0 +1,5 @@
+"""``python -m dispatcher`` is ``smsdispatch``."""
+
+from dispatcher.cli import main
+
+main()

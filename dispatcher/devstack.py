@@ -1,0 +1,160 @@
+"""``smsdispatch dev``: the whole system on one machine, without Docker.
+
+Starts (or uses ``SMSD_REDIS_URL``) Redis, then the provider simulator, a worker and the HTTP API
+as child processes, writes their addresses to ``<data_dir>/dev.json`` so other terminals find them
+(``smsdispatch send`` / ``status``), prints the URLs, and stops everything on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from dispatcher.embedded_redis import EmbeddedRedis, free_port
+from dispatcher.settings import Settings, dev_state_path
+
+__all__ = ["run_dev_stack"]
+
+
+def _port_or_free(preferred: int) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def _wait_http(port: int, timeout_s: float, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise click.ClickException(f"a child process exited during start-up: {process.args!r}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise click.ClickException(f"nothing listened on 127.0.0.1:{port} within {timeout_s:.0f} s")
+
+
+def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for process in processes:
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def run_dev_stack(
+    settings: Settings, *, api_port: int, simulator_port: int, concurrency: int
+) -> None:
+    """Run Redis (embedded unless configured), simulator, worker and API until interrupted."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded: EmbeddedRedis | None = None
+    if settings.redis_url:
+        redis_url = settings.redis_url
+    else:
+        embedded = EmbeddedRedis(data_dir / "redis")
+        redis_url = embedded.start()
+
+    sinch_token = os.environ.get("SMSD_PROVIDERS__SINCH__API_TOKEN") or secrets.token_urlsafe(24)
+    api_key = os.environ.get("SMSD_API__API_KEYS", "").split(",")[0] or secrets.token_urlsafe(24)
+    simulator_port = _port_or_free(simulator_port)
+    api_port = _port_or_free(api_port)
+    simulator_url = f"http://127.0.0.1:{simulator_port}"
+    env = {
+        **os.environ,
+        "SMSD_REDIS_URL": redis_url,
+        "SMSD_PROVIDERS__SINCH__API_TOKEN": sinch_token,
+        "SMSD_PROVIDERS__SINCH__BASE_URL": simulator_url,
+        "SMSD_API__API_KEYS": os.environ.get("SMSD_API__API_KEYS") or api_key,
+        "SMSD_LOG__FORMAT": "console",
+    }
+    cli = [sys.executable, "-m", "dispatcher"]
+    processes: list[subprocess.Popen[bytes]] = []
+    state_path = dev_state_path(settings)
+
+    def handle_signal(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handle_signal)
+    try:
+        simulator = subprocess.Popen([*cli, "simulator", "--port", str(simulator_port)], env=env)  # noqa: S603
+        processes.append(simulator)
+        _wait_http(simulator_port, 20, simulator)
+        worker = subprocess.Popen([*cli, "worker", "--concurrency", str(concurrency)], env=env)  # noqa: S603
+        processes.append(worker)
+        api = subprocess.Popen([*cli, "api", "--port", str(api_port)], env=env)  # noqa: S603
+        processes.append(api)
+        _wait_http(api_port, 30, api)
+        state_path.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "redis_url": redis_url,
+                    "api_url": f"http://127.0.0.1:{api_port}",
+                    "simulator_url": simulator_url,
+                }
+            ),
+            encoding="utf-8",
+        )
+        _print_banner(
+            redis_url,
+            embedded=embedded is not None,
+            api_port=api_port,
+            simulator_url=simulator_url,
+            api_key=api_key,
+            data_dir=data_dir,
+        )
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        raise click.ClickException("a child process stopped; stopping the stack")
+    except KeyboardInterrupt:
+        click.echo("\nstopping the local stack ...", err=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        _stop(processes)
+        with contextlib.suppress(FileNotFoundError):
+            state_path.unlink()
+        if embedded is not None:
+            embedded.stop()
+
+
+def _print_banner(
+    redis_url: str,
+    *,
+    embedded: bool,
+    api_port: int,
+    simulator_url: str,
+    api_key: str,
+    data_dir: Path,
+) -> None:
+    where = f"embedded, data in {data_dir / 'redis'}" if embedded else "from SMSD_REDIS_URL"
+    click.echo(
+        "\nsms-dispatch local stack is up\n"
+        f"  redis      {redis_url}  ({where})\n"
+        f"  api        http://127.0.0.1:{api_port}   (Authorization: Bearer {api_key})\n"
+        f"  simulator  {simulator_url}   (Sinch-compatible; control API under /_sim)\n"
+        "  worker     Celery, threads pool\n\n"
+        "In another terminal:\n"
+        "  .venv/bin/smsdispatch send --to +14155552671 --body hello\n"
+        "  .venv/bin/smsdispatch status <id>\n\n"
+        "Ctrl-C stops everything.\n",
+        err=True,
+    )

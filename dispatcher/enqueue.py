@@ -1,0 +1,277 @@
+"""The enqueue core, shared by the Python API, the HTTP API and the CLI.
+
+A message is validated at once (:class:`~dispatcher.errors.InvalidMessage` names each bad field),
+recorded as ``queued`` in Redis, and only then is its job published: no job exists without a record.
+If publishing fails the record is removed again and :class:`~dispatcher.errors.EnqueueError` is
+raised, so the caller knows the message was not taken.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from celery import Celery
+
+from dispatcher.celery_app import SEND_TASK, build_celery_app
+from dispatcher.errors import (
+    EnqueueError,
+    IdempotencyConflict,
+    InvalidMessage,
+    MessageNotFound,
+)
+from dispatcher.ids import new_message_id
+from dispatcher.logs import get_logger
+from dispatcher.message import NewMessage, validate_message
+from dispatcher.records import MessageRecord, mask_number
+from dispatcher.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
+from dispatcher.states import MessageState
+from dispatcher.store import MessageStore, connect_redis
+
+__all__ = ["Dispatcher", "Receipt", "default_dispatcher", "get_status", "send_bulk", "send_sms"]
+
+_MESSAGE_FIELDS = frozenset(
+    {
+        "to",
+        "body",
+        "sender",
+        "idempotency_key",
+        "priority",
+        "validity",
+        "providers",
+        "callback_url",
+        "metadata",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the caller gets back for an accepted-at-the-door message."""
+
+    id: str
+    state: str
+    segments: int
+    encoding: str
+    duplicate: bool = False  # True when an idempotency key returned an earlier message
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Dispatcher:
+    """Enqueues messages and reads their status. Thread-safe; connects on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        redis_url: str | None = None,
+        celery_app: Celery | None = None,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self._settings = settings
+        self._redis_url = redis_url
+        self._celery_app = celery_app
+        self._store: MessageStore | None = None
+        self._clock_ms = clock_ms
+        self._lock = threading.Lock()
+
+    def _url(self) -> str:
+        # Called under self._lock.
+        if self._redis_url is None:
+            self._redis_url = resolve_redis_url(self._settings)
+        return self._redis_url
+
+    @property
+    def store(self) -> MessageStore:
+        with self._lock:
+            if self._store is None:
+                self._store = MessageStore(
+                    connect_redis(self._url()), retention_s=self._settings.messages.retention_s
+                )
+            return self._store
+
+    @property
+    def celery_app(self) -> Celery:
+        with self._lock:
+            if self._celery_app is None:
+                self._celery_app = build_celery_app(self._settings, self._url())
+            return self._celery_app
+
+    def validate(self, **fields: Any) -> NewMessage:
+        """Validate one message's fields (the keyword arguments of :meth:`send_sms`)."""
+        unknown = set(fields) - _MESSAGE_FIELDS
+        if unknown:
+            raise InvalidMessage(dict.fromkeys(sorted(unknown), "is not a known field"))
+        if "to" not in fields or "body" not in fields:
+            missing = {n: "is required" for n in ("to", "body") if n not in fields}
+            raise InvalidMessage(missing)
+        return validate_message(
+            self._settings.messages,
+            known_providers=[n for n, p in self._settings.providers.items() if p.enabled],
+            **fields,
+        )
+
+    def _record_for(self, message: NewMessage, now_ms: int) -> MessageRecord:
+        return MessageRecord(
+            id=new_message_id(now_ms),
+            to=message.to,
+            body=message.body,
+            sender=message.sender,
+            priority=message.priority,
+            encoding=message.encoding,
+            segments=message.segments,
+            state=MessageState.QUEUED,
+            created_at_ms=now_ms,
+            updated_at_ms=now_ms,
+            valid_until_ms=now_ms + message.validity_s * 1000,
+            providers=message.providers,
+            callback_url=message.callback_url,
+            metadata=message.metadata,
+            idempotency_key=message.idempotency_key,
+            fingerprint=message.content_fingerprint(),
+        )
+
+    def enqueue(self, message: NewMessage) -> Receipt:
+        """Record a validated message and publish its job."""
+        now_ms = self._clock_ms()
+        record = self._record_for(message, now_ms)
+        created = self.store.create(
+            record, idempotency_ttl_s=self._settings.messages.idempotency_ttl_s, now_ms=now_ms
+        )
+        log = get_logger(message_id=created.message_id, to=mask_number(message.to))
+        if not created.created:
+            if not created.same_content:
+                assert message.idempotency_key is not None
+                raise IdempotencyConflict(message.idempotency_key, created.message_id)
+            log.info("sms.idempotent_repeat")
+            found = self.store.get(created.message_id)
+            state = found[0].state.value if found else MessageState.QUEUED.value
+            return Receipt(created.message_id, state, message.segments, message.encoding, True)
+        try:
+            self.celery_app.send_task(
+                SEND_TASK,
+                args=[record.id],
+                queue=PRIORITY_QUEUES[record.priority],
+                routing_key=PRIORITY_QUEUES[record.priority],
+            )
+        except Exception as exc:
+            self.store.discard(record)
+            log.error("sms.publish_failed", error=type(exc).__name__)
+            raise EnqueueError(f"could not publish the job of message {record.id}") from exc
+        log.info(
+            "sms.enqueued",
+            priority=record.priority,
+            segments=record.segments,
+            encoding=record.encoding,
+            length=len(record.body),
+        )
+        return Receipt(record.id, MessageState.QUEUED.value, record.segments, record.encoding)
+
+    def send_sms(self, to: str, body: str, **options: Any) -> str:
+        """Validate, record and publish one message; returns its id."""
+        return self.enqueue(self.validate(to=to, body=body, **options)).id
+
+    def send_bulk(self, messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Enqueue many messages; one result per message, in order: ``{"id", "state",
+        "segments", "encoding"}`` or ``{"error": {"fields": {...}}}``. A bad message does not stop
+        the others."""
+        results: list[dict[str, Any]] = []
+        for index, fields in enumerate(messages):
+            try:
+                receipt = self.enqueue(self.validate(**dict(fields)))
+            except InvalidMessage as exc:
+                results.append(
+                    {"index": index, "error": {"code": "invalid_message", "fields": exc.fields}}
+                )
+            except IdempotencyConflict as exc:
+                results.append(
+                    {
+                        "index": index,
+                        "error": {"code": "idempotency_conflict", "message_id": exc.message_id},
+                    }
+                )
+            else:
+                results.append(
+                    {
+                        "index": index,
+                        "id": receipt.id,
+                        "state": receipt.state,
+                        "segments": receipt.segments,
+                        "encoding": receipt.encoding,
+                    }
+                )
+        return results
+
+    def get_status(self, message_id: str) -> dict[str, Any]:
+        """State, provider, provider message id and every attempt of a message."""
+        found = self.store.get(message_id)
+        if found is None:
+            raise MessageNotFound(message_id)
+        record, attempts = found
+        return record.public_view(attempts)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.redis.close()
+
+
+_default_lock = threading.Lock()
+_default: tuple[int, Dispatcher] | None = None
+
+
+def default_dispatcher() -> Dispatcher:
+    """The process-wide dispatcher of the module functions, built on first use after any fork."""
+    global _default  # noqa: PLW0603 - one per process, built lazily
+    with _default_lock:
+        if _default is None or _default[0] != os.getpid():
+            _default = (os.getpid(), Dispatcher(get_settings()))
+        return _default[1]
+
+
+def send_sms(
+    to: str,
+    body: str,
+    *,
+    sender: str | None = None,
+    idempotency_key: str | None = None,
+    priority: str = "normal",
+    validity: int | float | None = None,
+    providers: list[str] | None = None,
+    callback_url: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> str:
+    """Validate, record as ``queued`` and publish one SMS; returns the message id.
+
+    Raises :class:`InvalidMessage` naming each bad field, :class:`IdempotencyConflict` when the
+    idempotency key was used for different content. The same key with the same content returns the
+    first message's id and sends nothing more.
+    """
+    return default_dispatcher().send_sms(
+        to,
+        body,
+        sender=sender,
+        idempotency_key=idempotency_key,
+        priority=priority,
+        validity=validity,
+        providers=providers,
+        callback_url=callback_url,
+        metadata=metadata,
+    )
+
+
+def send_bulk(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Enqueue many messages; see :meth:`Dispatcher.send_bulk`."""
+    return default_dispatcher().send_bulk(messages)
+
+
+def get_status(message_id: str) -> dict[str, Any]:
+    """The status of a message; raises :class:`MessageNotFound`."""
+    return default_dispatcher().get_status(message_id)

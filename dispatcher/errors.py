@@ -1,0 +1,71 @@
+"""The error tree of sms-dispatch.
+
+::
+
+    DispatchError
+    ├── InvalidMessage        bad input at the door; ``fields`` maps each bad field to the reason
+    ├── IdempotencyConflict   the same idempotency key came with different content
+    ├── MessageNotFound       no message has that id
+    ├── ConfigError           the configuration cannot work; names the setting (and env variable)
+    └── EnqueueError          the message was valid but could not be recorded or published
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "ConfigError",
+    "DispatchError",
+    "EnqueueError",
+    "IdempotencyConflict",
+    "InvalidMessage",
+    "MessageNotFound",
+]
+
+
+class DispatchError(Exception):
+    """Root of every error sms-dispatch raises on purpose."""
+
+
+class InvalidMessage(DispatchError):  # noqa: N818 - the public name of DESIGN.md
+    """The message was refused at the door; nothing was recorded or published."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self.fields = dict(fields)
+        detail = "; ".join(f"{name}: {reason}" for name, reason in self.fields.items())
+        super().__init__(f"invalid message: {detail}")
+
+
+class IdempotencyConflict(DispatchError):  # noqa: N818 - the public name of DESIGN.md
+    """An idempotency key was reused with different content."""
+
+    def __init__(self, idempotency_key: str, message_id: str) -> None:
+        self.idempotency_key = idempotency_key
+        self.message_id = message_id
+        super().__init__(
+            f"idempotency key already used for message {message_id} with different content"
+        )
+
+
+class MessageNotFound(DispatchError):  # noqa: N818 - reads as the condition it is
+    """No message is recorded under this id."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        super().__init__(f"no message with id {message_id!r}")
+
+
+class ConfigError(DispatchError):
+    """The configuration cannot work."""
+
+    def __init__(self, setting: str, reason: str, *, env_var: str | None = None) -> None:
+        self.setting = setting
+        self.reason = reason
+        self.env_var = env_var
+        hint = f" (set the environment variable {env_var})" if env_var else ""
+        super().__init__(f"config {setting}: {reason}{hint}")
+
+
+class EnqueueError(DispatchError):
+    """A valid message could not be recorded or its job published; nothing was kept."""

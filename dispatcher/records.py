@@ -1,0 +1,148 @@
+"""The recorded message and its attempts, as they are kept in the status store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dispatcher.states import MessageState
+
+__all__ = ["Attempt", "MessageRecord", "mask_number"]
+
+
+def mask_number(number: str) -> str:
+    """A phone number with all but its last four digits hidden: ``+*******2671``."""
+    digits = number.lstrip("+")
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    prefix = "+" if number.startswith("+") else ""
+    return prefix + "*" * (len(digits) - 4) + digits[-4:]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call to a provider, and what came of it."""
+
+    number: int
+    provider: str
+    started_at_ms: int
+    latency_ms: int
+    outcome: str  # an OutcomeKind value
+    http_status: int | None = None
+    provider_code: str | None = None
+    reason: str = ""
+    provider_message_id: str | None = None
+    possible_duplicate: bool = False
+    task_id: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Attempt:
+        return cls(**json.loads(raw))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A message as the store holds it."""
+
+    id: str
+    to: str
+    body: str
+    sender: str | None
+    priority: str
+    encoding: str
+    segments: int
+    state: MessageState
+    created_at_ms: int
+    updated_at_ms: int
+    valid_until_ms: int
+    attempt_count: int = 0
+    providers: tuple[str, ...] = ()
+    callback_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+    provider: str | None = None
+    provider_message_id: str | None = None
+    final_reason: str | None = None
+    possible_duplicate: bool = False
+
+    def to_hash(self) -> dict[str, str]:
+        """The Redis hash fields of this record (empty optional fields are left out)."""
+        fields: dict[str, str] = {
+            "id": self.id,
+            "to": self.to,
+            "body": self.body,
+            "priority": self.priority,
+            "encoding": self.encoding,
+            "segments": str(self.segments),
+            "state": self.state.value,
+            "created_at_ms": str(self.created_at_ms),
+            "updated_at_ms": str(self.updated_at_ms),
+            "valid_until_ms": str(self.valid_until_ms),
+            "attempt_count": str(self.attempt_count),
+            "providers": json.dumps(list(self.providers)),
+            "metadata": json.dumps(self.metadata, separators=(",", ":")),
+            "fingerprint": self.fingerprint,
+            "possible_duplicate": "1" if self.possible_duplicate else "0",
+        }
+        optional = {
+            "sender": self.sender,
+            "callback_url": self.callback_url,
+            "idempotency_key": self.idempotency_key,
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "final_reason": self.final_reason,
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        return fields
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> MessageRecord:
+        return cls(
+            id=raw["id"],
+            to=raw["to"],
+            body=raw["body"],
+            sender=raw.get("sender"),
+            priority=raw["priority"],
+            encoding=raw["encoding"],
+            segments=int(raw["segments"]),
+            state=MessageState(raw["state"]),
+            created_at_ms=int(raw["created_at_ms"]),
+            updated_at_ms=int(raw["updated_at_ms"]),
+            valid_until_ms=int(raw["valid_until_ms"]),
+            attempt_count=int(raw.get("attempt_count", "0")),
+            providers=tuple(json.loads(raw.get("providers", "[]"))),
+            callback_url=raw.get("callback_url"),
+            metadata=json.loads(raw.get("metadata", "{}")),
+            idempotency_key=raw.get("idempotency_key"),
+            fingerprint=raw.get("fingerprint", ""),
+            provider=raw.get("provider"),
+            provider_message_id=raw.get("provider_message_id"),
+            final_reason=raw.get("final_reason"),
+            possible_duplicate=raw.get("possible_duplicate") == "1",
+        )
+
+    def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
+        """What ``get_status`` shows: everything but the body, the number masked."""
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "to": mask_number(self.to),
+            "priority": self.priority,
+            "encoding": self.encoding,
+            "segments": self.segments,
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "attempt_count": self.attempt_count,
+            "attempts": [asdict(a) for a in attempts],
+            "created_at_ms": self.created_at_ms,
+            "updated_at_ms": self.updated_at_ms,
+            "valid_until_ms": self.valid_until_ms,
+            "final_reason": self.final_reason,
+            "possible_duplicate": self.possible_duplicate,
+            "metadata": self.metadata,
+        }

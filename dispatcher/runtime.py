@@ -1,0 +1,141 @@
+"""The worker's concurrency model: one asyncio loop in a background thread per process.
+
+Celery's ``threads`` pool runs many jobs at once; each job thread hands its HTTP exchange to the
+loop (:meth:`SendBridge.exchange`) and waits for it with a bound, since the ``threads`` pool ignores
+Celery's time limits. The loop holds one long-lived ``aiohttp.ClientSession`` per provider, so
+connections are pooled and kept alive across messages.
+
+Nothing is created at import time: the loop, its thread and the sessions start on first use in the
+process that uses them (after any fork), and :meth:`SendBridge.close` closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import os
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import aiohttp
+
+from providers.base import HttpAnswer, HttpRequest, Provider
+from providers.outcome import TransportFailure, TransportPhase
+from providers.transport import exchange
+
+__all__ = ["LoopThread", "SendBridge"]
+
+_T = TypeVar("_T")
+
+# How long past a provider's own timeout a job thread waits for the loop before giving up.
+_BRIDGE_GRACE_S = 2.0
+
+
+class LoopThread:
+    """An asyncio event loop running forever in a daemon thread, started on first use."""
+
+    def __init__(self, name: str = "sms-dispatch-loop") -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The running loop of this process, started if needed (again after a fork)."""
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._start()
+            assert self._loop is not None
+            return self._loop
+
+    def _start(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name=self._name, daemon=True)
+        thread.start()
+        ready.wait(timeout=10)
+        self._loop, self._thread, self._pid = loop, thread, os.getpid()
+
+    def submit(self, coro: Coroutine[Any, Any, _T]) -> concurrent.futures.Future[_T]:
+        """Schedule ``coro`` on the loop from any other thread."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def run(self, coro: Coroutine[Any, Any, _T], *, timeout_s: float) -> _T:
+        """Run ``coro`` on the loop and wait at most ``timeout_s`` for it (then cancel it)."""
+        future = self.submit(coro)
+        try:
+            return future.result(timeout=timeout_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        """Stop the loop and join its thread (only in the process that started it)."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            if loop is None or thread is None or self._pid != os.getpid():
+                return
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            loop.close()
+            self._loop = self._thread = None
+
+
+class SendBridge:
+    """Performs provider requests from job threads on the loop, one pooled session per provider."""
+
+    def __init__(self, *, connections_per_provider: int) -> None:
+        self._loop_thread = LoopThread()
+        self._connections = connections_per_provider
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def _session(self, provider: str) -> aiohttp.ClientSession:
+        # Only called on the loop thread, so no lock is needed.
+        session = self._sessions.get(provider)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._connections,
+                limit_per_host=self._connections,
+                keepalive_timeout=30,
+                ttl_dns_cache=300,
+            )
+            session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+            self._sessions[provider] = session
+        return session
+
+    async def _exchange(
+        self, provider: Provider, request: HttpRequest
+    ) -> HttpAnswer | TransportFailure:
+        return await exchange(self._session(provider.name), request, timeout_s=provider.timeout_s)
+
+    def exchange(self, provider: Provider, request: HttpRequest) -> HttpAnswer | TransportFailure:
+        """Send ``request`` through ``provider``'s session; never waits past its timeout + grace."""
+        try:
+            return self._loop_thread.run(
+                self._exchange(provider, request),
+                timeout_s=provider.timeout_s + _BRIDGE_GRACE_S,
+            )
+        except concurrent.futures.TimeoutError:
+            return TransportFailure(TransportPhase.AFTER_SEND, "BridgeTimeout")
+
+    async def _close_sessions(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            with contextlib.suppress(Exception):
+                await session.close()
+
+    def close(self) -> None:
+        """Close every session, then stop the loop."""
+        with contextlib.suppress(Exception):
+            self._loop_thread.run(self._close_sessions(), timeout_s=10)
+        self._loop_thread.stop()

@@ -1,0 +1,275 @@
+"""Configuration: a TOML file overridden by ``SMSD_`` environment variables.
+
+The file is ``$SMSD_CONFIG``, else ``config/default.toml`` in the working directory when it exists,
+else the defaults below. Nested settings use ``__`` in the environment:
+``SMSD_PROVIDERS__SINCH__API_TOKEN`` sets ``providers.sinch.api_token``. Secrets (tokens,
+passwords) are read only from the environment; a secret found in the file stops start-up.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from dispatcher.errors import ConfigError
+
+__all__ = [
+    "PRIORITY_QUEUES",
+    "SECRET_SETTINGS",
+    "ProviderSettings",
+    "Settings",
+    "env_var_for",
+    "get_settings",
+    "load_settings",
+    "reset_settings",
+    "resolve_redis_url",
+]
+
+ENV_PREFIX = "SMSD_"
+DEFAULT_CONFIG_PATH = Path("config/default.toml")
+PRIORITY_QUEUES: dict[str, str] = {"high": "sms.high", "normal": "sms.normal", "bulk": "sms.bulk"}
+SECRET_SETTINGS = frozenset(
+    {"api_token", "auth_token", "api_secret", "password", "secret", "webhook_secret", "api_keys"}
+)
+
+
+def env_var_for(*path: str) -> str:
+    """The environment variable that sets the setting at ``path``."""
+    return ENV_PREFIX + "__".join(part.upper() for part in path)
+
+
+class ProviderSettings(BaseModel):
+    """One provider entry; adapter-specific options (``service_plan_id``, ...) ride along."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+    enabled: bool = True
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    rate_limit: float | None = Field(default=None, gt=0)
+
+    def options(self) -> dict[str, Any]:
+        """Everything the adapter factory reads, extras included."""
+        return self.model_dump()
+
+
+class MessageSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    default_region: str | None = None  # ISO 3166 region for national numbers, e.g. "GB"
+    max_segments: int = Field(default=10, ge=1, le=255)
+    default_validity_s: int = Field(default=86_400, ge=1)
+    max_validity_s: int = Field(default=259_200, ge=1)  # 3 days, Sinch's own ceiling
+    default_sender: str | None = None
+    retention_s: int = Field(default=604_800, ge=60)  # how long a finished record is kept
+    idempotency_ttl_s: int = Field(default=86_400, ge=60)
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    concurrency: int = Field(default=64, ge=1, le=1024)
+    queues: tuple[str, ...] = ("sms.high", "sms.normal", "sms.bulk")
+    prefetch_multiplier: int = Field(default=2, ge=1, le=16)
+    lease_margin_s: float = Field(default=15.0, ge=1)
+
+
+class CelerySettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    visibility_timeout_s: int = Field(default=3_600, ge=60)
+
+
+class LogSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    format: Literal["json", "console"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Comma-separated bearer keys, from the environment only (SMSD_API__API_KEYS).
+    api_keys: str = ""
+
+
+class RouteSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    default: tuple[str, ...] = ("sinch",)
+    prefixes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    """Everything sms-dispatch reads at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    redis_url: str | None = None
+    data_dir: Path = Path(".smsd")
+    messages: MessageSettings = MessageSettings()
+    worker: WorkerSettings = WorkerSettings()
+    celery: CelerySettings = CelerySettings()
+    log: LogSettings = LogSettings()
+    api: ApiSettings = ApiSettings()
+    routes: RouteSettings = RouteSettings()
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def config_path() -> Path | None:
+    """The TOML file in force, if any."""
+    explicit = os.environ.get("SMSD_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError("SMSD_CONFIG", f"names {explicit!r}, which is not a file")
+        return path
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def _secrets_in_file(document: dict[str, Any], path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for key, value in document.items():
+        here = (*path, key)
+        if isinstance(value, dict):
+            found.extend(_secrets_in_file(value, here))
+        elif key.lower() in SECRET_SETTINGS and value not in ("", None):
+            found.append(here)
+    return found
+
+
+def load_settings() -> Settings:
+    """Read the file and the environment; every problem becomes a :class:`ConfigError`."""
+    path = config_path()
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"is not valid TOML: {exc}") from exc
+        leaked = _secrets_in_file(document)
+        if leaked:
+            where = ".".join(leaked[0])
+            raise ConfigError(
+                where,
+                f"is a secret and must not be in {path}",
+                env_var=env_var_for(*leaked[0]),
+            )
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(where or "config", first["msg"]) from exc
+    _check_consistency(settings)
+    return settings
+
+
+def _check_consistency(settings: Settings) -> None:
+    for route in (settings.routes.default, *settings.routes.prefixes.values()):
+        for name in route:
+            if name not in settings.providers:
+                raise ConfigError(
+                    "routes", f"names provider {name!r}, which is not under [providers]"
+                )
+    for queue in settings.worker.queues:
+        if queue not in PRIORITY_QUEUES.values():
+            raise ConfigError(
+                "worker.queues", f"{queue!r} is not one of {sorted(PRIORITY_QUEUES.values())}"
+            )
+    longest_send_s = max((p.timeout_s for p in settings.providers.values()), default=10.0)
+    if settings.celery.visibility_timeout_s <= 2 * (
+        longest_send_s + settings.worker.lease_margin_s
+    ):
+        raise ConfigError(
+            "celery.visibility_timeout_s",
+            "must be well above the longest provider timeout plus the lease margin, "
+            "or a slow send is redelivered while it runs",
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (after the environment changed)."""
+    get_settings.cache_clear()
+
+
+def dev_state_path(settings: Settings) -> Path:
+    """Where ``smsdispatch dev`` writes the addresses of the stack it runs."""
+    return settings.data_dir / "dev.json"
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    """``SMSD_REDIS_URL`` (or ``redis_url`` in the file), else the running dev stack's Redis."""
+    if settings.redis_url:
+        return settings.redis_url
+    state_path = dev_state_path(settings)
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        state = None
+    if isinstance(state, dict) and _pid_alive(state.get("pid")) and state.get("redis_url"):
+        return str(state["redis_url"])
+    raise ConfigError(
+        "redis_url",
+        "is not set and no `smsdispatch dev` stack is running here",
+        env_var="SMSD_REDIS_URL",
+    )
+
+
+def _pid_alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,33 @@
+"""Message states and which of them end the sending."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["NOT_TO_BE_SENT", "MessageState"]
+
+
+class MessageState(enum.StrEnum):
+    """``queued → sending → accepted → delivered | undelivered``; ``sending → retry_scheduled``;
+    terminal failures ``failed`` and ``expired``."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    RETRY_SCHEDULED = "retry_scheduled"
+    ACCEPTED = "accepted"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+# A job for a message in one of these states is acknowledged without calling any provider.
+NOT_TO_BE_SENT = frozenset(
+    {
+        MessageState.ACCEPTED,
+        MessageState.DELIVERED,
+        MessageState.UNDELIVERED,
+        MessageState.FAILED,
+        MessageState.EXPIRED,
+    }
+)

@@ -1,0 +1,204 @@
+"""The status store: message records, their attempts and send leases, in Redis.
+
+Each state change that must not race is one Lua script (one round trip, atomic):
+
+- ``create``: record the message (and claim its idempotency key) before its job is published;
+- ``claim``: take the send lease of a message that is still to be sent;
+- ``finish``: append the attempt, move the state and release the lease, while the lease is ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis
+
+from dispatcher.keys import attempts_key, idempotency_key, lease_key, message_key
+from dispatcher.records import Attempt, MessageRecord
+from dispatcher.states import NOT_TO_BE_SENT, MessageState
+
+__all__ = ["Claim", "CreateResult", "MessageStore", "connect_redis"]
+
+_CREATE = """
+if #KEYS == 2 then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return {0, existing} end
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {1, ARGV[1]}
+"""
+
+_NOT_TO_BE_SENT_LUA = "{" + ", ".join(f"['{s.value}'] = true" for s in NOT_TO_BE_SENT) + "}"
+
+_CLAIM = f"""
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {{'missing'}} end
+local done = {_NOT_TO_BE_SENT_LUA}
+if done[state] then return {{'done', state}} end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {{'busy', state}} end
+redis.call('HSET', KEYS[1], 'state', 'sending', 'updated_at_ms', ARGV[3])
+return {{'claimed', state, redis.call('HGETALL', KEYS[1])}}
+"""
+
+_FINISH = """
+local holder = redis.call('GET', KEYS[2])
+if ARGV[2] ~= '' then
+  redis.call('RPUSH', KEYS[3], ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+  redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
+end
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+_DISCARD = """
+redis.call('DEL', KEYS[1])
+if #KEYS == 2 and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+
+def connect_redis(url: str) -> redis.Redis:
+    """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``); connects on first use."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_connect_timeout=5,
+        socket_timeout=10,
+        health_check_interval=30,
+        retry_on_timeout=True,
+    )
+
+
+def fingerprint_digest(fingerprint: str) -> str:
+    return hashlib.sha256(fingerprint.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CreateResult:
+    """``created`` False means the idempotency key was known: ``message_id`` is the first one's."""
+
+    created: bool
+    message_id: str
+    same_content: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The result of trying to take a message's send lease."""
+
+    status: Literal["claimed", "done", "busy", "missing"]
+    previous_state: MessageState | None = None
+    record: MessageRecord | None = None
+    token: str = ""
+
+
+class MessageStore:
+    """Message records in Redis. Thread-safe: redis-py's connection pool is."""
+
+    def __init__(self, client: redis.Redis, *, retention_s: int) -> None:
+        self._redis = client
+        self._retention_s = retention_s
+        self._create = client.register_script(_CREATE)
+        self._claim = client.register_script(_CLAIM)
+        self._finish = client.register_script(_FINISH)
+        self._discard = client.register_script(_DISCARD)
+
+    @property
+    def redis(self) -> redis.Redis:
+        return self._redis
+
+    def _ttl_s(self, record_valid_until_ms: int, now_ms: int) -> int:
+        return max(record_valid_until_ms - now_ms, 0) // 1000 + self._retention_s
+
+    def create(self, record: MessageRecord, *, idempotency_ttl_s: int, now_ms: int) -> CreateResult:
+        """Record a new message (state ``queued``), claiming its idempotency key if it has one."""
+        keys = [message_key(record.id)]
+        digest = fingerprint_digest(record.fingerprint)
+        if record.idempotency_key is not None:
+            keys.append(idempotency_key(record.idempotency_key))
+        fields: list[str] = []
+        for name, value in record.to_hash().items():
+            fields += [name, value]
+        created, stored = self._create(
+            keys=keys,
+            args=[
+                f"{record.id}|{digest}",
+                idempotency_ttl_s,
+                self._ttl_s(record.valid_until_ms, now_ms),
+                *fields,
+            ],
+        )
+        first_id, _, first_digest = str(stored).partition("|")
+        if created:
+            return CreateResult(True, first_id)
+        return CreateResult(False, first_id, same_content=first_digest == digest)
+
+    def discard(self, record: MessageRecord) -> None:
+        """Forget a record whose job could not be published (and free its idempotency key)."""
+        keys = [message_key(record.id)]
+        if record.idempotency_key is not None:
+            keys.append(idempotency_key(record.idempotency_key))
+        digest = fingerprint_digest(record.fingerprint)
+        self._discard(keys=keys, args=[f"{record.id}|{digest}"])
+
+    def get(self, message_id: str) -> tuple[MessageRecord, list[Attempt]] | None:
+        """The record and its attempts, or None."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(message_key(message_id))
+            pipe.lrange(attempts_key(message_id), 0, -1)
+            raw, raw_attempts = pipe.execute()
+        if not raw:
+            return None
+        return MessageRecord.from_hash(raw), [Attempt.from_json(a) for a in raw_attempts]
+
+    def claim(self, message_id: str, *, lease_ms: int, now_ms: int) -> Claim:
+        """Take the send lease if the message is still to be sent and nobody holds it."""
+        token = secrets.token_hex(8)
+        result: list[Any] = self._claim(
+            keys=[message_key(message_id), lease_key(message_id)],
+            args=[token, lease_ms, now_ms],
+        )
+        status = result[0]
+        if status == "missing":
+            return Claim("missing")
+        previous = MessageState(result[1])
+        if status != "claimed":
+            return Claim(status, previous)
+        flat = result[2]
+        raw = dict(zip(flat[::2], flat[1::2], strict=True))
+        return Claim("claimed", previous, MessageRecord.from_hash(raw), token)
+
+    def finish(
+        self,
+        claim: Claim,
+        *,
+        attempt: Attempt | None,
+        changes: dict[str, str],
+        now_ms: int,
+    ) -> bool:
+        """Record the attempt and the new fields, release the lease. False if the lease was lost
+        to another sender (the attempt is still recorded; the state is left to the holder)."""
+        assert claim.record is not None
+        record = claim.record
+        fields: list[str] = ["updated_at_ms", str(now_ms)]
+        for name, value in changes.items():
+            fields += [name, value]
+        done = self._finish(
+            keys=[message_key(record.id), lease_key(record.id), attempts_key(record.id)],
+            args=[
+                claim.token,
+                attempt.to_json() if attempt else "",
+                self._ttl_s(record.valid_until_ms, now_ms),
+                *fields,
+            ],
+        )
+        return bool(done)

@@ -1,0 +1,21 @@
+"""The Celery tasks: thin shells that decode the job and hand it to the worker's courier."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from dispatcher.celery_app import SEND_TASK
+
+__all__ = ["register_tasks"]
+
+
+def register_tasks(app: Celery) -> None:
+    """Register the send task on ``app``."""
+
+    @app.task(name=SEND_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def send_message(self: Any, message_id: str) -> str:
+        from dispatcher.worker import worker_runtime  # noqa: PLC0415 - only workers need it
+
+        return worker_runtime().courier.deliver(message_id, task_id=self.request.id)

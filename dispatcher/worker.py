@@ -1,0 +1,120 @@
+"""The worker process: its runtime (providers, status store, loop bridge) and its start-up.
+
+The runtime is built on first use in the process that runs jobs, and closed when Celery shuts the
+worker down. ``smsdispatch worker`` builds it before Celery starts, so a provider with missing
+credentials or an unknown kind stops the worker at once with the setting to fix.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+
+from celery import signals
+
+from dispatcher.celery_app import get_celery_app
+from dispatcher.courier import Courier
+from dispatcher.errors import ConfigError
+from dispatcher.logs import configure_logging, get_logger, register_secrets
+from dispatcher.runtime import SendBridge
+from dispatcher.settings import Settings, env_var_for, get_settings, resolve_redis_url
+from dispatcher.store import MessageStore, connect_redis
+from providers.base import Provider
+from providers.registry import ProviderConfigError, build_provider
+
+__all__ = ["WorkerRuntime", "build_providers", "run_worker", "worker_runtime"]
+
+
+def build_providers(settings: Settings) -> dict[str, Provider]:
+    """An adapter for every enabled provider in config; a broken entry raises ConfigError."""
+    built: dict[str, Provider] = {}
+    for name, entry in settings.providers.items():
+        if not entry.enabled:
+            continue
+        try:
+            built[name] = build_provider(name, entry.kind, entry.options())
+        except ProviderConfigError as exc:
+            raise ConfigError(
+                f"providers.{name}.{exc.setting}",
+                exc.reason,
+                env_var=env_var_for("providers", name, exc.setting) if exc.secret else None,
+            ) from exc
+        register_secrets(built[name].redacted_secrets())
+    if not built:
+        raise ConfigError("providers", "no enabled provider is configured")
+    return built
+
+
+class WorkerRuntime:
+    """Everything one worker process needs to deliver messages."""
+
+    def __init__(self, settings: Settings) -> None:
+        providers = build_providers(settings)
+        self.bridge = SendBridge(connections_per_provider=settings.worker.concurrency)
+        self.store = MessageStore(
+            connect_redis(resolve_redis_url(settings)),
+            retention_s=settings.messages.retention_s,
+        )
+        self.courier = Courier(
+            settings=settings,
+            store=self.store,
+            providers=providers,
+            exchanger=self.bridge,
+        )
+
+    def close(self) -> None:
+        self.bridge.close()
+        self.store.redis.close()
+
+
+_lock = threading.Lock()
+_runtime: WorkerRuntime | None = None
+_runtime_pid: int | None = None
+
+
+def worker_runtime() -> WorkerRuntime:
+    """This process's runtime, built on first use (and again in a forked child)."""
+    global _runtime, _runtime_pid  # noqa: PLW0603 - one runtime per process, built lazily
+    with _lock:
+        if _runtime is None or _runtime_pid != os.getpid():
+            _runtime = WorkerRuntime(get_settings())
+            _runtime_pid = os.getpid()
+        return _runtime
+
+
+@signals.worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _close_runtime(**_: object) -> None:
+    global _runtime  # noqa: PLW0603
+    with _lock:
+        if _runtime is not None and _runtime_pid == os.getpid():
+            _runtime.close()
+            _runtime = None
+
+
+def run_worker(
+    *,
+    concurrency: int | None,
+    queues: Sequence[str] | None,
+    loglevel: str,
+    extra_args: Sequence[str],
+) -> None:
+    """Start a Celery worker with the ``threads`` pool and sms-dispatch's defaults."""
+    settings = get_settings()
+    configure_logging(settings.log.format, settings.log.level)
+    worker_runtime()  # fail fast on a broken provider entry, before consuming anything
+    chosen_queues = list(queues or settings.worker.queues)
+    argv = [
+        "worker",
+        "--pool=threads",
+        f"--concurrency={concurrency or settings.worker.concurrency}",
+        f"--queues={','.join(chosen_queues)}",
+        f"--loglevel={loglevel}",
+        f"--hostname=smsd-{os.getpid()}@%h",
+        "--events",
+        "--without-gossip",
+        "--without-mingle",
+        *extra_args,
+    ]
+    get_logger().info("worker.starting", queues=chosen_queues, pid=os.getpid())
+    get_celery_app().worker_main(argv)

@@ -1,0 +1,85 @@
+"""Adapter kinds by name: the built-in ones and those registered by other distributions.
+
+A third-party adapter registers a factory in the ``sms_dispatch.providers`` entry-point group::
+
+    [project.entry-points."sms_dispatch.providers"]
+    acme = "acme_sms:build"
+
+where ``build(name: str, options: Mapping[str, Any]) -> Provider``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
+from typing import Any
+
+from providers.base import Provider
+from providers.sinch import REGIONS, SinchProvider, SinchSettings
+
+__all__ = ["ENTRY_POINT_GROUP", "ProviderConfigError", "build_provider", "known_kinds"]
+
+ENTRY_POINT_GROUP = "sms_dispatch.providers"
+
+ProviderFactory = Callable[[str, Mapping[str, Any]], Provider]
+
+
+class ProviderConfigError(ValueError):
+    """A provider entry that cannot work: names the provider and the setting at fault."""
+
+    def __init__(self, provider: str, setting: str, reason: str, *, secret: bool = False) -> None:
+        self.provider = provider
+        self.setting = setting
+        self.reason = reason
+        self.secret = secret
+        super().__init__(f"provider {provider!r}: setting {setting!r} {reason}")
+
+
+def _required(name: str, options: Mapping[str, Any], setting: str, *, secret: bool = False) -> str:
+    value = options.get(setting)
+    if not isinstance(value, str) or not value.strip():
+        raise ProviderConfigError(name, setting, "is missing", secret=secret)
+    return value.strip()
+
+
+def _sinch(name: str, options: Mapping[str, Any]) -> Provider:
+    region = str(options.get("region", "us"))
+    base_url = options.get("base_url") or REGIONS.get(region)
+    if not base_url:
+        raise ProviderConfigError(name, "region", f"must be one of {sorted(REGIONS)}")
+    return SinchProvider(
+        SinchSettings(
+            name=name,
+            service_plan_id=_required(name, options, "service_plan_id"),
+            api_token=_required(name, options, "api_token", secret=True),
+            base_url=str(base_url),
+            sender=options.get("sender") or None,
+            timeout_s=float(options.get("timeout_s", 10.0)),
+            callback_url=options.get("callback_url") or None,
+        )
+    )
+
+
+_BUILTIN: dict[str, ProviderFactory] = {"sinch": _sinch}
+
+
+def _factories() -> dict[str, ProviderFactory]:
+    found: dict[str, ProviderFactory] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found[entry.name] = entry.load()
+    found.update(_BUILTIN)  # a plug-in cannot shadow a built-in kind
+    return found
+
+
+def known_kinds() -> list[str]:
+    """Every adapter kind that can be named in config."""
+    return sorted(_factories())
+
+
+def build_provider(name: str, kind: str, options: Mapping[str, Any]) -> Provider:
+    """Build the adapter for config entry ``name`` of adapter ``kind``."""
+    factories = _factories()
+    factory = factories.get(kind)
+    if factory is None:
+        raise ProviderConfigError(name, "kind", f"is {kind!r}, not one of {sorted(factories)}")
+    return factory(name, options)

@@ -1,0 +1,95 @@
+"""Perform one adapter request over a long-lived ``aiohttp.ClientSession``.
+
+This is the one place where aiohttp and asyncio errors become data: every failure of the exchange
+is a :class:`~providers.outcome.TransportFailure` with the phase the request reached. Note that
+``asyncio.TimeoutError`` is not an ``aiohttp.ClientError``; both are caught here.
+
+Every exchange is bounded: a connect timeout, a read timeout between chunks and a total timeout
+(``aiohttp.ClientTimeout``), and a cap on how many body bytes are read, so a hostile or broken
+provider cannot hold a worker thread or grow its memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+from aiohttp import client_exceptions as cx
+
+from providers.base import HttpAnswer, HttpRequest
+from providers.outcome import TransportFailure, TransportPhase
+
+__all__ = ["BODY_CAP_BYTES", "exchange", "failure_phase", "timeout_for"]
+
+BODY_CAP_BYTES = 64 * 1024
+
+# Most specific first: the first class an exception is an instance of decides its phase.
+# BEFORE_SEND: the request provably never reached the provider, so a retry cannot duplicate.
+_PHASES: tuple[tuple[type[BaseException], TransportPhase], ...] = (
+    (cx.ConnectionTimeoutError, TransportPhase.BEFORE_SEND),
+    (cx.ClientConnectorError, TransportPhase.BEFORE_SEND),  # refused, DNS, TLS, proxy, unix socket
+    (cx.ServerFingerprintMismatch, TransportPhase.BEFORE_SEND),
+    (cx.InvalidURL, TransportPhase.BEFORE_SEND),
+    (cx.NonHttpUrlClientError, TransportPhase.BEFORE_SEND),
+    (cx.SocketTimeoutError, TransportPhase.AFTER_SEND),
+    (cx.ServerTimeoutError, TransportPhase.AFTER_SEND),
+    (cx.ServerDisconnectedError, TransportPhase.AFTER_SEND),
+    (cx.ClientConnectionResetError, TransportPhase.AFTER_SEND),
+    (cx.ClientOSError, TransportPhase.AFTER_SEND),
+    (cx.ClientPayloadError, TransportPhase.AFTER_SEND),
+    (cx.UploadAbortedError, TransportPhase.AFTER_SEND),
+    (cx.ClientResponseError, TransportPhase.AFTER_SEND),  # redirects, proxy, content type
+    (cx.RedirectClientError, TransportPhase.AFTER_SEND),
+    (cx.ServerConnectionError, TransportPhase.AFTER_SEND),
+    (cx.ClientConnectionError, TransportPhase.AFTER_SEND),
+    (asyncio.TimeoutError, TransportPhase.AFTER_SEND),  # the total timeout: assume it may have gone
+    (ConnectionError, TransportPhase.AFTER_SEND),
+)
+
+
+def failure_phase(exc: BaseException) -> TransportPhase | None:
+    """The phase a transport exception belongs to, or None when it is not a transport failure."""
+    for exc_type, phase in _PHASES:
+        if isinstance(exc, exc_type):
+            return phase
+    if isinstance(exc, cx.ClientError):
+        return TransportPhase.AFTER_SEND  # an aiohttp error we have not met: never assume "unsent"
+    return None
+
+
+def timeout_for(total_s: float) -> aiohttp.ClientTimeout:
+    """The timeouts of one send: connect within a third of the budget, the whole within it."""
+    connect_s = max(min(total_s / 3, 10.0), 0.05)
+    return aiohttp.ClientTimeout(total=total_s, sock_connect=connect_s, sock_read=total_s)
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    request: HttpRequest,
+    *,
+    timeout_s: float,
+    body_cap_bytes: int = BODY_CAP_BYTES,
+) -> HttpAnswer | TransportFailure:
+    """Send ``request`` and read at most ``body_cap_bytes`` of the answer."""
+    try:
+        async with session.request(
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            json=request.json if request.form is None else None,
+            data=dict(request.form) if request.form is not None else None,
+            timeout=timeout_for(timeout_s),
+            allow_redirects=False,
+        ) as response:
+            body = await response.content.read(body_cap_bytes)
+            truncated = not response.content.at_eof()
+            return HttpAnswer(
+                status=response.status,
+                headers=dict(response.headers),
+                body=body,
+                truncated=truncated,
+            )
+    except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
+        phase = failure_phase(exc)
+        assert phase is not None  # every class caught above has a phase
+        return TransportFailure(phase=phase, error=type(exc).__name__)

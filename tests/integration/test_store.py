@@ -1,0 +1,115 @@
+"""The status store on a real Redis: atomic create, claim and finish."""
+
+from __future__ import annotations
+
+import redis
+
+from dispatcher.keys import lease_key, message_key
+from dispatcher.records import Attempt, MessageRecord
+from dispatcher.states import MessageState
+from dispatcher.store import MessageStore
+
+NOW = 1_764_000_000_000
+
+
+def record(
+    message_id: str = "01TEST", *, key: str | None = None, body: str = "hi"
+) -> MessageRecord:
+    return MessageRecord(
+        id=message_id,
+        to="+14155552671",
+        body=body,
+        sender=None,
+        priority="normal",
+        encoding="GSM-7",
+        segments=1,
+        state=MessageState.QUEUED,
+        created_at_ms=NOW,
+        updated_at_ms=NOW,
+        valid_until_ms=NOW + 60_000,
+        idempotency_key=key,
+        fingerprint=f"fp:{body}",
+    )
+
+
+def test_create_then_get(redis_client: redis.Redis) -> None:
+    """A created record reads back the same, with a TTL of validity + retention."""
+    store = MessageStore(redis_client, retention_s=100)
+    assert store.create(record(), idempotency_ttl_s=60, now_ms=NOW).created
+    found = store.get("01TEST")
+    assert found is not None
+    assert found[0] == record()
+    assert found[1] == []
+    assert 100 < redis_client.ttl(message_key("01TEST")) <= 160
+
+
+def test_idempotency_key_returns_the_first_message(redis_client: redis.Redis) -> None:
+    """The same key gives the first id back; different content under it is flagged."""
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(record("01A", key="k"), idempotency_ttl_s=60, now_ms=NOW)
+    again = store.create(record("01B", key="k"), idempotency_ttl_s=60, now_ms=NOW)
+    assert (again.created, again.message_id, again.same_content) == (False, "01A", True)
+    other = store.create(record("01C", key="k", body="changed"), idempotency_ttl_s=60, now_ms=NOW)
+    assert (other.created, other.message_id, other.same_content) == (False, "01A", False)
+    assert store.get("01B") is None
+    assert store.get("01C") is None
+
+
+def test_claim_is_exclusive_and_final_states_are_not_sent(redis_client: redis.Redis) -> None:
+    """One claim holds the lease; a second is busy; after acceptance a claim says done."""
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
+    first = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    assert first.status == "claimed"
+    assert first.previous_state is MessageState.QUEUED
+    assert store.claim("01TEST", lease_ms=10_000, now_ms=NOW).status == "busy"
+    attempt = Attempt(
+        number=1,
+        provider="sinch",
+        started_at_ms=NOW,
+        latency_ms=3,
+        outcome="accepted",
+        http_status=201,
+        provider_message_id="B1",
+    )
+    assert store.finish(first, attempt=attempt, changes={"state": "accepted"}, now_ms=NOW)
+    assert redis_client.exists(lease_key("01TEST")) == 0
+    later = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    assert (later.status, later.previous_state) == ("done", MessageState.ACCEPTED)
+    found = store.get("01TEST")
+    assert found is not None
+    assert found[0].attempt_count == 1
+    assert found[1] == [attempt]
+
+
+def test_claim_after_a_dead_sender_reports_sending(redis_client: redis.Redis) -> None:
+    """When a lease expired mid-send, the next claim sees state `sending` (a possible duplicate)."""
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
+    store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    redis_client.delete(lease_key("01TEST"))  # the lease ran out
+    again = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    assert (again.status, again.previous_state) == ("claimed", MessageState.SENDING)
+
+
+def test_finish_with_a_lost_lease_keeps_the_holders_state(redis_client: redis.Redis) -> None:
+    """A sender whose lease went to another records its attempt but does not move the state."""
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
+    stale = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    redis_client.delete(lease_key("01TEST"))
+    store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    attempt = Attempt(
+        number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="rejected"
+    )
+    assert not store.finish(stale, attempt=attempt, changes={"state": "failed"}, now_ms=NOW)
+    found = store.get("01TEST")
+    assert found is not None
+    assert found[0].state is MessageState.SENDING
+    assert len(found[1]) == 1
+
+
+def test_missing_message(redis_client: redis.Redis) -> None:
+    """A job for an unknown id is reported as missing."""
+    store = MessageStore(redis_client, retention_s=100)
+    assert store.claim("nope", lease_ms=1000, now_ms=NOW).status == "missing"

@@ -1,0 +1,166 @@
+"""Validation at the door: every bad field is named, good input is normalised."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dispatcher.errors import InvalidMessage
+from dispatcher.message import validate_message
+from dispatcher.settings import MessageSettings
+
+RULES = MessageSettings(max_segments=10, default_validity_s=3600, max_validity_s=259_200)
+PROVIDERS = ("sinch",)
+
+
+def refused(**fields: object) -> dict[str, str]:
+    with pytest.raises(InvalidMessage) as caught:
+        validate_message(RULES, known_providers=PROVIDERS, **fields)
+    return caught.value.fields
+
+
+def test_valid_message_is_normalised_to_e164() -> None:
+    """A formatted international number becomes E.164; the body is measured."""
+    message = validate_message(
+        RULES, to="+1 (415) 555-2671", body="hello", known_providers=PROVIDERS
+    )
+    assert message.to == "+14155552671"
+    assert (message.encoding, message.segments) == ("GSM-7", 1)
+    assert message.validity_s == 3600
+    assert message.priority == "normal"
+
+
+def test_national_number_uses_the_default_region() -> None:
+    """A national number is read with messages.default_region."""
+    rules = MessageSettings(default_region="GB")
+    message = validate_message(rules, to="07400 123456", body="hi")
+    assert message.to == "+447400123456"
+
+
+def test_national_number_without_region_is_refused() -> None:
+    """Without a default region a national number is refused, and the reason says why."""
+    fields = refused(to="07400 123456", body="hi")
+    assert "national number" in fields["to"]
+
+
+@pytest.mark.parametrize(
+    ("to", "reason"),
+    [
+        ("+1415555267", "not a valid phone number"),  # one digit short
+        ("+999123456789", "not"),  # no such country code
+        ("hello", "national number"),
+        ("+abc", "not a phone number"),
+        ("", "is required"),
+        (None, "is required"),
+        (14155552671, "is required"),
+    ],
+)
+def test_invalid_destination_is_refused(to: object, reason: str) -> None:
+    """Numbers phonenumbers does not call valid never pass."""
+    assert reason in refused(to=to, body="hello")["to"]
+
+
+@pytest.mark.parametrize("body", ["", "   ", "\n\t", None, 42])
+def test_empty_or_missing_body_is_refused(body: object) -> None:
+    """An empty, blank or non-text body is refused."""
+    assert "body" in refused(to="+14155552671", body=body)
+
+
+def test_body_over_the_segment_limit_is_refused() -> None:
+    """A 2,000-character body takes 14 segments, over the default limit of 10."""
+    reason = refused(to="+14155552671", body="a" * 2000)["body"]
+    assert "over the limit of 10" in reason
+
+
+def test_ucs2_body_is_measured_in_its_own_segments() -> None:
+    """11 UCS-2 segments (67 units each) are over a limit of 10; 10 are not."""
+    assert "body" in refused(to="+14155552671", body="ж" * (67 * 10 + 1))
+    ok = validate_message(RULES, to="+14155552671", body="ж" * (67 * 10))
+    assert (ok.encoding, ok.segments) == ("UCS-2", 10)
+
+
+@pytest.mark.parametrize("sender", ["Acme", "ACME Bank", "Shop24", "12345", "+14155552671"])
+def test_good_senders(sender: str) -> None:
+    """Alphanumeric up to 11 characters with a letter, or a number of 3 to 15 digits."""
+    assert validate_message(RULES, to="+14155552671", body="x", sender=sender).sender == sender
+
+
+@pytest.mark.parametrize("sender", ["", "TwelveLetter", "Acme!", "12", "1234567890123456", 7])
+def test_bad_senders(sender: object) -> None:
+    """Senders outside the rules are refused."""
+    assert "sender" in refused(to="+14155552671", body="x", sender=sender)
+
+
+def test_every_bad_field_is_named_at_once() -> None:
+    """One error names all bad fields, not just the first."""
+    fields = refused(
+        to="+1",
+        body="",
+        sender="Way too long sender",
+        priority="urgent",
+        validity=0,
+        providers=["nope"],
+        callback_url="ftp://example",
+        metadata={"k": [1]},
+        idempotency_key="has space",
+    )
+    assert set(fields) == {
+        "to",
+        "body",
+        "sender",
+        "priority",
+        "validity",
+        "providers",
+        "callback_url",
+        "metadata",
+        "idempotency_key",
+    }
+
+
+@pytest.mark.parametrize(
+    ("validity", "expected"),
+    [(None, 3600), (60, 60), (timedelta(minutes=5), 300), (259_200, 259_200)],
+)
+def test_validity(validity: object, expected: int) -> None:
+    """Validity in seconds or a timedelta, defaulting from config."""
+    message = validate_message(RULES, to="+14155552671", body="x", validity=validity)
+    assert message.validity_s == expected
+
+
+@pytest.mark.parametrize("validity", [0, -5, 259_201, True, "60"])
+def test_bad_validity(validity: object) -> None:
+    """Validity outside 1 s .. the configured maximum, or not a number, is refused."""
+    assert "validity" in refused(to="+14155552671", body="x", validity=validity)
+
+
+def test_fingerprint_changes_with_content() -> None:
+    """The idempotency fingerprint differs when the body differs, not when only the key does."""
+    a = validate_message(RULES, to="+14155552671", body="a", idempotency_key="k1")
+    b = validate_message(RULES, to="+14155552671", body="b", idempotency_key="k1")
+    c = validate_message(RULES, to="+14155552671", body="a", idempotency_key="k2")
+    assert a.content_fingerprint() != b.content_fingerprint()
+    assert a.content_fingerprint() == c.content_fingerprint()
+
+
+@given(
+    to=st.one_of(st.text(max_size=30), st.integers(), st.none()),
+    body=st.one_of(st.text(max_size=3000), st.none(), st.integers()),
+    sender=st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_any_input_is_accepted_or_refused_with_named_fields(
+    to: object, body: object, sender: object
+) -> None:
+    """Whatever comes in, the answer is a valid message or InvalidMessage naming the fields."""
+    try:
+        message = validate_message(RULES, to=to, body=body, sender=sender)
+    except InvalidMessage as exc:
+        refused_fields = exc.fields
+    else:
+        assert message.to.startswith("+")
+        assert 1 <= message.segments <= RULES.max_segments
+        return
+    assert refused_fields
+    assert set(refused_fields) <= {"to", "body", "sender"}
