@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -209,3 +210,173 @@ def status(message_id: str, wait_s: float) -> None:
             break
         time.sleep(0.2)
     click.echo(json.dumps(found, indent=2))
+
+
+def parse_since(text: str, *, now_ms: int) -> int:
+    """``30m``, ``2h``, ``1d`` ago, an ISO 8601 time, or epoch milliseconds → epoch ms."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    raw = text.strip()
+    if raw[:-1].isdigit() and raw[-1:] in units:
+        return now_ms - int(raw[:-1]) * units[raw[-1]] * 1000
+    if raw.isdigit():
+        return int(raw)
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise click.BadParameter("use 30m, 2h, 1d, an ISO 8601 time or epoch ms") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _filter_options(function: _F) -> _F:
+    for option in reversed(
+        [
+            click.option("--provider", default=None, help="Only this provider's dead letters."),
+            click.option(
+                "--reason",
+                default=None,
+                help="rejected, provider_error, attempts_exhausted, expired, ambiguous, "
+                "no_enabled_provider.",
+            ),
+            click.option("--since", default=None, help="Dead-lettered since: 30m, 2h, 1d, ISO."),
+        ]
+    ):
+        function = option(function)
+    return function
+
+
+def _dead_letters() -> Any:
+    from dispatcher.dead_letters import DeadLetters  # noqa: PLC0415
+    from dispatcher.enqueue import default_dispatcher  # noqa: PLC0415
+
+    return DeadLetters(default_dispatcher())
+
+
+def _wanted(provider: str | None, reason: str | None, since: str | None) -> Any:
+    from dispatcher.dead_letters import DeadLetterFilter  # noqa: PLC0415
+
+    since_ms = parse_since(since, now_ms=int(time.time() * 1000)) if since else None
+    return DeadLetterFilter(provider=provider, reason=reason, since_ms=since_ms)
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: list, show, replay, purge."""
+
+
+@dlq.command("list")
+@_filter_options
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@_fail_clearly
+def dlq_list(
+    provider: str | None,
+    reason: str | None,
+    since: str | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """Dead letters, newest first."""
+    letters = _dead_letters()
+    rows = letters.page(_wanted(provider, reason, since), offset=offset, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(f"{letters.count()} dead letters in all; showing {len(rows)} from {offset}")
+    line = "{:<26}  {:<25}  {:<19}  {:<10}  {:>8}  {:<14}  {}"
+    click.echo(
+        line.format("ID", "DEAD-LETTERED (UTC)", "REASON", "PROVIDER", "ATTEMPTS", "TO", "DETAIL")
+    )
+    for row in rows:
+        click.echo(
+            line.format(
+                row["id"],
+                _iso(row["dead_lettered_at_ms"]),
+                row["final_reason"] or "-",
+                row["provider"] or "-",
+                row["attempt_count"],
+                row["to"],
+                (row["final_detail"] or "")[:60],
+            )
+        )
+
+
+@dlq.command("show")
+@click.argument("message_id")
+@_fail_clearly
+def dlq_show(message_id: str) -> None:
+    """One dead letter with every attempt, as JSON."""
+    click.echo(json.dumps(_dead_letters().show(message_id), indent=2))
+
+
+@dlq.command("replay")
+@click.argument("message_ids", nargs=-1)
+@click.option("--all", "replay_all", is_flag=True, help="Every dead letter matching the filters.")
+@_filter_options
+@click.option("--yes", is_flag=True, help="Do not ask before replaying --all.")
+@_fail_clearly
+def dlq_replay(
+    message_ids: tuple[str, ...],
+    replay_all: bool,
+    provider: str | None,
+    reason: str | None,
+    since: str | None,
+    yes: bool,
+) -> None:
+    """Send dead letters again as new messages (fresh attempts), linked to the originals."""
+    letters = _dead_letters()
+    ids = _chosen_ids(letters, message_ids, replay_all, provider, reason, since)
+    if replay_all and not yes:
+        click.confirm(f"Replay {len(ids)} dead letters?", abort=True)
+    for message_id in ids:
+        click.echo(f"{message_id} -> {letters.replay(message_id)}")
+
+
+@dlq.command("purge")
+@click.argument("message_ids", nargs=-1)
+@click.option("--all", "purge_all", is_flag=True, help="Every dead letter matching the filters.")
+@_filter_options
+@click.option("--yes", is_flag=True, help="Confirm: purged dead letters are gone for good.")
+@_fail_clearly
+def dlq_purge(
+    message_ids: tuple[str, ...],
+    purge_all: bool,
+    provider: str | None,
+    reason: str | None,
+    since: str | None,
+    yes: bool,
+) -> None:
+    """Delete dead letters for good (needs --yes)."""
+    letters = _dead_letters()
+    ids = _chosen_ids(letters, message_ids, purge_all, provider, reason, since)
+    if not yes:
+        raise click.UsageError(f"purging {len(ids)} dead letters deletes them for good: add --yes")
+    for message_id in ids:
+        letters.purge(message_id)
+    click.echo(f"purged {len(ids)} dead letters")
+
+
+def _chosen_ids(
+    letters: Any,
+    message_ids: tuple[str, ...],
+    every: bool,
+    provider: str | None,
+    reason: str | None,
+    since: str | None,
+) -> list[str]:
+    if every == bool(message_ids):
+        raise click.UsageError("name dead letter ids, or --all (with optional filters)")
+    if message_ids:
+        return list(message_ids)
+    ids: list[str] = letters.matching_ids(_wanted(provider, reason, since))
+    return ids

@@ -17,6 +17,7 @@ from typing import Protocol
 
 from dispatcher.delivery import Decision, decide_after_attempt, plan_send
 from dispatcher.logs import get_logger
+from dispatcher.policy import resolve_policy
 from dispatcher.records import Attempt, MessageRecord, mask_number
 from dispatcher.routing import route_for
 from dispatcher.settings import Settings
@@ -60,6 +61,7 @@ class Courier:
         self._enabled = [
             name for name, cfg in settings.providers.items() if cfg.enabled and name in providers
         ]
+        self._default_policy = settings.retry.policy()
         longest_timeout_s = max((p.timeout_s for p in self._providers.values()), default=10.0)
         self._lease_ms = int((longest_timeout_s + settings.worker.lease_margin_s) * 1000)
 
@@ -76,6 +78,9 @@ class Courier:
         if claim.status == "busy":
             log.info("sms.lease_held_elsewhere", state=str(claim.previous_state))
             return "busy"
+        if claim.status == "not_due":
+            log.info("sms.stale_job_not_due")  # the delay queue publishes it when due
+            return "not_due"
         assert claim.record is not None
         record = claim.record
         route = route_for(
@@ -91,7 +96,10 @@ class Courier:
             return plan.state.value
         provider = self._providers[plan.provider]
         attempt_number = record.attempt_count + 1
-        possible_duplicate = claim.previous_state is MessageState.SENDING
+        # The sender before us died mid-send, or an earlier attempt got no clear answer.
+        possible_duplicate = (
+            claim.previous_state is MessageState.SENDING or record.possible_duplicate
+        )
         log = log.bind(provider=provider.name, attempt=attempt_number)
         verdict, http_status, latency_ms, started_ms = self._attempt(provider, record)
         attempt = Attempt(
@@ -115,7 +123,18 @@ class Courier:
             latency_ms=latency_ms,
             possible_duplicate=possible_duplicate,
         )
-        decision = decide_after_attempt(verdict)
+        provider_settings = self._settings.providers[provider.name]
+        decision = decide_after_attempt(
+            verdict,
+            attempts_made=attempt_number,
+            now_ms=self._clock_ms(),
+            valid_until_ms=record.valid_until_ms,
+            policy=resolve_policy(
+                self._default_policy,
+                provider_settings.retry.policy() if provider_settings.retry else None,
+            ),
+            on_ambiguous=provider_settings.on_ambiguous,
+        )
         self._finish(claim, decision, provider.name, attempt)
         return decision.state.value
 
@@ -151,7 +170,14 @@ class Courier:
         changes = decision.changes(provider)
         if attempt is not None and attempt.possible_duplicate:
             changes["possible_duplicate"] = "1"
-        kept = self._store.finish(claim, attempt=attempt, changes=changes, now_ms=self._clock_ms())
+        kept = self._store.finish(
+            claim,
+            attempt=attempt,
+            changes=changes,
+            now_ms=self._clock_ms(),
+            action=decision.action,
+            score_ms=decision.retry_at_ms or self._clock_ms(),
+        )
         bound = get_logger(
             message_id=claim.record.id,
             to=mask_number(claim.record.to),
@@ -160,14 +186,19 @@ class Courier:
         if not kept:
             bound.warning("sms.lease_lost", state=decision.state.value)
             return
-        event = {
-            MessageState.ACCEPTED: "sms.accepted",
-            MessageState.FAILED: "sms.failed",
-            MessageState.EXPIRED: "sms.expired",
-        }.get(decision.state, "sms.state_changed")
-        bound.info(
-            event,
-            state=decision.state.value,
-            reason=decision.reason,
-            provider_message_id=decision.provider_message_id,
-        )
+        if decision.state is MessageState.ACCEPTED:
+            bound.info("sms.accepted", provider_message_id=decision.provider_message_id)
+        elif decision.state is MessageState.RETRY_SCHEDULED:
+            assert decision.retry_at_ms is not None
+            bound.info(
+                "sms.retry_scheduled",
+                delay_ms=decision.retry_at_ms - self._clock_ms(),
+                possible_duplicate=decision.possible_duplicate,
+            )
+        else:
+            bound.warning(
+                "sms.dead_lettered",
+                state=decision.state.value,
+                reason=decision.reason.value if decision.reason else None,
+                detail=decision.detail,
+            )

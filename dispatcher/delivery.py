@@ -1,19 +1,49 @@
 """The one place that decides what happens to a message, before and after an attempt. Pure.
 
-Today: an accepted verdict records the message ``accepted`` with the provider's id; any other
-verdict ends it ``failed`` with the reason; a message past its validity ends ``expired`` without
-being sent; a message with no usable provider ends ``failed``.
+Before an attempt: a message past its validity is ``expired``; one with no usable provider is
+``failed``; otherwise it is sent through the first provider of its route.
+
+After an attempt, by the verdict's class:
+
+==================  =========================================================================
+``accepted``        ``accepted``, with the provider's message id
+``rejected``        ``failed`` and dead-lettered (permanent for the message)
+``provider_error``  ``failed`` and dead-lettered (until routing offers another provider)
+``retryable``       ``retry_scheduled`` after the policy's delay (``Retry-After`` as a floor);
+                    ``failed`` when the attempts are used up; ``expired`` when the next attempt
+                    would fall after the message's validity
+``ambiguous``       as ``retryable``, flagged ``possible_duplicate``, when the provider's
+                    ``on_ambiguous`` is ``retry``; else ``failed`` and dead-lettered
+==================  =========================================================================
+
+Every ``failed`` and ``expired`` message is dead-lettered.
 """
 
 from __future__ import annotations
 
+import enum
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+from dispatcher.policy import RetryPolicy
 from dispatcher.records import MessageRecord
 from dispatcher.states import MessageState
-from providers.outcome import Verdict
+from providers.outcome import OutcomeKind, Verdict
 
-__all__ = ["Decision", "SendPlan", "decide_after_attempt", "plan_send"]
+__all__ = ["Decision", "FinalReason", "SendPlan", "decide_after_attempt", "plan_send"]
+
+
+class FinalReason(enum.StrEnum):
+    """Why a message was dead-lettered."""
+
+    REJECTED = "rejected"
+    PROVIDER_ERROR = "provider_error"
+    ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    EXPIRED = "expired"
+    AMBIGUOUS = "ambiguous"
+    NO_PROVIDER = "no_enabled_provider"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,33 +58,99 @@ class Decision:
     """The state a message moves to, and why."""
 
     state: MessageState
-    reason: str | None = None
+    reason: FinalReason | None = None
+    detail: str | None = None
     provider_message_id: str | None = None
+    retry_at_ms: int | None = None
+    possible_duplicate: bool = False
+
+    @property
+    def action(self) -> Literal["none", "retry", "dead_letter"]:
+        """What the store does besides writing the fields."""
+        if self.state is MessageState.RETRY_SCHEDULED:
+            return "retry"
+        if self.state in (MessageState.FAILED, MessageState.EXPIRED):
+            return "dead_letter"
+        return "none"
 
     def changes(self, provider: str | None) -> dict[str, str]:
         """The record fields this decision writes."""
         fields = {"state": self.state.value}
-        if provider is not None:
-            fields["provider"] = provider
-        if self.provider_message_id is not None:
-            fields["provider_message_id"] = self.provider_message_id
-        if self.reason is not None:
-            fields["final_reason"] = self.reason
+        optional = {
+            "provider": provider,
+            "provider_message_id": self.provider_message_id,
+            "final_reason": self.reason.value if self.reason else None,
+            "final_detail": self.detail,
+            "next_attempt_at_ms": None if self.retry_at_ms is None else str(self.retry_at_ms),
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        if self.possible_duplicate:
+            fields["possible_duplicate"] = "1"
         return fields
 
 
 def plan_send(record: MessageRecord, route: tuple[str, ...], now_ms: int) -> SendPlan | Decision:
     """Before an attempt: send through the first provider of the route, or end the message."""
     if now_ms >= record.valid_until_ms:
-        return Decision(MessageState.EXPIRED, reason="validity_passed_before_send")
+        return Decision(
+            MessageState.EXPIRED,
+            FinalReason.EXPIRED,
+            detail="the validity passed before the next attempt",
+        )
     if not route:
-        return Decision(MessageState.FAILED, reason="no_enabled_provider_for_route")
+        return Decision(
+            MessageState.FAILED,
+            FinalReason.NO_PROVIDER,
+            detail="no enabled provider serves this destination",
+        )
     return SendPlan(route[0])
 
 
-def decide_after_attempt(verdict: Verdict) -> Decision:
-    """After an attempt: accepted, or failed with the verdict's class and reason."""
-    if verdict.is_accepted:
+def decide_after_attempt(
+    verdict: Verdict,
+    *,
+    attempts_made: int,
+    now_ms: int,
+    valid_until_ms: int,
+    policy: RetryPolicy,
+    on_ambiguous: Literal["retry", "dead_letter"] = "retry",
+    rand: Callable[[], float] = random.random,
+) -> Decision:
+    """After the ``attempts_made``-th attempt came to ``verdict``: what next."""
+    detail = _detail(verdict)
+    kind = verdict.kind
+    if kind is OutcomeKind.ACCEPTED:
         return Decision(MessageState.ACCEPTED, provider_message_id=verdict.provider_message_id)
-    code = f" ({verdict.provider_code})" if verdict.provider_code else ""
-    return Decision(MessageState.FAILED, reason=f"{verdict.kind.value}: {verdict.reason}{code}")
+    if kind is OutcomeKind.REJECTED:
+        return Decision(MessageState.FAILED, FinalReason.REJECTED, detail)
+    if kind is OutcomeKind.PROVIDER_ERROR:
+        return Decision(MessageState.FAILED, FinalReason.PROVIDER_ERROR, detail)
+    ambiguous = kind is OutcomeKind.AMBIGUOUS
+    if ambiguous and on_ambiguous == "dead_letter":
+        return Decision(MessageState.FAILED, FinalReason.AMBIGUOUS, detail, possible_duplicate=True)
+    if not policy.has_attempts_left(attempts_made):
+        return Decision(
+            MessageState.FAILED,
+            FinalReason.ATTEMPTS_EXHAUSTED,
+            f"{attempts_made} attempts; last: {detail}",
+            possible_duplicate=ambiguous,
+        )
+    delay_s = policy.delay_s(attempts_made, retry_after_s=verdict.retry_after_s, rand=rand)
+    retry_at_ms = now_ms + int(delay_s * 1000)
+    if retry_at_ms >= valid_until_ms:
+        return Decision(
+            MessageState.EXPIRED,
+            FinalReason.EXPIRED,
+            f"the next attempt (in {delay_s:.1f} s) would fall after the validity; last: {detail}",
+            possible_duplicate=ambiguous,
+        )
+    return Decision(
+        MessageState.RETRY_SCHEDULED,
+        retry_at_ms=retry_at_ms,
+        possible_duplicate=ambiguous,
+    )
+
+
+def _detail(verdict: Verdict) -> str:
+    code = f" [{verdict.provider_code}]" if verdict.provider_code else ""
+    return f"{verdict.kind.value}: {verdict.reason}{code}"

@@ -118,7 +118,9 @@ class Dispatcher:
             **fields,
         )
 
-    def _record_for(self, message: NewMessage, now_ms: int) -> MessageRecord:
+    def prepare(self, message: NewMessage, *, replay_of: str | None = None) -> MessageRecord:
+        """The record a validated message will be kept as (state ``queued``), not yet stored."""
+        now_ms = self._clock_ms()
         return MessageRecord(
             id=new_message_id(now_ms),
             to=message.to,
@@ -136,24 +138,29 @@ class Dispatcher:
             metadata=message.metadata,
             idempotency_key=message.idempotency_key,
             fingerprint=message.content_fingerprint(),
+            replay_of=replay_of,
         )
 
     def enqueue(self, message: NewMessage) -> Receipt:
         """Record a validated message and publish its job."""
-        now_ms = self._clock_ms()
-        record = self._record_for(message, now_ms)
+        return self.enqueue_record(self.prepare(message))
+
+    def enqueue_record(self, record: MessageRecord) -> Receipt:
+        """Store a prepared record (claiming its idempotency key), then publish its job."""
         created = self.store.create(
-            record, idempotency_ttl_s=self._settings.messages.idempotency_ttl_s, now_ms=now_ms
+            record,
+            idempotency_ttl_s=self._settings.messages.idempotency_ttl_s,
+            now_ms=record.created_at_ms,
         )
-        log = get_logger(message_id=created.message_id, to=mask_number(message.to))
+        log = get_logger(message_id=created.message_id, to=mask_number(record.to))
         if not created.created:
             if not created.same_content:
-                assert message.idempotency_key is not None
-                raise IdempotencyConflict(message.idempotency_key, created.message_id)
+                assert record.idempotency_key is not None
+                raise IdempotencyConflict(record.idempotency_key, created.message_id)
             log.info("sms.idempotent_repeat")
             found = self.store.get(created.message_id)
             state = found[0].state.value if found else MessageState.QUEUED.value
-            return Receipt(created.message_id, state, message.segments, message.encoding, True)
+            return Receipt(created.message_id, state, record.segments, record.encoding, True)
         try:
             self.celery_app.send_task(
                 SEND_TASK,
@@ -167,6 +174,7 @@ class Dispatcher:
             raise EnqueueError(f"could not publish the job of message {record.id}") from exc
         log.info(
             "sms.enqueued",
+            replay_of=record.replay_of,
             priority=record.priority,
             segments=record.segments,
             encoding=record.encoding,

@@ -4,14 +4,34 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["attempts_key", "idempotency_key", "lease_key", "message_key"]
+__all__ = [
+    "DEAD_LETTERS",
+    "DELAY_QUEUE",
+    "IN_FLIGHT",
+    "LEASE_PREFIX",
+    "MESSAGE_PREFIX",
+    "attempts_key",
+    "idempotency_key",
+    "lease_key",
+    "message_key",
+]
 
 PREFIX = "smsd"
+MESSAGE_PREFIX = f"{PREFIX}:msg:"
+LEASE_PREFIX = f"{PREFIX}:lease:"
+
+# Sorted set: message ids waiting for their next attempt, scored by due time (epoch ms).
+DELAY_QUEUE = f"{PREFIX}:delay"
+# Sorted set: message ids being sent, scored by when their send lease runs out (epoch ms). An id
+# still here after that had a sender that died: the scheduler publishes a new job for it.
+IN_FLIGHT = f"{PREFIX}:inflight"
+# Sorted set: dead-lettered message ids, scored by when they were dead-lettered (epoch ms).
+DEAD_LETTERS = f"{PREFIX}:dead"
 
 
 def message_key(message_id: str) -> str:
     """Hash: the message record (state, destination, body, provider, ...)."""
-    return f"{PREFIX}:msg:{message_id}"
+    return f"{MESSAGE_PREFIX}{message_id}"
 
 
 def attempts_key(message_id: str) -> str:
@@ -21,7 +41,7 @@ def attempts_key(message_id: str) -> str:
 
 def lease_key(message_id: str) -> str:
     """String with a TTL: the token of the worker sending this message right now."""
-    return f"{PREFIX}:lease:{message_id}"
+    return f"{LEASE_PREFIX}{message_id}"
 
 
 def idempotency_key(key: str) -> str:

@@ -20,6 +20,14 @@ def mask_number(number: str) -> str:
     return prefix + "*" * (len(digits) - 4) + digits[-4:]
 
 
+def _optional_str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_int(value: str | None) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One call to a provider, and what came of it."""
@@ -67,8 +75,12 @@ class MessageRecord:
     fingerprint: str = ""
     provider: str | None = None
     provider_message_id: str | None = None
-    final_reason: str | None = None
+    final_reason: str | None = None  # a code: rejected, attempts_exhausted, expired, ...
+    final_detail: str | None = None  # the provider's words or ours
     possible_duplicate: bool = False
+    next_attempt_at_ms: int | None = None
+    replay_of: str | None = None
+    replayed_as: str | None = None
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -96,6 +108,10 @@ class MessageRecord:
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,
             "final_reason": self.final_reason,
+            "final_detail": self.final_detail,
+            "next_attempt_at_ms": _optional_str(self.next_attempt_at_ms),
+            "replay_of": self.replay_of,
+            "replayed_as": self.replayed_as,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -123,7 +139,11 @@ class MessageRecord:
             provider=raw.get("provider"),
             provider_message_id=raw.get("provider_message_id"),
             final_reason=raw.get("final_reason"),
+            final_detail=raw.get("final_detail"),
             possible_duplicate=raw.get("possible_duplicate") == "1",
+            next_attempt_at_ms=_optional_int(raw.get("next_attempt_at_ms")),
+            replay_of=raw.get("replay_of"),
+            replayed_as=raw.get("replayed_as"),
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
@@ -143,6 +163,10 @@ class MessageRecord:
             "updated_at_ms": self.updated_at_ms,
             "valid_until_ms": self.valid_until_ms,
             "final_reason": self.final_reason,
+            "final_detail": self.final_detail,
             "possible_duplicate": self.possible_duplicate,
+            "next_attempt_at_ms": self.next_attempt_at_ms,
+            "replay_of": self.replay_of,
+            "replayed_as": self.replayed_as,
             "metadata": self.metadata,
         }

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from dispatcher.errors import ConfigError
+from dispatcher.policy import RetryPolicy
 
 __all__ = [
     "PRIORITY_QUEUES",
@@ -50,6 +51,19 @@ def env_var_for(*path: str) -> str:
     return ENV_PREFIX + "__".join(part.upper() for part in path)
 
 
+class RetrySettings(BaseModel):
+    """Exponential backoff with full jitter; see :mod:`dispatcher.policy`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    base_s: float = Field(default=1.0, gt=0)
+    cap_s: float = Field(default=300.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(base_s=self.base_s, cap_s=self.cap_s, max_attempts=self.max_attempts)
+
+
 class ProviderSettings(BaseModel):
     """One provider entry; adapter-specific options (``service_plan_id``, ...) ride along."""
 
@@ -59,6 +73,11 @@ class ProviderSettings(BaseModel):
     enabled: bool = True
     timeout_s: float = Field(default=10.0, gt=0, le=120)
     rate_limit: float | None = Field(default=None, gt=0)
+    # What to do after an ambiguous attempt (the provider may have the message): try again and
+    # flag the message as a possible duplicate, or dead-letter it for a person to decide.
+    on_ambiguous: Literal["retry", "dead_letter"] = "retry"
+    # This provider's own retry policy, instead of [retry].
+    retry: RetrySettings | None = None
 
     def options(self) -> dict[str, Any]:
         """Everything the adapter factory reads, extras included."""
@@ -84,6 +103,15 @@ class WorkerSettings(BaseModel):
     queues: tuple[str, ...] = ("sms.high", "sms.normal", "sms.bulk")
     prefetch_multiplier: int = Field(default=2, ge=1, le=16)
     lease_margin_s: float = Field(default=15.0, ge=1)
+
+
+class SchedulerSettings(BaseModel):
+    """The delay-queue mover that runs in every worker."""
+
+    model_config = ConfigDict(frozen=True)
+
+    poll_interval_s: float = Field(default=0.25, gt=0, le=10)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
 
 
 class CelerySettings(BaseModel):
@@ -129,6 +157,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".smsd")
     messages: MessageSettings = MessageSettings()
     worker: WorkerSettings = WorkerSettings()
+    retry: RetrySettings = RetrySettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     celery: CelerySettings = CelerySettings()
     log: LogSettings = LogSettings()
     api: ApiSettings = ApiSettings()
@@ -213,6 +243,11 @@ def _check_consistency(settings: Settings) -> None:
                 raise ConfigError(
                     "routes", f"names provider {name!r}, which is not under [providers]"
                 )
+    for where, retry in [("retry", settings.retry)] + [
+        (f"providers.{name}.retry", p.retry) for name, p in settings.providers.items() if p.retry
+    ]:
+        if retry.cap_s < retry.base_s:
+            raise ConfigError(f"{where}.cap_s", "must not be below base_s")
     for queue in settings.worker.queues:
         if queue not in PRIORITY_QUEUES.values():
             raise ConfigError(

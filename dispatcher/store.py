@@ -16,7 +16,15 @@ from typing import Any, Literal
 
 import redis
 
-from dispatcher.keys import attempts_key, idempotency_key, lease_key, message_key
+from dispatcher.keys import (
+    DEAD_LETTERS,
+    DELAY_QUEUE,
+    IN_FLIGHT,
+    attempts_key,
+    idempotency_key,
+    lease_key,
+    message_key,
+)
 from dispatcher.records import Attempt, MessageRecord
 from dispatcher.states import NOT_TO_BE_SENT, MessageState
 
@@ -35,27 +43,74 @@ return {1, ARGV[1]}
 
 _NOT_TO_BE_SENT_LUA = "{" + ", ".join(f"['{s.value}'] = true" for s in NOT_TO_BE_SENT) + "}"
 
+# KEYS: message, lease, delay queue, in flight. ARGV: token, lease ms, now ms, message id.
 _CLAIM = f"""
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {{'missing'}} end
 local done = {_NOT_TO_BE_SENT_LUA}
 if done[state] then return {{'done', state}} end
+if state == 'retry_scheduled' then
+  local due = tonumber(redis.call('HGET', KEYS[1], 'next_attempt_at_ms') or '0')
+  if due > tonumber(ARGV[3]) then return {{'not_due', state}} end
+end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {{'busy', state}} end
+if state == 'retry_scheduled' then redis.call('ZREM', KEYS[3], ARGV[4]) end
+redis.call('ZADD', KEYS[4], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
 redis.call('HSET', KEYS[1], 'state', 'sending', 'updated_at_ms', ARGV[3])
 return {{'claimed', state, redis.call('HGETALL', KEYS[1])}}
 """
 
+# KEYS: message, lease, attempts, delay queue, dead letters, in flight.
+# ARGV: token, attempt JSON or '', ttl s, action (none|retry|dead_letter), score ms, message id,
+#       then field/value pairs for the message hash.
 _FINISH = """
 local holder = redis.call('GET', KEYS[2])
 if ARGV[2] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[2])
-  redis.call('EXPIRE', KEYS[3], ARGV[3])
   redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
+  if not redis.call('ZSCORE', KEYS[5], ARGV[6]) then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 end
 if holder and holder ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+if ARGV[4] == 'dead_letter' then
+  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[6])
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[3])
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+  if ARGV[4] == 'retry' then
+    redis.call('HINCRBY', KEYS[1], 'retry_seq', 1)
+    redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
+  end
+end
 redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[6], ARGV[6])
+return 1
+"""
+
+# KEYS: message, attempts, dead letters. ARGV: message id, replacement id, ttl s.
+_TAKE_FOR_REPLAY = """
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'replayed_as', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# KEYS: message, attempts, dead letters. ARGV: message id, score ms.
+_RETURN_TO_DEAD_LETTERS = """
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('HDEL', KEYS[1], 'replayed_as')
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[2])
+return 1
+"""
+
+# KEYS: message, attempts, dead letters. ARGV: message id.
+_PURGE = """
+if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 """
 
@@ -95,7 +150,7 @@ class CreateResult:
 class Claim:
     """The result of trying to take a message's send lease."""
 
-    status: Literal["claimed", "done", "busy", "missing"]
+    status: Literal["claimed", "done", "busy", "not_due", "missing"]
     previous_state: MessageState | None = None
     record: MessageRecord | None = None
     token: str = ""
@@ -111,6 +166,9 @@ class MessageStore:
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
         self._discard = client.register_script(_DISCARD)
+        self._take_for_replay = client.register_script(_TAKE_FOR_REPLAY)
+        self._return_to_dead_letters = client.register_script(_RETURN_TO_DEAD_LETTERS)
+        self._purge = client.register_script(_PURGE)
 
     @property
     def redis(self) -> redis.Redis:
@@ -164,8 +222,8 @@ class MessageStore:
         """Take the send lease if the message is still to be sent and nobody holds it."""
         token = secrets.token_hex(8)
         result: list[Any] = self._claim(
-            keys=[message_key(message_id), lease_key(message_id)],
-            args=[token, lease_ms, now_ms],
+            keys=[message_key(message_id), lease_key(message_id), DELAY_QUEUE, IN_FLIGHT],
+            args=[token, lease_ms, now_ms, message_id],
         )
         status = result[0]
         if status == "missing":
@@ -184,21 +242,82 @@ class MessageStore:
         attempt: Attempt | None,
         changes: dict[str, str],
         now_ms: int,
+        action: Literal["none", "retry", "dead_letter"] = "none",
+        score_ms: int = 0,
     ) -> bool:
-        """Record the attempt and the new fields, release the lease. False if the lease was lost
-        to another sender (the attempt is still recorded; the state is left to the holder)."""
+        """Record the attempt and the new fields, release the lease; with ``action`` "retry" put
+        the message in the delay queue due at ``score_ms``, with "dead_letter" keep it (no TTL) in
+        the dead letters. False if the lease was lost to another sender (the attempt is still
+        recorded; the state is left to the holder)."""
         assert claim.record is not None
         record = claim.record
         fields: list[str] = ["updated_at_ms", str(now_ms)]
         for name, value in changes.items():
             fields += [name, value]
         done = self._finish(
-            keys=[message_key(record.id), lease_key(record.id), attempts_key(record.id)],
+            keys=[
+                message_key(record.id),
+                lease_key(record.id),
+                attempts_key(record.id),
+                DELAY_QUEUE,
+                DEAD_LETTERS,
+                IN_FLIGHT,
+            ],
             args=[
                 claim.token,
                 attempt.to_json() if attempt else "",
                 self._ttl_s(record.valid_until_ms, now_ms),
+                action,
+                score_ms,
+                record.id,
                 *fields,
             ],
         )
         return bool(done)
+
+    # --- dead letters -------------------------------------------------------------------------
+
+    def dead_letter_count(self) -> int:
+        return int(self._redis.zcard(DEAD_LETTERS))
+
+    def dead_letter_ids(self, *, start: int, count: int) -> list[tuple[str, int]]:
+        """Dead-lettered ids, newest first, with when they were dead-lettered (epoch ms)."""
+        rows = self._redis.zrevrange(DEAD_LETTERS, start, start + count - 1, withscores=True)
+        return [(str(row[0]), int(row[1])) for row in rows]
+
+    def dead_lettered_at_ms(self, message_id: str) -> int | None:
+        score = self._redis.zscore(DEAD_LETTERS, message_id)
+        return None if score is None else int(score)
+
+    def get_many(self, message_ids: list[str]) -> list[MessageRecord | None]:
+        """Records for ``message_ids`` in one round trip (None where a record is gone)."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.hgetall(message_key(message_id))
+            rows = pipe.execute()
+        return [MessageRecord.from_hash(raw) if raw else None for raw in rows]
+
+    def take_for_replay(self, message_id: str, replacement_id: str) -> bool:
+        """Take a message out of the dead letters, once; it then expires like any finished one."""
+        return bool(
+            self._take_for_replay(
+                keys=[message_key(message_id), attempts_key(message_id), DEAD_LETTERS],
+                args=[message_id, replacement_id, self._retention_s],
+            )
+        )
+
+    def return_to_dead_letters(self, message_id: str, score_ms: int) -> None:
+        """Undo :meth:`take_for_replay` when the replacement could not be enqueued."""
+        self._return_to_dead_letters(
+            keys=[message_key(message_id), attempts_key(message_id), DEAD_LETTERS],
+            args=[message_id, score_ms],
+        )
+
+    def purge(self, message_id: str) -> bool:
+        """Delete a dead letter for good. False if it was not a dead letter."""
+        return bool(
+            self._purge(
+                keys=[message_key(message_id), attempts_key(message_id), DEAD_LETTERS],
+                args=[message_id],
+            )
+        )

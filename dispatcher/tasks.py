@@ -7,6 +7,7 @@ from typing import Any
 from celery import Celery
 
 from dispatcher.celery_app import SEND_TASK
+from dispatcher.worker import worker_runtime
 
 __all__ = ["register_tasks"]
 
@@ -16,6 +17,4 @@ def register_tasks(app: Celery) -> None:
 
     @app.task(name=SEND_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_message(self: Any, message_id: str) -> str:
-        from dispatcher.worker import worker_runtime  # noqa: PLC0415 - only workers need it
-
         return worker_runtime().courier.deliver(message_id, task_id=self.request.id)

@@ -1,8 +1,9 @@
 """The worker process: its runtime (providers, status store, loop bridge) and its start-up.
 
-The runtime is built on first use in the process that runs jobs, and closed when Celery shuts the
-worker down. ``smsdispatch worker`` builds it before Celery starts, so a provider with missing
-credentials or an unknown kind stops the worker at once with the setting to fix.
+The runtime is built on first use in the process that runs jobs; its delay-queue scheduler starts
+when Celery says the worker is ready, and all of it is closed when Celery shuts the worker down.
+``smsdispatch worker`` builds it before Celery starts, so a provider with missing credentials or
+an unknown kind stops the worker at once with the setting to fix.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dispatcher.courier import Courier
 from dispatcher.errors import ConfigError
 from dispatcher.logs import configure_logging, get_logger, register_secrets
 from dispatcher.runtime import SendBridge
+from dispatcher.scheduler import DelayScheduler, job_template
 from dispatcher.settings import Settings, env_var_for, get_settings, resolve_redis_url
 from dispatcher.store import MessageStore, connect_redis
 from providers.base import Provider
@@ -51,10 +53,16 @@ class WorkerRuntime:
 
     def __init__(self, settings: Settings) -> None:
         providers = build_providers(settings)
+        redis_url = resolve_redis_url(settings)
         self.bridge = SendBridge(connections_per_provider=settings.worker.concurrency)
         self.store = MessageStore(
-            connect_redis(resolve_redis_url(settings)),
-            retention_s=settings.messages.retention_s,
+            connect_redis(redis_url), retention_s=settings.messages.retention_s
+        )
+        self.scheduler = DelayScheduler(
+            connect_redis(redis_url),
+            job_template(get_celery_app()),
+            poll_interval_s=settings.scheduler.poll_interval_s,
+            batch_size=settings.scheduler.batch_size,
         )
         self.courier = Courier(
             settings=settings,
@@ -64,6 +72,7 @@ class WorkerRuntime:
         )
 
     def close(self) -> None:
+        self.scheduler.stop()
         self.bridge.close()
         self.store.redis.close()
 
@@ -81,6 +90,11 @@ def worker_runtime() -> WorkerRuntime:
             _runtime = WorkerRuntime(get_settings())
             _runtime_pid = os.getpid()
         return _runtime
+
+
+@signals.worker_ready.connect  # type: ignore[untyped-decorator]
+def _start_scheduler(**_: object) -> None:
+    worker_runtime().scheduler.start()
 
 
 @signals.worker_shutdown.connect  # type: ignore[untyped-decorator]

@@ -165,14 +165,31 @@ def stop_worker(worker: RunningWorker) -> None:
     worker.log_file.close()
 
 
+WorkerFactory = Callable[..., RunningWorker]
+
+
 @pytest.fixture
-def worker(
+def worker_factory(
     stack_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
-) -> Iterator[RunningWorker]:
+) -> Iterator[WorkerFactory]:
+    """Starts real worker processes with extra environment; stops them all after the test."""
+    started: list[RunningWorker] = []
+
+    def start(extra_env: dict[str, str] | None = None, *args: str) -> RunningWorker:
+        log_path = tmp_path / f"worker-{len(started) + 1}.log"
+        running = start_worker({**stack_env, **(extra_env or {})}, log_path, *args)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        stop_worker(running)
+
+
+@pytest.fixture
+def worker(worker_factory: WorkerFactory) -> RunningWorker:
     """A real sms-dispatch worker process on the test Redis and simulator."""
-    running = start_worker(stack_env, tmp_path / "worker.log")
-    yield running
-    stop_worker(running)
+    return worker_factory()
 
 
 def wait_for(

@@ -5,6 +5,8 @@ Control API (JSON, loopback only; no authentication, it is a test double):
 - ``POST /_sim/scripts`` ``{"to": "+4670...", "answers": [{"status": 503}, {"success": true}],
   "repeat_last": false}``: answer sends to that number with these answers in order, then normally.
 - ``POST /_sim/latency`` ``{"latency_ms": 200}``: delay every answer.
+- ``POST /_sim/outage`` ``{"status": 503, "seconds": 20}``: answer every send with that status
+  (for ``seconds``, or until ``{"status": null}``).
 - ``GET /_sim/requests[?client_reference=…]``: the sends received (newest last).
 - ``GET /_sim/stats``: counts, and references received more than once.
 - ``POST /_sim/reset``: forget scripts and requests.
@@ -48,6 +50,7 @@ def build_app(config: SimulatorConfig, state: SimulatorState | None = None) -> w
     ).add_routes(app)
     app.router.add_post("/_sim/scripts", _script)
     app.router.add_post("/_sim/latency", _latency)
+    app.router.add_post("/_sim/outage", _outage)
     app.router.add_get("/_sim/requests", _requests)
     app.router.add_get("/_sim/stats", _stats)
     app.router.add_post("/_sim/reset", _reset)
@@ -91,6 +94,23 @@ async def _latency(request: web.Request) -> web.Response:
         return _bad_request("expected {'latency_ms': int >= 0}")
     request.app[STATE_KEY].latency_ms = data["latency_ms"]
     return web.json_response({"latency_ms": data["latency_ms"]})
+
+
+async def _outage(request: web.Request) -> web.Response:
+    data = await _json_object(request)
+    if data is None or "status" not in data:
+        return _bad_request("expected {'status': int | null, 'seconds': number?}")
+    status, seconds = data["status"], data.get("seconds")
+    state = request.app[STATE_KEY]
+    if status is None:
+        state.end_outage()
+        return web.json_response({"outage": None})
+    if not isinstance(status, int) or not 100 <= status <= 599:
+        return _bad_request("status must be an HTTP status")
+    if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
+        return _bad_request("seconds must be a positive number")
+    state.start_outage(status, seconds=seconds)
+    return web.json_response({"outage": status, "seconds": seconds})
 
 
 async def _requests(request: web.Request) -> web.Response:

@@ -81,6 +81,10 @@ class SinchPersonality:
         reference = payload.get("client_reference")
         reference = reference if isinstance(reference, str) else None
 
+        outage = self._state.outage_status()
+        if outage is not None:
+            self._record(to, payload, reference, outage, None)
+            return web.Response(status=outage, text="Service Unavailable")
         scripted = self._state.next_answer(to[0])
         delay_ms = self._state.latency_ms + (scripted.delay_ms if scripted else 0)
         if delay_ms > 0:

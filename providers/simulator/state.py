@@ -75,6 +75,25 @@ class SimulatorState:
         )
         self.sends_by_reference: collections.Counter[str] = collections.Counter()
         self.total_sends = 0
+        self._outage: tuple[int, float | None] | None = None  # status, until (monotonic) or None
+
+    def start_outage(self, status: int, *, seconds: float | None = None) -> None:
+        """Answer every send with ``status`` for ``seconds`` (None: until ended)."""
+        until = None if seconds is None else time.monotonic() + seconds
+        self._outage = (status, until)
+
+    def end_outage(self) -> None:
+        self._outage = None
+
+    def outage_status(self) -> int | None:
+        """The status every send gets right now, if an outage is on."""
+        if self._outage is None:
+            return None
+        status, until = self._outage
+        if until is not None and time.monotonic() >= until:
+            self._outage = None
+            return None
+        return status
 
     def script(self, to: str, answers: list[ScriptedAnswer], *, repeat_last: bool = False) -> None:
         """Answer sends to ``to`` with ``answers`` in order, then normally (or the last forever)."""
@@ -97,6 +116,7 @@ class SimulatorState:
             self.sends_by_reference[request.client_reference] += 1
 
     def reset(self) -> None:
+        self._outage = None
         self._scripts.clear()
         self._repeat_last.clear()
         self.requests.clear()
@@ -110,6 +130,7 @@ class SimulatorState:
             "distinct_references": len(self.sends_by_reference),
             "duplicated_references": duplicates,
             "latency_ms": self.latency_ms,
+            "outage_status": self.outage_status(),
         }
 
     @staticmethod

@@ -90,7 +90,10 @@ def test_rejected_by_sinch_code(
         "syntax_invalid_parameter_format",
     )
     assert attempt["reason"] == "Invalid MSISDN"
-    assert "syntax_invalid_parameter_format" in status["final_reason"]
+    assert status["final_reason"] == "rejected"
+    assert "syntax_invalid_parameter_format" in status["final_detail"]
+    assert dispatcher.store.dead_lettered_at_ms(message_id) is not None
+    assert redis_ttl(dispatcher, message_id) == -1  # a dead letter does not expire
 
 
 def test_wrong_token_is_a_provider_error(
@@ -107,10 +110,18 @@ def test_wrong_token_is_a_provider_error(
     message_id = dispatcher.send_sms("+14155552671", "x")
     courier = courier_for(load_settings(), dispatcher, bridge)
     assert courier.deliver(message_id) == "failed"
-    attempt = dispatcher.get_status(message_id)["attempts"][0]
+    status = dispatcher.get_status(message_id)
+    attempt = status["attempts"][0]
     assert (attempt["outcome"], attempt["http_status"]) == ("provider_error", 401)
+    assert status["final_reason"] == "provider_error"
     assert len(simulator.state.requests) == 0
     assert SINCH_TOKEN not in str(dispatcher.get_status(message_id))
+
+
+def redis_ttl(dispatcher: Dispatcher, message_id: str) -> int:
+    from dispatcher.keys import message_key
+
+    return int(dispatcher.store.redis.ttl(message_key(message_id)))
 
 
 def test_read_timeout_is_ambiguous_and_bounded(
@@ -122,9 +133,12 @@ def test_read_timeout_is_ambiguous_and_bounded(
     started = time.monotonic()
     courier_for(settings, dispatcher, bridge).deliver(message_id)
     elapsed = time.monotonic() - started
-    attempt = dispatcher.get_status(message_id)["attempts"][0]
-    assert attempt["outcome"] == "ambiguous"
+    status = dispatcher.get_status(message_id)
+    assert status["attempts"][0]["outcome"] == "ambiguous"
     assert elapsed < 3.5
+    # on_ambiguous = "retry" (the default): tried again later, flagged as a possible duplicate
+    assert status["state"] == "retry_scheduled"
+    assert status["possible_duplicate"] is True
 
 
 def test_connection_refused_is_retryable(
@@ -138,9 +152,11 @@ def test_connection_refused_is_retryable(
     from dispatcher.settings import load_settings
 
     message_id = dispatcher.send_sms("+14155552671", "x")
-    courier_for(load_settings(), dispatcher, bridge).deliver(message_id)
-    attempt = dispatcher.get_status(message_id)["attempts"][0]
+    assert courier_for(load_settings(), dispatcher, bridge).deliver(message_id) == "retry_scheduled"
+    status = dispatcher.get_status(message_id)
+    attempt = status["attempts"][0]
     assert (attempt["outcome"], attempt["reason"]) == ("retryable", "ClientConnectorError")
+    assert status["possible_duplicate"] is False  # nothing left: no duplicate is possible
 
 
 def test_expired_before_send(
@@ -153,7 +169,9 @@ def test_expired_before_send(
     assert courier.deliver(message_id) == "expired"
     status = dispatcher.get_status(message_id)
     assert status["state"] == "expired"
+    assert status["final_reason"] == "expired"
     assert status["attempts"] == []
+    assert dispatcher.store.dead_lettered_at_ms(message_id) is not None
     assert simulator.state.total_sends == 0
 
 

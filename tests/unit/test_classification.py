@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -247,3 +249,52 @@ def test_sinch_request_shape() -> None:
     expire_at = datetime.fromisoformat(request.json["expire_at"].replace("Z", "+00:00"))
     assert (expire_at - datetime.now(UTC)).total_seconds() <= 3 * 86400
     assert SINCH.redacted_secrets() == ("tok-secret",)
+
+
+# --- every status of every provider document -------------------------------------------------
+
+DOCUMENTED_STATUSES = {
+    "000": {200, 201, 204, 400, 401, 403, 404, 429, 500},  # GoSMS
+    "001": {200, 201, 400, 401, 403, 404, 405, 415, 429, 500, 503},  # Sinch
+    "002": {400, 401},  # YellowPush
+    "003": {
+        200,
+        201,
+        202,
+        204,
+        400,
+        401,
+        403,
+        404,
+        405,
+        409,
+        429,
+        500,
+        502,
+        503,
+        504,
+        523,
+    },  # Cecula
+    "004": {200, 201, 400, 401, 403, 404, 405, 415, 429, 500, 503},  # Sinch
+}
+PROVIDER_DOCS = Path(__file__).resolve().parents[3] / "shared" / "providers"
+_STATUS_IN_DOC = re.compile(
+    r"(?<![\w.+-])([1-5]\d\d)(?=(?:&nbsp;|\s)+(?:[A-Z][a-z]|[A-Z]{2}|\|)|\s*\(|\s*-\s)"
+)
+
+
+@pytest.mark.parametrize("document", sorted(DOCUMENTED_STATUSES))
+def test_every_documented_status_is_in_the_table(document: str) -> None:
+    """The status table classifies every status code each provider document names."""
+    assert DOCUMENTED_STATUSES[document] <= {status for status, _ in STATUS_TABLE}
+
+
+@pytest.mark.skipif(
+    not PROVIDER_DOCS.is_dir(), reason="shared/providers is not beside this checkout"
+)
+@pytest.mark.parametrize("document", sorted(DOCUMENTED_STATUSES))
+def test_documented_statuses_match_the_documents(document: str) -> None:
+    """The lists above are exactly the codes found in shared/providers/<document>_*.txt."""
+    (path,) = PROVIDER_DOCS.glob(f"{document}_*.txt")
+    found = {int(code) for code in _STATUS_IN_DOC.findall(path.read_text(encoding="utf-8"))}
+    assert found == DOCUMENTED_STATUSES[document]

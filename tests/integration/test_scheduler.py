@@ -1,0 +1,99 @@
+"""The delay-queue mover on a real Redis: exactly once under concurrency, dead senders recovered."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import redis
+
+from dispatcher.enqueue import Dispatcher
+from dispatcher.keys import DELAY_QUEUE, IN_FLIGHT, lease_key, message_key
+from dispatcher.scheduler import DelayScheduler, job_template
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def scheduler(dispatcher: Dispatcher, client: redis.Redis, batch: int = 50) -> DelayScheduler:
+    return DelayScheduler(
+        client, job_template(dispatcher.celery_app), poll_interval_s=0.01, batch_size=batch
+    )
+
+
+def park_for_retry(client: redis.Redis, message_id: str, due_ms: int) -> None:
+    client.hset(message_key(message_id), mapping={"state": "retry_scheduled", "retry_seq": "1"})
+    client.zadd(DELAY_QUEUE, {message_id: due_ms})
+
+
+def test_concurrent_movers_move_each_due_message_once(
+    dispatcher: Dispatcher, redis_client: redis.Redis
+) -> None:
+    """Four movers racing over 1,000 due messages publish exactly 1,000 jobs, one per message."""
+    ids = [dispatcher.send_sms("+14155552671", f"m{i}") for i in range(1000)]
+    redis_client.delete("sms.normal")  # forget the first jobs: only the movers' count
+    for message_id in ids:
+        park_for_retry(redis_client, message_id, now_ms() - 1)
+    movers = [scheduler(dispatcher, redis_client) for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda m=m: [m.run_once() for _ in range(40)]) for m in movers
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    jobs = [json.loads(raw) for raw in redis_client.lrange("sms.normal", 0, -1)]
+    moved = [json.loads(job["body"])[0][0] for job in jobs]
+    assert sorted(moved) == sorted(ids)
+    assert redis_client.zcard(DELAY_QUEUE) == 0
+    assert len({job["properties"]["delivery_tag"] for job in jobs}) == 1000
+
+
+def test_not_yet_due_stays(dispatcher: Dispatcher, redis_client: redis.Redis) -> None:
+    """A message due later is left in the delay queue."""
+    message_id = dispatcher.send_sms("+14155552671", "later")
+    redis_client.delete("sms.normal")
+    park_for_retry(redis_client, message_id, now_ms() + 60_000)
+    assert scheduler(dispatcher, redis_client).run_once().moved == 0
+    assert redis_client.zscore(DELAY_QUEUE, message_id) is not None
+
+
+def test_moved_job_goes_to_its_priority_queue(
+    dispatcher: Dispatcher, redis_client: redis.Redis
+) -> None:
+    """A high-priority retry comes back on sms.high, as Celery's own payload would."""
+    message_id = dispatcher.send_sms("+14155552671", "otp", priority="high")
+    published = json.loads(str(redis_client.lpop("sms.high")))
+    park_for_retry(redis_client, message_id, now_ms() - 1)
+    scheduler(dispatcher, redis_client).run_once()
+    moved = json.loads(str(redis_client.lpop("sms.high")))
+    assert moved["headers"]["task"] == published["headers"]["task"] == "sms.send"
+    assert set(moved) == set(published)
+    assert set(moved["headers"]) == set(published["headers"])
+    assert moved["properties"]["delivery_info"]["routing_key"] == "sms.high"
+
+
+def test_dead_sender_is_recovered(dispatcher: Dispatcher, redis_client: redis.Redis) -> None:
+    """A message left `sending` past its lease gets a new job; one with a live lease does not."""
+    dead = dispatcher.send_sms("+14155552671", "dead sender")
+    alive = dispatcher.send_sms("+14155552671", "live sender")
+    redis_client.delete("sms.normal")
+    for message_id in (dead, alive):
+        dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=now_ms())
+        redis_client.zadd(IN_FLIGHT, {message_id: now_ms() - 1})  # its lease window is over
+    redis_client.delete(lease_key(dead))
+    result = scheduler(dispatcher, redis_client).run_once()
+    assert result.recovered == 1
+    jobs = [json.loads(raw) for raw in redis_client.lrange("sms.normal", 0, -1)]
+    assert [json.loads(job["body"])[0][0] for job in jobs] == [dead]
+    assert redis_client.zscore(IN_FLIGHT, alive) is not None  # checked again later
+
+
+def test_records_gone_are_dropped(dispatcher: Dispatcher, redis_client: redis.Redis) -> None:
+    """An id whose record expired is removed from the delay queue without a job."""
+    redis_client.zadd(DELAY_QUEUE, {"01GONE": now_ms() - 1})
+    assert scheduler(dispatcher, redis_client).run_once().moved == 0
+    assert redis_client.zcard(DELAY_QUEUE) == 0
+    assert redis_client.llen("sms.normal") == 0
