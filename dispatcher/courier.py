@@ -23,18 +23,17 @@ from dispatcher.routing import route_for
 from dispatcher.settings import Settings
 from dispatcher.states import MessageState
 from dispatcher.store import Claim, MessageStore
-from providers.base import HttpAnswer, HttpRequest, OutboundSms, Provider
-from providers.outcome import TransportFailure, Verdict, classify_transport
+from providers.base import OutboundSms, Provider
+from providers.outcome import Verdict
+from providers.transport import SendOutcome, conversation_budget_s
 
 __all__ = ["Courier", "Exchanger"]
 
 
 class Exchanger(Protocol):
-    """Performs one provider request (the worker's :class:`~dispatcher.runtime.SendBridge`)."""
+    """Sends one SMS through a provider (the worker's :class:`~dispatcher.runtime.SendBridge`)."""
 
-    def exchange(
-        self, provider: Provider, request: HttpRequest
-    ) -> HttpAnswer | TransportFailure: ...
+    def send(self, provider: Provider, sms: OutboundSms) -> SendOutcome: ...
 
 
 def _now_ms() -> int:
@@ -62,7 +61,9 @@ class Courier:
             name for name, cfg in settings.providers.items() if cfg.enabled and name in providers
         ]
         self._default_policy = settings.retry.policy()
-        longest_timeout_s = max((p.timeout_s for p in self._providers.values()), default=10.0)
+        longest_timeout_s = max(
+            (conversation_budget_s(p) for p in self._providers.values()), default=10.0
+        )
         self._lease_ms = int((longest_timeout_s + settings.worker.lease_margin_s) * 1000)
 
     def deliver(self, message_id: str, *, task_id: str | None = None) -> str:
@@ -150,14 +151,11 @@ class Courier:
             segments=record.segments,
             valid_until_ms=record.valid_until_ms,
         )
-        request = provider.build_send(sms)
         started_ms = self._clock_ms()
         started = time.perf_counter()
-        answer = self._exchanger.exchange(provider, request)
+        outcome = self._exchanger.send(provider, sms)
         latency_ms = int((time.perf_counter() - started) * 1000)
-        if isinstance(answer, TransportFailure):
-            return classify_transport(answer), None, latency_ms, started_ms
-        return provider.read_send_answer(answer), answer.status, latency_ms, started_ms
+        return outcome.verdict, outcome.http_status, latency_ms, started_ms
 
     def _finish(
         self,

@@ -1,9 +1,9 @@
 """The worker's concurrency model: one asyncio loop in a background thread per process.
 
-Celery's ``threads`` pool runs many jobs at once; each job thread hands its HTTP exchange to the
-loop (:meth:`SendBridge.exchange`) and waits for it with a bound, since the ``threads`` pool ignores
-Celery's time limits. The loop holds one long-lived ``aiohttp.ClientSession`` per provider, so
-connections are pooled and kept alive across messages.
+Celery's ``threads`` pool runs many jobs at once; each job thread hands its provider conversation
+to the loop (:meth:`SendBridge.send`) and waits for it with a bound, since the ``threads`` pool
+ignores Celery's time limits. The loop holds one long-lived ``aiohttp.ClientSession`` per
+provider, so connections are pooled and kept alive across messages.
 
 Nothing is created at import time: the loop, its thread and the sessions start on first use in the
 process that uses them (after any fork), and :meth:`SendBridge.close` closes them on shutdown.
@@ -21,9 +21,9 @@ from typing import Any, TypeVar
 
 import aiohttp
 
-from providers.base import HttpAnswer, HttpRequest, Provider
-from providers.outcome import TransportFailure, TransportPhase
-from providers.transport import exchange
+from providers.base import OutboundSms, Provider
+from providers.outcome import TransportFailure, TransportPhase, classify_transport
+from providers.transport import SendOutcome, conversation_budget_s, send_through
 
 __all__ = ["LoopThread", "SendBridge"]
 
@@ -65,6 +65,11 @@ class LoopThread:
         thread.start()
         ready.wait(timeout=10)
         self._loop, self._thread, self._pid = loop, thread, os.getpid()
+
+    @property
+    def started(self) -> bool:
+        """Whether this process's loop is running."""
+        return self._loop is not None and self._pid == os.getpid()
 
     def submit(self, coro: Coroutine[Any, Any, _T]) -> concurrent.futures.Future[_T]:
         """Schedule ``coro`` on the loop from any other thread."""
@@ -113,29 +118,30 @@ class SendBridge:
             self._sessions[provider] = session
         return session
 
-    async def _exchange(
-        self, provider: Provider, request: HttpRequest
-    ) -> HttpAnswer | TransportFailure:
-        return await exchange(self._session(provider.name), request, timeout_s=provider.timeout_s)
+    async def _send(self, provider: Provider, sms: OutboundSms) -> SendOutcome:
+        return await send_through(self._session(provider.name), provider, sms)
 
-    def exchange(self, provider: Provider, request: HttpRequest) -> HttpAnswer | TransportFailure:
-        """Send ``request`` through ``provider``'s session; never waits past its timeout + grace."""
+    def send(self, provider: Provider, sms: OutboundSms) -> SendOutcome:
+        """Send ``sms`` through ``provider`` on the loop; never waits past its budget + grace."""
         try:
             return self._loop_thread.run(
-                self._exchange(provider, request),
-                timeout_s=provider.timeout_s + _BRIDGE_GRACE_S,
+                self._send(provider, sms),
+                timeout_s=conversation_budget_s(provider) + _BRIDGE_GRACE_S,
             )
         except concurrent.futures.TimeoutError:
-            return TransportFailure(TransportPhase.AFTER_SEND, "BridgeTimeout")
+            failure = TransportFailure(TransportPhase.AFTER_SEND, "BridgeTimeout")
+            return SendOutcome(classify_transport(failure), None)
 
     async def _close_sessions(self) -> None:
+        # Runs on the loop thread, where the sessions live.
         sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             with contextlib.suppress(Exception):
                 await session.close()
 
     def close(self) -> None:
-        """Close every session, then stop the loop."""
-        with contextlib.suppress(Exception):
-            self._loop_thread.run(self._close_sessions(), timeout_s=10)
+        """Close every session, then stop the loop (if it ever started)."""
+        if self._loop_thread.started:
+            with contextlib.suppress(Exception):
+                self._loop_thread.run(self._close_sessions(), timeout_s=10)
         self._loop_thread.stop()

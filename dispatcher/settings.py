@@ -42,7 +42,16 @@ ENV_PREFIX = "SMSD_"
 DEFAULT_CONFIG_PATH = Path("config/default.toml")
 PRIORITY_QUEUES: dict[str, str] = {"high": "sms.high", "normal": "sms.normal", "bulk": "sms.bulk"}
 SECRET_SETTINGS = frozenset(
-    {"api_token", "auth_token", "api_secret", "password", "secret", "webhook_secret", "api_keys"}
+    {
+        "api_token",
+        "auth_token",
+        "api_key",
+        "api_secret",
+        "password",
+        "secret",
+        "webhook_secret",
+        "api_keys",
+    }
 )
 
 

@@ -7,13 +7,26 @@ request for one SMS and reads the answer into a :class:`~providers.outcome.Verdi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from providers.outcome import Verdict
 
-__all__ = ["HttpAnswer", "HttpRequest", "OutboundSms", "Provider"]
+__all__ = [
+    "DeliveryReport",
+    "HttpAnswer",
+    "HttpRequest",
+    "InboundReport",
+    "OutboundSms",
+    "Provider",
+    "ReportStatus",
+    "SessionAuth",
+    "StatusPolling",
+    "json_object",
+    "report_status",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +65,51 @@ class HttpAnswer:
     truncated: bool = False
 
 
+ReportStatus = Literal["delivered", "undelivered", "pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReport:
+    """A delivery-report callback as it arrived: raw body, content type, query and headers."""
+
+    body: bytes
+    content_type: str = "application/json"
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """What a provider says became of a message after it accepted it."""
+
+    status: ReportStatus  # delivered / undelivered are final; pending is intermediate
+    provider_status: str  # the provider's own word for it ("Delivered", "4", "EXPIRED", ...)
+    provider_message_id: str | None = None
+    client_reference: str | None = None  # our message id, where the provider echoes it
+    reason: str | None = None  # the provider's error code or text when undelivered
+    recipient: str | None = None
+
+
+def report_status(word: str, *, delivered: frozenset[str], pending: frozenset[str]) -> ReportStatus:
+    """A provider's status word (any case) as ours: delivered, pending, or else undelivered."""
+    upper = word.upper()
+    if upper in delivered:
+        return "delivered"
+    return "pending" if upper in pending else "undelivered"
+
+
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """``body`` as a JSON object, or None when it is empty, not JSON, or not an object."""
+    if not body:
+        return None
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
 @runtime_checkable
 class Provider(Protocol):
     """An SMS provider adapter."""
@@ -74,6 +132,41 @@ class Provider(Protocol):
         """Classify the provider's answer to a send; an accepted verdict carries its message id."""
         ...
 
+    def read_delivery_report(self, report: InboundReport) -> list[DeliveryReport]:
+        """The delivery reports in one callback (empty when the body is not one of ours)."""
+        ...
+
     def redacted_secrets(self) -> tuple[str, ...]:
         """The secret values this adapter holds, so logs and errors can be scrubbed of them."""
         ...
+
+
+@runtime_checkable
+class SessionAuth(Protocol):
+    """A provider whose sends need a session credential fetched first (and refreshed on 401).
+
+    The transport asks :meth:`auth_request` for the next request to make until it returns None,
+    feeding each answer to :meth:`read_auth_answer`; a 401 to a send makes it call
+    :meth:`forget_auth` and try the send once more. Called on the worker's loop thread only.
+    """
+
+    def auth_request(self) -> HttpRequest | None:
+        """The next request needed before a send, or None when the credential is at hand."""
+        ...
+
+    def read_auth_answer(self, answer: HttpAnswer) -> Verdict | None:
+        """Keep what the answer brings; a verdict when it failed (the send is not tried)."""
+        ...
+
+    def forget_auth(self) -> None:
+        """Drop the cached credential."""
+        ...
+
+
+@runtime_checkable
+class StatusPolling(Protocol):
+    """A provider whose delivery status is read by asking, not by callback."""
+
+    def build_status_query(self, provider_message_id: str) -> HttpRequest: ...
+
+    def read_status_answer(self, answer: HttpAnswer) -> DeliveryReport | None: ...

@@ -24,13 +24,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 __all__ = [
+    "PROVIDER_FAULT",
+    "REJECT",
+    "RETRY",
     "OutcomeKind",
+    "Rule",
     "Scope",
     "TransportFailure",
     "TransportPhase",
     "Verdict",
+    "classify_error",
     "classify_status",
     "classify_transport",
+    "id_or_ambiguous",
     "parse_retry_after_s",
 ]
 
@@ -154,3 +160,54 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
         if key.lower() == name:
             return value
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What a provider's own error code means: the class and who it is about."""
+
+    kind: OutcomeKind
+    scope: Scope
+
+
+REJECT = Rule(OutcomeKind.REJECTED, Scope.MESSAGE)
+PROVIDER_FAULT = Rule(OutcomeKind.PROVIDER_ERROR, Scope.PROVIDER)
+RETRY = Rule(OutcomeKind.RETRYABLE, Scope.PROVIDER)
+
+
+def classify_error(
+    status: int,
+    headers: Mapping[str, str],
+    *,
+    rule: Rule | None,
+    reason: str,
+    provider_code: str | None,
+) -> Verdict:
+    """A failed answer: the provider's code rule where one applies, else the status alone."""
+    retry_after_s = parse_retry_after_s(headers)
+    if rule is not None:
+        return Verdict(
+            rule.kind,
+            rule.scope,
+            reason=reason,
+            retry_after_s=retry_after_s if rule.kind is OutcomeKind.RETRYABLE else None,
+            provider_code=provider_code,
+        )
+    by_status = classify_status(status, retry_after_s=retry_after_s)
+    return Verdict(
+        by_status.kind,
+        by_status.scope,
+        reason=reason,
+        retry_after_s=by_status.retry_after_s,
+        provider_code=provider_code,
+    )
+
+
+def id_or_ambiguous(status: int, provider_message_id: object) -> Verdict:
+    """A success status: accepted with the provider's id, or ambiguous when the body gave none
+    (the provider may have the message, and we cannot tell which)."""
+    if isinstance(provider_message_id, str) and provider_message_id:
+        return Verdict(
+            OutcomeKind.ACCEPTED, reason=f"http_{status}", provider_message_id=provider_message_id
+        )
+    return Verdict(OutcomeKind.AMBIGUOUS, Scope.PROVIDER, reason=f"http_{status}_without_id")

@@ -15,7 +15,12 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from providers.base import Provider
+from providers.cecula import CeculaProvider, CeculaSettings
+from providers.gosms import GoSmsProvider, GoSmsSettings
 from providers.sinch import REGIONS, SinchProvider, SinchSettings
+from providers.twilio import TwilioProvider, TwilioSettings
+from providers.vonage import VonageProvider, VonageSettings
+from providers.yellowpush import YellowPushProvider, YellowPushSettings
 
 __all__ = ["ENTRY_POINT_GROUP", "ProviderConfigError", "build_provider", "known_kinds"]
 
@@ -42,6 +47,15 @@ def _required(name: str, options: Mapping[str, Any], setting: str, *, secret: bo
     return value.strip()
 
 
+def _optional(options: Mapping[str, Any], setting: str) -> str | None:
+    value = options.get(setting)
+    return str(value) if value not in (None, "") else None
+
+
+def _timeout_s(options: Mapping[str, Any]) -> float:
+    return float(options.get("timeout_s", 10.0))
+
+
 def _sinch(name: str, options: Mapping[str, Any]) -> Provider:
     region = str(options.get("region", "us"))
     base_url = options.get("base_url") or REGIONS.get(region)
@@ -53,14 +67,90 @@ def _sinch(name: str, options: Mapping[str, Any]) -> Provider:
             service_plan_id=_required(name, options, "service_plan_id"),
             api_token=_required(name, options, "api_token", secret=True),
             base_url=str(base_url),
-            sender=options.get("sender") or None,
-            timeout_s=float(options.get("timeout_s", 10.0)),
-            callback_url=options.get("callback_url") or None,
+            sender=_optional(options, "sender"),
+            timeout_s=_timeout_s(options),
+            callback_url=_optional(options, "callback_url"),
         )
     )
 
 
-_BUILTIN: dict[str, ProviderFactory] = {"sinch": _sinch}
+def _gosms(name: str, options: Mapping[str, Any]) -> Provider:
+    return GoSmsProvider(
+        GoSmsSettings(
+            name=name,
+            api_token=_required(name, options, "api_token", secret=True),
+            base_url=_optional(options, "base_url") or "https://api.gosms.ru",
+            device_id=_optional(options, "device_id"),
+            timeout_s=_timeout_s(options),
+        )
+    )
+
+
+def _cecula(name: str, options: Mapping[str, Any]) -> Provider:
+    return CeculaProvider(
+        CeculaSettings(
+            name=name,
+            api_key=_required(name, options, "api_key", secret=True),
+            base_url=_optional(options, "base_url") or "https://app.cecula.com",
+            sender=_optional(options, "sender"),
+            timeout_s=_timeout_s(options),
+        )
+    )
+
+
+def _yellowpush(name: str, options: Mapping[str, Any]) -> Provider:
+    return YellowPushProvider(
+        YellowPushSettings(
+            name=name,
+            username=_required(name, options, "username"),
+            password=_required(name, options, "password", secret=True),
+            base_url=_optional(options, "base_url") or "https://api.identidadsms.net/rest",
+            sender=_optional(options, "sender"),
+            timeout_s=_timeout_s(options),
+        )
+    )
+
+
+def _twilio(name: str, options: Mapping[str, Any]) -> Provider:
+    sender = _optional(options, "sender")
+    service = _optional(options, "messaging_service_sid")
+    if not sender and not service:
+        raise ProviderConfigError(name, "sender", "is missing (or set messaging_service_sid)")
+    return TwilioProvider(
+        TwilioSettings(
+            name=name,
+            account_sid=_required(name, options, "account_sid"),
+            auth_token=_required(name, options, "auth_token", secret=True),
+            base_url=_optional(options, "base_url") or "https://api.twilio.com",
+            sender=sender,
+            messaging_service_sid=service,
+            status_callback=_optional(options, "status_callback"),
+            timeout_s=_timeout_s(options),
+        )
+    )
+
+
+def _vonage(name: str, options: Mapping[str, Any]) -> Provider:
+    return VonageProvider(
+        VonageSettings(
+            name=name,
+            api_key=_required(name, options, "api_key", secret=True),
+            api_secret=_required(name, options, "api_secret", secret=True),
+            base_url=_optional(options, "base_url") or "https://rest.nexmo.com",
+            sender=_optional(options, "sender"),
+            timeout_s=_timeout_s(options),
+        )
+    )
+
+
+_BUILTIN: dict[str, ProviderFactory] = {
+    "sinch": _sinch,
+    "gosms": _gosms,
+    "cecula": _cecula,
+    "yellowpush": _yellowpush,
+    "twilio": _twilio,
+    "vonage": _vonage,
+}
 
 
 def _factories() -> dict[str, ProviderFactory]:

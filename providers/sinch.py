@@ -15,25 +15,52 @@ Choices where the documents are silent, mirrored by the simulator:
   the same for every message: ``provider_error``. ``illegal_number_type`` is about the destination:
   ``rejected``. ``blocked_account``: ``provider_error``.
 - Sinch documents no ``Retry-After``; it is honoured when present anyway.
+
+Delivery reports (``delivery_report = per_recipient_final`` when a callback URL is configured):
+``recipient_delivery_report_sms`` (one recipient) and ``delivery_report_sms`` (batch summary with
+``statuses[].recipients``); both echo ``client_reference`` (our message id). Queued and Dispatched
+are intermediate; Delivered is delivered; Failed, Expired, Rejected, Aborted, Cancelled, Deleted and
+Unknown are undelivered. Callbacks may be signed: ``x-sinch-webhook-signature`` =
+Base64(HMAC-SHA256(secret, "{body}.{nonce}.{timestamp}")) with the ``-nonce`` and ``-timestamp``
+headers (:func:`callback_signature`, :func:`verify_callback`).
 """
 
 from __future__ import annotations
 
-import json
+import base64
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from providers.base import HttpAnswer, HttpRequest, OutboundSms
+from providers.base import (
+    DeliveryReport,
+    HttpAnswer,
+    HttpRequest,
+    InboundReport,
+    OutboundSms,
+    ReportStatus,
+    json_object,
+)
 from providers.outcome import (
-    OutcomeKind,
-    Scope,
+    PROVIDER_FAULT,
+    REJECT,
+    Rule,
     Verdict,
-    classify_status,
-    parse_retry_after_s,
+    classify_error,
+    id_or_ambiguous,
 )
 
-__all__ = ["ERROR_CODES", "REGIONS", "SinchProvider", "SinchSettings"]
+__all__ = [
+    "ERROR_CODES",
+    "REGIONS",
+    "REPORT_STATUSES",
+    "SinchProvider",
+    "SinchSettings",
+    "callback_signature",
+    "verify_callback",
+]
 
 REGIONS: dict[str, str] = {
     "us": "https://us.sms.api.sinch.com",
@@ -47,17 +74,10 @@ REGIONS: dict[str, str] = {
 _MAX_EXPIRY = timedelta(days=3)
 
 
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    kind: OutcomeKind
-    scope: Scope
-
-
-_MESSAGE = _Rule(OutcomeKind.REJECTED, Scope.MESSAGE)
-_ACCOUNT = _Rule(OutcomeKind.PROVIDER_ERROR, Scope.PROVIDER)
+_MESSAGE, _ACCOUNT = REJECT, PROVIDER_FAULT
 
 # The `code` of a 400/403 body, as documented, to what it means for the message.
-ERROR_CODES: dict[str, _Rule] = {
+ERROR_CODES: dict[str, Rule] = {
     "syntax_invalid_json": _MESSAGE,
     "syntax_invalid_parameter_format": _MESSAGE,
     "syntax_constraint_violation": _MESSAGE,
@@ -66,6 +86,19 @@ ERROR_CODES: dict[str, _Rule] = {
     "missing_callback_url": _ACCOUNT,
     "unknown_group": _ACCOUNT,
     "unknown_campaign": _ACCOUNT,
+}
+
+REPORT_STATUSES: dict[str, ReportStatus] = {
+    "Queued": "pending",
+    "Dispatched": "pending",
+    "Delivered": "delivered",
+    "Failed": "undelivered",
+    "Expired": "undelivered",
+    "Rejected": "undelivered",
+    "Aborted": "undelivered",
+    "Cancelled": "undelivered",
+    "Deleted": "undelivered",
+    "Unknown": "undelivered",
 }
 
 
@@ -122,36 +155,94 @@ class SinchProvider:
         return HttpRequest("POST", self._url, headers=self._headers, json=payload)
 
     def read_send_answer(self, answer: HttpAnswer) -> Verdict:
-        retry_after_s = parse_retry_after_s(answer.headers)
-        document = _json_object(answer.body)
+        document = json_object(answer.body)
         if 200 <= answer.status < 300:
-            batch_id = document.get("id") if document else None
-            if isinstance(batch_id, str) and batch_id:
-                return Verdict(
-                    OutcomeKind.ACCEPTED,
-                    reason=f"http_{answer.status}",
-                    provider_message_id=batch_id,
-                )
-            return Verdict(
-                OutcomeKind.AMBIGUOUS,
-                Scope.PROVIDER,
-                reason=f"http_{answer.status}_without_batch_id",
-            )
+            return id_or_ambiguous(answer.status, document.get("id") if document else None)
         code = document.get("code") if document else None
         text = document.get("text") if document else None
-        reason = text if isinstance(text, str) and text else f"http_{answer.status}"
         # Sinch documents codes on 400 and 403; a 5xx is the provider's fault whatever it says.
-        if isinstance(code, str) and code in ERROR_CODES and 400 <= answer.status < 500:
-            rule = ERROR_CODES[code]
-            return Verdict(rule.kind, rule.scope, reason=reason, provider_code=code)
-        by_status = classify_status(answer.status, retry_after_s=retry_after_s)
-        return Verdict(
-            by_status.kind,
-            by_status.scope,
-            reason=reason,
-            retry_after_s=by_status.retry_after_s,
+        rule = ERROR_CODES.get(code) if isinstance(code, str) and answer.status < 500 else None
+        return classify_error(
+            answer.status,
+            answer.headers,
+            rule=rule,
+            reason=text if isinstance(text, str) and text else f"http_{answer.status}",
             provider_code=code if isinstance(code, str) else None,
         )
+
+    def read_delivery_report(self, report: InboundReport) -> list[DeliveryReport]:
+        document = json_object(report.body)
+        if document is None:
+            return []
+        kind = document.get("type")
+        batch_id = _text(document.get("batch_id"))
+        reference = _text(document.get("client_reference"))
+        if kind == "recipient_delivery_report_sms":
+            found = _report(document.get("status"), document.get("code"), batch_id, reference)
+            if found is None:
+                return []
+            return [_with_recipient(found, _text(document.get("recipient")))]
+        if kind == "delivery_report_sms":
+            reports: list[DeliveryReport] = []
+            for entry in document.get("statuses") or []:
+                if not isinstance(entry, dict):
+                    continue
+                found = _report(entry.get("status"), entry.get("code"), batch_id, reference)
+                if found is None:
+                    continue
+                recipients = entry.get("recipients") or [None]
+                reports += [_with_recipient(found, _text(r)) for r in recipients]
+            return reports
+        return []
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _report(
+    status: object, code: object, batch_id: str | None, reference: str | None
+) -> DeliveryReport | None:
+    if not isinstance(status, str) or status not in REPORT_STATUSES:
+        return None
+    ours = REPORT_STATUSES[status]
+    return DeliveryReport(
+        status=ours,
+        provider_status=status,
+        provider_message_id=batch_id,
+        client_reference=reference,
+        reason=f"{status} (code {code})" if ours == "undelivered" else None,
+    )
+
+
+def _with_recipient(report: DeliveryReport, recipient: str | None) -> DeliveryReport:
+    return DeliveryReport(
+        status=report.status,
+        provider_status=report.provider_status,
+        provider_message_id=report.provider_message_id,
+        client_reference=report.client_reference,
+        reason=report.reason,
+        recipient=recipient,
+    )
+
+
+def callback_signature(secret: str, body: bytes, nonce: str, timestamp: str) -> str:
+    """Sinch's callback signature: Base64(HMAC-SHA256(secret, "{body}.{nonce}.{timestamp}"))."""
+    signed = body + f".{nonce}.{timestamp}".encode()
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_callback(secret: str, report: InboundReport) -> bool:
+    """Whether a callback carries a valid Sinch signature for ``secret``."""
+    headers = {k.lower(): v for k, v in report.headers.items()}
+    signature = headers.get("x-sinch-webhook-signature")
+    nonce = headers.get("x-sinch-webhook-signature-nonce")
+    timestamp = headers.get("x-sinch-webhook-signature-timestamp")
+    if not (signature and nonce and timestamp):
+        return False
+    expected = callback_signature(secret, report.body, nonce, timestamp)
+    return hmac.compare_digest(expected, signature)
 
 
 def _expire_at(valid_until_ms: int) -> str:
@@ -159,13 +250,3 @@ def _expire_at(valid_until_ms: int) -> str:
     until = datetime.fromtimestamp(valid_until_ms / 1000, UTC)
     until = min(until, now + _MAX_EXPIRY)
     return until.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    if not body:
-        return None
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return document if isinstance(document, dict) else None

@@ -12,14 +12,30 @@ provider cannot hold a worker thread or grow its memory.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import client_exceptions as cx
 
-from providers.base import HttpAnswer, HttpRequest
-from providers.outcome import TransportFailure, TransportPhase
+from providers.base import HttpAnswer, HttpRequest, OutboundSms, Provider, SessionAuth
+from providers.outcome import (
+    OutcomeKind,
+    Scope,
+    TransportFailure,
+    TransportPhase,
+    Verdict,
+    classify_transport,
+)
 
-__all__ = ["BODY_CAP_BYTES", "exchange", "failure_phase", "timeout_for"]
+__all__ = [
+    "BODY_CAP_BYTES",
+    "SendOutcome",
+    "conversation_budget_s",
+    "exchange",
+    "failure_phase",
+    "send_through",
+    "timeout_for",
+]
 
 BODY_CAP_BYTES = 64 * 1024
 
@@ -93,3 +109,62 @@ async def exchange(
         phase = failure_phase(exc)
         assert phase is not None  # every class caught above has a phase
         return TransportFailure(phase=phase, error=type(exc).__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """The verdict of one send, with the HTTP status of the answer it came from (if any)."""
+
+    verdict: Verdict
+    http_status: int | None
+
+
+_AUTH_STEPS = 4  # session credentials take at most this many requests (YellowPush: two)
+
+
+def conversation_budget_s(provider: Provider) -> float:
+    """The longest one send may take: auth requests and a refreshed retry included."""
+    return provider.timeout_s * (3 if isinstance(provider, SessionAuth) else 1)
+
+
+async def _authenticate(
+    session: aiohttp.ClientSession, provider: SessionAuth, timeout_s: float
+) -> SendOutcome | None:
+    for _ in range(_AUTH_STEPS):
+        request = provider.auth_request()
+        if request is None:
+            return None
+        answer = await exchange(session, request, timeout_s=timeout_s)
+        if isinstance(answer, TransportFailure):
+            # An auth request carries no SMS: whatever happened to it, a retry duplicates nothing.
+            return SendOutcome(
+                Verdict(OutcomeKind.RETRYABLE, Scope.PROVIDER, reason=f"auth {answer.error}"),
+                None,
+            )
+        verdict = provider.read_auth_answer(answer)
+        if verdict is not None:
+            return SendOutcome(verdict, answer.status)
+    return SendOutcome(
+        Verdict(OutcomeKind.PROVIDER_ERROR, Scope.PROVIDER, reason="auth did not settle"), None
+    )
+
+
+async def send_through(
+    session: aiohttp.ClientSession, provider: Provider, sms: OutboundSms
+) -> SendOutcome:
+    """Send ``sms`` through ``provider``: fetch its session credential first where it needs one,
+    and after a 401 to the send, forget it and try once more. Classification included."""
+    auth = provider if isinstance(provider, SessionAuth) else None
+    for first_try in (True, False):
+        if auth is not None:
+            failed = await _authenticate(session, auth, provider.timeout_s)
+            if failed is not None:
+                return failed
+        answer = await exchange(session, provider.build_send(sms), timeout_s=provider.timeout_s)
+        if isinstance(answer, TransportFailure):
+            return SendOutcome(classify_transport(answer), None)
+        if answer.status == 401 and auth is not None and first_try:
+            auth.forget_auth()
+            continue
+        return SendOutcome(provider.read_send_answer(answer), answer.status)
+    raise AssertionError("unreachable: the second try always returns")

@@ -1,0 +1,189 @@
+"""Twilio Programmable Messaging adapter.
+
+References (``API.md``; twilio.com/docs/messaging/api/message-resource#create-a-message-resource,
+twilio.com/docs/api/errors, twilio.com/docs/usage/webhooks/webhooks-security):
+- Send: ``POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json``, Basic auth
+  ``AccountSid:AuthToken``, form fields ``To`` (E.164 with ``+``), ``From`` or
+  ``MessagingServiceSid``, ``Body``, optional ``StatusCallback`` and ``ValidityPeriod`` (seconds).
+- Success: ``201`` with the message resource; ``sid`` (``SM…``) is the provider message id.
+- Errors: JSON ``{"code": <Twilio error code>, "message", "more_info", "status"}``.
+- Status callbacks: form-encoded ``MessageSid``, ``MessageStatus`` (queued, sending, sent,
+  delivered, undelivered, failed, ...), ``ErrorCode``; signed with ``X-Twilio-Signature`` =
+  Base64(HMAC-SHA1(auth token, URL + each POST parameter name and value, sorted by name)).
+
+Error codes read (others fall back to the status): 20003 authentication and 20404 not found are
+about the account (``provider_error``); 20429 too many requests is ``retryable``; 21211 invalid
+``To``, 21610 unsubscribed recipient, 21612 unreachable ``To``, 21614 not a mobile number, 21602
+missing body and 21617 body too long are about the message (``rejected``); 21606/21659 an unusable
+``From`` and 21408 a region not enabled on the account are ``provider_error``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from providers.base import (
+    DeliveryReport,
+    HttpAnswer,
+    HttpRequest,
+    InboundReport,
+    OutboundSms,
+    ReportStatus,
+    json_object,
+)
+from providers.outcome import (
+    PROVIDER_FAULT,
+    REJECT,
+    RETRY,
+    Rule,
+    Verdict,
+    classify_error,
+    id_or_ambiguous,
+)
+
+__all__ = [
+    "ERROR_CODES",
+    "REPORT_STATUSES",
+    "TwilioProvider",
+    "TwilioSettings",
+    "request_signature",
+    "verify_callback",
+]
+
+ERROR_CODES: dict[int, Rule] = {
+    20003: PROVIDER_FAULT,
+    20404: PROVIDER_FAULT,
+    20429: RETRY,
+    21211: REJECT,
+    21602: REJECT,
+    21610: REJECT,
+    21612: REJECT,
+    21614: REJECT,
+    21617: REJECT,
+    21408: PROVIDER_FAULT,
+    21606: PROVIDER_FAULT,
+    21659: PROVIDER_FAULT,
+}
+
+REPORT_STATUSES: dict[str, ReportStatus] = {
+    "accepted": "pending",
+    "scheduled": "pending",
+    "queued": "pending",
+    "sending": "pending",
+    "sent": "pending",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "failed": "undelivered",
+    "canceled": "undelivered",
+}
+
+_MAX_VALIDITY_S = 36_000
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioSettings:
+    name: str
+    account_sid: str
+    auth_token: str
+    base_url: str = "https://api.twilio.com"
+    sender: str | None = None
+    messaging_service_sid: str | None = None
+    status_callback: str | None = None
+    timeout_s: float = 10.0
+
+
+class TwilioProvider:
+    """One Message resource per SMS."""
+
+    def __init__(self, settings: TwilioSettings) -> None:
+        self._settings = settings
+        self._url = (
+            f"{settings.base_url.rstrip('/')}/2010-04-01/Accounts/{settings.account_sid}"
+            "/Messages.json"
+        )
+        basic = base64.b64encode(f"{settings.account_sid}:{settings.auth_token}".encode())
+        self._headers = {"Authorization": f"Basic {basic.decode()}"}
+
+    @property
+    def name(self) -> str:
+        return self._settings.name
+
+    @property
+    def timeout_s(self) -> float:
+        return self._settings.timeout_s
+
+    def redacted_secrets(self) -> tuple[str, ...]:
+        return (self._settings.auth_token, self._headers["Authorization"][6:])
+
+    def build_send(self, sms: OutboundSms) -> HttpRequest:
+        form = {"To": sms.to_e164, "Body": sms.body}
+        sender = sms.sender or self._settings.sender
+        if self._settings.messaging_service_sid and not sms.sender:
+            form["MessagingServiceSid"] = self._settings.messaging_service_sid
+        elif sender:
+            form["From"] = sender
+        if self._settings.status_callback:
+            form["StatusCallback"] = self._settings.status_callback
+        if sms.valid_until_ms is not None:
+            remaining_s = int(sms.valid_until_ms / 1000 - time.time())
+            form["ValidityPeriod"] = str(max(1, min(remaining_s, _MAX_VALIDITY_S)))
+        return HttpRequest("POST", self._url, headers=self._headers, form=form)
+
+    def read_send_answer(self, answer: HttpAnswer) -> Verdict:
+        document = json_object(answer.body)
+        if 200 <= answer.status < 300:
+            return id_or_ambiguous(answer.status, document.get("sid") if document else None)
+        code = document.get("code") if document else None
+        text = document.get("message") if document else None
+        rule = ERROR_CODES.get(code) if isinstance(code, int) and answer.status < 500 else None
+        return classify_error(
+            answer.status,
+            answer.headers,
+            rule=rule,
+            reason=text if isinstance(text, str) and text else f"http_{answer.status}",
+            provider_code=str(code) if isinstance(code, int) else None,
+        )
+
+    def read_delivery_report(self, report: InboundReport) -> list[DeliveryReport]:
+        fields = dict(parse_qsl(report.body.decode("utf-8", "replace")))
+        status, sid = fields.get("MessageStatus"), fields.get("MessageSid")
+        if not status or not sid or status not in REPORT_STATUSES:
+            return []
+        ours = REPORT_STATUSES[status]
+        error = fields.get("ErrorCode")
+        return [
+            DeliveryReport(
+                status=ours,
+                provider_status=status,
+                provider_message_id=sid,
+                reason=(f"{status} (error {error})" if error else status)
+                if ours == "undelivered"
+                else None,
+                recipient=fields.get("To"),
+            )
+        ]
+
+
+def request_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """Twilio's X-Twilio-Signature for a form POST to ``url``."""
+    signed = url + "".join(f"{key}{params[key]}" for key in sorted(params))
+    digest = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_callback(auth_token: str, report: InboundReport) -> bool:
+    """Whether a status callback carries a valid X-Twilio-Signature for ``auth_token``."""
+    headers = {k.lower(): v for k, v in report.headers.items()}
+    signature = headers.get("x-twilio-signature")
+    if not signature:
+        return False
+    params = dict(parse_qsl(report.body.decode("utf-8", "replace")))
+    expected = request_signature(auth_token, report.url, params)
+    return hmac.compare_digest(expected, signature)
