@@ -99,39 +99,28 @@ def api(host: str | None, port: int | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8025, show_default=True)
 @click.option("--latency-ms", type=int, default=0, show_default=True, help="Delay every answer.")
-@click.option("--sinch-service-plan-id", default=None, help="Default: providers.sinch in config.")
 @click.option(
-    "--sinch-token",
-    envvar="SMSD_PROVIDERS__SINCH__API_TOKEN",
-    default=None,
-    help="Token to accept [env SMSD_PROVIDERS__SINCH__API_TOKEN].",
+    "--report-delay-ms",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Delay between acceptance and the delivery report.",
 )
 @_fail_clearly
-def simulator(
-    host: str,
-    port: int,
-    latency_ms: int,
-    sinch_service_plan_id: str | None,
-    sinch_token: str | None,
-) -> None:
-    """Serve fake provider APIs (Sinch-compatible) on loopback, scriptable per number."""
+def simulator(host: str, port: int, latency_ms: int, report_delay_ms: int) -> None:
+    """Serve fake provider APIs on loopback, one personality per configured provider kind.
+
+    Each personality accepts the credentials of the configured provider of its kind (secrets
+    from the environment, as for the worker).
+    """
+    from dispatcher.simulated import simulator_accounts  # noqa: PLC0415
     from providers.simulator import SimulatorConfig, serve  # noqa: PLC0415
 
-    settings = get_settings()
-    sinch = settings.providers.get("sinch")
-    plan = sinch_service_plan_id or (sinch.options().get("service_plan_id") if sinch else None)
-    if not plan:
-        raise ConfigError("providers.sinch.service_plan_id", "is needed by the simulator")
-    if not sinch_token:
-        raise ConfigError(
-            "providers.sinch.api_token",
-            "is needed by the simulator",
-            env_var="SMSD_PROVIDERS__SINCH__API_TOKEN",
-        )
-    click.echo(f"simulator listening on http://{host}:{port}", err=True)
-    config = SimulatorConfig(
-        sinch_service_plan_id=str(plan), sinch_api_token=sinch_token, latency_ms=latency_ms
+    accounts = simulator_accounts(get_settings())
+    click.echo(
+        f"simulator listening on http://{host}:{port} as {', '.join(sorted(accounts))}", err=True
     )
+    config = SimulatorConfig(accounts, latency_ms=latency_ms, report_delay_ms=report_delay_ms)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config, host=host, port=port))
 

@@ -23,6 +23,7 @@ import click
 
 from dispatcher.embedded_redis import EmbeddedRedis, free_port
 from dispatcher.settings import Settings, dev_state_path
+from dispatcher.simulated import simulated_providers, simulator_env
 
 __all__ = ["run_dev_stack"]
 
@@ -73,7 +74,6 @@ def run_dev_stack(
         embedded = EmbeddedRedis(data_dir / "redis")
         redis_url = embedded.start()
 
-    sinch_token = os.environ.get("SMSD_PROVIDERS__SINCH__API_TOKEN") or secrets.token_urlsafe(24)
     api_key = os.environ.get("SMSD_API__API_KEYS", "").split(",")[0] or secrets.token_urlsafe(24)
     simulator_port = _port_or_free(simulator_port)
     api_port = _port_or_free(api_port)
@@ -81,8 +81,7 @@ def run_dev_stack(
     env = {
         **os.environ,
         "SMSD_REDIS_URL": redis_url,
-        "SMSD_PROVIDERS__SINCH__API_TOKEN": sinch_token,
-        "SMSD_PROVIDERS__SINCH__BASE_URL": simulator_url,
+        **simulator_env(settings, simulator_url, lambda _var: secrets.token_urlsafe(24)),
         "SMSD_API__API_KEYS": os.environ.get("SMSD_API__API_KEYS") or api_key,
         "SMSD_LOG__FORMAT": "console",
     }
@@ -121,6 +120,7 @@ def run_dev_stack(
             simulator_url=simulator_url,
             api_key=api_key,
             data_dir=data_dir,
+            providers=sorted(simulated_providers(settings)),
         )
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
@@ -144,13 +144,15 @@ def _print_banner(
     simulator_url: str,
     api_key: str,
     data_dir: Path,
+    providers: list[str],
 ) -> None:
     where = f"embedded, data in {data_dir / 'redis'}" if embedded else "from SMSD_REDIS_URL"
     click.echo(
         "\nsms-dispatch local stack is up\n"
         f"  redis      {redis_url}  ({where})\n"
         f"  api        http://127.0.0.1:{api_port}   (Authorization: Bearer {api_key})\n"
-        f"  simulator  {simulator_url}   (Sinch-compatible; control API under /_sim)\n"
+        f"  simulator  {simulator_url}   (control API under /_sim)\n"
+        f"             answers as: {', '.join(providers)}\n"
         "  worker     Celery, threads pool\n\n"
         "In another terminal:\n"
         "  .venv/bin/smsdispatch send --to +14155552671 --body hello\n"

@@ -18,7 +18,8 @@ Choices where the documents are silent, mirrored by the simulator:
   account with Cecula: ``provider_error``, so another provider can carry the message. Recipient and
   text problems (1806, 1808, 1809), broadcast-time problems (1902, 1903) and template errors
   (6000-6002) are about the message: ``rejected``. A 2xx with an unknown code is ``rejected`` too
-  (the body is the truth, and it does not say "sent"); a 2xx with no readable body is ``ambiguous``.
+  (the body is the truth, and it does not say "sent"); a 2xx with no readable code, or 1801
+  without a recipient id, is ``ambiguous``.
 - The delivery-report payload is not documented; a JSON body ``{"id" | "messageId", "status",
   "code", "mobile"}`` is read, with DELIVRD/DELIVERED delivered, ACK/SENT/PENDING/BUFFERED pending,
   and anything else undelivered.
@@ -119,7 +120,7 @@ class CeculaProvider:
         if 200 <= answer.status < 300:
             if code == SUCCESS_CODE and message_id:
                 return Verdict(OutcomeKind.ACCEPTED, reason="1801", provider_message_id=message_id)
-            if code is None:
+            if code is None or code == SUCCESS_CODE:  # no code, or success without an id
                 return Verdict(
                     OutcomeKind.AMBIGUOUS, Scope.PROVIDER, reason=f"http_{answer.status}_no_code"
                 )

@@ -205,9 +205,12 @@ def classify_error(
 
 def id_or_ambiguous(status: int, provider_message_id: object) -> Verdict:
     """A success status: accepted with the provider's id, or ambiguous when the body gave none
-    (the provider may have the message, and we cannot tell which)."""
+    (the provider may have the message, and we cannot tell which). A 204 says "done, nothing to
+    say": accepted without an id, since sending again would send twice."""
     if isinstance(provider_message_id, str) and provider_message_id:
         return Verdict(
             OutcomeKind.ACCEPTED, reason=f"http_{status}", provider_message_id=provider_message_id
         )
+    if status == 204:
+        return Verdict(OutcomeKind.ACCEPTED, reason="http_204_no_content")
     return Verdict(OutcomeKind.AMBIGUOUS, Scope.PROVIDER, reason=f"http_{status}_without_id")

@@ -92,7 +92,7 @@ def _cecula(name: str, options: Mapping[str, Any]) -> Provider:
             name=name,
             api_key=_required(name, options, "api_key", secret=True),
             base_url=_optional(options, "base_url") or "https://app.cecula.com",
-            sender=_optional(options, "sender"),
+            sender=_required(name, options, "sender"),
             timeout_s=_timeout_s(options),
         )
     )
@@ -137,7 +137,7 @@ def _vonage(name: str, options: Mapping[str, Any]) -> Provider:
             api_key=_required(name, options, "api_key", secret=True),
             api_secret=_required(name, options, "api_secret", secret=True),
             base_url=_optional(options, "base_url") or "https://rest.nexmo.com",
-            sender=_optional(options, "sender"),
+            sender=_required(name, options, "sender"),
             timeout_s=_timeout_s(options),
         )
     )

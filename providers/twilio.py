@@ -14,8 +14,9 @@ twilio.com/docs/api/errors, twilio.com/docs/usage/webhooks/webhooks-security):
 Error codes read (others fall back to the status): 20003 authentication and 20404 not found are
 about the account (``provider_error``); 20429 too many requests is ``retryable``; 21211 invalid
 ``To``, 21610 unsubscribed recipient, 21612 unreachable ``To``, 21614 not a mobile number, 21602
-missing body and 21617 body too long are about the message (``rejected``); 21606/21659 an unusable
-``From`` and 21408 a region not enabled on the account are ``provider_error``.
+missing body and 21617 body too long are about the message (``rejected``); 21603 no ``From``,
+21606/21659 an unusable ``From`` and 21408 a region not enabled on the account are
+``provider_error``.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ ERROR_CODES: dict[int, Rule] = {
     21614: REJECT,
     21617: REJECT,
     21408: PROVIDER_FAULT,
+    21603: PROVIDER_FAULT,
     21606: PROVIDER_FAULT,
     21659: PROVIDER_FAULT,
 }

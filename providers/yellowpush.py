@@ -31,6 +31,7 @@ import base64
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from providers.base import (
     DeliveryReport,
@@ -174,7 +175,7 @@ class YellowPushProvider:
     def build_status_query(self, provider_message_id: str) -> HttpRequest:
         return HttpRequest(
             "GET",
-            f"{self._base}/sms_edr?client_message_id={provider_message_id}",
+            f"{self._base}/sms_edr?{urlencode({'client_message_id': provider_message_id})}",
             headers={"Authorization": f"Bearer {self._token or ''}"},
         )
 

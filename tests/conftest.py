@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from unittest import mock
 
 import pytest
 import redis
@@ -20,11 +21,33 @@ from dispatcher.embedded_redis import EmbeddedRedis, free_port
 from dispatcher.enqueue import Dispatcher
 from dispatcher.runtime import LoopThread
 from dispatcher.settings import Settings, load_settings, reset_settings
+from dispatcher.simulated import simulated_providers, simulator_accounts, simulator_env
 from providers.simulator import SimulatorConfig, SimulatorState, build_app
 
 REPO = Path(__file__).resolve().parent.parent
-SINCH_TOKEN = "test-sinch-token-5f2a9c"
+
+
+def test_secret(env_var: str) -> str:
+    """The made-up secret the tests give a provider setting (and the simulator accepts)."""
+    return "test-" + env_var.removeprefix("SMSD_PROVIDERS__").lower().replace("__", "-")
+
+
+test_secret.__test__ = False  # type: ignore[attr-defined]  # not a test, whatever its name
+
+SINCH_TOKEN = test_secret("SMSD_PROVIDERS__SINCH__API_TOKEN")
 SINCH_PLAN = "smsdispatchdev"  # the service plan of config/default.toml
+
+
+def default_settings(extra_env: dict[str, str] | None = None) -> Settings:
+    """config/default.toml with only ``extra_env`` from the environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SMSD_")}
+    with mock.patch.dict(os.environ, {**clean, **(extra_env or {})}, clear=True):
+        previous = Path.cwd()
+        os.chdir(REPO)
+        try:
+            return load_settings()
+        finally:
+            os.chdir(previous)
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +72,7 @@ def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 class RunningSimulator:
     url: str
     state: SimulatorState
+    provider_env: dict[str, str]  # points every configured provider here, with its secrets
 
     def requests_for(self, to: str) -> list[dict[str, object]]:
         return [r.to_json() for r in self.state.requests if to in r.to]
@@ -59,8 +83,10 @@ def simulator_server() -> Iterator[RunningSimulator]:
     """The provider simulator served on 127.0.0.1 from a loop thread of the test process."""
     loop_thread = LoopThread("simulator-loop")
     state = SimulatorState()
-    config = SimulatorConfig(sinch_service_plan_id=SINCH_PLAN, sinch_api_token=SINCH_TOKEN)
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    provider_env = simulator_env(default_settings(), url, test_secret, environ={})
+    config = SimulatorConfig(simulator_accounts(default_settings(provider_env)))
 
     async def start() -> web.AppRunner:
         runner = web.AppRunner(build_app(config, state), access_log=None)
@@ -69,7 +95,7 @@ def simulator_server() -> Iterator[RunningSimulator]:
         return runner
 
     runner = loop_thread.run(start(), timeout_s=10)
-    yield RunningSimulator(f"http://127.0.0.1:{port}", state)
+    yield RunningSimulator(url, state, provider_env)
     loop_thread.run(runner.cleanup(), timeout_s=10)
     loop_thread.stop()
 
@@ -79,6 +105,7 @@ def simulator(simulator_server: RunningSimulator) -> RunningSimulator:
     """The simulator with no scripts, no remembered requests and no latency."""
     simulator_server.state.reset()
     simulator_server.state.latency_ms = 0
+    simulator_server.state.report_delay_ms = 100
     return simulator_server
 
 
@@ -92,9 +119,11 @@ def stack_env(
     """Environment that points sms-dispatch at the test Redis and simulator."""
     env = {
         "SMSD_REDIS_URL": redis_server.url,
-        "SMSD_PROVIDERS__SINCH__API_TOKEN": SINCH_TOKEN,
-        "SMSD_PROVIDERS__SINCH__BASE_URL": simulator_server.url,
-        "SMSD_PROVIDERS__SINCH__TIMEOUT_S": "2",
+        **simulator_server.provider_env,
+        **{
+            f"SMSD_PROVIDERS__{name.upper()}__TIMEOUT_S": "2"
+            for name in simulated_providers(default_settings())
+        },
         "SMSD_DATA_DIR": str(tmp_path / "data"),
         "SMSD_LOG__FORMAT": "json",
     }

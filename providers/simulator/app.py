@@ -1,54 +1,112 @@
 """The simulator's web application: provider personalities plus a control API under ``/_sim``.
 
-Control API (JSON, loopback only; no authentication, it is a test double):
+One personality per configured provider kind (:data:`PERSONALITIES`), each checking the
+credentials it was given. Control API (JSON, loopback only; no authentication, it is a test
+double):
 
-- ``POST /_sim/scripts`` ``{"to": "+4670...", "answers": [{"status": 503}, {"success": true}],
-  "repeat_last": false}``: answer sends to that number with these answers in order, then normally.
+- ``POST /_sim/scripts`` ``{"to": "+4670...", "answers": [{"status": 503}, {"status": 403,
+  "code": "blocked_account"}, {"success": true, "report": "failed"}], "repeat_last": false}``:
+  answer sends to that number (whichever personality gets them) with these answers in order, then
+  normally. See :class:`~providers.simulator.state.ScriptedAnswer`.
 - ``POST /_sim/latency`` ``{"latency_ms": 200}``: delay every answer.
 - ``POST /_sim/outage`` ``{"status": 503, "seconds": 20}``: answer every send with that status
   (for ``seconds``, or until ``{"status": null}``).
 - ``GET /_sim/requests[?client_reference=…]``: the sends received (newest last).
 - ``GET /_sim/stats``: counts, and references received more than once.
-- ``POST /_sim/reset``: forget scripts and requests.
+- ``POST /_sim/report-urls`` ``{"provider": "cecula", "url": "http://127.0.0.1:8080/..."}``: where
+  that personality posts delivery reports when the send itself names no callback URL (the URL a
+  customer sets in the provider's panel).
+- ``POST /_sim/report-delay`` ``{"report_delay_ms": 100}``: how long after acceptance the handset
+  answers (reports are posted, polled statuses turn final).
+- ``POST /_sim/expire-tokens``: forget every session token issued (YellowPush), as if they expired.
+- ``POST /_sim/reset``: forget scripts, requests, accepted messages and report URLs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from providers.simulator.cecula import CeculaPersonality
+from providers.simulator.gosms import GoSmsPersonality
+from providers.simulator.personality import Personality, ReportPoster
 from providers.simulator.sinch import SinchPersonality
 from providers.simulator.state import ScriptedAnswer, SimulatorState
+from providers.simulator.twilio import TwilioPersonality
+from providers.simulator.vonage import VonagePersonality
+from providers.simulator.yellowpush import YellowPushPersonality
 
-__all__ = ["SimulatorConfig", "build_app", "serve"]
+__all__ = ["PERSONALITIES", "SimulatorConfig", "build_app", "serve"]
+
+PERSONALITIES: dict[str, type[Personality]] = {
+    p.kind: p
+    for p in (
+        SinchPersonality,
+        GoSmsPersonality,
+        CeculaPersonality,
+        YellowPushPersonality,
+        TwilioPersonality,
+        VonagePersonality,
+    )
+}
 
 STATE_KEY = web.AppKey("state", SimulatorState)
+PERSONALITIES_KEY = web.AppKey("personalities", dict[str, Personality])
+POSTER_KEY = web.AppKey("poster", ReportPoster)
 
 
 @dataclass(frozen=True, slots=True)
 class SimulatorConfig:
-    """Credentials the simulator accepts, and its default latency."""
+    """The credentials each personality accepts (provider kind → settings), and the latency.
 
-    sinch_service_plan_id: str
-    sinch_api_token: str
+    A kind left out is not served. Each kind needs the settings its personality names in
+    ``credential_settings`` (the same names as in the provider's config entry).
+    """
+
+    accounts: Mapping[str, Mapping[str, str]]
     latency_ms: int = 0
+    report_delay_ms: int = 100
+
+    def __post_init__(self) -> None:
+        for kind, credentials in self.accounts.items():
+            personality = PERSONALITIES.get(kind)
+            if personality is None:
+                raise ValueError(f"no simulator personality for provider kind {kind!r}")
+            missing = [s for s in personality.credential_settings if not credentials.get(s)]
+            if missing:
+                raise ValueError(f"the {kind} personality needs {', '.join(missing)}")
 
 
 def build_app(config: SimulatorConfig, state: SimulatorState | None = None) -> web.Application:
     """The simulator as an aiohttp application (for ``aiohttp.web.AppRunner`` or tests)."""
     app = web.Application(client_max_size=4 * 1024 * 1024)
-    sim_state = state or SimulatorState(latency_ms=config.latency_ms)
+    sim_state = state or SimulatorState(
+        latency_ms=config.latency_ms, report_delay_ms=config.report_delay_ms
+    )
     app[STATE_KEY] = sim_state
-    SinchPersonality(
-        sim_state,
-        service_plan_id=config.sinch_service_plan_id,
-        api_token=config.sinch_api_token,
-    ).add_routes(app)
+    poster = ReportPoster(sim_state)
+    app[POSTER_KEY] = poster
+    personalities = {
+        kind: PERSONALITIES[kind](sim_state, credentials, poster)
+        for kind, credentials in config.accounts.items()
+    }
+    app[PERSONALITIES_KEY] = personalities
+    for personality in personalities.values():
+        personality.add_routes(app)
+
+    async def close_poster(_app: web.Application) -> None:
+        await poster.close()
+
+    app.on_cleanup.append(close_poster)
     app.router.add_post("/_sim/scripts", _script)
+    app.router.add_post("/_sim/report-urls", _report_url)
+    app.router.add_post("/_sim/report-delay", _report_delay)
+    app.router.add_post("/_sim/expire-tokens", _expire_tokens)
     app.router.add_post("/_sim/latency", _latency)
     app.router.add_post("/_sim/outage", _outage)
     app.router.add_get("/_sim/requests", _requests)
@@ -111,6 +169,36 @@ async def _outage(request: web.Request) -> web.Response:
         return _bad_request("seconds must be a positive number")
     state.start_outage(status, seconds=seconds)
     return web.json_response({"outage": status, "seconds": seconds})
+
+
+async def _report_url(request: web.Request) -> web.Response:
+    data = await _json_object(request)
+    if (
+        data is None
+        or not isinstance(data.get("provider"), str)
+        or not isinstance(data.get("url"), str)
+        or not data["url"].startswith(("http://", "https://"))
+    ):
+        return _bad_request("expected {'provider': str, 'url': 'http://...'}")
+    request.app[STATE_KEY].report_urls[data["provider"]] = data["url"]
+    return web.json_response({"provider": data["provider"], "url": data["url"]})
+
+
+async def _report_delay(request: web.Request) -> web.Response:
+    data = await _json_object(request)
+    delay = data.get("report_delay_ms") if data else None
+    if not isinstance(delay, int) or delay < 0:
+        return _bad_request("expected {'report_delay_ms': int >= 0}")
+    request.app[STATE_KEY].report_delay_ms = delay
+    return web.json_response({"report_delay_ms": delay})
+
+
+async def _expire_tokens(request: web.Request) -> web.Response:
+    expired = 0
+    for personality in request.app[PERSONALITIES_KEY].values():
+        if isinstance(personality, YellowPushPersonality):
+            expired += personality.expire_tokens()
+    return web.json_response({"expired": expired})
 
 
 async def _requests(request: web.Request) -> web.Response:

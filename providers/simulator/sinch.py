@@ -3,121 +3,107 @@
 It checks what Sinch checks, in the order a client meets it: the bearer token for the service
 plan (401), the content type (415), the JSON (400 ``syntax_invalid_json``), the recipients (400
 ``syntax_invalid_parameter_format``) and the body (400 ``syntax_constraint_violation``), then
-answers ``201`` with the batch. A 404 has no body, as documented. Scripted answers replace
-the success.
+answers ``201`` with the batch. 400 and 403 carry ``{"code", "text"}``; a 404 has no body, as
+documented. With ``delivery_report`` other than ``none`` and a ``callback_url`` (in the request, or
+set for ``sinch`` through the control API), it posts a ``recipient_delivery_report_sms``, signed
+when a ``webhook_secret`` is configured; asking for a report with no URL anywhere is Sinch's 403
+``missing_callback_url``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from providers.simulator.state import ReceivedRequest, ScriptedAnswer, SimulatorState
+from providers.simulator.personality import OutgoingReport, Personality
+from providers.simulator.state import AcceptedMessage
+from providers.sinch import callback_signature
 
 __all__ = ["SinchPersonality"]
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
+# Sinch's own words for documented error codes, for bodies the simulator makes up.
+_TEXTS = {
+    "syntax_invalid_json": "The JSON in the request is invalid",
+    "syntax_invalid_parameter_format": "Invalid MSISDN in 'to'",
+    "syntax_constraint_violation": "'body' is missing or over 2000 characters",
+    "unknown_group": "Group not found",
+    "unknown_campaign": "Campaign not found",
+    "missing_callback_url": "No callback URL is set for delivery reports",
+    "blocked_account": "The account is blocked",
+    "illegal_number_type": "The destination number type is not allowed",
+}
+_DEFAULT_CODE = {400: "syntax_constraint_violation", 403: "blocked_account"}
 
-def _batch_id() -> str:
-    return base64.b32encode(os.urandom(20)).decode()[:26]
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _error(status: int, code: str, text: str) -> web.Response:
-    return web.json_response({"code": code, "text": text}, status=status)
-
-
-class SinchPersonality:
+class SinchPersonality(Personality):
     """Serves the Sinch batches endpoint for one service plan and token."""
 
-    name = "sinch"
-
-    def __init__(self, state: SimulatorState, *, service_plan_id: str, api_token: str) -> None:
-        self._state = state
-        self._plan = service_plan_id
-        self._token = api_token
+    kind = "sinch"
+    credential_settings = ("service_plan_id", "api_token")
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/xms/v1/{plan}/batches", self.batches)
+
+    def new_message_id(self) -> str:
+        return base64.b32encode(os.urandom(20)).decode()[:26]
 
     async def batches(self, request: web.Request) -> web.StreamResponse:
         if request.method != "POST":
             return web.Response(status=405)
         authorization_ok = (
-            request.match_info["plan"] == self._plan
-            and request.headers.get("Authorization") == f"Bearer {self._token}"
+            request.match_info["plan"] == self.credentials["service_plan_id"]
+            and request.headers.get("Authorization") == f"Bearer {self.credentials['api_token']}"
         )
         if not authorization_ok:
-            # Undocumented body: Sinch's 401 is answered with no JSON here.
-            return web.Response(status=401, text="Unauthorized")
+            return self.failure(401, None)
         if request.content_type != "application/json":
             return web.Response(status=415)
-        raw = await request.read()
         try:
-            payload: Any = json.loads(raw)
+            payload: Any = json.loads(await request.read())
         except (ValueError, UnicodeDecodeError):
-            return _error(400, "syntax_invalid_json", "The JSON in the request is invalid")
+            return self.failure(400, "syntax_invalid_json")
         if not isinstance(payload, dict):
-            return _error(400, "syntax_invalid_json", "The request is not a JSON object")
+            return self.failure(400, "syntax_invalid_json")
         to = payload.get("to")
         if (
             not isinstance(to, list)
             or not 1 <= len(to) <= 1000
             or not all(isinstance(n, str) and _E164.match(n) for n in to)
         ):
-            return _error(400, "syntax_invalid_parameter_format", "Invalid MSISDN in 'to'")
+            return self.failure(400, "syntax_invalid_parameter_format")
         body = payload.get("body")
         if not isinstance(body, str) or not body or len(body) > 2000:
-            return _error(
-                400, "syntax_constraint_violation", "'body' is missing or over 2000 characters"
-            )
+            return self.failure(400, "syntax_constraint_violation")
         reference = payload.get("client_reference")
-        reference = reference if isinstance(reference, str) else None
-
-        outage = self._state.outage_status()
-        if outage is not None:
-            self._record(to, payload, reference, outage, None)
-            return web.Response(status=outage, text="Service Unavailable")
-        scripted = self._state.next_answer(to[0])
-        delay_ms = self._state.latency_ms + (scripted.delay_ms if scripted else 0)
-        if delay_ms > 0:
-            await asyncio.sleep(delay_ms / 1000)
-        if scripted is None or scripted.success:
-            batch_id = _batch_id()
-            self._record(to, payload, reference, 201, batch_id)
-            return web.json_response(self._batch(batch_id, payload), status=201)
-        self._record(to, payload, reference, scripted.status, None)
-        return _scripted_response(scripted)
-
-    def _record(
-        self, to: list[str], payload: Any, reference: str | None, status: int, batch_id: str | None
-    ) -> None:
-        self._state.record(
-            ReceivedRequest(
-                provider=self.name,
-                path=f"/xms/v1/{self._plan}/batches",
-                to=list(to),
-                payload=payload,
-                authorization_ok=True,
-                client_reference=reference,
-                status=status,
-                provider_message_id=batch_id,
-                received_at_ms=self._state.now_ms(),
-            )
+        wants_report = payload.get("delivery_report", "none") != "none"
+        callback = payload.get("callback_url") if wants_report else None
+        if wants_report and not callback and "sinch" not in self.state.report_urls:
+            return self.failure(403, "missing_callback_url")
+        return await self.answer_send(
+            request,
+            to=to[0],
+            payload=payload,
+            client_reference=reference if isinstance(reference, str) else None,
+            callback_url=callback if isinstance(callback, str) else None,
         )
 
-    @staticmethod
-    def _batch(batch_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    def success(self, message: AcceptedMessage, payload: Any) -> web.Response:
+        now = _now()
         batch = {
-            "id": batch_id,
+            "id": message.provider_message_id,
             "to": payload["to"],
             "from": payload.get("from", ""),
             "canceled": False,
@@ -131,12 +117,40 @@ class SinchPersonality:
         for optional in ("client_reference", "expire_at", "callback_url"):
             if optional in payload:
                 batch[optional] = payload[optional]
-        return batch
+        return web.json_response(batch, status=201)
 
+    def failure(self, status: int, code: str | int | None) -> web.Response:
+        if status == 401:
+            return web.Response(status=401, text="Unauthorized")
+        if status in (400, 403):
+            word = str(code) if code is not None else _DEFAULT_CODE[status]
+            text = _TEXTS.get(word, word.replace("_", " "))
+            return web.json_response({"code": word, "text": text}, status=status)
+        return web.Response(status=status)  # 404 and the others: no body
 
-def _scripted_response(answer: ScriptedAnswer) -> web.Response:
-    if answer.raw is not None:
-        return web.Response(status=answer.status, text=answer.raw, headers=answer.headers)
-    if answer.body is None:
-        return web.Response(status=answer.status, headers=answer.headers)
-    return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+    def delivery_report(self, message: AcceptedMessage, url: str) -> OutgoingReport | None:
+        delivered = message.report == "delivered"
+        status, code = ("Delivered", 0) if delivered else ("Failed", 402)
+        document: dict[str, Any] = {
+            "type": "recipient_delivery_report_sms",
+            "batch_id": message.provider_message_id,
+            "recipient": message.to,
+            "code": code,
+            "status": status,
+            "at": _now(),
+            "operator_status_at": _now(),
+        }
+        if message.client_reference is not None:
+            document["client_reference"] = message.client_reference
+        body = json.dumps(document).encode()
+        headers = {}
+        secret = self.credentials.get("webhook_secret")
+        if secret:
+            nonce, timestamp = base64.b64encode(os.urandom(12)).decode(), str(int(time.time()))
+            headers = {
+                "x-sinch-webhook-signature": callback_signature(secret, body, nonce, timestamp),
+                "x-sinch-webhook-signature-nonce": nonce,
+                "x-sinch-webhook-signature-timestamp": timestamp,
+                "x-sinch-webhook-signature-algorithm": "HmacSHA256",
+            }
+        return OutgoingReport(url, body, "application/json", headers)

@@ -7,41 +7,65 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["ReceivedRequest", "ScriptedAnswer", "SimulatorState"]
+__all__ = [
+    "REPORT_OUTCOMES",
+    "AcceptedMessage",
+    "ReceivedRequest",
+    "ScriptedAnswer",
+    "SimulatorState",
+]
 
 # Bounded so a long benchmark cannot grow the simulator without limit.
 MAX_REMEMBERED_REQUESTS = 200_000
+MAX_REMEMBERED_MESSAGES = 200_000
+# What a delivery report says of a message the simulator accepted.
+REPORT_OUTCOMES = frozenset({"delivered", "failed"})
 
 
 @dataclass(frozen=True, slots=True)
 class ScriptedAnswer:
     """One answer the simulator gives instead of its normal success.
 
-    ``status`` with ``body`` (JSON) or ``raw`` (text) and ``headers``; ``delay_ms`` before
-    answering;
-    ``success: true`` answers as the real API would on success, after ``delay_ms``.
+    - ``status`` with ``code``: the personality's own documented error body for that provider
+      error code (Sinch ``"illegal_number_type"``, GoSMS ``2001``, Cecula ``1806`` inside a 200,
+      Vonage ``"9"`` inside a 200, ...); with neither ``code`` nor ``body``: the body the provider
+      documents for that status (Sinch's 404: none).
+    - ``status`` with ``body`` (JSON) or ``raw`` (text) and ``headers``: exactly that.
+    - ``success: true`` answers as the real API would on success; ``report`` then sets what the
+      delivery report says later: ``"delivered"`` (the default) or ``"failed"``.
+    - ``delay_ms`` before answering, in every case.
     """
 
     status: int = 201
     body: Any = None
     raw: str | None = None
+    code: str | int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_ms: int = 0
     success: bool = False
+    report: str = "delivered"
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScriptedAnswer:
-        allowed = {"status", "body", "raw", "headers", "delay_ms", "success"}
+        allowed = {"status", "body", "raw", "code", "headers", "delay_ms", "success", "report"}
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown answer fields: {sorted(unknown)}")
+        code = data.get("code")
+        if code is not None and not isinstance(code, str | int):
+            raise ValueError("code must be a string or an integer")
+        report = data.get("report", "delivered")
+        if report not in REPORT_OUTCOMES:
+            raise ValueError(f"report must be one of {sorted(REPORT_OUTCOMES)}")
         return cls(
             status=int(data.get("status", 201)),
             body=data.get("body"),
             raw=data.get("raw"),
+            code=code,
             headers={str(k): str(v) for k, v in dict(data.get("headers") or {}).items()},
             delay_ms=int(data.get("delay_ms", 0)),
             success=bool(data.get("success", "status" not in data)),
+            report=report,
         )
 
 
@@ -63,11 +87,34 @@ class ReceivedRequest:
         return asdict(self)
 
 
+@dataclass(frozen=True, slots=True)
+class AcceptedMessage:
+    """A message a personality accepted: what its status lookups and delivery reports tell."""
+
+    provider: str
+    provider_message_id: str
+    to: str  # E.164 with +
+    client_reference: str | None
+    report: str  # "delivered" or "failed"
+    accepted_at_ms: int
+    callback_url: str | None  # where the provider's own protocol says to post the report
+
+    def is_final(self, now_ms: int, report_delay_ms: int) -> bool:
+        """Whether the handset has had its say (the report is due) by ``now_ms``."""
+        return now_ms - self.accepted_at_ms >= report_delay_ms
+
+
 class SimulatorState:
     """Scripts and memory shared by every personality of one simulator process."""
 
-    def __init__(self, *, latency_ms: int = 0) -> None:
+    def __init__(self, *, latency_ms: int = 0, report_delay_ms: int = 100) -> None:
         self.latency_ms = latency_ms
+        self.report_delay_ms = report_delay_ms
+        # Where to post delivery reports of providers whose callback URL is set in their panel
+        # (not in the send request): provider kind -> URL, set through the control API.
+        self.report_urls: dict[str, str] = {}
+        self.messages: collections.OrderedDict[str, AcceptedMessage] = collections.OrderedDict()
+        self.reports_posted: collections.Counter[int] = collections.Counter()
         self._scripts: dict[str, collections.deque[ScriptedAnswer]] = {}
         self._repeat_last: dict[str, bool] = {}
         self.requests: collections.deque[ReceivedRequest] = collections.deque(
@@ -115,8 +162,19 @@ class SimulatorState:
         if request.client_reference:
             self.sends_by_reference[request.client_reference] += 1
 
+    def remember(self, message: AcceptedMessage) -> None:
+        self.messages[message.provider_message_id] = message
+        while len(self.messages) > MAX_REMEMBERED_MESSAGES:
+            self.messages.popitem(last=False)
+
+    def accepted(self, provider_message_id: str) -> AcceptedMessage | None:
+        return self.messages.get(provider_message_id)
+
     def reset(self) -> None:
         self._outage = None
+        self.report_urls.clear()
+        self.messages.clear()
+        self.reports_posted.clear()
         self._scripts.clear()
         self._repeat_last.clear()
         self.requests.clear()
@@ -131,6 +189,7 @@ class SimulatorState:
             "duplicated_references": duplicates,
             "latency_ms": self.latency_ms,
             "outage_status": self.outage_status(),
+            "reports_posted": {str(k): v for k, v in sorted(self.reports_posted.items())},
         }
 
     @staticmethod

@@ -1,0 +1,202 @@
+"""What every provider personality of the simulator shares: the answer flow and report posting.
+
+A personality checks what its provider checks (authentication, fields) itself, then hands the
+send to :meth:`Personality.answer_send`, which applies the control API's outage, latency and
+scripts, records the request, and on success remembers the message and schedules its delivery
+report.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import aiohttp
+from aiohttp import web
+
+from providers.simulator.state import (
+    AcceptedMessage,
+    ReceivedRequest,
+    ScriptedAnswer,
+    SimulatorState,
+)
+
+__all__ = ["OutgoingReport", "Personality", "ReportPoster", "random_hex"]
+
+# Callbacks waiting to be posted; beyond this they are counted as dropped, never queued.
+MAX_PENDING_REPORTS = 10_000
+REPORT_ATTEMPTS = 3
+REPORT_TIMEOUT_S = 5.0
+
+
+def random_hex(length: int) -> str:
+    return os.urandom((length + 1) // 2).hex()[:length]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingReport:
+    """A delivery-report callback as the provider would post it."""
+
+    url: str
+    body: bytes
+    content_type: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+class ReportPoster:
+    """Posts delivery reports after the simulated handset's delay, retrying as providers do.
+
+    Sinch retries callbacks answered with 5xx or 429; the simulator does the same for every
+    personality, up to :data:`REPORT_ATTEMPTS` tries.
+    """
+
+    def __init__(self, state: SimulatorState) -> None:
+        self._state = state
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def schedule(self, report: OutgoingReport) -> None:
+        if len(self._tasks) >= MAX_PENDING_REPORTS:
+            self._state.reports_posted[-1] += 1  # -1: dropped
+            return
+        task = asyncio.get_running_loop().create_task(self._post_later(report))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _post_later(self, report: OutgoingReport) -> None:
+        await asyncio.sleep(self._state.report_delay_ms / 1000)
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=REPORT_TIMEOUT_S)
+            )
+        headers = {"Content-Type": report.content_type, **report.headers}
+        for attempt in range(REPORT_ATTEMPTS):
+            status = 0  # 0: no answer
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                async with self._session.post(report.url, data=report.body, headers=headers) as r:
+                    status = r.status
+            self._state.reports_posted[status] += 1
+            if status and status < 500 and status != 429:
+                return
+            await asyncio.sleep(0.2 * 2**attempt)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+
+class Personality(abc.ABC):
+    """One provider's API, served with the credentials it was configured with."""
+
+    kind: ClassVar[str]
+    # The credential settings this personality checks (the same names as the adapter's).
+    credential_settings: ClassVar[tuple[str, ...]]
+
+    def __init__(
+        self, state: SimulatorState, credentials: Mapping[str, str], reports: ReportPoster
+    ) -> None:
+        self.state = state
+        self.credentials = dict(credentials)
+        self.reports = reports
+
+    @abc.abstractmethod
+    def add_routes(self, app: web.Application) -> None: ...
+
+    @abc.abstractmethod
+    def new_message_id(self) -> str: ...
+
+    @abc.abstractmethod
+    def success(self, message: AcceptedMessage, payload: Any) -> web.Response:
+        """The provider's answer to an accepted send."""
+
+    @abc.abstractmethod
+    def failure(self, status: int, code: str | int | None) -> web.Response:
+        """The provider's documented answer for ``status`` and its own error ``code``."""
+
+    def delivery_report(self, message: AcceptedMessage, url: str) -> OutgoingReport | None:
+        """The callback this provider posts for ``message`` to ``url`` (None: it posts none)."""
+        return None
+
+    def outage(self, status: int) -> web.Response:
+        return web.Response(status=status, text="Service Unavailable")
+
+    async def answer_send(
+        self,
+        request: web.Request,
+        *,
+        to: str,
+        payload: Any,
+        client_reference: str | None = None,
+        callback_url: str | None = None,
+    ) -> web.StreamResponse:
+        """Answer a send that passed the provider's own checks (``to`` in E.164 with ``+``)."""
+        outage = self.state.outage_status()
+        if outage is not None:
+            self._record(request, to, payload, client_reference, outage, None)
+            return self.outage(outage)
+        scripted = self.state.next_answer(to)
+        delay_ms = self.state.latency_ms + (scripted.delay_ms if scripted else 0)
+        if delay_ms > 0:
+            await asyncio.sleep(delay_ms / 1000)
+        if scripted is None or scripted.success:
+            message = AcceptedMessage(
+                provider=self.kind,
+                provider_message_id=self.new_message_id(),
+                to=to,
+                client_reference=client_reference,
+                report=scripted.report if scripted else "delivered",
+                accepted_at_ms=self.state.now_ms(),
+                callback_url=callback_url,
+            )
+            self.state.remember(message)
+            answer = self.success(message, payload)
+            self._record(
+                request, to, payload, client_reference, answer.status, message.provider_message_id
+            )
+            url = callback_url or self.state.report_urls.get(self.kind)
+            report = self.delivery_report(message, url) if url else None
+            if report is not None:
+                self.reports.schedule(report)
+            return answer
+        self._record(request, to, payload, client_reference, scripted.status, None)
+        return self._scripted(scripted)
+
+    def _scripted(self, answer: ScriptedAnswer) -> web.Response:
+        if answer.raw is not None:
+            return web.Response(status=answer.status, text=answer.raw, headers=answer.headers)
+        if answer.body is not None:
+            return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+        response = self.failure(answer.status, answer.code)
+        response.headers.update(answer.headers)
+        return response
+
+    def _record(  # noqa: PLR0917 - one call site per outcome, all positional
+        self,
+        request: web.Request,
+        to: str,
+        payload: Any,
+        client_reference: str | None,
+        status: int,
+        provider_message_id: str | None,
+    ) -> None:
+        self.state.record(
+            ReceivedRequest(
+                provider=self.kind,
+                path=request.path,
+                to=[to],
+                payload=payload,
+                authorization_ok=True,
+                client_reference=client_reference,
+                status=status,
+                provider_message_id=provider_message_id,
+                received_at_ms=self.state.now_ms(),
+            )
+        )
