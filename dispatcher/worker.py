@@ -40,7 +40,7 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
             raise ConfigError(
                 f"providers.{name}.{exc.setting}",
                 exc.reason,
-                env_var=env_var_for("providers", name, exc.setting) if exc.secret else None,
+                env_var=env_var_for("providers", name, exc.setting),
             ) from exc
         register_secrets(built[name].redacted_secrets())
     if not built:

@@ -19,7 +19,8 @@ Choices where the documents are silent, mirrored by the simulator:
   text problems (1806, 1808, 1809), broadcast-time problems (1902, 1903) and template errors
   (6000-6002) are about the message: ``rejected``. A 2xx with an unknown code is ``rejected`` too
   (the body is the truth, and it does not say "sent"); a 2xx with no readable code, or 1801
-  without a recipient id, is ``ambiguous``.
+  without a recipient id, is ``ambiguous``; a 204 (documented "success but no content") is
+  ``accepted`` without an id.
 - The delivery-report payload is not documented; a JSON body ``{"id" | "messageId", "status",
   "code", "mobile"}`` is read, with DELIVRD/DELIVERED delivered, ACK/SENT/PENDING/BUFFERED pending,
   and anything else undelivered.
@@ -47,6 +48,7 @@ from providers.outcome import (
     Scope,
     Verdict,
     classify_error,
+    id_or_ambiguous,
 )
 
 __all__ = ["BODY_CODES", "SUCCESS_CODE", "CeculaProvider", "CeculaSettings"]
@@ -117,6 +119,8 @@ class CeculaProvider:
         code, message_id, text = _body_code(document)
         provider_code = str(code) if code is not None else None
         reason = text or f"http_{answer.status}"
+        if answer.status == 204:
+            return id_or_ambiguous(204, None)  # "success, no content": not sent again
         if 200 <= answer.status < 300:
             if code == SUCCESS_CODE and message_id:
                 return Verdict(OutcomeKind.ACCEPTED, reason="1801", provider_message_id=message_id)

@@ -158,6 +158,8 @@ class Personality(abc.ABC):
             )
             self.state.remember(message)
             answer = self.success(message, payload)
+            if scripted is not None and scripted.success_status is not None:
+                answer = _with_status(answer, scripted.success_status)
             self._record(
                 request, to, payload, client_reference, answer.status, message.provider_message_id
             )
@@ -200,3 +202,11 @@ class Personality(abc.ABC):
                 received_at_ms=self.state.now_ms(),
             )
         )
+
+
+def _with_status(answer: web.Response, status: int) -> web.Response:
+    """A success answer with another 2xx; a 204 carries no body."""
+    if status == 204:
+        return web.Response(status=204)
+    answer.set_status(status)
+    return answer

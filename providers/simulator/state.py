@@ -31,8 +31,9 @@ class ScriptedAnswer:
       Vonage ``"9"`` inside a 200, ...); with neither ``code`` nor ``body``: the body the provider
       documents for that status (Sinch's 404: none).
     - ``status`` with ``body`` (JSON) or ``raw`` (text) and ``headers``: exactly that.
-    - ``success: true`` answers as the real API would on success; ``report`` then sets what the
-      delivery report says later: ``"delivered"`` (the default) or ``"failed"``.
+    - ``success: true`` answers as the real API would on success (with ``status``: that 2xx
+      instead, and no body for a 204); ``report`` then sets what the delivery report says later:
+      ``"delivered"`` (the default) or ``"failed"``.
     - ``delay_ms`` before answering, in every case.
     """
 
@@ -44,6 +45,7 @@ class ScriptedAnswer:
     delay_ms: int = 0
     success: bool = False
     report: str = "delivered"
+    success_status: int | None = None  # a success answered with this 2xx instead of the usual
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScriptedAnswer:
@@ -57,6 +59,10 @@ class ScriptedAnswer:
         report = data.get("report", "delivered")
         if report not in REPORT_OUTCOMES:
             raise ValueError(f"report must be one of {sorted(REPORT_OUTCOMES)}")
+        success = bool(data.get("success", "status" not in data))
+        success_status = int(data["status"]) if success and "status" in data else None
+        if success_status is not None and not 200 <= success_status < 300:
+            raise ValueError("a success is answered with a 2xx status")
         return cls(
             status=int(data.get("status", 201)),
             body=data.get("body"),
@@ -64,8 +70,9 @@ class ScriptedAnswer:
             code=code,
             headers={str(k): str(v) for k, v in dict(data.get("headers") or {}).items()},
             delay_ms=int(data.get("delay_ms", 0)),
-            success=bool(data.get("success", "status" not in data)),
+            success=success,
             report=report,
+            success_status=success_status,
         )
 
 
@@ -115,6 +122,7 @@ class SimulatorState:
         self.report_urls: dict[str, str] = {}
         self.messages: collections.OrderedDict[str, AcceptedMessage] = collections.OrderedDict()
         self.reports_posted: collections.Counter[int] = collections.Counter()
+        self.sessions_issued: collections.Counter[str] = collections.Counter()  # kind -> tokens
         self._scripts: dict[str, collections.deque[ScriptedAnswer]] = {}
         self._repeat_last: dict[str, bool] = {}
         self.requests: collections.deque[ReceivedRequest] = collections.deque(
@@ -175,6 +183,7 @@ class SimulatorState:
         self.report_urls.clear()
         self.messages.clear()
         self.reports_posted.clear()
+        self.sessions_issued.clear()
         self._scripts.clear()
         self._repeat_last.clear()
         self.requests.clear()
@@ -189,6 +198,7 @@ class SimulatorState:
             "duplicated_references": duplicates,
             "latency_ms": self.latency_ms,
             "outage_status": self.outage_status(),
+            "sessions_issued": dict(self.sessions_issued),
             "reports_posted": {str(k): v for k, v in sorted(self.reports_posted.items())},
         }
 

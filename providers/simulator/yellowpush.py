@@ -43,7 +43,6 @@ class YellowPushPersonality(Personality):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.tokens: set[str] = set()
-        self.tokens_issued = 0
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/rest/auth", self.auth)
@@ -73,7 +72,7 @@ class YellowPushPersonality(Personality):
             return self.failure(401, None)
         token = random_hex(40)
         self.tokens.add(token)
-        self.tokens_issued += 1
+        self.state.sessions_issued[self.kind] += 1
         return web.json_response({"token": token})
 
     async def account(self, request: web.Request) -> web.StreamResponse:

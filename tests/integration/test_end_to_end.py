@@ -6,7 +6,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -193,3 +195,38 @@ def test_worker_refuses_to_start_without_a_token(stack_env: dict[str, str], tmp_
     )
     assert result.returncode == 2
     assert "SMSD_PROVIDERS__SINCH__API_TOKEN" in result.stderr
+
+
+# Where each personality receives its sends, and what the request carries of the destination.
+PROVIDER_PATHS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "sinch": (f"/xms/v1/{SINCH_PLAN}/batches", lambda p: p["to"][0]),
+    "gosms": ("/v1/sms/send", lambda p: "+" + p["phone_number"]),
+    "cecula": ("/api/sms/a2p/send", lambda p: "+" + p["recipients"][0]),
+    "yellowpush": ("/rest/send_sms", lambda p: "+" + p["to"]),
+    "twilio": (
+        "/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json",
+        lambda p: p["To"],
+    ),
+    "vonage": ("/sms/json", lambda p: "+" + p["to"]),
+}
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDER_PATHS))
+def test_each_provider_end_to_end(
+    provider: str,
+    worker: RunningWorker,
+    dispatcher: Dispatcher,
+    simulator: RunningSimulator,
+) -> None:
+    """send_sms(providers=[name]) → worker → that personality → accepted with its message id."""
+    to = "+447911123456"
+    message_id = public_api.send_sms(to, f"hello through {provider}", providers=[provider])
+    status = final_status(dispatcher, message_id)
+    assert status["state"] == "accepted", status
+    (sent,) = [r for r in simulator.state.requests if r.provider == provider]
+    path, destination = PROVIDER_PATHS[provider]
+    assert sent.path == path
+    assert destination(sent.payload) == to
+    assert status["provider"] == provider
+    assert status["provider_message_id"] == sent.provider_message_id
+    assert sent.provider_message_id
