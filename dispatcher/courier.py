@@ -11,11 +11,12 @@ whose message is held by another sender's lease is left to that sender. A messag
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from dispatcher.delivery import Decision, decide_after_attempt, plan_send
+from dispatcher.delivery import Decision, decide_after_attempt, plan_send, remaining_route
 from dispatcher.logs import get_logger
 from dispatcher.policy import resolve_policy
 from dispatcher.records import Attempt, MessageRecord, mask_number
@@ -125,6 +126,10 @@ class Courier:
             possible_duplicate=possible_duplicate,
         )
         provider_settings = self._settings.providers[provider.name]
+        in_a_row = record.provider_attempts + 1 if record.provider == provider.name else 1
+        next_provider = next(
+            (name for name in remaining_route(record, route) if name != provider.name), None
+        )
         decision = decide_after_attempt(
             verdict,
             attempts_made=attempt_number,
@@ -135,8 +140,21 @@ class Courier:
                 provider_settings.retry.policy() if provider_settings.retry else None,
             ),
             on_ambiguous=provider_settings.on_ambiguous,
+            next_provider=next_provider,
+            provider_attempts=in_a_row,
+            attempts_before_failover=provider_settings.attempts_before_failover,
         )
-        self._finish(claim, decision, provider.name, attempt)
+        extra = {"provider_attempts": str(in_a_row)}
+        if decision.failover_to is not None:
+            attempt = dataclasses.replace(attempt, next_provider=decision.failover_to)
+            extra["providers_left"] = ",".join((*record.providers_left, provider.name))
+            log.warning(
+                "sms.failed_over",
+                outcome=verdict.kind.value,
+                provider_code=verdict.provider_code,
+                next_provider=decision.failover_to,
+            )
+        self._finish(claim, decision, provider.name, attempt, extra)
         return decision.state.value
 
     def _attempt(
@@ -163,9 +181,10 @@ class Courier:
         decision: Decision,
         provider: str | None,
         attempt: Attempt | None,
+        extra: dict[str, str] | None = None,
     ) -> None:
         assert claim.record is not None
-        changes = decision.changes(provider)
+        changes = {**decision.changes(provider), **(extra or {})}
         if attempt is not None and attempt.possible_duplicate:
             changes["possible_duplicate"] = "1"
         kept = self._store.finish(

@@ -1,22 +1,27 @@
 """The one place that decides what happens to a message, before and after an attempt. Pure.
 
 Before an attempt: a message past its validity is ``expired``; one with no usable provider is
-``failed``; otherwise it is sent through the first provider of its route.
+``failed``; otherwise it is sent through the first provider of its route that it has not moved
+away from.
 
 After an attempt, by the verdict's class:
 
 ==================  =========================================================================
 ``accepted``        ``accepted``, with the provider's message id
-``rejected``        ``failed`` and dead-lettered (permanent for the message)
-``provider_error``  ``failed`` and dead-lettered (until routing offers another provider)
-``retryable``       ``retry_scheduled`` after the policy's delay (``Retry-After`` as a floor);
+``rejected``        ``failed`` and dead-lettered (permanent for the message: never fails over)
+``provider_error``  fails over at once to the next provider of the route; with none left,
+                    ``failed`` and dead-lettered
+``retryable``       ``retry_scheduled`` after the policy's delay (``Retry-After`` as a floor) on
+                    the same provider, until it has had its ``attempts_before_failover``; then
+                    fails over at once to the next provider (the last one keeps retrying);
                     ``failed`` when the attempts are used up; ``expired`` when the next attempt
                     would fall after the message's validity
 ``ambiguous``       as ``retryable``, flagged ``possible_duplicate``, when the provider's
                     ``on_ambiguous`` is ``retry``; else ``failed`` and dead-lettered
 ==================  =========================================================================
 
-Every ``failed`` and ``expired`` message is dead-lettered.
+Failing over is a retry due now, with the provider left behind for this message. Every
+``failed`` and ``expired`` message is dead-lettered.
 """
 
 from __future__ import annotations
@@ -32,7 +37,14 @@ from dispatcher.records import MessageRecord
 from dispatcher.states import MessageState
 from providers.outcome import OutcomeKind, Verdict
 
-__all__ = ["Decision", "FinalReason", "SendPlan", "decide_after_attempt", "plan_send"]
+__all__ = [
+    "Decision",
+    "FinalReason",
+    "SendPlan",
+    "decide_after_attempt",
+    "plan_send",
+    "remaining_route",
+]
 
 
 class FinalReason(enum.StrEnum):
@@ -63,6 +75,7 @@ class Decision:
     provider_message_id: str | None = None
     retry_at_ms: int | None = None
     possible_duplicate: bool = False
+    failover_to: str | None = None  # the provider the next attempt goes to, moving off this one
 
     @property
     def action(self) -> Literal["none", "retry", "dead_letter"]:
@@ -89,8 +102,15 @@ class Decision:
         return fields
 
 
+def remaining_route(record: MessageRecord, route: tuple[str, ...]) -> tuple[str, ...]:
+    """The providers of ``route`` the message has not moved away from, in order."""
+    return tuple(name for name in route if name not in record.providers_left)
+
+
 def plan_send(record: MessageRecord, route: tuple[str, ...], now_ms: int) -> SendPlan | Decision:
-    """Before an attempt: send through the first provider of the route, or end the message."""
+    """Before an attempt: send through the first provider of the route the message has not left,
+    or end the message."""
+    route = remaining_route(record, route)
     if now_ms >= record.valid_until_ms:
         return Decision(
             MessageState.EXPIRED,
@@ -115,19 +135,29 @@ def decide_after_attempt(
     policy: RetryPolicy,
     on_ambiguous: Literal["retry", "dead_letter"] = "retry",
     rand: Callable[[], float] = random.random,
+    next_provider: str | None = None,
+    provider_attempts: int = 1,
+    attempts_before_failover: int = 3,
 ) -> Decision:
-    """After the ``attempts_made``-th attempt came to ``verdict``: what next."""
+    """After the ``attempts_made``-th attempt (the ``provider_attempts``-th in a row on this
+    provider) came to ``verdict``: what next. ``next_provider`` is the route's next provider the
+    message has not left, if any."""
     detail = _detail(verdict)
     kind = verdict.kind
     if kind is OutcomeKind.ACCEPTED:
         return Decision(MessageState.ACCEPTED, provider_message_id=verdict.provider_message_id)
     if kind is OutcomeKind.REJECTED:
         return Decision(MessageState.FAILED, FinalReason.REJECTED, detail)
-    if kind is OutcomeKind.PROVIDER_ERROR:
-        return Decision(MessageState.FAILED, FinalReason.PROVIDER_ERROR, detail)
     ambiguous = kind is OutcomeKind.AMBIGUOUS
+    if kind is OutcomeKind.PROVIDER_ERROR:
+        if next_provider is None or not policy.has_attempts_left(attempts_made):
+            return Decision(MessageState.FAILED, FinalReason.PROVIDER_ERROR, detail)
+        return _fail_over(next_provider, now_ms, detail, possible_duplicate=False)
     if ambiguous and on_ambiguous == "dead_letter":
         return Decision(MessageState.FAILED, FinalReason.AMBIGUOUS, detail, possible_duplicate=True)
+    budget_spent = provider_attempts >= attempts_before_failover
+    if next_provider is not None and budget_spent and policy.has_attempts_left(attempts_made):
+        return _fail_over(next_provider, now_ms, detail, possible_duplicate=ambiguous)
     if not policy.has_attempts_left(attempts_made):
         return Decision(
             MessageState.FAILED,
@@ -148,6 +178,18 @@ def decide_after_attempt(
         MessageState.RETRY_SCHEDULED,
         retry_at_ms=retry_at_ms,
         possible_duplicate=ambiguous,
+    )
+
+
+def _fail_over(
+    next_provider: str, now_ms: int, detail: str, *, possible_duplicate: bool
+) -> Decision:
+    del detail  # the attempt records why; the message is not final
+    return Decision(
+        MessageState.RETRY_SCHEDULED,
+        retry_at_ms=now_ms,
+        possible_duplicate=possible_duplicate,
+        failover_to=next_provider,
     )
 
 

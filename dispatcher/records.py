@@ -43,6 +43,7 @@ class Attempt:
     provider_message_id: str | None = None
     possible_duplicate: bool = False
     task_id: str | None = None
+    next_provider: str | None = None  # set when this attempt made the message fail over
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
@@ -81,6 +82,10 @@ class MessageRecord:
     next_attempt_at_ms: int | None = None
     replay_of: str | None = None
     replayed_as: str | None = None
+    # Providers this message has moved away from (provider_error, or its retry budget spent).
+    providers_left: tuple[str, ...] = ()
+    # Attempts in a row on ``provider``, the last provider tried.
+    provider_attempts: int = 0
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -100,6 +105,8 @@ class MessageRecord:
             "metadata": json.dumps(self.metadata, separators=(",", ":")),
             "fingerprint": self.fingerprint,
             "possible_duplicate": "1" if self.possible_duplicate else "0",
+            "providers_left": ",".join(self.providers_left),
+            "provider_attempts": str(self.provider_attempts),
         }
         optional = {
             "sender": self.sender,
@@ -144,6 +151,8 @@ class MessageRecord:
             next_attempt_at_ms=_optional_int(raw.get("next_attempt_at_ms")),
             replay_of=raw.get("replay_of"),
             replayed_as=raw.get("replayed_as"),
+            providers_left=tuple(p for p in raw.get("providers_left", "").split(",") if p),
+            provider_attempts=int(raw.get("provider_attempts", "0")),
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
@@ -165,6 +174,7 @@ class MessageRecord:
             "final_reason": self.final_reason,
             "final_detail": self.final_detail,
             "possible_duplicate": self.possible_duplicate,
+            "providers_left": list(self.providers_left),
             "next_attempt_at_ms": self.next_attempt_at_ms,
             "replay_of": self.replay_of,
             "replayed_as": self.replayed_as,

@@ -85,6 +85,9 @@ class ProviderSettings(BaseModel):
     # What to do after an ambiguous attempt (the provider may have the message): try again and
     # flag the message as a possible duplicate, or dead-letter it for a person to decide.
     on_ambiguous: Literal["retry", "dead_letter"] = "retry"
+    # Retryable answers in a row on this provider before a message moves on to the next provider
+    # of its route (the last provider of a route keeps retrying until the attempts run out).
+    attempts_before_failover: int = Field(default=3, ge=1, le=100)
     # This provider's own retry policy, instead of [retry].
     retry: RetrySettings | None = None
 

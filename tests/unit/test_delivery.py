@@ -127,3 +127,106 @@ def test_plan_send() -> None:
     unroutable = plan_send(record(NOW + 1), (), NOW)
     assert isinstance(unroutable, Decision)
     assert unroutable.reason is FinalReason.NO_PROVIDER
+
+
+# --- failover -------------------------------------------------------------------------------
+
+
+def after(
+    kind: OutcomeKind,
+    *,
+    next_provider: str | None = "backup",
+    in_a_row: int = 1,
+    budget: int = 2,
+    attempts: int = 1,
+) -> Decision:
+    return decide_after_attempt(
+        Verdict(kind, Scope.PROVIDER, reason="r"),
+        attempts_made=attempts,
+        now_ms=NOW,
+        valid_until_ms=NOW + 3_600_000,
+        policy=POLICY,
+        rand=lambda: 0.5,
+        next_provider=next_provider,
+        provider_attempts=in_a_row,
+        attempts_before_failover=budget,
+    )
+
+
+def test_provider_error_fails_over_at_once() -> None:
+    """A provider_error moves the message to the next provider now, not after a backoff."""
+    decision = after(OutcomeKind.PROVIDER_ERROR)
+    assert (decision.state, decision.failover_to, decision.retry_at_ms) == (
+        S.RETRY_SCHEDULED,
+        "backup",
+        NOW,
+    )
+
+
+def test_provider_error_on_the_last_provider_is_final() -> None:
+    """With no provider left in the route, a provider_error dead-letters the message."""
+    decision = after(OutcomeKind.PROVIDER_ERROR, next_provider=None)
+    assert (decision.state, decision.reason) == (S.FAILED, FinalReason.PROVIDER_ERROR)
+
+
+def test_rejected_never_fails_over() -> None:
+    """A message the provider rejected would be rejected anywhere: no failover."""
+    decision = after(OutcomeKind.REJECTED)
+    assert (decision.state, decision.failover_to) == (S.FAILED, None)
+
+
+@pytest.mark.parametrize(
+    ("in_a_row", "expected_failover"),
+    [(1, None), (2, "backup"), (3, "backup")],
+)
+def test_retryable_stays_until_the_budget_is_spent(
+    in_a_row: int, expected_failover: str | None
+) -> None:
+    """Retryable answers retry on the same provider up to its budget, then move on at once."""
+    decision = after(OutcomeKind.RETRYABLE, in_a_row=in_a_row, budget=2)
+    assert decision.state is S.RETRY_SCHEDULED
+    assert decision.failover_to == expected_failover
+    if expected_failover is None:
+        assert decision.retry_at_ms is not None
+        assert decision.retry_at_ms > NOW
+
+
+def test_last_provider_keeps_retrying_past_its_budget() -> None:
+    """With nowhere to go, the last provider keeps its retries until the attempts run out."""
+    decision = after(OutcomeKind.RETRYABLE, next_provider=None, in_a_row=5, budget=2)
+    assert (decision.state, decision.failover_to) == (S.RETRY_SCHEDULED, None)
+
+
+def test_failover_respects_the_attempt_budget() -> None:
+    """No failover once the message has used all its attempts."""
+    decision = after(OutcomeKind.PROVIDER_ERROR, attempts=POLICY.max_attempts)
+    assert (decision.state, decision.reason) == (S.FAILED, FinalReason.PROVIDER_ERROR)
+
+
+def test_ambiguous_failover_is_flagged() -> None:
+    """Moving an ambiguous message to another provider may send it twice: it is flagged."""
+    decision = after(OutcomeKind.AMBIGUOUS, in_a_row=2, budget=2)
+    assert decision.failover_to == "backup"
+    assert decision.possible_duplicate
+
+
+def test_plan_skips_providers_the_message_left() -> None:
+    """The next attempt goes to the first provider of the route not left behind."""
+    record = MessageRecord(
+        id="m",
+        to="+14155552671",
+        body="x",
+        sender=None,
+        priority="normal",
+        encoding="GSM-7",
+        segments=1,
+        state=S.RETRY_SCHEDULED,
+        created_at_ms=NOW,
+        updated_at_ms=NOW,
+        valid_until_ms=NOW + 1000,
+        providers_left=("sinch",),
+    )
+    assert plan_send(record, ("sinch", "twilio"), NOW) == SendPlan("twilio")
+    decision = plan_send(record, ("sinch",), NOW)
+    assert isinstance(decision, Decision)
+    assert decision.reason is FinalReason.NO_PROVIDER
