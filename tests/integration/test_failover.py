@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from dispatcher.dead_letters import DeadLetterFilter, DeadLetters
 from dispatcher.enqueue import Dispatcher
+from dispatcher.settings import load_settings, reset_settings
 from providers.simulator import ScriptedAnswer
-from tests.conftest import RunningSimulator, WorkerFactory
+from tests.conftest import REPO, RunningSimulator, WorkerFactory
 from tests.integration.test_retries import FAST_RETRIES, NUMBER, settled
 
 ROUTE = ["sinch", "twilio"]
@@ -70,3 +75,41 @@ def test_every_provider_failing_dead_letters_with_the_whole_story(
     ]
     dead = DeadLetters(dispatcher).page(DeadLetterFilter(reason="provider_error"))
     assert [d["id"] for d in dead] == [message_id]
+
+
+def test_prefix_routes_reach_the_right_personality(
+    stack_env: dict[str, str],
+    worker_factory: WorkerFactory,
+    simulator: RunningSimulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """+234 → Cecula, +7 → GoSMS, +57 → YellowPush, anything else → the default route (Sinch)."""
+    config = tmp_path / "routes.toml"
+    default = (REPO / "config" / "default.toml").read_text(encoding="utf-8")
+    config.write_text(
+        default.replace(
+            "[routes.prefixes]\n",
+            '[routes.prefixes]\n"234" = ["cecula"]\n"7" = ["gosms"]\n"57" = ["yellowpush"]\n',
+        ),
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SMSD_CONFIG", str(config))
+    reset_settings()
+    worker_factory({"SMSD_CONFIG": str(config)})
+    core = Dispatcher(load_settings())
+    try:
+        expected = {
+            "+2348031234567": "cecula",
+            "+79161234567": "gosms",
+            "+573001234567": "yellowpush",
+            "+14155552671": "sinch",
+        }
+        sent = {to: core.send_sms(to, "routed") for to in expected}
+        for to, message_id in sent.items():
+            status = settled(core, message_id)
+            assert (status["state"], status["provider"]) == ("accepted", expected[to]), to
+        reached = {r.to[0]: r.provider for r in simulator.state.requests}
+        assert reached == expected
+    finally:
+        core.close()
