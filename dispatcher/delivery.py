@@ -152,12 +152,12 @@ def decide_after_attempt(
     if kind is OutcomeKind.PROVIDER_ERROR:
         if next_provider is None or not policy.has_attempts_left(attempts_made):
             return Decision(MessageState.FAILED, FinalReason.PROVIDER_ERROR, detail)
-        return _fail_over(next_provider, now_ms, detail, possible_duplicate=False)
+        return _fail_over(next_provider, now_ms, possible_duplicate=False)
     if ambiguous and on_ambiguous == "dead_letter":
         return Decision(MessageState.FAILED, FinalReason.AMBIGUOUS, detail, possible_duplicate=True)
     budget_spent = provider_attempts >= attempts_before_failover
     if next_provider is not None and budget_spent and policy.has_attempts_left(attempts_made):
-        return _fail_over(next_provider, now_ms, detail, possible_duplicate=ambiguous)
+        return _fail_over(next_provider, now_ms, possible_duplicate=ambiguous)
     if not policy.has_attempts_left(attempts_made):
         return Decision(
             MessageState.FAILED,
@@ -181,10 +181,8 @@ def decide_after_attempt(
     )
 
 
-def _fail_over(
-    next_provider: str, now_ms: int, detail: str, *, possible_duplicate: bool
-) -> Decision:
-    del detail  # the attempt records why; the message is not final
+def _fail_over(next_provider: str, now_ms: int, *, possible_duplicate: bool) -> Decision:
+    """A retry due now on ``next_provider`` (the attempt records why; the message is not final)."""
     return Decision(
         MessageState.RETRY_SCHEDULED,
         retry_at_ms=now_ms,
