@@ -72,7 +72,7 @@ def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 class RunningSimulator:
     url: str
     state: SimulatorState
-    provider_env: dict[str, str]  # points every configured provider here, with its secrets
+    provider_env: dict[str, str]  # points every configured provider here (secrets, 2 s timeout)
 
     def requests_for(self, to: str) -> list[dict[str, object]]:
         return [r.to_json() for r in self.state.requests if to in r.to]
@@ -85,7 +85,14 @@ def simulator_server() -> Iterator[RunningSimulator]:
     state = SimulatorState()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    provider_env = simulator_env(default_settings(), url, test_secret, environ={})
+    defaults = default_settings()
+    provider_env = simulator_env(defaults, url, test_secret, environ={})
+    provider_env.update(
+        {
+            f"SMSD_PROVIDERS__{name.upper()}__TIMEOUT_S": "2"
+            for name in simulated_providers(defaults)
+        }
+    )
     config = SimulatorConfig(simulator_accounts(default_settings(provider_env)))
 
     async def start() -> web.AppRunner:
@@ -120,10 +127,6 @@ def stack_env(
     env = {
         "SMSD_REDIS_URL": redis_server.url,
         **simulator_server.provider_env,
-        **{
-            f"SMSD_PROVIDERS__{name.upper()}__TIMEOUT_S": "2"
-            for name in simulated_providers(default_settings())
-        },
         "SMSD_DATA_DIR": str(tmp_path / "data"),
         "SMSD_LOG__FORMAT": "json",
     }

@@ -10,11 +10,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -26,7 +23,9 @@ from providers.outcome import OutcomeKind, Scope
 from providers.registry import build_provider
 from providers.simulator import ScriptedAnswer
 from providers.transport import SendOutcome, send_through
-from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator
+from tests.conftest import RunningSimulator
+from tests.integration.test_simulator import call, sinch
+from tests.unit.test_classification import _STATUS_IN_DOC, PROVIDER_DOCS
 
 A, R, AMB, REJ, PE = (
     OutcomeKind.ACCEPTED,
@@ -37,7 +36,6 @@ A, R, AMB, REJ, PE = (
 )
 MSG, PRV = Scope.MESSAGE, Scope.PROVIDER
 
-PROVIDER_DOCS = Path(__file__).resolve().parents[3] / "shared" / "providers"
 DOCUMENTS = {"000": "gosms", "001": "sinch", "002": "yellowpush", "003": "cecula", "004": "sinch"}
 
 
@@ -282,22 +280,7 @@ def test_documented_answer(
 def test_sinch_404_has_no_body(simulator: RunningSimulator) -> None:
     """Sinch documents its 404 without a body; the personality answers exactly that."""
     simulator.state.script("+46700000404", [ScriptedAnswer(status=404)])
-    personality_answer = _raw_answer(simulator, "+46700000404")
-    assert personality_answer == (404, b"")
-
-
-def _raw_answer(simulator: RunningSimulator, to: str) -> tuple[int, bytes]:
-    request = urllib.request.Request(
-        f"{simulator.url}/xms/v1/{SINCH_PLAN}/batches",
-        data=f'{{"to": ["{to}"], "body": "x"}}'.encode(),
-        headers={"Authorization": f"Bearer {SINCH_TOKEN}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
+    assert sinch(simulator, {"to": ["+46700000404"], "body": "x"}) == (404, b"")
 
 
 def test_yellowpush_token_is_cached_and_refreshed_once(
@@ -308,26 +291,17 @@ def test_yellowpush_token_is_cached_and_refreshed_once(
     for n in range(3):
         assert send(loop_thread, provider, f"+5731950000{n:02d}").verdict.kind is A
     assert simulator.state.sessions_issued["yellowpush"] == 1
-    expired = _post(simulator, "/_sim/expire-tokens")
-    assert isinstance(expired, dict)
-    assert expired["expired"] >= 1
+    status, body = call(f"{simulator.url}/_sim/expire-tokens", {})
+    assert status == 200
+    assert json.loads(body)["expired"] >= 1
     outcome = send(loop_thread, provider, "+573195000099")
     assert outcome.verdict.kind is A
     assert simulator.state.sessions_issued["yellowpush"] == 2
     assert [r["status"] for r in simulator.requests_for("+573195000099")] == [200]
 
 
-def _post(simulator: RunningSimulator, path: str) -> object:
-    request = urllib.request.Request(f"{simulator.url}{path}", data=b"{}", method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 # --- coverage: every row of every document has a test above ----------------------------------
 
-_STATUS_IN_DOC = re.compile(
-    r"(?<![\w.+-])([1-5]\d\d)(?=(?:&nbsp;|\s)+(?:[A-Z][a-z]|[A-Z]{2}|\|)|\s*\(|\s*-\s)"
-)
 _SINCH_CODE = re.compile(
     r"\b(syntax_[a-z_]+|unknown_(?:group|campaign)|missing_callback_url|blocked_account|"
     r"illegal_number_type)\b"
