@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from providers.outcome import Verdict
 
 __all__ = [
+    "AdapterSettings",
+    "ConfiguredAdapter",
     "DeliveryReport",
     "HttpAnswer",
     "HttpRequest",
@@ -108,6 +110,33 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return document if isinstance(document, dict) else None
+
+
+class AdapterSettings(Protocol):
+    """What every adapter's settings carry."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def timeout_s(self) -> float: ...
+
+
+_S = TypeVar("_S", bound=AdapterSettings)
+
+
+class ConfiguredAdapter(Generic[_S]):
+    """The ``name`` and ``timeout_s`` of :class:`Provider`, read from the adapter's settings."""
+
+    _settings: _S
+
+    @property
+    def name(self) -> str:
+        return self._settings.name
+
+    @property
+    def timeout_s(self) -> float:
+        return self._settings.timeout_s
 
 
 @runtime_checkable

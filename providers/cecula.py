@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.base import (
+    ConfiguredAdapter,
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
@@ -85,7 +86,7 @@ class CeculaSettings:
     timeout_s: float = 10.0
 
 
-class CeculaProvider:
+class CeculaProvider(ConfiguredAdapter[CeculaSettings]):
     """One SMS per request; the JSON body decides success, whatever the HTTP status."""
 
     def __init__(self, settings: CeculaSettings) -> None:
@@ -95,14 +96,6 @@ class CeculaProvider:
             "Authorization": f"Bearer {settings.api_key}",
             "Content-Type": "application/json",
         }
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def timeout_s(self) -> float:
-        return self._settings.timeout_s
 
     def redacted_secrets(self) -> tuple[str, ...]:
         return (self._settings.api_key,)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.base import (
+    ConfiguredAdapter,
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
@@ -85,7 +86,7 @@ class GoSmsSettings:
     timeout_s: float = 10.0
 
 
-class GoSmsProvider:
+class GoSmsProvider(ConfiguredAdapter[GoSmsSettings]):
     """One SMS per request, the number as digits."""
 
     def __init__(self, settings: GoSmsSettings) -> None:
@@ -97,14 +98,6 @@ class GoSmsProvider:
             "Authorization": f"Bearer {settings.api_token}",
             "Content-Type": "application/json",
         }
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def timeout_s(self) -> float:
-        return self._settings.timeout_s
 
     def redacted_secrets(self) -> tuple[str, ...]:
         return (self._settings.api_token,)

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from providers.base import (
+    ConfiguredAdapter,
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
@@ -115,7 +116,7 @@ class SinchSettings:
     callback_url: str | None = None
 
 
-class SinchProvider:
+class SinchProvider(ConfiguredAdapter[SinchSettings]):
     """Sends one SMS as one Sinch batch with a single recipient."""
 
     def __init__(self, settings: SinchSettings) -> None:
@@ -126,14 +127,6 @@ class SinchProvider:
             "Content-Type": "application/json",
             "Accept": "application/json",
         }
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def timeout_s(self) -> float:
-        return self._settings.timeout_s
 
     def redacted_secrets(self) -> tuple[str, ...]:
         return (self._settings.api_token,)

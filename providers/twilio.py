@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from providers.base import (
+    ConfiguredAdapter,
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
@@ -101,7 +102,7 @@ class TwilioSettings:
     timeout_s: float = 10.0
 
 
-class TwilioProvider:
+class TwilioProvider(ConfiguredAdapter[TwilioSettings]):
     """One Message resource per SMS."""
 
     def __init__(self, settings: TwilioSettings) -> None:
@@ -112,14 +113,6 @@ class TwilioProvider:
         )
         basic = base64.b64encode(f"{settings.account_sid}:{settings.auth_token}".encode())
         self._headers = {"Authorization": f"Basic {basic.decode()}"}
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def timeout_s(self) -> float:
-        return self._settings.timeout_s
 
     def redacted_secrets(self) -> tuple[str, ...]:
         return (self._settings.auth_token, self._headers["Authorization"][6:])

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from providers.base import (
+    ConfiguredAdapter,
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
@@ -78,20 +79,12 @@ class VonageSettings:
     timeout_s: float = 10.0
 
 
-class VonageProvider:
+class VonageProvider(ConfiguredAdapter[VonageSettings]):
     """One SMS per request; the ``status`` inside the always-200 answer decides."""
 
     def __init__(self, settings: VonageSettings) -> None:
         self._settings = settings
         self._url = f"{settings.base_url.rstrip('/')}/sms/json"
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def timeout_s(self) -> float:
-        return self._settings.timeout_s
 
     def redacted_secrets(self) -> tuple[str, ...]:
         return (self._settings.api_secret,)

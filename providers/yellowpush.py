@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from providers.base import (
+    ConfiguredAdapter,
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
@@ -71,7 +72,7 @@ class YellowPushSettings:
     timeout_s: float = 10.0
 
 
-class YellowPushProvider:
+class YellowPushProvider(ConfiguredAdapter[YellowPushSettings]):
     """Sends with a cached bearer token and account id (see :class:`providers.base.SessionAuth`)."""
 
     def __init__(self, settings: YellowPushSettings) -> None:
@@ -81,14 +82,6 @@ class YellowPushProvider:
         self._basic = {"Authorization": f"Basic {basic}"}
         self._token: str | None = None
         self._account_id: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self._settings.name
-
-    @property
-    def timeout_s(self) -> float:
-        return self._settings.timeout_s
 
     def redacted_secrets(self) -> tuple[str, ...]:
         cached = (self._token,) if self._token else ()
