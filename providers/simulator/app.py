@@ -9,8 +9,9 @@ double):
   answer sends to that number (whichever personality gets them) with these answers in order, then
   normally. See :class:`~providers.simulator.state.ScriptedAnswer`.
 - ``POST /_sim/latency`` ``{"latency_ms": 200}``: delay every answer.
-- ``POST /_sim/outage`` ``{"status": 503, "seconds": 20}``: answer every send with that status
-  (for ``seconds``, or until ``{"status": null}``).
+- ``POST /_sim/outage`` ``{"status": 503, "seconds": 20, "provider": "sinch"}``: answer every
+  send (to that personality only, with ``provider``) with that status for ``seconds``, or until
+  ``{"status": null}``.
 - ``GET /_sim/requests[?client_reference=…]``: the sends received (newest last).
 - ``GET /_sim/stats``: counts, and references received more than once.
 - ``POST /_sim/report-urls`` ``{"provider": "cecula", "url": "http://127.0.0.1:8080/..."}``: where
@@ -158,17 +159,19 @@ async def _outage(request: web.Request) -> web.Response:
     data = await _json_object(request)
     if data is None or "status" not in data:
         return _bad_request("expected {'status': int | null, 'seconds': number?}")
-    status, seconds = data["status"], data.get("seconds")
+    status, seconds, provider = data["status"], data.get("seconds"), data.get("provider")
     state = request.app[STATE_KEY]
+    if provider is not None and not isinstance(provider, str):
+        return _bad_request("provider must be a provider kind, e.g. 'sinch'")
     if status is None:
-        state.end_outage()
-        return web.json_response({"outage": None})
+        state.end_outage(provider)
+        return web.json_response({"outage": None, "provider": provider})
     if not isinstance(status, int) or not 100 <= status <= 599:
         return _bad_request("status must be an HTTP status")
     if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
         return _bad_request("seconds must be a positive number")
-    state.start_outage(status, seconds=seconds)
-    return web.json_response({"outage": status, "seconds": seconds})
+    state.start_outage(status, seconds=seconds, provider=provider)
+    return web.json_response({"outage": status, "seconds": seconds, "provider": provider})
 
 
 async def _report_url(request: web.Request) -> web.Response:

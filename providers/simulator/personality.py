@@ -138,7 +138,7 @@ class Personality(abc.ABC):
         callback_url: str | None = None,
     ) -> web.StreamResponse:
         """Answer a send that passed the provider's own checks (``to`` in E.164 with ``+``)."""
-        outage = self.state.outage_status()
+        outage = self.state.outage_status(self.kind)
         if outage is not None:
             self._record(request, to, payload, client_reference, outage, None)
             return self.outage(outage)

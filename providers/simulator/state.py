@@ -17,6 +17,7 @@ __all__ = [
 
 # Bounded so a long benchmark cannot grow the simulator without limit.
 MAX_REMEMBERED_REQUESTS = 200_000
+_EVERY_PROVIDER = "*"
 MAX_REMEMBERED_MESSAGES = 200_000
 # What a delivery report says of a message the simulator accepted.
 REPORT_OUTCOMES = frozenset({"delivered", "failed"})
@@ -130,25 +131,36 @@ class SimulatorState:
         )
         self.sends_by_reference: collections.Counter[str] = collections.Counter()
         self.total_sends = 0
-        self._outage: tuple[int, float | None] | None = None  # status, until (monotonic) or None
+        # provider kind (or every provider) -> status, until (monotonic) or None
+        self._outages: dict[str, tuple[int, float | None]] = {}
 
-    def start_outage(self, status: int, *, seconds: float | None = None) -> None:
-        """Answer every send with ``status`` for ``seconds`` (None: until ended)."""
+    def start_outage(
+        self, status: int, *, seconds: float | None = None, provider: str | None = None
+    ) -> None:
+        """Answer every send with ``status`` for ``seconds`` (None: until ended), at every
+        personality or only at ``provider`` (a kind, e.g. ``sinch``)."""
         until = None if seconds is None else time.monotonic() + seconds
-        self._outage = (status, until)
+        self._outages[provider or _EVERY_PROVIDER] = (status, until)
 
-    def end_outage(self) -> None:
-        self._outage = None
+    def end_outage(self, provider: str | None = None) -> None:
+        """End the outage of ``provider``, or every outage."""
+        if provider is None:
+            self._outages.clear()
+        else:
+            self._outages.pop(provider, None)
 
-    def outage_status(self) -> int | None:
-        """The status every send gets right now, if an outage is on."""
-        if self._outage is None:
-            return None
-        status, until = self._outage
-        if until is not None and time.monotonic() >= until:
-            self._outage = None
-            return None
-        return status
+    def outage_status(self, provider: str | None = None) -> int | None:
+        """The status every send to ``provider`` gets right now, if an outage is on."""
+        for key in (provider or _EVERY_PROVIDER, _EVERY_PROVIDER):
+            outage = self._outages.get(key)
+            if outage is None:
+                continue
+            status, until = outage
+            if until is not None and time.monotonic() >= until:
+                del self._outages[key]
+                continue
+            return status
+        return None
 
     def script(self, to: str, answers: list[ScriptedAnswer], *, repeat_last: bool = False) -> None:
         """Answer sends to ``to`` with ``answers`` in order, then normally (or the last forever)."""
@@ -179,7 +191,7 @@ class SimulatorState:
         return self.messages.get(provider_message_id)
 
     def reset(self) -> None:
-        self._outage = None
+        self._outages.clear()
         self.report_urls.clear()
         self.messages.clear()
         self.reports_posted.clear()

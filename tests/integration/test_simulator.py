@@ -81,3 +81,15 @@ def test_bad_script_is_refused(simulator: RunningSimulator) -> None:
     status, body = call(f"{simulator.url}/_sim/scripts", {"to": "+1", "answers": [{"stauts": 503}]})
     assert status == 400
     assert b"stauts" in body
+
+
+def test_outage_of_one_personality_through_the_control_api(simulator: RunningSimulator) -> None:
+    """An outage for ``sinch`` fails Sinch's sends only; ending it restores them."""
+    ok = {"to": ["+14155552671"], "body": "hi"}
+    outage = {"status": 503, "provider": "sinch"}
+    assert call(f"{simulator.url}/_sim/outage", outage)[0] == 200
+    assert sinch(simulator, ok)[0] == 503
+    assert simulator.state.outage_status("twilio") is None
+    assert call(f"{simulator.url}/_sim/outage", {"status": None, "provider": "sinch"})[0] == 200
+    assert sinch(simulator, ok)[0] == 201
+    assert call(f"{simulator.url}/_sim/outage", {"status": 503, "provider": 7})[0] == 400
