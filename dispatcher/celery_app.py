@@ -5,7 +5,8 @@ reach it through :func:`get_celery_app` when they publish. Nothing connects at i
 
 Choices:
 - one queue per priority (``sms.high``, ``sms.normal``, ``sms.bulk``): Redis priorities in Celery
-  are coarse and inverted, separate queues are not;
+  are coarse and inverted, separate queues are not; a worker fetches them in priority order with
+  a share for the lower ones (:mod:`dispatcher.consumption`);
 - JSON only; no result backend (the status store is ours);
 - ``acks_late`` with ``reject_on_worker_lost``: a job is acknowledged after it ran, and a killed
   worker's jobs are redelivered (the send lease and the state check make a redelivery safe);
@@ -49,6 +50,8 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             "socket_keepalive": True,
             "health_check_interval": 10,
             "retry_on_timeout": True,
+            # sms.high first, with a share of fetches for the lower queues.
+            "queue_order_strategy": "dispatcher.consumption:PriorityShareCycle",
         },
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,

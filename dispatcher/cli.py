@@ -369,3 +369,65 @@ def _chosen_ids(
         return list(message_ids)
     ids: list[str] = letters.matching_ids(_wanted(provider, reason, since))
     return ids
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of tables.")
+@_fail_clearly
+def providers(as_json: bool) -> None:
+    """Each provider's health: circuit, 429 pause, rate limit, recent attempts; route shares."""
+    from dispatcher.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.provider_status import provider_status  # noqa: PLC0415
+
+    now_ms = int(time.time() * 1000)
+    status = provider_status(get_settings(), default_dispatcher().store.redis, now_ms=now_ms)
+    if as_json:
+        click.echo(json.dumps(status))
+        return
+    line = "{:<12} {:<11} {:<8} {:<10} {:>9} {:>8} {:>8} {:>11}  {}"
+    click.echo(
+        line.format(
+            "PROVIDER",
+            "KIND",
+            "ENABLED",
+            "CIRCUIT",
+            "ATTEMPTS",
+            "FAILED",
+            "MEAN MS",
+            "RATE/S",
+            "NOTE",
+        )
+    )
+    for p in status["providers"]:
+        window = p["window"]
+        notes = []
+        if p["circuit"] != "closed":
+            until = f" until {_iso(p['open_until_ms'])}" if p["open_until_ms"] else ""
+            notes.append(f"{p['circuit']}{until}: {p['circuit_reason']}")
+        if p["paused_until_ms"]:
+            notes.append(f"paused after 429 until {_iso(p['paused_until_ms'])}")
+        if p["rate_backlog_ms"]:
+            notes.append(f"rate slots handed out {p['rate_backlog_ms']} ms ahead")
+        rate = f"{p['rate_limit']:g}/{p['rate_burst']}" if p["rate_limit"] else "-"
+        click.echo(
+            line.format(
+                p["name"],
+                p["kind"],
+                "yes" if p["enabled"] else "no",
+                p["circuit"],
+                window["calls"],
+                f"{window['failure_rate']:.0%}",
+                f"{window['mean_latency_ms']:.0f}",
+                rate,
+                "; ".join(notes),
+            )
+        )
+    weighted = [r for r in status["routes"] if r["weighted"]]
+    if weighted:
+        click.echo("\nWEIGHTED ROUTE          PROVIDER     WEIGHT    SHARE NOW  HEALTH")
+        for route in weighted:
+            for p in route["providers"]:
+                click.echo(
+                    f"{route['route']:<23} {p['provider']:<12} {p['weight']:>6g} "
+                    f"{p['share']:>10.1%}  {p['health_factor']:.2f}"
+                )

@@ -1,7 +1,12 @@
 """One job's work: claim the message, send it through its provider, record what came of it.
 
 The decisions themselves live in :mod:`dispatcher.delivery`; this module does the I/O around them:
-the status store (claim, finish), the provider exchange through the :class:`SendBridge`, and logs.
+the status store (claim, finish), the provider gates (:mod:`dispatcher.gates`: circuit breaker, 429
+pause, rate limit, recent window), the provider exchange through the :class:`SendBridge`, and logs.
+
+The route (:mod:`dispatcher.routing`) is put in order for this message (a weighted route draws its
+first provider, adapted to the providers' health), then the first provider whose gates admit the
+message is used; every attempt is reported back to its provider's gates.
 
 A job whose message is already accepted or final is acknowledged without calling any provider; a job
 whose message is held by another sender's lease is left to that sender. A message found in state
@@ -14,13 +19,21 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
-from dispatcher.delivery import Decision, decide_after_attempt, plan_send, remaining_route
+from dispatcher.delivery import (
+    Decision,
+    decide_after_attempt,
+    plan_send,
+    remaining_route,
+    wait_for_provider,
+)
+from dispatcher.gates import Admission, CircuitState, ProviderGates, circuit_class
+from dispatcher.health import WindowStats, health_factors
 from dispatcher.logs import get_logger
 from dispatcher.policy import resolve_policy
 from dispatcher.records import Attempt, MessageRecord, mask_number
-from dispatcher.routing import route_for
+from dispatcher.routing import Route, draw_for, order_route, route_for
 from dispatcher.settings import Settings
 from dispatcher.states import MessageState
 from dispatcher.store import Claim, MessageStore
@@ -35,6 +48,25 @@ class Exchanger(Protocol):
     """Sends one SMS through a provider (the worker's :class:`~dispatcher.runtime.SendBridge`)."""
 
     def send(self, provider: Provider, sms: OutboundSms) -> SendOutcome: ...
+
+
+# A rate-limit slot this close is waited for in the job thread; a later one in the delay queue,
+# which hands the message back this much before its slot (the delay queue is polled, not exact).
+_WAIT_IN_THREAD_MS = 250
+_WAKE_EARLY_MS = 200
+# A half-open circuit's probes get the provider's whole conversation budget plus this to answer.
+_PROBE_MARGIN_MS = 2_000
+# How long a process reuses the providers' recent windows for adaptive weights.
+_WINDOWS_TTL_MS = 1_000
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Waiting:
+    """No provider can take the message now: wait (or expire), keeping a reserved slot if any."""
+
+    decision: Decision
+    slot_provider: str | None = None
+    slot_at_ms: str = ""
 
 
 def _now_ms() -> int:
@@ -66,6 +98,8 @@ class Courier:
             (conversation_budget_s(p) for p in self._providers.values()), default=10.0
         )
         self._lease_ms = int((longest_timeout_s + settings.worker.lease_margin_s) * 1000)
+        self._gates = ProviderGates(store.redis, settings.providers)
+        self._windows: tuple[int, dict[str, WindowStats]] = (0, {})
 
     def deliver(self, message_id: str, *, task_id: str | None = None) -> str:
         """Send message ``message_id`` once if it is still to be sent; returns what happened."""
@@ -88,15 +122,21 @@ class Courier:
         route = route_for(
             record.to,
             override=record.providers,
-            prefixes=self._settings.routes.prefixes,
-            default=self._settings.routes.default,
+            prefixes=self._settings.routes.prefix_routes,
+            default=self._settings.routes.default_route,
             enabled=self._enabled,
         )
-        plan = plan_send(record, route, self._clock_ms())
+        order = order_route(route, draw_for(record.id), self._health_factors(route))
+        plan = plan_send(record, order, self._clock_ms())
         if isinstance(plan, Decision):
             self._finish(claim, plan, None, None)
             return plan.state.value
-        provider = self._providers[plan.provider]
+        chosen = self._admit(record, plan.providers, log)
+        if isinstance(chosen, _Waiting):
+            slot = {"slot_provider": chosen.slot_provider or "", "slot_at_ms": chosen.slot_at_ms}
+            self._finish(claim, chosen.decision, None, None, slot)
+            return chosen.decision.state.value
+        provider, admission = chosen
         attempt_number = record.attempt_count + 1
         # The sender before us died mid-send, or an earlier attempt got no clear answer.
         possible_duplicate = (
@@ -104,6 +144,14 @@ class Courier:
         )
         log = log.bind(provider=provider.name, attempt=attempt_number)
         verdict, http_status, latency_ms, started_ms = self._attempt(provider, record)
+        self._report(
+            provider.name,
+            verdict=verdict,
+            http_status=http_status,
+            latency_ms=latency_ms,
+            probe=admission.probe,
+            log=log,
+        )
         attempt = Attempt(
             number=attempt_number,
             provider=provider.name,
@@ -128,7 +176,7 @@ class Courier:
         provider_settings = self._settings.providers[provider.name]
         in_a_row = record.provider_attempts + 1 if record.provider == provider.name else 1
         next_provider = next(
-            (name for name in remaining_route(record, route) if name != provider.name), None
+            (name for name in remaining_route(record, order) if name != provider.name), None
         )
         decision = decide_after_attempt(
             verdict,
@@ -144,7 +192,7 @@ class Courier:
             provider_attempts=in_a_row,
             attempts_before_failover=provider_settings.attempts_before_failover,
         )
-        extra = {"provider_attempts": str(in_a_row)}
+        extra = {"provider_attempts": str(in_a_row), "slot_provider": "", "slot_at_ms": ""}
         if decision.failover_to is not None:
             attempt = dataclasses.replace(attempt, next_provider=decision.failover_to)
             extra["providers_left"] = ",".join((*record.providers_left, provider.name))
@@ -156,6 +204,99 @@ class Courier:
             )
         self._finish(claim, decision, provider.name, attempt, extra)
         return decision.state.value
+
+    def _health_factors(self, route: Route) -> dict[str, float]:
+        """Weight factors of a weighted route's providers from their recent windows (read from
+        Redis at most once a second per process)."""
+        if route.weights is None or not self._settings.routes.adaptive_weights:
+            return {}
+        now_ms = self._clock_ms()
+        cached_at_ms, windows = self._windows
+        if now_ms - cached_at_ms >= _WINDOWS_TTL_MS:
+            windows = self._gates.windows(self._enabled, now_ms=now_ms)
+            self._windows = (now_ms, windows)
+        min_calls = max(self._settings.providers[n].circuit.min_calls for n in route.providers)
+        return health_factors({n: windows[n] for n in route.providers}, min_calls=min_calls)
+
+    def _admit(
+        self, record: MessageRecord, candidates: tuple[str, ...], log: Any
+    ) -> tuple[Provider, Admission] | _Waiting:
+        """The first candidate whose gates let the message go now (after a short wait for its
+        rate-limit slot), or the decision to wait in the delay queue for a later slot or for the
+        earliest provider to reopen."""
+        now_ms = self._clock_ms()
+        waits: list[tuple[int, str]] = []
+        for name in candidates:
+            provider = self._providers[name]
+            budget_ms = int(conversation_budget_s(provider) * 1000)
+            settings = self._settings.providers[name]
+            holds_slot = record.slot_provider == name and record.slot_at_ms is not None
+            admission = self._gates.admit(
+                name,
+                now_ms=now_ms,
+                segments=record.segments,
+                max_wait_ms=min(
+                    record.valid_until_ms - now_ms - budget_ms,
+                    int(settings.rate_max_wait_s * 1000),
+                ),
+                holds_slot=holds_slot,
+                probe_window_ms=budget_ms + _PROBE_MARGIN_MS,
+                counts_segments=getattr(provider, "counts_segments", False),
+            )
+            if admission.turned_half_open:
+                log.warning("provider.circuit_half_open", provider=name)
+            if not admission.go:
+                waits.append((admission.at_ms, f"{name} {admission.verdict}"))
+                continue
+            go_at_ms = (
+                max(admission.at_ms, record.slot_at_ms or 0) if holds_slot else admission.at_ms
+            )
+            wait_ms = go_at_ms - now_ms
+            if wait_ms > (
+                _WAKE_EARLY_MS + _WAIT_IN_THREAD_MS if holds_slot else _WAIT_IN_THREAD_MS
+            ):
+                # Wait in the delay queue, waking a little early to go at the slot itself.
+                log.info("sms.waiting_for_rate_slot", provider=name, wait_ms=wait_ms)
+                decision = wait_for_provider(
+                    record.valid_until_ms, go_at_ms - _WAKE_EARLY_MS, "rate limit"
+                )
+                return _Waiting(decision, name, str(go_at_ms))
+            if wait_ms > 0:
+                time.sleep(wait_ms / 1000)
+            return provider, admission
+        until_ms, _ = min(waits)
+        why = ", ".join(reason for _, reason in waits)
+        log.info("sms.waiting_for_provider", until_ms=until_ms, why=why)
+        return _Waiting(wait_for_provider(record.valid_until_ms, max(until_ms, now_ms + 1), why))
+
+    def _report(
+        self,
+        provider: str,
+        *,
+        verdict: Verdict,
+        http_status: int | None,
+        latency_ms: int,
+        probe: bool,
+        log: Any,
+    ) -> None:
+        """Count the attempt in the provider's gates; log a circuit that changed state."""
+        move = self._gates.report(
+            provider,
+            now_ms=self._clock_ms(),
+            attempt_class=circuit_class(verdict.kind.value, http_status),
+            latency_ms=latency_ms,
+            probe=probe,
+            reason=_detail_of(verdict, http_status),
+            retry_after_s=verdict.retry_after_s,
+        )
+        if http_status == 429:
+            log.warning("provider.paused", retry_after_s=verdict.retry_after_s)
+        if move.before == move.after:
+            return
+        if move.after is CircuitState.OPEN:
+            log.warning("provider.circuit_opened", was=move.before.value, reason=move.reason)
+        elif move.after is CircuitState.CLOSED:
+            log.warning("provider.circuit_closed", was=move.before.value)
 
     def _attempt(
         self, provider: Provider, record: MessageRecord
@@ -219,3 +360,9 @@ class Courier:
                 reason=decision.reason.value if decision.reason else None,
                 detail=decision.detail,
             )
+
+
+def _detail_of(verdict: Verdict, http_status: int | None) -> str:
+    status = f"HTTP {http_status} " if http_status is not None else ""
+    code = f" [{verdict.provider_code}]" if verdict.provider_code else ""
+    return f"{status}{verdict.kind.value}: {verdict.reason}{code}"

@@ -22,6 +22,10 @@ After an attempt, by the verdict's class:
 
 Failing over is a retry due now, with the provider left behind for this message. Every
 ``failed`` and ``expired`` message is dead-lettered.
+
+When no provider of the route can take the message now (circuit open, paused after a 429, rate
+limit saturated), it waits in the delay queue until the earliest of them can, without using an
+attempt (:func:`wait_for_provider`); ``expired`` if that is after its validity.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ __all__ = [
     "decide_after_attempt",
     "plan_send",
     "remaining_route",
+    "wait_for_provider",
 ]
 
 
@@ -60,9 +65,9 @@ class FinalReason(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SendPlan:
-    """Send now through ``provider``."""
+    """Send now through the first of ``providers`` whose gates let the message through."""
 
-    provider: str
+    providers: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +113,8 @@ def remaining_route(record: MessageRecord, route: tuple[str, ...]) -> tuple[str,
 
 
 def plan_send(record: MessageRecord, route: tuple[str, ...], now_ms: int) -> SendPlan | Decision:
-    """Before an attempt: send through the first provider of the route the message has not left,
-    or end the message."""
+    """Before an attempt: the providers of the route the message has not left, in order, or the
+    end of the message."""
     route = remaining_route(record, route)
     if now_ms >= record.valid_until_ms:
         return Decision(
@@ -123,7 +128,19 @@ def plan_send(record: MessageRecord, route: tuple[str, ...], now_ms: int) -> Sen
             FinalReason.NO_PROVIDER,
             detail="no enabled provider serves this destination",
         )
-    return SendPlan(route[0])
+    return SendPlan(route)
+
+
+def wait_for_provider(valid_until_ms: int, until_ms: int, why: str) -> Decision:
+    """No provider of the route can take the message before ``until_ms``: wait for it in the
+    delay queue (no attempt used), or expire if that is past the validity."""
+    if until_ms >= valid_until_ms:
+        return Decision(
+            MessageState.EXPIRED,
+            FinalReason.EXPIRED,
+            detail=f"no provider could take it before its validity ended ({why})",
+        )
+    return Decision(MessageState.RETRY_SCHEDULED, retry_at_ms=until_ms)
 
 
 def decide_after_attempt(

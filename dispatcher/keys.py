@@ -11,9 +11,13 @@ __all__ = [
     "LEASE_PREFIX",
     "MESSAGE_PREFIX",
     "attempts_key",
+    "circuit_key",
     "idempotency_key",
     "lease_key",
     "message_key",
+    "pause_key",
+    "rate_key",
+    "window_key",
 ]
 
 PREFIX = "smsd"
@@ -51,3 +55,23 @@ def idempotency_key(key: str) -> str:
     """
     digest = hashlib.sha256(key.encode()).hexdigest()
     return f"{PREFIX}:idem:{digest}"
+
+
+def circuit_key(provider: str) -> str:
+    """Hash: the provider's circuit (state, since_ms, open_until_ms, reason, run, probes)."""
+    return f"{PREFIX}:circuit:{provider}"
+
+
+def rate_key(provider: str) -> str:
+    """String with a TTL: the provider's rate-limit theoretical arrival time (epoch ms, GCRA)."""
+    return f"{PREFIX}:rate:{provider}"
+
+
+def pause_key(provider: str) -> str:
+    """String with a TTL: present while the provider is paused after a 429."""
+    return f"{PREFIX}:pause:{provider}"
+
+
+def window_key(provider: str) -> str:
+    """Hash: the provider's recent attempts, failures and latency, in rotating buckets."""
+    return f"{PREFIX}:window:{provider}"

@@ -86,6 +86,9 @@ class MessageRecord:
     providers_left: tuple[str, ...] = ()
     # Attempts in a row on ``provider``, the last provider tried.
     provider_attempts: int = 0
+    # A rate-limit slot this message holds on a provider, while it waits in the delay queue.
+    slot_provider: str | None = None
+    slot_at_ms: int | None = None
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -119,6 +122,8 @@ class MessageRecord:
             "next_attempt_at_ms": _optional_str(self.next_attempt_at_ms),
             "replay_of": self.replay_of,
             "replayed_as": self.replayed_as,
+            "slot_provider": self.slot_provider,
+            "slot_at_ms": _optional_str(self.slot_at_ms),
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -153,6 +158,8 @@ class MessageRecord:
             replayed_as=raw.get("replayed_as"),
             providers_left=tuple(p for p in raw.get("providers_left", "").split(",") if p),
             provider_attempts=int(raw.get("provider_attempts", "0")),
+            slot_provider=raw.get("slot_provider") or None,
+            slot_at_ms=_optional_int(raw.get("slot_at_ms")),
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:

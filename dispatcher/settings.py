@@ -25,6 +25,7 @@ from pydantic_settings import (
 
 from dispatcher.errors import ConfigError
 from dispatcher.policy import RetryPolicy
+from dispatcher.routing import Route
 
 __all__ = [
     "PRIORITY_QUEUES",
@@ -73,6 +74,22 @@ class RetrySettings(BaseModel):
         return RetryPolicy(base_s=self.base_s, cap_s=self.cap_s, max_attempts=self.max_attempts)
 
 
+class CircuitSettings(BaseModel):
+    """The circuit breaker of one provider, shared by all workers through Redis."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Opens after this many failed attempts in a row (5xx, timeouts, connection errors) ...
+    failures_in_a_row: int = Field(default=5, ge=1, le=10_000)
+    # ... or when at least ``min_calls`` attempts in the last ``window_s`` failed at this rate.
+    failure_rate: float = Field(default=0.5, gt=0, le=1)
+    min_calls: int = Field(default=20, ge=1, le=1_000_000)
+    window_s: int = Field(default=60, ge=6, le=3_600)
+    # Open this long, then let ``probes`` attempts through (half-open); a success closes it.
+    cool_down_s: float = Field(default=30.0, gt=0, le=3_600)
+    probes: int = Field(default=1, ge=1, le=100)
+
+
 class ProviderSettings(BaseModel):
     """One provider entry; adapter-specific options (``service_plan_id``, ...) ride along."""
 
@@ -81,7 +98,11 @@ class ProviderSettings(BaseModel):
     kind: str
     enabled: bool = True
     timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # Messages (or, where the provider counts them, message parts) per second, shared by every
+    # worker; unset: no limit. ``rate_burst`` may go at once after a quiet spell (default: a
+    # tenth of a second's worth, at least 1).
     rate_limit: float | None = Field(default=None, gt=0)
+    rate_burst: int | None = Field(default=None, ge=1, le=100_000)
     # What to do after an ambiguous attempt (the provider may have the message): try again and
     # flag the message as a possible duplicate, or dead-letter it for a person to decide.
     on_ambiguous: Literal["retry", "dead_letter"] = "retry"
@@ -90,6 +111,19 @@ class ProviderSettings(BaseModel):
     attempts_before_failover: int = Field(default=3, ge=1, le=100)
     # This provider's own retry policy, instead of [retry].
     retry: RetrySettings | None = None
+    # A message waits at most this long for a rate-limit slot here; beyond it, the next provider
+    # of its route takes it (seconds).
+    rate_max_wait_s: float = Field(default=300.0, ge=0, le=86_400)
+    # How long a 429 without Retry-After pauses this provider for every worker (seconds).
+    pause_after_429_s: float = Field(default=1.0, gt=0, le=3_600)
+    circuit: CircuitSettings = CircuitSettings()
+
+    @property
+    def burst(self) -> int:
+        """The burst in force (only meaningful with a ``rate_limit``)."""
+        if self.rate_burst is not None:
+            return self.rate_burst
+        return max(1, int((self.rate_limit or 0) / 10))
 
     def options(self) -> dict[str, Any]:
         """Everything the adapter factory reads, extras included."""
@@ -113,6 +147,11 @@ class WorkerSettings(BaseModel):
 
     concurrency: int = Field(default=64, ge=1, le=1024)
     queues: tuple[str, ...] = ("sms.high", "sms.normal", "sms.bulk")
+    # When every queue has work, the share of fetches that look at each queue first; an empty
+    # queue passes its turn to the next in priority order, so ``sms.high`` is never stuck.
+    queue_shares: dict[str, int] = Field(
+        default_factory=lambda: {"sms.high": 8, "sms.normal": 3, "sms.bulk": 1}
+    )
     prefetch_multiplier: int = Field(default=2, ge=1, le=16)
     lease_margin_s: float = Field(default=15.0, ge=1)
 
@@ -148,11 +187,47 @@ class ApiSettings(BaseModel):
     api_keys: str = ""
 
 
+class WeightedProvider(BaseModel):
+    """One provider of a weighted route: ``{provider = "sinch", weight = 70}``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str
+    weight: float = Field(ge=0, le=1_000_000)
+
+
+RouteStep = str | WeightedProvider
+
+
 class RouteSettings(BaseModel):
+    """Destination prefixes to providers. A route lists provider names in the order they are
+    tried, or ``{provider, weight}`` tables: traffic is split by weight, the others of the route
+    (weight 0: failover only) follow."""
+
     model_config = ConfigDict(frozen=True)
 
-    default: tuple[str, ...] = ("sinch",)
-    prefixes: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    default: tuple[RouteStep, ...] = ("sinch",)
+    prefixes: dict[str, tuple[RouteStep, ...]] = Field(default_factory=dict)
+    # Shrink the share of a weighted provider whose recent failure rate or latency is far worse
+    # than its peers' (see ``smsdispatch providers``).
+    adaptive_weights: bool = True
+
+    def all_routes(self) -> dict[str, Route]:
+        """Every route by where it is configured (``routes.default``, ``routes.prefixes.44``)."""
+        named = {"routes.default": self.default}
+        named.update({f"routes.prefixes.{p}": steps for p, steps in self.prefixes.items()})
+        return {where: Route.from_steps(where, steps) for where, steps in named.items()}
+
+    @functools.cached_property
+    def default_route(self) -> Route:
+        return Route.from_steps("routes.default", self.default)
+
+    @functools.cached_property
+    def prefix_routes(self) -> dict[str, Route]:
+        return {
+            p.lstrip("+"): Route.from_steps(f"routes.prefixes.{p}", steps)
+            for p, steps in self.prefixes.items()
+        }
 
 
 class Settings(BaseSettings):
@@ -200,6 +275,9 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+_UNION_TAGS = frozenset({"str", "WeightedProvider"})  # pydantic names union members in a loc
+
+
 def config_path() -> Path | None:
     """The TOML file in force, if any."""
     explicit = os.environ.get("SMSD_CONFIG")
@@ -241,20 +319,39 @@ def load_settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        # Of a union's errors (a route step is a name or a table), the deepest says most.
+        first = max(exc.errors(), key=lambda error: len(error["loc"]))
+        where = ".".join(str(part) for part in first["loc"] if part not in _UNION_TAGS)
         raise ConfigError(where or "config", first["msg"]) from exc
     _check_consistency(settings)
     return settings
 
 
-def _check_consistency(settings: Settings) -> None:
-    for route in (settings.routes.default, *settings.routes.prefixes.values()):
-        for name in route:
+def _check_routes(settings: Settings) -> None:
+    try:
+        routes = settings.routes.all_routes()
+    except ValueError as exc:
+        where, _, reason = str(exc).partition(": ")
+        raise ConfigError(where, reason) from exc
+    for where, route in routes.items():
+        for name in route.providers:
             if name not in settings.providers:
-                raise ConfigError(
-                    "routes", f"names provider {name!r}, which is not under [providers]"
-                )
+                raise ConfigError(where, f"names provider {name!r}, which is not under [providers]")
+    for prefix in settings.routes.prefixes:
+        if not prefix.lstrip("+").isdigit():
+            raise ConfigError(f"routes.prefixes.{prefix}", 'must be E.164 digits, e.g. "44"')
+
+
+def _check_consistency(settings: Settings) -> None:
+    _check_routes(settings)
+    for queue in settings.worker.queue_shares:
+        if queue not in PRIORITY_QUEUES.values():
+            raise ConfigError(
+                "worker.queue_shares",
+                f"{queue!r} is not one of {sorted(PRIORITY_QUEUES.values())}",
+            )
+    if any(share < 1 for share in settings.worker.queue_shares.values()):
+        raise ConfigError("worker.queue_shares", "every share must be a whole number of 1 or more")
     for where, retry in [("retry", settings.retry)] + [
         (f"providers.{name}.retry", p.retry) for name, p in settings.providers.items() if p.retry
     ]:

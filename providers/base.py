@@ -126,9 +126,14 @@ _S = TypeVar("_S", bound=AdapterSettings)
 
 
 class ConfiguredAdapter(Generic[_S]):
-    """The ``name`` and ``timeout_s`` of :class:`Provider`, read from the adapter's settings."""
+    """The ``name`` and ``timeout_s`` of :class:`Provider`, read from the adapter's settings.
+
+    ``counts_segments`` says whether the provider's throughput limit counts message parts rather
+    than requests (the shared rate limit then charges a message its segments).
+    """
 
     _settings: _S
+    counts_segments: bool = False
 
     @property
     def name(self) -> str:

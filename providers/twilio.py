@@ -17,6 +17,10 @@ about the account (``provider_error``); 20429 too many requests is ``retryable``
 missing body and 21617 body too long are about the message (``rejected``); 21603 no ``From``,
 21606/21659 an unusable ``From`` and 21408 a region not enabled on the account are
 ``provider_error``.
+
+Throughput: Twilio queues by message segments per second per sender
+(twilio.com/docs/api/errors/30001), so the shared rate limit charges a message its segments
+(``counts_segments``).
 """
 
 from __future__ import annotations
@@ -104,6 +108,8 @@ class TwilioSettings:
 
 class TwilioProvider(ConfiguredAdapter[TwilioSettings]):
     """One Message resource per SMS."""
+
+    counts_segments = True
 
     def __init__(self, settings: TwilioSettings) -> None:
         self._settings = settings

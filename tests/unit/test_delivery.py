@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.delivery import Decision, FinalReason, SendPlan, decide_after_attempt, plan_send
+from dispatcher.delivery import (
+    Decision,
+    FinalReason,
+    SendPlan,
+    decide_after_attempt,
+    plan_send,
+    wait_for_provider,
+)
 from dispatcher.policy import RetryPolicy
 from dispatcher.records import MessageRecord
 from dispatcher.states import MessageState
@@ -119,8 +126,8 @@ def record(valid_until_ms: int) -> MessageRecord:
 
 
 def test_plan_send() -> None:
-    """Send through the first provider; expired or unroutable messages end before a send."""
-    assert plan_send(record(NOW + 1), ("a", "b"), NOW) == SendPlan("a")
+    """Send through the route in order; expired or unroutable messages end before a send."""
+    assert plan_send(record(NOW + 1), ("a", "b"), NOW) == SendPlan(("a", "b"))
     expired = plan_send(record(NOW), ("a",), NOW)
     assert isinstance(expired, Decision)
     assert expired.state is S.EXPIRED
@@ -226,7 +233,26 @@ def test_plan_skips_providers_the_message_left() -> None:
         valid_until_ms=NOW + 1000,
         providers_left=("sinch",),
     )
-    assert plan_send(record, ("sinch", "twilio"), NOW) == SendPlan("twilio")
+    assert plan_send(record, ("sinch", "twilio"), NOW) == SendPlan(("twilio",))
     decision = plan_send(record, ("sinch",), NOW)
     assert isinstance(decision, Decision)
     assert decision.reason is FinalReason.NO_PROVIDER
+
+
+# --- waiting for a provider -------------------------------------------------------------------
+
+
+def test_wait_for_provider_keeps_the_attempts_and_expires_past_the_validity() -> None:
+    waiting = wait_for_provider(NOW + 10_000, NOW + 2_000, "sinch open")
+    assert (waiting.state, waiting.retry_at_ms, waiting.action) == (
+        S.RETRY_SCHEDULED,
+        NOW + 2_000,
+        "retry",
+    )
+    assert waiting.changes(None) == {
+        "state": "retry_scheduled",
+        "next_attempt_at_ms": str(NOW + 2_000),
+    }
+    too_late = wait_for_provider(NOW + 10_000, NOW + 10_000, "sinch open")
+    assert (too_late.state, too_late.reason) == (S.EXPIRED, FinalReason.EXPIRED)
+    assert "sinch open" in (too_late.detail or "")

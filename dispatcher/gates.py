@@ -1,0 +1,395 @@
+"""Per-provider gates shared by every worker through Redis: circuit breaker, rate limit, 429 pause,
+and the sliding window of recent attempts.
+
+Two Lua scripts, one round trip each, atomic across workers:
+
+- ``admit`` before an attempt: is the provider paused after a 429, is its circuit open (after the
+  cool-down it turns half-open and lets ``probes`` attempts through), and when may this message
+  go under the provider's rate limit. The rate limit is GCRA (the generic cell rate algorithm):
+  one timestamp per provider, the theoretical arrival time. Admission *reserves* the message's
+  slot, so a message that must wait goes to the delay queue until its own slot instead of
+  coming back to compete again. A slot further away than the caller can wait is not reserved.
+- ``report`` after an attempt: counts it in the provider's window, moves the circuit (a run of
+  failures, or a failure rate over the window, opens it; an account or path error opens it at
+  once; a half-open probe closes it on success and opens it again on failure), and pauses the
+  provider for every worker after a 429.
+
+What counts as a failure for the circuit: ``retryable`` (but a 429, which pauses instead),
+``ambiguous`` and ``provider_error`` answers. ``accepted`` and ``rejected`` (the message's own
+fault) show a working provider.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from dispatcher.health import WindowStats
+from dispatcher.keys import circuit_key, pause_key, rate_key, window_key
+from dispatcher.settings import ProviderSettings
+
+__all__ = [
+    "Admission",
+    "AttemptClass",
+    "CircuitMove",
+    "CircuitState",
+    "GateView",
+    "ProviderGates",
+    "circuit_class",
+]
+
+WINDOW_SLOTS = 6  # the window is kept as this many buckets
+
+
+class CircuitState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class AttemptClass(enum.StrEnum):
+    """What one attempt says about its provider's health."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    TRIP = "trip"  # an account or path error: open at once
+    THROTTLED = "throttled"  # a 429: pause, but the provider is not failing
+
+
+def circuit_class(outcome: str, http_status: int | None) -> AttemptClass:
+    """The health class of an attempt's outcome (see the module text)."""
+    if http_status == 429:
+        return AttemptClass.THROTTLED
+    if outcome in ("accepted", "rejected"):
+        return AttemptClass.SUCCESS
+    if outcome == "provider_error":
+        return AttemptClass.TRIP
+    return AttemptClass.FAILURE
+
+
+# KEYS: circuit, rate, pause. ARGV: now ms, probes, probe window ms, emission interval ms (0: no
+# limit), burst, cost, longest wait ms, 1 when the message already holds its slot.
+# Returns {verdict, at ms, probe 0/1, turned half-open 0/1}; verdict: go | paused | open | probing
+# | saturated. ``at`` is when to go (go) or when to look again (the others).
+_ADMIT = """
+local now = tonumber(ARGV[1])
+local pause = redis.call('PTTL', KEYS[3])
+if pause > 0 then return {'paused', now + pause, 0, 0} end
+local c = redis.call('HMGET', KEYS[1], 'state', 'open_until_ms', 'probe_until_ms', 'probes')
+local state = c[1] or 'closed'
+local turned = 0
+local probe = 0
+local probes = tonumber(c[4] or '0')
+local probe_until = tonumber(c[3] or '0')
+if state == 'open' then
+  local open_until = tonumber(c[2] or '0')
+  if now < open_until then return {'open', open_until, 0, 0} end
+  state = 'half_open'
+  turned = 1
+  probes = 0
+  probe_until = 0
+  redis.call('HSET', KEYS[1], 'state', 'half_open', 'since_ms', now,
+    'probes', 0, 'probe_until_ms', 0)
+end
+if state == 'half_open' then
+  if now >= probe_until then probes = 0 end
+  if probes >= tonumber(ARGV[2]) then return {'probing', probe_until, 0, turned} end
+  probe = 1
+end
+local at = now
+local interval = tonumber(ARGV[4])
+if interval > 0 and ARGV[8] ~= '1' then
+  local cost = tonumber(ARGV[6])
+  -- A message of more parts than the burst goes once the limiter is idle, and pays in full.
+  local burst = math.max(tonumber(ARGV[5]), cost)
+  local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval * cost
+  local allow_at = new_tat - interval * burst
+  if allow_at - now > tonumber(ARGV[7]) then return {'saturated', allow_at, 0, turned} end
+  redis.call('SET', KEYS[2], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+  if allow_at > now then at = allow_at end
+end
+if probe == 1 then
+  if probes == 0 then probe_until = now + tonumber(ARGV[3]) end
+  redis.call('HSET', KEYS[1], 'probes', probes + 1, 'probe_until_ms', probe_until)
+end
+return {'go', math.floor(at), probe, turned}
+"""
+
+# KEYS: circuit, window, pause. ARGV: now ms, class, latency ms, probe 0/1, failures in a row,
+# failure rate, min calls, window ms, cool-down ms, pause ms, reason.
+# Returns {state before, state after, reason of an opening}.
+_REPORT = f"""
+local now = tonumber(ARGV[1])
+local class = ARGV[2]
+local slots = {WINDOW_SLOTS}
+local bucket_ms = math.floor(tonumber(ARGV[8]) / slots)
+local bucket = math.floor(now / bucket_ms)
+local slot = bucket % slots
+if class ~= 'throttled' then
+  if tonumber(redis.call('HGET', KEYS[2], 'b' .. slot) or '-1') ~= bucket then
+    redis.call('HSET', KEYS[2], 'b' .. slot, bucket, 'n' .. slot, 0, 'f' .. slot, 0, 'l' .. slot, 0)
+  end
+  redis.call('HINCRBY', KEYS[2], 'n' .. slot, 1)
+  redis.call('HINCRBY', KEYS[2], 'l' .. slot, ARGV[3])
+  if class ~= 'success' then redis.call('HINCRBY', KEYS[2], 'f' .. slot, 1) end
+  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[8]) * 2)
+end
+local c = redis.call('HMGET', KEYS[1], 'state', 'run', 'probes')
+local before = c[1] or 'closed'
+local after = before
+local run = tonumber(c[2] or '0')
+local why = ''
+local function open(reason)
+  why = reason
+  redis.call('HSET', KEYS[1], 'state', 'open', 'since_ms', now,
+    'open_until_ms', now + tonumber(ARGV[9]), 'reason', reason, 'probes', 0, 'probe_until_ms', 0)
+  after = 'open'
+end
+if class == 'throttled' then
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[10])
+  if before == 'half_open' and ARGV[4] == '1' then
+    redis.call('HSET', KEYS[1], 'probes', math.max(0, tonumber(c[3] or '1') - 1))
+  end
+elseif class == 'success' then
+  redis.call('HSET', KEYS[1], 'run', 0)
+  if before == 'half_open' then
+    redis.call('HSET', KEYS[1], 'state', 'closed', 'since_ms', now, 'reason', '', 'probes', 0)
+    after = 'closed'
+  end
+else
+  run = run + 1
+  redis.call('HSET', KEYS[1], 'run', run)
+  if class == 'trip' and before ~= 'open' then
+    open(ARGV[11])
+  elseif before == 'half_open' then
+    open('probe failed: ' .. ARGV[11])
+  elseif before == 'closed' then
+    if run >= tonumber(ARGV[5]) then
+      open(run .. ' failures in a row; last: ' .. ARGV[11])
+    else
+      local calls, failures = 0, 0
+      for s = 0, slots - 1 do
+        local b = tonumber(redis.call('HGET', KEYS[2], 'b' .. s) or '-1')
+        if b > bucket - slots then
+          calls = calls + tonumber(redis.call('HGET', KEYS[2], 'n' .. s) or '0')
+          failures = failures + tonumber(redis.call('HGET', KEYS[2], 'f' .. s) or '0')
+        end
+      end
+      if calls >= tonumber(ARGV[7]) and failures / calls >= tonumber(ARGV[6]) then
+        open(string.format('%d of %d attempts failed; last: %s', failures, calls, ARGV[11]))
+      end
+    end
+  end
+end
+return {{before, after, why}}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitMove:
+    """A circuit's state before and after an attempt was reported, and why it opened."""
+
+    before: CircuitState
+    after: CircuitState
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The answer of ``admit``: go at ``at_ms`` (now or a reserved slot), or look again then."""
+
+    verdict: str  # go | paused | open | probing | saturated
+    at_ms: int
+    probe: bool = False
+    turned_half_open: bool = False
+
+    @property
+    def go(self) -> bool:
+        return self.verdict == "go"
+
+
+@dataclass(frozen=True, slots=True)
+class GateView:
+    """What ``smsdispatch providers`` shows of one provider's gates."""
+
+    name: str
+    circuit: CircuitState
+    circuit_since_ms: int | None
+    open_until_ms: int | None
+    circuit_reason: str
+    failures_in_a_row: int
+    paused_until_ms: int | None
+    rate_backlog_ms: int  # how far ahead the rate limit has handed out slots
+    window: WindowStats
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "circuit": self.circuit.value,
+            "circuit_since_ms": self.circuit_since_ms,
+            "open_until_ms": self.open_until_ms,
+            "circuit_reason": self.circuit_reason,
+            "failures_in_a_row": self.failures_in_a_row,
+            "paused_until_ms": self.paused_until_ms,
+            "rate_backlog_ms": self.rate_backlog_ms,
+            "window": {
+                "calls": self.window.calls,
+                "failures": self.window.failures,
+                "failure_rate": round(self.window.failure_rate, 4),
+                "mean_latency_ms": round(self.window.mean_latency_ms, 1),
+            },
+        }
+
+
+def _int_or_none(value: Any) -> int | None:
+    return int(float(value)) if value not in (None, b"", "") else None
+
+
+class ProviderGates:
+    """The gates of every provider, on one Redis client (thread-safe: redis-py pools)."""
+
+    def __init__(self, client: redis.Redis, settings: dict[str, ProviderSettings]) -> None:
+        self._redis = client
+        self._settings = settings
+        self._admit = client.register_script(_ADMIT)
+        self._report = client.register_script(_REPORT)
+
+    def admit(
+        self,
+        provider: str,
+        *,
+        now_ms: int,
+        segments: int,
+        max_wait_ms: int,
+        holds_slot: bool,
+        probe_window_ms: int,
+        counts_segments: bool,
+    ) -> Admission:
+        """Ask whether an attempt on ``provider`` may go, reserving its rate-limit slot."""
+        cfg = self._settings[provider]
+        interval_ms = 1000.0 / cfg.rate_limit if cfg.rate_limit else 0.0
+        cost = segments if counts_segments else 1
+        raw = self._admit(
+            keys=[circuit_key(provider), rate_key(provider), pause_key(provider)],
+            args=[
+                now_ms,
+                cfg.circuit.probes,
+                probe_window_ms,
+                f"{interval_ms:.6f}",
+                cfg.burst,
+                cost,
+                max(0, max_wait_ms),
+                1 if holds_slot else 0,
+            ],
+        )
+        verdict, at_ms, probe, turned = raw
+        return Admission(
+            verdict.decode() if isinstance(verdict, bytes) else str(verdict),
+            int(at_ms),
+            probe=bool(int(probe)),
+            turned_half_open=bool(int(turned)),
+        )
+
+    def report(
+        self,
+        provider: str,
+        *,
+        now_ms: int,
+        attempt_class: AttemptClass,
+        latency_ms: int,
+        probe: bool,
+        reason: str,
+        retry_after_s: float | None,
+    ) -> CircuitMove:
+        """Count an attempt and move the circuit; returns its state before and after."""
+        cfg = self._settings[provider]
+        pause_s = retry_after_s if retry_after_s and retry_after_s > 0 else cfg.pause_after_429_s
+        raw = self._report(
+            keys=[circuit_key(provider), window_key(provider), pause_key(provider)],
+            args=[
+                now_ms,
+                attempt_class.value,
+                max(0, latency_ms),
+                1 if probe else 0,
+                cfg.circuit.failures_in_a_row,
+                cfg.circuit.failure_rate,
+                cfg.circuit.min_calls,
+                cfg.circuit.window_s * 1000,
+                int(cfg.circuit.cool_down_s * 1000),
+                max(1, math.ceil(pause_s * 1000)),
+                reason[:200],
+            ],
+        )
+        before, after, why = (_text(v) for v in raw)
+        return CircuitMove(CircuitState(before), CircuitState(after), why)
+
+    def windows(self, providers: Iterable[str], *, now_ms: int) -> dict[str, WindowStats]:
+        """The recent-attempt window of each provider, in one round trip."""
+        names = list(providers)
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(window_key(name))
+        return {
+            name: _window(raw, self._settings[name].circuit.window_s * 1000, now_ms)
+            for name, raw in zip(names, pipe.execute(), strict=True)
+        }
+
+    def views(self, providers: Iterable[str], *, now_ms: int) -> list[GateView]:
+        """Circuit, pause, rate backlog and window of each provider, in one round trip."""
+        names = list(providers)
+        pipe = self._redis.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(circuit_key(name))
+            pipe.pttl(pause_key(name))
+            pipe.get(rate_key(name))
+            pipe.hgetall(window_key(name))
+        raw = pipe.execute()
+        views = []
+        for i, name in enumerate(names):
+            circuit, pause_ms, tat, window = raw[4 * i : 4 * i + 4]
+            fields = {_text(k): _text(v) for k, v in circuit.items()}
+            state = CircuitState(fields.get("state") or "closed")
+            views.append(
+                GateView(
+                    name=name,
+                    circuit=state,
+                    circuit_since_ms=_int_or_none(fields.get("since_ms")),
+                    open_until_ms=(
+                        _int_or_none(fields.get("open_until_ms"))
+                        if state is CircuitState.OPEN
+                        else None
+                    ),
+                    circuit_reason=fields.get("reason", "")
+                    if state is not CircuitState.CLOSED
+                    else "",
+                    failures_in_a_row=int(fields.get("run") or 0),
+                    paused_until_ms=now_ms + int(pause_ms) if int(pause_ms) > 0 else None,
+                    rate_backlog_ms=max(0, int(float(tat)) - now_ms) if tat else 0,
+                    window=_window(window, self._settings[name].circuit.window_s * 1000, now_ms),
+                )
+            )
+        return views
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _window(raw: dict[Any, Any], window_ms: int, now_ms: int) -> WindowStats:
+    """Sum the buckets of a window hash that are still inside the window."""
+    fields = {_text(k): int(float(_text(v))) for k, v in raw.items()}
+    bucket = now_ms // max(1, window_ms // WINDOW_SLOTS)
+    calls = failures = latency = 0
+    for slot in range(WINDOW_SLOTS):
+        if fields.get(f"b{slot}", -1) > bucket - WINDOW_SLOTS:
+            calls += fields.get(f"n{slot}", 0)
+            failures += fields.get(f"f{slot}", 0)
+            latency += fields.get(f"l{slot}", 0)
+    return WindowStats(calls=calls, failures=failures, latency_ms_sum=latency)
