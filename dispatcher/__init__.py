@@ -8,6 +8,7 @@ For web apps::
     dispatcher.get_status(message_id)["state"]  # "queued", "sending", "accepted", ...
 """
 
+from dispatcher.callbacks import verify_signature as verify_callback_signature
 from dispatcher.enqueue import Dispatcher, get_status, send_bulk, send_sms
 from dispatcher.errors import (
     ConfigError,
@@ -31,4 +32,5 @@ __all__ = [
     "get_status",
     "send_bulk",
     "send_sms",
+    "verify_callback_signature",
 ]

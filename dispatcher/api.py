@@ -1,99 +1,271 @@
-"""The HTTP API (aiohttp web): enqueue and read messages over JSON.
+"""The HTTP API (aiohttp web), for web apps not written in Python and for operators.
 
-- ``POST /v1/messages`` → ``202 {"id", "state", "segments", "encoding"}``; ``422`` with
-  ``{"error": {"code", "message", "fields"}}`` for bad input; ``409`` on an idempotency conflict.
-- ``GET /v1/messages/{id}`` → the status of a message.
-- ``GET /healthz`` → ``200`` while the process runs.
+Routes (the OpenAPI document at ``/openapi.json`` describes each, see :mod:`dispatcher.openapi`):
 
-Every route under ``/v1`` needs ``Authorization: Bearer <key>`` with a key from
-``SMSD_API__API_KEYS`` (comma-separated), compared in constant time. The enqueue core is the same
-:class:`~dispatcher.enqueue.Dispatcher` as ``send_sms``; its blocking Redis calls run in threads.
+- ``POST /v1/messages``, ``POST /v1/messages:batch``, ``GET /v1/messages/{id}``: keys that send;
+- ``GET /v1/dead-letters``, ``POST /v1/dead-letters/{id}/replay``: keys that operate;
+- ``POST /v1/delivery-reports/{provider}``: provider callbacks (signature or URL token);
+- ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``: open.
+
+Every refusal is a JSON ``{"error": {"code", "message", ...}}`` with a stable ``code``; nothing
+reaches a client as an HTML page or a bare 500. Enqueueing goes through the same
+:class:`~dispatcher.enqueue.Dispatcher` as ``send_sms`` (one path for validation, idempotency and
+publishing); its blocking Redis calls run in threads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
-from collections.abc import Awaitable, Callable
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import redis
 from aiohttp import web
 
-from dispatcher.enqueue import Dispatcher
+from dispatcher.api_keys import ApiClient, KeyRing, RequestLimiter
+from dispatcher.dead_letters import DeadLetterFilter, DeadLetters, NotADeadLetterError
+from dispatcher.enqueue import Dispatcher, Receipt
 from dispatcher.errors import EnqueueError, IdempotencyConflict, InvalidMessage, MessageNotFound
+from dispatcher.keys import WORKER_HEARTBEATS
+from dispatcher.logs import get_logger
+from dispatcher.metrics import WORKER_FRESH_MS, ApiMetrics
+from dispatcher.openapi import openapi_document
+from dispatcher.reports import receive_reports
+from dispatcher.settings import ApiScope, Settings
+from dispatcher.since import parse_since
+from providers.base import InboundReport, Provider
 
 __all__ = ["build_api", "serve_api"]
 
-DISPATCHER_KEY = web.AppKey("dispatcher", Dispatcher)
-KEY_DIGESTS = web.AppKey("key_digests", tuple)
-MAX_BODY_BYTES = 64 * 1024
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+SETTINGS = web.AppKey("settings", Settings)
+KEYRING = web.AppKey("keyring", KeyRing)
+LIMITER = web.AppKey("limiter", RequestLimiter)
+PROVIDERS = web.AppKey("providers", dict)
+METRICS = web.AppKey("metrics", ApiMetrics)
+DOCUMENT = web.AppKey("document", dict)
+CLIENT = web.RequestKey("api_client", ApiClient)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+_MESSAGE_STATUSES = {
+    400: "malformed_json",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
 
-def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
+
+def _error(
+    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> web.Response:
+    body = {"error": {"code": code, "message": message, **extra}}
+    return web.json_response(body, status=status, headers=headers)
 
 
-def _digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode()).digest()
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- middlewares ------------------------------------------------------------------------------
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal as JSON with a stable code; an unexpected failure as a logged JSON 500."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _MESSAGE_STATUSES.get(exc.status, "http_error")
+        response = _error(exc.status, code, exc.reason, headers=_kept_headers(exc))
+    except redis.RedisError as exc:
+        get_logger().error("api.redis_error", path=request.path, error=type(exc).__name__)
+        response = _error(
+            503, "unavailable", "the message store is unavailable", headers={"Retry-After": "1"}
+        )
+    except Exception as exc:
+        get_logger().exception("api.unexpected_error", path=request.path, error=type(exc).__name__)
+        response = _error(500, "internal_error", "an unexpected error; it has been logged")
+    route = request.match_info.route.resource
+    request.app[METRICS].requests.labels(
+        route=route.canonical if route is not None else "unmatched", status=str(response.status)
+    ).inc()
+    return response
+
+
+def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+
+
+_QUERY_PARAMETERS: dict[str, frozenset[str]] = {
+    "/v1/dead-letters": frozenset({"provider", "reason", "since", "limit", "offset"}),
+    "/v1/delivery-reports/{provider}": frozenset({"token"}),
+}
+
+
+@web.middleware
+async def _known_query(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A query parameter a route does not take is refused, as an unknown field is."""
+    resource = request.match_info.route.resource
+    if resource is not None and request.query:
+        allowed = _QUERY_PARAMETERS.get(resource.canonical, frozenset())
+        unknown = sorted(set(request.query) - allowed)
+        if unknown:
+            return _error(
+                422,
+                "invalid_request",
+                "unknown query parameters",
+                fields=dict.fromkeys(unknown[:10], "is not a known query parameter"),
+            )
+    return await handler(request)
+
+
+def _needs_key(path: str) -> bool:
+    return path.startswith("/v1/") and not path.startswith("/v1/delivery-reports/")
 
 
 @web.middleware
 async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if not request.path.startswith("/v1/"):
+    """``Authorization: Bearer <key>`` on /v1 (but provider callbacks), then the key's rate."""
+    if not _needs_key(request.path):
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, key = header.partition(" ")
-    presented = _digest(key.strip()) if scheme.lower() == "bearer" and key.strip() else b""
-    known: tuple[bytes, ...] = request.app[KEY_DIGESTS]
-    # Compare against every key, always, so timing does not tell how many matched.
-    matched = False
-    for digest in known:
-        matched |= hmac.compare_digest(presented, digest)
-    if not presented or not matched:
-        return _error(401, "unauthorized", "a valid API key is required as 'Authorization: Bearer'")
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    client = request.app[KEYRING].identify(key.strip()) if scheme.lower() == "bearer" else None
+    if client is None:
+        return _error(
+            401,
+            "unauthorized",
+            "a valid API key is required as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    wait_ms = await asyncio.to_thread(request.app[LIMITER].wait_ms, client, now_ms=_now_ms())
+    if wait_ms > 0:
+        return _error(
+            429,
+            "rate_limited",
+            f"key {client.name!r} is over its rate limit of {client.rate_limit:g} requests/s",
+            headers={"Retry-After": str(max(1, math.ceil(wait_ms / 1000)))},
+        )
+    request[CLIENT] = client
     return await handler(request)
 
 
-async def _create_message(request: web.Request) -> web.Response:
+def _requires(scope: ApiScope) -> Callable[[Handler], Handler]:
+    """A handler only keys with ``scope`` may call (403 for the others)."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            client = request[CLIENT]
+            if not client.may(scope):
+                return _error(403, "forbidden", f"key {client.name!r} may not {scope}")
+            return await handler(request)
+
+        return guarded
+
+    return wrap
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The request's JSON object, or the refusal (415, 400, 422; 413 raises)."""
     if request.content_type != "application/json":
-        return _error(415, "unsupported_media_type", "send application/json")
+        return _error(415, "unsupported_media_type", "send Content-Type: application/json")
+    raw = await request.read()
     try:
-        document = json.loads(await request.read())
+        document = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         return _error(400, "malformed_json", "the request body is not valid JSON")
     if not isinstance(document, dict):
-        return _error(422, "invalid_message", "the request body must be a JSON object")
+        return _error(422, "invalid_request", "the request body must be a JSON object")
+    return document
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "id": receipt.id,
+        "state": receipt.state,
+        "segments": receipt.segments,
+        "encoding": receipt.encoding,
+        "duplicate": receipt.duplicate,
+    }
+
+
+@_requires("send")
+async def _create_message(request: web.Request) -> web.StreamResponse:
+    document = await _json_body(request)
+    if isinstance(document, web.Response):
+        return document
     header_key = request.headers.get("Idempotency-Key")
     if header_key is not None:
-        document.setdefault("idempotency_key", header_key)
-    dispatcher = request.app[DISPATCHER_KEY]
+        if document.get("idempotency_key", header_key) != header_key:
+            return _error(
+                422,
+                "invalid_message",
+                "the Idempotency-Key header and the idempotency_key field differ",
+                fields={"idempotency_key": "differs from the Idempotency-Key header"},
+            )
+        document["idempotency_key"] = header_key
+    dispatcher = request.app[DISPATCHER]
+    client = request[CLIENT]
     try:
-        message = dispatcher.validate(**document)
-        receipt = await asyncio.to_thread(dispatcher.enqueue, message)
+        message = dispatcher.validate(**{str(k): v for k, v in document.items()})
+        receipt = await asyncio.to_thread(
+            dispatcher.enqueue, message, idempotency_scope=client.name
+        )
     except InvalidMessage as exc:
         return _error(422, "invalid_message", str(exc), fields=exc.fields)
     except IdempotencyConflict as exc:
         return _error(409, "idempotency_conflict", str(exc), message_id=exc.message_id)
     except EnqueueError:
         return _error(503, "enqueue_unavailable", "the message could not be queued; retry later")
-    status = 200 if receipt.duplicate else 202
+    return web.json_response(_receipt_json(receipt), status=200 if receipt.duplicate else 202)
+
+
+@_requires("send")
+async def _create_batch(request: web.Request) -> web.StreamResponse:
+    document = await _json_body(request)
+    if isinstance(document, web.Response):
+        return document
+    limit = request.app[SETTINGS].api.max_batch
+    unknown = sorted(set(document) - {"messages"})
+    messages = document.get("messages")
+    problem = None
+    if unknown:
+        problem = dict.fromkeys(unknown, "is not a known field")
+    elif not isinstance(messages, list) or not messages:
+        problem = {"messages": "must be a non-empty list of messages"}
+    elif len(messages) > limit:
+        problem = {"messages": f"holds {len(messages)} messages; at most {limit} per batch"}
+    else:
+        not_objects = [i for i, item in enumerate(messages) if not isinstance(item, dict)]
+        if not_objects:
+            problem = {f"messages[{i}]": "must be an object" for i in not_objects[:10]}
+    if problem is not None:
+        return _error(422, "invalid_request", "the batch is not valid", fields=problem)
+    assert isinstance(messages, list)
+    client = request[CLIENT]
+    results = await asyncio.to_thread(
+        request.app[DISPATCHER].send_bulk, messages, idempotency_scope=client.name
+    )
+    refused_count = sum(1 for r in results if "error" in r)
     return web.json_response(
-        {
-            "id": receipt.id,
-            "state": receipt.state,
-            "segments": receipt.segments,
-            "encoding": receipt.encoding,
-        },
-        status=status,
+        {"accepted": len(results) - refused_count, "refused": refused_count, "results": results}
     )
 
 
-async def _get_message(request: web.Request) -> web.Response:
-    dispatcher = request.app[DISPATCHER_KEY]
+@_requires("send")
+async def _get_message(request: web.Request) -> web.StreamResponse:
+    dispatcher = request.app[DISPATCHER]
     try:
         status = await asyncio.to_thread(dispatcher.get_status, request.match_info["id"])
     except MessageNotFound:
@@ -101,20 +273,146 @@ async def _get_message(request: web.Request) -> web.Response:
     return web.json_response(status)
 
 
+# --- dead letters -----------------------------------------------------------------------------
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidMessage({name: f"must be a whole number from {low} to {high}"})
+    return int(raw)
+
+
+@_requires("operate")
+async def _list_dead_letters(request: web.Request) -> web.StreamResponse:
+    query = request.query
+    try:
+        limit = _int_param(query, "limit", 50, 1, 1000)
+        offset = _int_param(query, "offset", 0, 0, 10_000_000)
+        since = query.get("since")
+        since_ms = parse_since(since, now_ms=_now_ms()) if since else None
+    except InvalidMessage as exc:
+        return _error(422, "invalid_request", str(exc), fields=exc.fields)
+    except ValueError as exc:
+        return _error(422, "invalid_request", str(exc), fields={"since": str(exc)})
+    wanted = DeadLetterFilter(
+        provider=query.get("provider"), reason=query.get("reason"), since_ms=since_ms
+    )
+    letters = DeadLetters(request.app[DISPATCHER])
+
+    def page() -> dict[str, Any]:
+        items = letters.page(wanted, offset=offset, limit=limit)
+        return {"total": letters.count(), "items": items}
+
+    return web.json_response(await asyncio.to_thread(page))
+
+
+@_requires("operate")
+async def _replay_dead_letter(request: web.Request) -> web.StreamResponse:
+    original = request.match_info["id"]
+    letters = DeadLetters(request.app[DISPATCHER])
+    try:
+        new_id = await asyncio.to_thread(letters.replay, original)
+    except NotADeadLetterError:
+        return _error(404, "not_found", "no dead letter with this id (replayed or purged?)")
+    except EnqueueError:
+        return _error(503, "enqueue_unavailable", "the replay could not be queued; retry later")
+    client = request[CLIENT]
+    get_logger(message_id=original).info("sms.replayed", replayed_as=new_id, by=client.name)
+    return web.json_response({"id": new_id, "replay_of": original}, status=202)
+
+
+# --- provider callbacks -----------------------------------------------------------------------
+
+
+async def _delivery_report(request: web.Request) -> web.Response:
+    name = request.match_info["provider"]
+    provider: Provider | None = request.app[PROVIDERS].get(name)
+    if provider is None:
+        return _error(404, "not_found", f"no configured provider {name!r}")
+    report = InboundReport(
+        body=await request.read(),
+        content_type=request.content_type,
+        query=dict(request.query),
+        headers=dict(request.headers),
+        url=str(request.url),
+    )
+    answer = await asyncio.to_thread(
+        receive_reports,
+        provider,
+        report,
+        store=request.app[DISPATCHER].store,
+        secret=request.app[SETTINGS].delivery_reports.secret,
+    )
+    return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
 async def _healthz(_request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-def build_api(dispatcher: Dispatcher, api_keys: list[str]) -> web.Application:
+async def _readyz(request: web.Request) -> web.Response:
+    store = request.app[DISPATCHER].store
+
+    def check() -> tuple[bool, int]:
+        store.redis.ping()
+        now_ms = _now_ms()
+        return True, int(store.redis.zcount(WORKER_HEARTBEATS, now_ms - WORKER_FRESH_MS, "+inf"))
+
+    try:
+        _, workers = await asyncio.to_thread(check)
+    except redis.RedisError as exc:
+        body = {"ready": False, "redis": type(exc).__name__, "workers": 0, "reason": "no Redis"}
+        return web.json_response(body, status=503)
+    if workers == 0:
+        reason = f"no worker heartbeat in the last {WORKER_FRESH_MS // 1000} s"
+        body = {"ready": False, "redis": "ok", "workers": 0, "reason": reason}
+        return web.json_response(body, status=503)
+    return web.json_response({"ready": True, "redis": "ok", "workers": workers})
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    text = await asyncio.to_thread(request.app[METRICS].render)
+    return web.Response(body=text, content_type="text/plain", charset="utf-8")
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DOCUMENT])
+
+
+def build_api(
+    settings: Settings, dispatcher: Dispatcher, providers: Mapping[str, Provider]
+) -> web.Application:
     """The API application; refuses to build without at least one key."""
-    if not api_keys:
-        raise ValueError("no API key: set SMSD_API__API_KEYS")
-    app = web.Application(middlewares=[_authenticate], client_max_size=MAX_BODY_BYTES)
-    app[DISPATCHER_KEY] = dispatcher
-    app[KEY_DIGESTS] = tuple(_digest(k) for k in api_keys)
+    keyring = KeyRing(settings.api)
+    if not len(keyring):
+        raise ValueError("no API key: add [api.keys.NAME] or set SMSD_API__API_KEYS")
+    app = web.Application(
+        middlewares=[_json_errors, _authenticate, _known_query],
+        client_max_size=settings.api.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[DISPATCHER] = dispatcher
+    app[KEYRING] = keyring
+    app[LIMITER] = RequestLimiter(dispatcher.store.redis)
+    app[PROVIDERS] = dict(providers)
+    app[METRICS] = ApiMetrics(dispatcher.store.redis, list(settings.providers))
+    app[DOCUMENT] = openapi_document(settings)
     app.router.add_post("/v1/messages", _create_message)
-    app.router.add_get("/v1/messages/{id}", _get_message)
-    app.router.add_get("/healthz", _healthz)
+    app.router.add_post("/v1/messages:batch", _create_batch)
+    app.router.add_get("/v1/messages/{id}", _get_message, allow_head=False)
+    app.router.add_get("/v1/dead-letters", _list_dead_letters, allow_head=False)
+    app.router.add_post("/v1/dead-letters/{id}/replay", _replay_dead_letter)
+    app.router.add_post("/v1/delivery-reports/{provider}", _delivery_report)
+    app.router.add_get("/healthz", _healthz, allow_head=False)
+    app.router.add_get("/readyz", _readyz, allow_head=False)
+    app.router.add_get("/metrics", _metrics, allow_head=False)
+    app.router.add_get("/openapi.json", _openapi, allow_head=False)
     return app
 
 

@@ -15,6 +15,7 @@ import click
 
 from dispatcher.errors import ConfigError, DispatchError, InvalidMessage, MessageNotFound
 from dispatcher.settings import PRIORITY_QUEUES, get_settings
+from dispatcher.since import parse_since
 
 __all__ = ["main"]
 
@@ -82,13 +83,17 @@ def api(host: str | None, port: int | None) -> None:
     from dispatcher.api import build_api, serve_api  # noqa: PLC0415
     from dispatcher.enqueue import Dispatcher  # noqa: PLC0415
     from dispatcher.logs import configure_logging, get_logger  # noqa: PLC0415
+    from dispatcher.provider_setup import build_providers  # noqa: PLC0415
 
     settings = get_settings()
     configure_logging(settings.log.format, settings.log.level)
-    keys = [k.strip() for k in settings.api.api_keys.split(",") if k.strip()]
-    if not keys:
-        raise ConfigError("api.api_keys", "has no key", env_var="SMSD_API__API_KEYS")
-    app = build_api(Dispatcher(settings), keys)
+    if not settings.api.keys and not settings.api.api_keys.strip():
+        raise ConfigError(
+            "api.keys",
+            "has no key: add [api.keys.NAME] (see `smsdispatch api-key new`)",
+            env_var="SMSD_API__API_KEYS",
+        )
+    app = build_api(settings, Dispatcher(settings), build_providers(settings))
     bind_host, bind_port = host or settings.api.host, port or settings.api.port
     get_logger().info("api.listening", host=bind_host, port=bind_port)
     with contextlib.suppress(KeyboardInterrupt):
@@ -201,23 +206,6 @@ def status(message_id: str, wait_s: float) -> None:
     click.echo(json.dumps(found, indent=2))
 
 
-def parse_since(text: str, *, now_ms: int) -> int:
-    """``30m``, ``2h``, ``1d`` ago, an ISO 8601 time, or epoch milliseconds → epoch ms."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    raw = text.strip()
-    if raw[:-1].isdigit() and raw[-1:] in units:
-        return now_ms - int(raw[:-1]) * units[raw[-1]] * 1000
-    if raw.isdigit():
-        return int(raw)
-    try:
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise click.BadParameter("use 30m, 2h, 1d, an ISO 8601 time or epoch ms") from exc
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() * 1000)
-
-
 def _iso(ms: int | None) -> str:
     if ms is None:
         return "-"
@@ -251,7 +239,10 @@ def _dead_letters() -> Any:
 def _wanted(provider: str | None, reason: str | None, since: str | None) -> Any:
     from dispatcher.dead_letters import DeadLetterFilter  # noqa: PLC0415
 
-    since_ms = parse_since(since, now_ms=int(time.time() * 1000)) if since else None
+    try:
+        since_ms = parse_since(since, now_ms=int(time.time() * 1000)) if since else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from exc
     return DeadLetterFilter(provider=provider, reason=reason, since_ms=since_ms)
 
 
@@ -431,3 +422,33 @@ def providers(as_json: bool) -> None:
                     f"{route['route']:<23} {p['provider']:<12} {p['weight']:>6g} "
                     f"{p['share']:>10.1%}  {p['health_factor']:.2f}"
                 )
+
+
+@main.group("api-key")
+def api_key() -> None:
+    """API keys for the HTTP API."""
+
+
+@api_key.command("new")
+@click.option("--name", required=True, help="A name for the key's holder, e.g. webshop.")
+@click.option(
+    "--scope",
+    "scopes",
+    type=click.Choice(["send", "operate"]),
+    multiple=True,
+    default=("send",),
+    show_default=True,
+    help="send: enqueue and read messages; operate: also dead letters. Repeat for both.",
+)
+def api_key_new(name: str, scopes: tuple[str, ...]) -> None:
+    """Make a key: print it once, and the config lines that accept it (its hash only)."""
+    from dispatcher.api_keys import new_api_key  # noqa: PLC0415
+
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise click.BadParameter("letters, digits, - and _ only", param_hint="--name")
+    key, digest = new_api_key()
+    click.echo(f"key (give it to {name}; it is not stored anywhere): {key}")
+    click.echo("\nadd to your config file:\n")
+    click.echo(f"[api.keys.{name}]")
+    click.echo(f'sha256 = "{digest}"')
+    click.echo("scopes = [" + ", ".join(f'"{s}"' for s in dict.fromkeys(scopes)) + "]")

@@ -35,7 +35,7 @@ from dispatcher.policy import resolve_policy
 from dispatcher.records import Attempt, MessageRecord, mask_number
 from dispatcher.routing import Route, draw_for, order_route, route_for
 from dispatcher.settings import Settings
-from dispatcher.states import MessageState
+from dispatcher.states import CALLBACK_STATES, MessageState
 from dispatcher.store import Claim, MessageStore
 from providers.base import OutboundSms, Provider
 from providers.outcome import Verdict
@@ -328,6 +328,9 @@ class Courier:
         changes = {**decision.changes(provider), **(extra or {})}
         if attempt is not None and attempt.possible_duplicate:
             changes["possible_duplicate"] = "1"
+        accepted_id = (
+            decision.provider_message_id if decision.state is MessageState.ACCEPTED else None
+        )
         kept = self._store.finish(
             claim,
             attempt=attempt,
@@ -335,6 +338,8 @@ class Courier:
             now_ms=self._clock_ms(),
             action=decision.action,
             score_ms=decision.retry_at_ms or self._clock_ms(),
+            provider_id=(provider, accepted_id) if provider and accepted_id else None,
+            callback_state=decision.state.value if decision.state in CALLBACK_STATES else None,
         )
         bound = get_logger(
             message_id=claim.record.id,

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from types import FrameType
 
@@ -23,7 +24,7 @@ import click
 
 from dispatcher.embedded_redis import EmbeddedRedis, free_port
 from dispatcher.settings import Settings, dev_state_path
-from dispatcher.simulated import simulated_providers, simulator_env
+from dispatcher.simulated import report_wiring, simulated_providers, simulator_env
 
 __all__ = ["run_dev_stack"]
 
@@ -46,6 +47,15 @@ def _wait_http(port: int, timeout_s: float, process: subprocess.Popen[bytes]) ->
             return
         time.sleep(0.1)
     raise click.ClickException(f"nothing listened on 127.0.0.1:{port} within {timeout_s:.0f} s")
+
+
+def _post_json(url: str, document: object) -> None:
+    """POST JSON to the local simulator's control API (loopback only)."""
+    request = urllib.request.Request(  # noqa: S310 - a loopback http URL we built
+        url, data=json.dumps(document).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
+        answer.read()
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -78,10 +88,16 @@ def run_dev_stack(
     simulator_port = _port_or_free(simulator_port)
     api_port = _port_or_free(api_port)
     simulator_url = f"http://127.0.0.1:{simulator_port}"
+    report_token = os.environ.get("SMSD_DELIVERY_REPORTS__SECRET") or secrets.token_urlsafe(24)
+    report_env, report_panels = report_wiring(
+        settings, f"http://127.0.0.1:{api_port}", report_token
+    )
     env = {
         **os.environ,
         "SMSD_REDIS_URL": redis_url,
         **simulator_env(settings, simulator_url, lambda _var: secrets.token_urlsafe(24)),
+        **report_env,
+        "SMSD_DELIVERY_REPORTS__SECRET": report_token,
         "SMSD_API__API_KEYS": os.environ.get("SMSD_API__API_KEYS") or api_key,
         "SMSD_LOG__FORMAT": "console",
     }
@@ -97,6 +113,8 @@ def run_dev_stack(
         simulator = subprocess.Popen([*cli, "simulator", "--port", str(simulator_port)], env=env)  # noqa: S603
         processes.append(simulator)
         _wait_http(simulator_port, 20, simulator)
+        for kind, url in report_panels.items():  # as a customer sets it in each panel
+            _post_json(f"{simulator_url}/_sim/report-urls", {"provider": kind, "url": url})
         worker = subprocess.Popen([*cli, "worker", "--concurrency", str(concurrency)], env=env)  # noqa: S603
         processes.append(worker)
         api = subprocess.Popen([*cli, "api", "--port", str(api_port)], env=env)  # noqa: S603

@@ -64,6 +64,13 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _fields_of(item: object) -> dict[str, Any]:
+    """One item of a bulk send as keyword arguments, or InvalidMessage when it is no object."""
+    if not isinstance(item, Mapping):
+        raise InvalidMessage({"message": "must be an object with to, body, ..."})
+    return {str(k): v for k, v in item.items()}
+
+
 class Dispatcher:
     """Enqueues messages and reads their status. Thread-safe; connects on first use."""
 
@@ -118,8 +125,15 @@ class Dispatcher:
             **fields,
         )
 
-    def prepare(self, message: NewMessage, *, replay_of: str | None = None) -> MessageRecord:
-        """The record a validated message will be kept as (state ``queued``), not yet stored."""
+    def prepare(
+        self,
+        message: NewMessage,
+        *,
+        replay_of: str | None = None,
+        idempotency_scope: str | None = None,
+    ) -> MessageRecord:
+        """The record a validated message will be kept as (state ``queued``), not yet stored;
+        its idempotency key counts within ``idempotency_scope`` (an API key's name)."""
         now_ms = self._clock_ms()
         return MessageRecord(
             id=new_message_id(now_ms),
@@ -137,13 +151,14 @@ class Dispatcher:
             callback_url=message.callback_url,
             metadata=message.metadata,
             idempotency_key=message.idempotency_key,
+            idempotency_scope=idempotency_scope if message.idempotency_key else None,
             fingerprint=message.content_fingerprint(),
             replay_of=replay_of,
         )
 
-    def enqueue(self, message: NewMessage) -> Receipt:
+    def enqueue(self, message: NewMessage, *, idempotency_scope: str | None = None) -> Receipt:
         """Record a validated message and publish its job."""
-        return self.enqueue_record(self.prepare(message))
+        return self.enqueue_record(self.prepare(message, idempotency_scope=idempotency_scope))
 
     def enqueue_record(self, record: MessageRecord) -> Receipt:
         """Store a prepared record (claiming its idempotency key), then publish its job."""
@@ -186,25 +201,27 @@ class Dispatcher:
         """Validate, record and publish one message; returns its id."""
         return self.enqueue(self.validate(to=to, body=body, **options)).id
 
-    def send_bulk(self, messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Enqueue many messages; one result per message, in order: ``{"id", "state",
-        "segments", "encoding"}`` or ``{"error": {"fields": {...}}}``. A bad message does not stop
-        the others."""
+    def send_bulk(
+        self, messages: Iterable[Mapping[str, Any]], *, idempotency_scope: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Enqueue many messages; one result per message, in order: ``{"index", "id", "state",
+        "segments", "encoding", "duplicate"}`` or ``{"index", "error": {"code", "message", ...}}``.
+        A bad message does not stop the others."""
         results: list[dict[str, Any]] = []
         for index, fields in enumerate(messages):
             try:
-                receipt = self.enqueue(self.validate(**dict(fields)))
+                message = self.validate(**_fields_of(fields))
+                receipt = self.enqueue(message, idempotency_scope=idempotency_scope)
             except InvalidMessage as exc:
-                results.append(
-                    {"index": index, "error": {"code": "invalid_message", "fields": exc.fields}}
-                )
+                error = {"code": "invalid_message", "message": str(exc), "fields": exc.fields}
+                results.append({"index": index, "error": error})
             except IdempotencyConflict as exc:
-                results.append(
-                    {
-                        "index": index,
-                        "error": {"code": "idempotency_conflict", "message_id": exc.message_id},
-                    }
-                )
+                error = {
+                    "code": "idempotency_conflict",
+                    "message": str(exc),
+                    "message_id": exc.message_id,
+                }
+                results.append({"index": index, "error": error})
             else:
                 results.append(
                     {
@@ -213,6 +230,7 @@ class Dispatcher:
                         "state": receipt.state,
                         "segments": receipt.segments,
                         "encoding": receipt.encoding,
+                        "duplicate": receipt.duplicate,
                     }
                 )
         return results

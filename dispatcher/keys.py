@@ -5,17 +5,22 @@ from __future__ import annotations
 import hashlib
 
 __all__ = [
+    "CALLBACKS",
+    "CALLBACK_TRIES",
     "DEAD_LETTERS",
     "DELAY_QUEUE",
     "IN_FLIGHT",
     "LEASE_PREFIX",
     "MESSAGE_PREFIX",
+    "PREFIX",
+    "WORKER_HEARTBEATS",
     "attempts_key",
     "circuit_key",
     "idempotency_key",
     "lease_key",
     "message_key",
     "pause_key",
+    "provider_id_key",
     "rate_key",
     "window_key",
 ]
@@ -31,6 +36,12 @@ DELAY_QUEUE = f"{PREFIX}:delay"
 IN_FLIGHT = f"{PREFIX}:inflight"
 # Sorted set: dead-lettered message ids, scored by when they were dead-lettered (epoch ms).
 DEAD_LETTERS = f"{PREFIX}:dead"
+# Sorted set: status callbacks to post, "<message id>|<state>", scored by when due (epoch ms).
+CALLBACKS = f"{PREFIX}:callbacks"
+# Hash: "<message id>|<state>" -> attempts made at posting that callback.
+CALLBACK_TRIES = f"{PREFIX}:callbacks:tries"
+# Sorted set: worker name -> when it last proved it is consuming (epoch ms).
+WORKER_HEARTBEATS = f"{PREFIX}:workers"
 
 
 def message_key(message_id: str) -> str:
@@ -48,13 +59,21 @@ def lease_key(message_id: str) -> str:
     return f"{LEASE_PREFIX}{message_id}"
 
 
-def idempotency_key(key: str) -> str:
-    """String with a TTL: the message id an idempotency key was first used for.
+def idempotency_key(key: str, scope: str | None = None) -> str:
+    """String with a TTL: the message id an idempotency key was first used for, within its scope
+    (the API key that sent it; none for the Python API).
 
     The caller's key is hashed, so its length and characters do not reach Redis key space.
     """
-    digest = hashlib.sha256(key.encode()).hexdigest()
+    scoped = key if scope is None else f"{scope}\n{key}"
+    digest = hashlib.sha256(scoped.encode()).hexdigest()
     return f"{PREFIX}:idem:{digest}"
+
+
+def provider_id_key(provider: str, provider_message_id: str) -> str:
+    """String with a TTL: our message id for a provider's message id (delivery reports)."""
+    digest = hashlib.sha256(provider_message_id.encode()).hexdigest()[:32]
+    return f"{PREFIX}:pmid:{provider}:{digest}"
 
 
 def circuit_key(provider: str) -> str:

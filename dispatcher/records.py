@@ -73,6 +73,7 @@ class MessageRecord:
     callback_url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    idempotency_scope: str | None = None  # the API key name an idempotency key belongs to
     fingerprint: str = ""
     provider: str | None = None
     provider_message_id: str | None = None
@@ -89,6 +90,11 @@ class MessageRecord:
     # A rate-limit slot this message holds on a provider, while it waits in the delay queue.
     slot_provider: str | None = None
     slot_at_ms: int | None = None
+    # What the provider's delivery report said: its own status word, the reason, and when.
+    report_status: str | None = None
+    report_reason: str | None = None
+    reported_at_ms: int | None = None
+    callback_failed: bool = False  # a status callback to callback_url was given up
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -115,6 +121,7 @@ class MessageRecord:
             "sender": self.sender,
             "callback_url": self.callback_url,
             "idempotency_key": self.idempotency_key,
+            "idempotency_scope": self.idempotency_scope,
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,
             "final_reason": self.final_reason,
@@ -124,6 +131,10 @@ class MessageRecord:
             "replayed_as": self.replayed_as,
             "slot_provider": self.slot_provider,
             "slot_at_ms": _optional_str(self.slot_at_ms),
+            "report_status": self.report_status,
+            "report_reason": self.report_reason,
+            "reported_at_ms": _optional_str(self.reported_at_ms),
+            "callback_failed": "1" if self.callback_failed else None,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -147,6 +158,7 @@ class MessageRecord:
             callback_url=raw.get("callback_url"),
             metadata=json.loads(raw.get("metadata", "{}")),
             idempotency_key=raw.get("idempotency_key"),
+            idempotency_scope=raw.get("idempotency_scope"),
             fingerprint=raw.get("fingerprint", ""),
             provider=raw.get("provider"),
             provider_message_id=raw.get("provider_message_id"),
@@ -160,6 +172,10 @@ class MessageRecord:
             provider_attempts=int(raw.get("provider_attempts", "0")),
             slot_provider=raw.get("slot_provider") or None,
             slot_at_ms=_optional_int(raw.get("slot_at_ms")),
+            report_status=raw.get("report_status") or None,
+            report_reason=raw.get("report_reason") or None,
+            reported_at_ms=_optional_int(raw.get("reported_at_ms")),
+            callback_failed=raw.get("callback_failed") == "1",
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
@@ -186,4 +202,15 @@ class MessageRecord:
             "replay_of": self.replay_of,
             "replayed_as": self.replayed_as,
             "metadata": self.metadata,
+            "delivery_report": (
+                None
+                if self.reported_at_ms is None
+                else {
+                    "provider_status": self.report_status,
+                    "reason": self.report_reason,
+                    "at_ms": self.reported_at_ms,
+                }
+            ),
+            "callback_url": self.callback_url,
+            "callback_failed": self.callback_failed,
         }

@@ -132,6 +132,33 @@ class SendBridge:
             failure = TransportFailure(TransportPhase.AFTER_SEND, "BridgeTimeout")
             return SendOutcome(classify_transport(failure), None)
 
+    async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
+        session = self._session("_callbacks")
+        timeout = aiohttp.ClientTimeout(total=timeout_s)
+        async with session.post(url, data=body, headers=headers, timeout=timeout) as answer:
+            await answer.content.read(1024)  # a little of the answer; the status is what counts
+            return answer.status
+
+    def post_many(
+        self, posts: list[tuple[str, bytes, dict[str, str]]], *, timeout_s: float
+    ) -> list[int | None]:
+        """POST each (url, body, headers) concurrently on the loop; each answer's status, or None
+        when the request failed or timed out."""
+
+        async def all_of() -> list[int | None]:
+            async def one(url: str, body: bytes, headers: dict[str, str]) -> int | None:
+                try:
+                    return await self._post(url, body, headers, timeout_s)
+                except (TimeoutError, aiohttp.ClientError, ValueError):
+                    return None
+
+            return list(await asyncio.gather(*(one(*post) for post in posts)))
+
+        try:
+            return self._loop_thread.run(all_of(), timeout_s=timeout_s + _BRIDGE_GRACE_S)
+        except concurrent.futures.TimeoutError:
+            return [None] * len(posts)
+
     async def _close_sessions(self) -> None:
         # Runs on the loop thread, where the sessions live.
         sessions, self._sessions = list(self._sessions.values()), {}

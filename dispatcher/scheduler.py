@@ -11,6 +11,9 @@ however many workers tick at once, each due message is moved exactly once. The j
 payload kombu's Redis transport would push (built once from Celery's own ``create_task_message``,
 with the message id, task id and queue filled in by the script).
 
+Each tick also refreshes the worker's heartbeat (``smsd:workers``, at most once a second), which
+``/readyz`` reads.
+
 The same tick recovers messages whose sender died mid-send: the claim put each message being sent
 in ``smsd:inflight`` scored by its lease's end; one still there after that, still ``sending`` and
 with no lease, gets a new job at once instead of waiting for Celery's visibility timeout. The send
@@ -31,7 +34,13 @@ from celery import Celery
 from kombu import serialization
 
 from dispatcher.celery_app import SEND_TASK
-from dispatcher.keys import DELAY_QUEUE, IN_FLIGHT, LEASE_PREFIX, MESSAGE_PREFIX
+from dispatcher.keys import (
+    DELAY_QUEUE,
+    IN_FLIGHT,
+    LEASE_PREFIX,
+    MESSAGE_PREFIX,
+    WORKER_HEARTBEATS,
+)
 from dispatcher.logs import get_logger
 
 __all__ = ["DelayScheduler", "MoveResult", "job_template"]
@@ -39,6 +48,7 @@ __all__ = ["DelayScheduler", "MoveResult", "job_template"]
 _MESSAGE_MARK = "SMSDMSGID"
 _TASK_MARK = "SMSDTASKID"
 _QUEUE_MARK = "SMSDQUEUE"
+_BEAT_EVERY_MS = 1000
 
 # KEYS: delay queue, in flight. ARGV: now ms, batch size, job template, message key prefix,
 # lease key prefix.
@@ -127,7 +137,11 @@ class DelayScheduler:
         poll_interval_s: float,
         batch_size: int,
         clock_ms: Callable[[], int] = _now_ms,
+        worker_name: str | None = None,
     ) -> None:
+        self._redis = client
+        self._worker_name = worker_name
+        self._last_beat_ms = 0
         self._move = client.register_script(_MOVE)
         self._template = template
         self._poll_interval_s = poll_interval_s
@@ -150,6 +164,14 @@ class DelayScheduler:
         )
         return MoveResult(int(moved), int(recovered))
 
+    def _beat(self) -> None:
+        """At most once a second: this worker's heartbeat, for ``/readyz``."""
+        now_ms = self._clock_ms()
+        if self._worker_name is None or now_ms - self._last_beat_ms < _BEAT_EVERY_MS:
+            return
+        self._redis.zadd(WORKER_HEARTBEATS, {self._worker_name: now_ms})
+        self._last_beat_ms = now_ms
+
     def _loop(self) -> None:
         log = get_logger(component="scheduler")
         failures = 0
@@ -162,6 +184,7 @@ class DelayScheduler:
                 self._stop.wait(min(self._poll_interval_s * 2**failures, 5.0))
                 continue
             failures = 0
+            self._beat()
             if result.recovered:
                 log.warning("scheduler.recovered_dead_sends", count=result.recovered)
             if result.moved + result.recovered >= self._batch_size:

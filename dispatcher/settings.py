@@ -178,13 +178,61 @@ class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+ApiScope = Literal["send", "operate"]
+
+
+class ApiKeySettings(BaseModel):
+    """One API key, kept as the SHA-256 of the key (``smsdispatch api-key new`` makes both)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # "send": enqueue and read messages; "operate": also list and replay dead letters.
+    scopes: tuple[ApiScope, ...] = ("send",)
+    # Requests per second this key may make (shared by every API process), and its burst.
+    rate_limit: float = Field(default=100.0, gt=0, le=1_000_000)
+    rate_burst: int = Field(default=200, ge=1, le=1_000_000)
+
+
 class ApiSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    # Comma-separated bearer keys, from the environment only (SMSD_API__API_KEYS).
+    # Named keys, stored as hashes: [api.keys.webshop] sha256 = "...", scopes = ["send"].
+    keys: dict[str, ApiKeySettings] = Field(default_factory=dict)
+    # Comma-separated bearer keys from the environment only (SMSD_API__API_KEYS), for local
+    # stacks and scripts: each may send and operate.
     api_keys: str = ""
+    # Largest request body accepted (bytes); a batch of 1,000 short messages is about 150 KB.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    max_batch: int = Field(default=1000, ge=1, le=10_000)
+
+
+class DeliveryReportSettings(BaseModel):
+    """Provider callbacks to ``/v1/delivery-reports/{provider}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # For providers that do not sign their callbacks: the token their callback URL carries
+    # (``?token=...``), from the environment only (SMSD_DELIVERY_REPORTS__SECRET).
+    secret: str = ""
+
+
+class CallbackSettings(BaseModel):
+    """Status callbacks to the web app's ``callback_url``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # The HMAC-SHA256 key of X-SmsDispatch-Signature, from the environment only
+    # (SMSD_CALLBACKS__SECRET); unset: callbacks go unsigned.
+    secret: str = ""
+    timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # Attempts per callback, with exponential backoff from base_s to cap_s; then it is dropped
+    # (logged as callback.gave_up, and the message records callback_failed).
+    max_attempts: int = Field(default=10, ge=1, le=100)
+    base_s: float = Field(default=1.0, gt=0)
+    cap_s: float = Field(default=600.0, gt=0)
 
 
 class WeightedProvider(BaseModel):
@@ -249,6 +297,8 @@ class Settings(BaseSettings):
     celery: CelerySettings = CelerySettings()
     log: LogSettings = LogSettings()
     api: ApiSettings = ApiSettings()
+    delivery_reports: DeliveryReportSettings = DeliveryReportSettings()
+    callbacks: CallbackSettings = CallbackSettings()
     routes: RouteSettings = RouteSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
 

@@ -16,7 +16,7 @@ from dispatcher.errors import ConfigError
 from dispatcher.settings import SECRET_SETTINGS, Settings, env_var_for
 from providers.simulator.app import PERSONALITIES
 
-__all__ = ["simulated_providers", "simulator_accounts", "simulator_env"]
+__all__ = ["report_wiring", "simulated_providers", "simulator_accounts", "simulator_env"]
 
 
 def simulated_providers(settings: Settings) -> dict[str, str]:
@@ -69,3 +69,24 @@ def simulator_accounts(settings: Settings) -> dict[str, dict[str, str]]:
             credentials["webhook_secret"] = options["webhook_secret"]
         accounts[kind] = credentials
     return accounts
+
+
+def report_wiring(
+    settings: Settings, api_url: str, token: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Where each simulated provider posts delivery reports, so they reach the API: environment
+    for the providers whose send names the URL (Sinch ``callback_url``, Twilio
+    ``status_callback``), and kind → URL for the ones whose URL is set in their panel (the
+    simulator's ``/_sim/report-urls``)."""
+    base = api_url.rstrip("/") + "/v1/delivery-reports"
+    env: dict[str, str] = {}
+    panel: dict[str, str] = {}
+    for name, kind in simulated_providers(settings).items():
+        tokened = f"{base}/{name}?token={token}"
+        if kind == "sinch":
+            env[env_var_for("providers", name, "callback_url")] = tokened
+        elif kind == "twilio":  # signed with the auth token
+            env[env_var_for("providers", name, "status_callback")] = f"{base}/{name}"
+        else:
+            panel[kind] = tokened
+    return env, panel

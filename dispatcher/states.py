@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["NOT_TO_BE_SENT", "MessageState"]
+__all__ = ["CALLBACK_STATES", "NOT_TO_BE_SENT", "MessageState"]
 
 
 class MessageState(enum.StrEnum):
@@ -31,3 +31,6 @@ NOT_TO_BE_SENT = frozenset(
         MessageState.EXPIRED,
     }
 )
+
+# A message with a callback_url gets one status callback on reaching each of these states.
+CALLBACK_STATES = NOT_TO_BE_SENT

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import redis
 
 from dispatcher.keys import (
+    CALLBACKS,
     DEAD_LETTERS,
     DELAY_QUEUE,
     IN_FLIGHT,
@@ -24,6 +25,7 @@ from dispatcher.keys import (
     idempotency_key,
     lease_key,
     message_key,
+    provider_id_key,
 )
 from dispatcher.records import Attempt, MessageRecord
 from dispatcher.states import NOT_TO_BE_SENT, MessageState
@@ -60,8 +62,10 @@ redis.call('HSET', KEYS[1], 'state', 'sending', 'updated_at_ms', ARGV[3])
 return {{'claimed', state, redis.call('HGETALL', KEYS[1])}}
 """
 
-# KEYS: message, lease, attempts, delay queue, dead letters, in flight.
+# KEYS: message, lease, attempts, delay queue, dead letters, in flight, provider-id index,
+#       status callbacks.
 # ARGV: token, attempt JSON or '', ttl s, action (none|retry|dead_letter), score ms, message id,
+#       '1' to index the provider's message id, callback state or '', now ms,
 #       then field/value pairs for the message hash.
 _FINISH = """
 local holder = redis.call('GET', KEYS[2])
@@ -71,7 +75,11 @@ if ARGV[2] ~= '' then
   if not redis.call('ZSCORE', KEYS[5], ARGV[6]) then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 end
 if holder and holder ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], unpack(ARGV, 10))
+if ARGV[7] == '1' then redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[3]) end
+if ARGV[8] ~= '' and redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+  redis.call('ZADD', KEYS[8], 'NX', ARGV[9], ARGV[6] .. '|' .. ARGV[8])
+end
 if ARGV[4] == 'dead_letter' then
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[6])
   redis.call('PERSIST', KEYS[1])
@@ -87,6 +95,26 @@ end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[6], ARGV[6])
 return 1
+"""
+
+# KEYS: message, status callbacks. ARGV: state (delivered|undelivered|pending), provider's status
+# word, reason, now ms, message id. Moves an accepted message to its reported final state (the
+# first final report wins; a repeat changes nothing). Returns applied, same, final (another final
+# state is kept), pending, missing, or not_accepted (the send is not recorded as accepted yet).
+_APPLY_REPORT = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if state == ARGV[1] then return 'same' end
+if state == 'delivered' or state == 'undelivered' then return 'final' end
+if state ~= 'accepted' then return 'not_accepted' end
+redis.call('HSET', KEYS[1], 'report_status', ARGV[2], 'report_reason', ARGV[3],
+  'reported_at_ms', ARGV[4])
+if ARGV[1] == 'pending' then return 'pending' end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at_ms', ARGV[4])
+if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+  redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[5] .. '|' .. ARGV[1])
+end
+return 'applied'
 """
 
 # KEYS: message, attempts, dead letters. ARGV: message id, replacement id, ttl s.
@@ -169,6 +197,7 @@ class MessageStore:
         self._take_for_replay = client.register_script(_TAKE_FOR_REPLAY)
         self._return_to_dead_letters = client.register_script(_RETURN_TO_DEAD_LETTERS)
         self._purge = client.register_script(_PURGE)
+        self._apply_report = client.register_script(_APPLY_REPORT)
 
     @property
     def redis(self) -> redis.Redis:
@@ -182,7 +211,7 @@ class MessageStore:
         keys = [message_key(record.id)]
         digest = fingerprint_digest(record.fingerprint)
         if record.idempotency_key is not None:
-            keys.append(idempotency_key(record.idempotency_key))
+            keys.append(idempotency_key(record.idempotency_key, record.idempotency_scope))
         fields: list[str] = []
         for name, value in record.to_hash().items():
             fields += [name, value]
@@ -204,7 +233,7 @@ class MessageStore:
         """Forget a record whose job could not be published (and free its idempotency key)."""
         keys = [message_key(record.id)]
         if record.idempotency_key is not None:
-            keys.append(idempotency_key(record.idempotency_key))
+            keys.append(idempotency_key(record.idempotency_key, record.idempotency_scope))
         digest = fingerprint_digest(record.fingerprint)
         self._discard(keys=keys, args=[f"{record.id}|{digest}"])
 
@@ -244,11 +273,15 @@ class MessageStore:
         now_ms: int,
         action: Literal["none", "retry", "dead_letter"] = "none",
         score_ms: int = 0,
+        provider_id: tuple[str, str] | None = None,
+        callback_state: str | None = None,
     ) -> bool:
         """Record the attempt and the new fields, release the lease; with ``action`` "retry" put
         the message in the delay queue due at ``score_ms``, with "dead_letter" keep it (no TTL) in
-        the dead letters. False if the lease was lost to another sender (the attempt is still
-        recorded; the state is left to the holder)."""
+        the dead letters. ``provider_id`` (provider, its message id) is indexed for delivery
+        reports; ``callback_state`` queues a status callback when the message has a callback URL.
+        False if the lease was lost to another sender (the attempt is still recorded; the state
+        is left to the holder)."""
         assert claim.record is not None
         record = claim.record
         fields: list[str] = ["updated_at_ms", str(now_ms)]
@@ -262,6 +295,8 @@ class MessageStore:
                 DELAY_QUEUE,
                 DEAD_LETTERS,
                 IN_FLIGHT,
+                provider_id_key(*provider_id) if provider_id else message_key(record.id),
+                CALLBACKS,
             ],
             args=[
                 claim.token,
@@ -270,10 +305,31 @@ class MessageStore:
                 action,
                 score_ms,
                 record.id,
+                "1" if provider_id else "",
+                callback_state or "",
+                now_ms,
                 *fields,
             ],
         )
         return bool(done)
+
+    # --- delivery reports ---------------------------------------------------------------------
+
+    def find_by_provider_id(self, provider: str, provider_message_id: str) -> str | None:
+        """Our message id for a provider's message id, while the record is kept."""
+        found = self._redis.get(provider_id_key(provider, provider_message_id))
+        return None if found is None else str(found)
+
+    def apply_report(
+        self, message_id: str, *, state: str, provider_status: str, reason: str, now_ms: int
+    ) -> str:
+        """Record a delivery report; see ``_APPLY_REPORT`` for what comes back."""
+        return str(
+            self._apply_report(
+                keys=[message_key(message_id), CALLBACKS],
+                args=[state, provider_status, reason, now_ms, message_id],
+            )
+        )
 
     # --- dead letters -------------------------------------------------------------------------
 

@@ -9,43 +9,23 @@ an unknown kind stops the worker at once with the setting to fix.
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Sequence
 
 from celery import signals
 
+from dispatcher.callbacks import CallbackSender
 from dispatcher.celery_app import get_celery_app
 from dispatcher.courier import Courier
-from dispatcher.errors import ConfigError
-from dispatcher.logs import configure_logging, get_logger, register_secrets
+from dispatcher.logs import configure_logging, get_logger
+from dispatcher.provider_setup import build_providers
 from dispatcher.runtime import SendBridge
 from dispatcher.scheduler import DelayScheduler, job_template
-from dispatcher.settings import Settings, env_var_for, get_settings, resolve_redis_url
+from dispatcher.settings import Settings, get_settings, resolve_redis_url
 from dispatcher.store import MessageStore, connect_redis
-from providers.base import Provider
-from providers.registry import ProviderConfigError, build_provider
 
-__all__ = ["WorkerRuntime", "build_providers", "run_worker", "worker_runtime"]
-
-
-def build_providers(settings: Settings) -> dict[str, Provider]:
-    """An adapter for every enabled provider in config; a broken entry raises ConfigError."""
-    built: dict[str, Provider] = {}
-    for name, entry in settings.providers.items():
-        if not entry.enabled:
-            continue
-        try:
-            built[name] = build_provider(name, entry.kind, entry.options())
-        except ProviderConfigError as exc:
-            raise ConfigError(
-                f"providers.{name}.{exc.setting}",
-                exc.reason,
-                env_var=env_var_for("providers", name, exc.setting),
-            ) from exc
-        register_secrets(built[name].redacted_secrets())
-    if not built:
-        raise ConfigError("providers", "no enabled provider is configured")
-    return built
+__all__ = ["WorkerRuntime", "run_worker", "worker_runtime"]
 
 
 class WorkerRuntime:
@@ -63,6 +43,7 @@ class WorkerRuntime:
             job_template(get_celery_app()),
             poll_interval_s=settings.scheduler.poll_interval_s,
             batch_size=settings.scheduler.batch_size,
+            worker_name=f"{socket.gethostname()}:{os.getpid()}",
         )
         self.courier = Courier(
             settings=settings,
@@ -70,8 +51,20 @@ class WorkerRuntime:
             providers=providers,
             exchanger=self.bridge,
         )
+        self.callbacks = CallbackSender(
+            self.store.redis,
+            self.bridge,
+            settings.callbacks,
+            poll_interval_s=settings.scheduler.poll_interval_s,
+        )
+
+    def start_background(self) -> None:
+        """The delay-queue mover (and heartbeat) and the status-callback sender."""
+        self.scheduler.start()
+        self.callbacks.start()
 
     def close(self) -> None:
+        self.callbacks.stop()
         self.scheduler.stop()
         self.bridge.close()
         self.store.redis.close()
@@ -94,7 +87,7 @@ def worker_runtime() -> WorkerRuntime:
 
 @signals.worker_ready.connect  # type: ignore[untyped-decorator]
 def _start_scheduler(**_: object) -> None:
-    worker_runtime().scheduler.start()
+    worker_runtime().start_background()
 
 
 @signals.worker_shutdown.connect  # type: ignore[untyped-decorator]

@@ -25,6 +25,7 @@ __all__ = [
     "Provider",
     "ReportStatus",
     "SessionAuth",
+    "SignedReports",
     "StatusPolling",
     "json_object",
     "report_status",
@@ -194,6 +195,21 @@ class SessionAuth(Protocol):
 
     def forget_auth(self) -> None:
         """Drop the cached credential."""
+        ...
+
+
+@runtime_checkable
+class SignedReports(Protocol):
+    """A provider that signs its delivery-report callbacks (else they carry a secret in the URL)."""
+
+    @property
+    def signs_reports(self) -> bool:
+        """Whether this provider's callbacks are signed as configured (and must be checked)."""
+        ...
+
+    def verify_report(self, report: InboundReport) -> bool:
+        """Whether ``report`` carries a valid signature (``report.url``: the URL it was posted to,
+        as the provider called it)."""
         ...
 
 

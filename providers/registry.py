@@ -70,6 +70,7 @@ def _sinch(name: str, options: Mapping[str, Any]) -> Provider:
             sender=_optional(options, "sender"),
             timeout_s=_timeout_s(options),
             callback_url=_optional(options, "callback_url"),
+            webhook_secret=_optional(options, "webhook_secret"),
         )
     )
 

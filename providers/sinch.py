@@ -114,6 +114,8 @@ class SinchSettings:
     sender: str | None = None
     timeout_s: float = 10.0
     callback_url: str | None = None
+    # The HMAC secret set for callbacks in the Sinch dashboard; unset: callbacks are unsigned.
+    webhook_secret: str | None = None
 
 
 class SinchProvider(ConfiguredAdapter[SinchSettings]):
@@ -129,7 +131,15 @@ class SinchProvider(ConfiguredAdapter[SinchSettings]):
         }
 
     def redacted_secrets(self) -> tuple[str, ...]:
-        return (self._settings.api_token,)
+        return tuple(s for s in (self._settings.api_token, self._settings.webhook_secret) if s)
+
+    @property
+    def signs_reports(self) -> bool:
+        return bool(self._settings.webhook_secret)
+
+    def verify_report(self, report: InboundReport) -> bool:
+        secret = self._settings.webhook_secret
+        return bool(secret) and verify_callback(secret or "", report)
 
     def build_send(self, sms: OutboundSms) -> HttpRequest:
         payload: dict[str, Any] = {

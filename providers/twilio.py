@@ -30,7 +30,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
 from providers.base import (
@@ -122,6 +122,15 @@ class TwilioProvider(ConfiguredAdapter[TwilioSettings]):
 
     def redacted_secrets(self) -> tuple[str, ...]:
         return (self._settings.auth_token, self._headers["Authorization"][6:])
+
+    @property
+    def signs_reports(self) -> bool:
+        return True  # every status callback carries X-Twilio-Signature
+
+    def verify_report(self, report: InboundReport) -> bool:
+        # Twilio signs the URL it called: the configured status_callback when set.
+        url = self._settings.status_callback or report.url
+        return verify_callback(self._settings.auth_token, replace(report, url=url))
 
     def build_send(self, sms: OutboundSms) -> HttpRequest:
         form = {"To": sms.to_e164, "Body": sms.body}

@@ -78,6 +78,18 @@ class RunningSimulator:
         return [r.to_json() for r in self.state.requests if to in r.to]
 
 
+def serve_on_loopback(loop_thread: LoopThread, app: web.Application, port: int) -> web.AppRunner:
+    """Serve ``app`` on 127.0.0.1:``port`` from ``loop_thread``; clean up the runner after."""
+
+    async def start() -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        return runner
+
+    return loop_thread.run(start(), timeout_s=10)
+
+
 @pytest.fixture(scope="session")
 def simulator_server() -> Iterator[RunningSimulator]:
     """The provider simulator served on 127.0.0.1 from a loop thread of the test process."""
@@ -95,13 +107,7 @@ def simulator_server() -> Iterator[RunningSimulator]:
     )
     config = SimulatorConfig(simulator_accounts(default_settings(provider_env)))
 
-    async def start() -> web.AppRunner:
-        runner = web.AppRunner(build_app(config, state), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    runner = loop_thread.run(start(), timeout_s=10)
+    runner = serve_on_loopback(loop_thread, build_app(config, state), port)
     yield RunningSimulator(url, state, provider_env)
     loop_thread.run(runner.cleanup(), timeout_s=10)
     loop_thread.stop()
@@ -235,3 +241,52 @@ def wait_for(
             return value
         time.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s} s")
+
+
+# --- the HTTP API ---------------------------------------------------------------------------
+
+OPERATOR_KEY = "test-operator-key-5d1e"  # may send and operate
+SENDER_KEY = "test-sender-key-8a2f"  # may only send
+
+
+@dataclass
+class RunningApi:
+    url: str
+    settings: Settings
+
+
+ApiFactory = Callable[..., RunningApi]
+
+
+@pytest.fixture
+def api_factory(settings: Settings, dispatcher: Dispatcher) -> Iterator[Callable[..., RunningApi]]:
+    """Starts the API app on a free loopback port (in this process, on its own loop) with an
+    operator key and a send-only key. ``api`` overrides [api] settings; other keyword arguments
+    replace whole sections of the settings (``callbacks=CallbackSettings(...)``)."""
+    from dispatcher.api import build_api
+    from dispatcher.api_keys import key_digest
+    from dispatcher.provider_setup import build_providers
+    from dispatcher.settings import ApiKeySettings, ApiSettings
+
+    loop_thread = LoopThread("api-loop")
+    runners: list[web.AppRunner] = []
+
+    def start(
+        port: int | None = None, api: dict[str, object] | None = None, **sections: object
+    ) -> RunningApi:
+        keys = {
+            "operator": ApiKeySettings(sha256=key_digest(OPERATOR_KEY), scopes=("send", "operate")),
+            "webshop": ApiKeySettings(sha256=key_digest(SENDER_KEY)),
+        }
+        api_section = ApiSettings.model_validate({"keys": keys, **(api or {})})
+        api_settings = settings.model_copy(update={"api": api_section, **sections})
+        bound = port or free_port()
+
+        app = build_api(api_settings, dispatcher, build_providers(api_settings))
+        runners.append(serve_on_loopback(loop_thread, app, bound))
+        return RunningApi(f"http://127.0.0.1:{bound}", api_settings)
+
+    yield start
+    for runner in runners:
+        loop_thread.run(runner.cleanup(), timeout_s=10)
+    loop_thread.stop()

@@ -12,9 +12,9 @@ from dispatcher.courier import Courier
 from dispatcher.embedded_redis import free_port
 from dispatcher.enqueue import Dispatcher
 from dispatcher.keys import lease_key
+from dispatcher.provider_setup import build_providers
 from dispatcher.runtime import SendBridge
 from dispatcher.settings import Settings
-from dispatcher.worker import build_providers
 from providers.simulator import ScriptedAnswer
 from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator
 

@@ -23,7 +23,8 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_dev_stack_sends_and_stops_cleanly(clean_env: dict[str, str], tmp_path: Path) -> None:
-    """With no SMSD_REDIS_URL, dev runs embedded Redis with AOF; send + status see `accepted`."""
+    """With no SMSD_REDIS_URL, dev runs embedded Redis with AOF; send + status see `accepted`,
+    then `delivered` once the simulator's report reaches the API."""
     cli = [sys.executable, "-m", "dispatcher"]
     log_path = tmp_path / "dev.log"
     with log_path.open("wb") as log:
@@ -69,7 +70,22 @@ def test_dev_stack_sends_and_stops_cleanly(clean_env: dict[str, str], tmp_path: 
                 timeout=40,
                 check=True,
             )
-            assert json.loads(shown.stdout)["state"] == "accepted"
+            assert json.loads(shown.stdout)["state"] in ("accepted", "delivered")
+
+            def delivered() -> bool:
+                again = subprocess.run(
+                    [*cli, "status", message_id],
+                    env=clean_env,
+                    cwd=REPO,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=True,
+                )
+                return bool(json.loads(again.stdout)["state"] == "delivered")
+
+            # The stack wires the simulator's delivery reports back into its API.
+            wait_for(delivered, timeout_s=20, interval_s=0.5)
         finally:
             dev.send_signal(signal.SIGINT)
             dev.wait(timeout=40)

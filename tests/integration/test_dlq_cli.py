@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
-from dispatcher.cli import main, parse_since
+from dispatcher.cli import main
 from dispatcher.courier import Courier
 from dispatcher.enqueue import Dispatcher
+from dispatcher.provider_setup import build_providers
 from dispatcher.runtime import SendBridge
 from dispatcher.settings import Settings
-from dispatcher.worker import build_providers
+from dispatcher.since import parse_since
 from providers.simulator import ScriptedAnswer
 from tests.conftest import RunningSimulator
 

@@ -19,7 +19,7 @@ from providers.registry import build_provider
 from providers.simulator import ScriptedAnswer
 from providers.transport import exchange, send_through
 from providers.twilio import verify_callback
-from tests.conftest import RunningSimulator, test_secret, wait_for
+from tests.conftest import RunningSimulator, serve_on_loopback, test_secret, wait_for
 
 _numbers = itertools.count(1)
 
@@ -56,15 +56,9 @@ def receiver(loop_thread: LoopThread) -> Iterator[Receiver]:
         )
         return web.Response(status=204)
 
-    async def start() -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/reports", keep)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        return runner
-
-    runner = loop_thread.run(start(), timeout_s=10)
+    app = web.Application()
+    app.router.add_post("/reports", keep)
+    runner = serve_on_loopback(loop_thread, app, port)
     yield found
     loop_thread.run(runner.cleanup(), timeout_s=10)
 

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 import pytest
 
 from dispatcher.errors import ConfigError
+from dispatcher.provider_setup import build_providers
 from dispatcher.settings import SECRET_SETTINGS, load_settings
-from dispatcher.worker import build_providers
 from providers.base import HttpAnswer, InboundReport, OutboundSms, Provider
 from providers.cecula import CeculaProvider, CeculaSettings
 from providers.gosms import GoSmsProvider, GoSmsSettings

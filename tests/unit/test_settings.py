@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from dispatcher.errors import ConfigError
+from dispatcher.provider_setup import build_providers
 from dispatcher.settings import load_settings, resolve_redis_url
-from dispatcher.worker import build_providers
 
 REPO = Path(__file__).resolve().parents[2]
 

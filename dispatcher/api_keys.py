@@ -1,0 +1,110 @@
+"""API keys: who is calling, what they may do, and how fast.
+
+Keys are kept as SHA-256 digests (``[api.keys.NAME] sha256 = ...``), so the config file holds no
+secret; ``SMSD_API__API_KEYS`` adds plain keys from the environment, each allowed to send and
+operate. A presented key is hashed and compared in constant time against every known digest.
+Each key has a request rate limit in Redis (GCRA), shared by every API process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+import redis
+
+from dispatcher.keys import PREFIX
+from dispatcher.settings import ApiKeySettings, ApiScope, ApiSettings
+
+__all__ = ["ApiClient", "KeyRing", "RequestLimiter", "key_digest", "new_api_key"]
+
+
+def key_digest(key: str) -> str:
+    """The hex SHA-256 of an API key, as ``[api.keys.NAME] sha256`` holds it."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_api_key() -> tuple[str, str]:
+    """A fresh random key and its digest."""
+    key = "smsd_" + secrets.token_urlsafe(32)
+    return key, key_digest(key)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiClient:
+    """The holder of one key."""
+
+    name: str
+    scopes: tuple[ApiScope, ...]
+    rate_limit: float
+    rate_burst: int
+
+    def may(self, scope: ApiScope) -> bool:
+        return scope in self.scopes
+
+
+class KeyRing:
+    """Every key the API accepts."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        entries: list[tuple[bytes, ApiClient]] = []
+        for name, cfg in settings.keys.items():
+            entries.append((bytes.fromhex(cfg.sha256), _client(name, cfg)))
+        defaults = ApiKeySettings(sha256="0" * 64)
+        plain = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
+        for index, key in enumerate(plain, start=1):
+            client = ApiClient(
+                f"env-{index}", ("send", "operate"), defaults.rate_limit, defaults.rate_burst
+            )
+            entries.append((hashlib.sha256(key.encode()).digest(), client))
+        self._entries = tuple(entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def identify(self, presented: str) -> ApiClient | None:
+        """The client whose key this is, comparing against every key so timing tells nothing."""
+        digest = hashlib.sha256(presented.encode()).digest()
+        found: ApiClient | None = None
+        for known, client in self._entries:
+            if hmac.compare_digest(digest, known):
+                found = client
+        return found
+
+
+def _client(name: str, cfg: ApiKeySettings) -> ApiClient:
+    return ApiClient(name, cfg.scopes, cfg.rate_limit, cfg.rate_burst)
+
+
+# KEYS: the key's limiter. ARGV: now ms, emission interval ms, burst. Returns 0 when the request
+# may go, else how many ms until it may.
+_ALLOW = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - interval * tonumber(ARGV[3])
+if allow_at > now then return math.ceil(allow_at - now) end
+redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+return 0
+"""
+
+
+class RequestLimiter:
+    """Each API key's request rate, counted in Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._allow = client.register_script(_ALLOW)
+
+    def wait_ms(self, api_client: ApiClient, *, now_ms: int) -> int:
+        """0 when the request may go now, else the milliseconds to wait (for Retry-After)."""
+        interval_ms = 1000.0 / api_client.rate_limit
+        return int(
+            self._allow(
+                keys=[f"{PREFIX}:apirate:{api_client.name}"],
+                args=[now_ms, f"{interval_ms:.6f}", api_client.rate_burst],
+            )
+        )
