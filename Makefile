@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-all lint typecheck unit bench up down logs clean install
+.PHONY: dev demo test test-all test-deps lint typecheck unit up down logs clean install
 
 install: $(STAMP)
 
@@ -19,12 +19,22 @@ $(STAMP): pyproject.toml
 dev: $(STAMP)
 	$(BIN)/smsdispatch dev
 
+## demo: a mixed batch through the running `make dev` stack (every path shows on the dashboard)
+demo: $(STAMP)
+	$(BIN)/smsdispatch demo
+
+## test-deps: Debian's chromium for the dashboard test (installed when missing, as root)
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for the dashboard test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 ## test: lint, type check and the test suite (what CI runs)
-test: lint typecheck
+test: lint typecheck test-deps
 	$(BIN)/pytest -m "not slow"
 
 ## test-all: the suite including the long chaos runs
-test-all: lint typecheck
+test-all: lint typecheck test-deps
 	$(BIN)/pytest
 
 unit: $(STAMP)

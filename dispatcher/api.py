@@ -5,7 +5,9 @@ Routes (the OpenAPI document at ``/openapi.json`` describes each, see :mod:`disp
 - ``POST /v1/messages``, ``POST /v1/messages:batch``, ``GET /v1/messages/{id}``: keys that send;
 - ``GET /v1/dead-letters``, ``POST /v1/dead-letters/{id}/replay``: keys that operate;
 - ``POST /v1/delivery-reports/{provider}``: provider callbacks (signature or URL token);
-- ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``: open.
+- ``GET /v1/dashboard``: keys that operate (the data of the dashboard page);
+- ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``, and the dashboard
+  page itself (``/dashboard``, which holds no data): open.
 
 Every refusal is a JSON ``{"error": {"code", "message", ...}}`` with a stable ``code``; nothing
 reaches a client as an HTML page or a bare 500. Enqueueing goes through the same
@@ -20,6 +22,7 @@ import json
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -29,13 +32,14 @@ from dispatcher.api_keys import ApiClient, KeyRing, RequestLimiter
 from dispatcher.dead_letters import DeadLetterFilter, DeadLetters, NotADeadLetterError
 from dispatcher.enqueue import Dispatcher, Receipt
 from dispatcher.errors import EnqueueError, IdempotencyConflict, InvalidMessage, MessageNotFound
-from dispatcher.keys import WORKER_HEARTBEATS
-from dispatcher.logs import get_logger
-from dispatcher.metrics import WORKER_FRESH_MS, ApiMetrics
+from dispatcher.heartbeat import stale_after_ms, worker_ages_ms
+from dispatcher.logs import get_logger, register_secrets
+from dispatcher.metrics import ApiMetrics
 from dispatcher.openapi import openapi_document
 from dispatcher.reports import receive_reports
 from dispatcher.settings import ApiScope, Settings
 from dispatcher.since import parse_since
+from dispatcher.stats import hour_series, stats_snapshot
 from providers.base import InboundReport, Provider
 
 __all__ = ["build_api", "serve_api"]
@@ -358,27 +362,70 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 async def _readyz(request: web.Request) -> web.Response:
     store = request.app[DISPATCHER].store
+    stale_ms = stale_after_ms(request.app[SETTINGS].worker.heartbeat_s)
 
-    def check() -> tuple[bool, int]:
+    def ages() -> dict[str, int]:
         store.redis.ping()
-        now_ms = _now_ms()
-        return True, int(store.redis.zcount(WORKER_HEARTBEATS, now_ms - WORKER_FRESH_MS, "+inf"))
+        return worker_ages_ms(store.redis, now_ms=_now_ms())
 
     try:
-        _, workers = await asyncio.to_thread(check)
+        seen = await asyncio.to_thread(ages)
     except redis.RedisError as exc:
-        body = {"ready": False, "redis": type(exc).__name__, "workers": 0, "reason": "no Redis"}
+        down = {"ready": False, "redis": type(exc).__name__, "workers": 0, "reason": "no Redis"}
+        return web.json_response(down, status=503)
+    fresh = sum(1 for age in seen.values() if age < stale_ms)
+    stale = sorted(name for name, age in seen.items() if age >= stale_ms)
+    body: dict[str, Any] = {"ready": fresh > 0, "redis": "ok", "workers": fresh, "stale": stale}
+    if fresh == 0:
+        body["reason"] = f"no worker ran a job or canary in the last {stale_ms / 1000:g} s"
         return web.json_response(body, status=503)
-    if workers == 0:
-        reason = f"no worker heartbeat in the last {WORKER_FRESH_MS // 1000} s"
-        body = {"ready": False, "redis": "ok", "workers": 0, "reason": reason}
-        return web.json_response(body, status=503)
-    return web.json_response({"ready": True, "redis": "ok", "workers": workers})
+    return web.json_response(body)
 
 
 async def _metrics(request: web.Request) -> web.Response:
     text = await asyncio.to_thread(request.app[METRICS].render)
     return web.Response(body=text, content_type="text/plain", charset="utf-8")
+
+
+@_requires("operate")
+async def _dashboard_data(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    dispatcher = request.app[DISPATCHER]
+
+    def gather() -> dict[str, Any]:
+        now_ms = _now_ms()
+        snapshot = stats_snapshot(settings, dispatcher.store.redis, now_ms=now_ms)
+        snapshot["hour"] = hour_series(settings, dispatcher.store.redis, now_ms=now_ms)
+        letters = DeadLetters(dispatcher).page(DeadLetterFilter(), offset=0, limit=20)
+        snapshot["dead_letters_latest"] = letters
+        return snapshot
+
+    return web.json_response(await asyncio.to_thread(gather))
+
+
+_STATIC = Path(__file__).parent / "static"
+_PAGE_HEADERS = {
+    # The page holds no data (it reads /v1/dashboard with the operator key) and loads nothing
+    # from elsewhere.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def _static(name: str, content_type: str) -> Handler:
+    body = (_STATIC / name).read_bytes()
+
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=body, content_type=content_type, charset="utf-8", headers=_PAGE_HEADERS
+        )
+
+    return serve
 
 
 async def _openapi(request: web.Request) -> web.Response:
@@ -389,6 +436,7 @@ def build_api(
     settings: Settings, dispatcher: Dispatcher, providers: Mapping[str, Provider]
 ) -> web.Application:
     """The API application; refuses to build without at least one key."""
+    register_secrets(settings.secret_values())
     keyring = KeyRing(settings.api)
     if not len(keyring):
         raise ValueError("no API key: add [api.keys.NAME] or set SMSD_API__API_KEYS")
@@ -401,7 +449,11 @@ def build_api(
     app[KEYRING] = keyring
     app[LIMITER] = RequestLimiter(dispatcher.store.redis)
     app[PROVIDERS] = dict(providers)
-    app[METRICS] = ApiMetrics(dispatcher.store.redis, list(settings.providers))
+    app[METRICS] = ApiMetrics(
+        dispatcher.store.redis,
+        list(settings.providers),
+        stale_after_ms(settings.worker.heartbeat_s),
+    )
     app[DOCUMENT] = openapi_document(settings)
     app.router.add_post("/v1/messages", _create_message)
     app.router.add_post("/v1/messages:batch", _create_batch)
@@ -413,6 +465,12 @@ def build_api(
     app.router.add_get("/readyz", _readyz, allow_head=False)
     app.router.add_get("/metrics", _metrics, allow_head=False)
     app.router.add_get("/openapi.json", _openapi, allow_head=False)
+    app.router.add_get("/v1/dashboard", _dashboard_data, allow_head=False)
+    app.router.add_get("/dashboard", _static("dashboard.html", "text/html"), allow_head=False)
+    app.router.add_get(
+        "/dashboard.js", _static("dashboard.js", "application/javascript"), allow_head=False
+    )
+    app.router.add_get("/dashboard.css", _static("dashboard.css", "text/css"), allow_head=False)
     return app
 
 

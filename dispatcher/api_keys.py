@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
+from dispatcher.gcra import Gcra
 from dispatcher.keys import PREFIX
 from dispatcher.settings import ApiKeySettings, ApiScope, ApiSettings
 
@@ -78,33 +79,17 @@ def _client(name: str, cfg: ApiKeySettings) -> ApiClient:
     return ApiClient(name, cfg.scopes, cfg.rate_limit, cfg.rate_burst)
 
 
-# KEYS: the key's limiter. ARGV: now ms, emission interval ms, burst. Returns 0 when the request
-# may go, else how many ms until it may.
-_ALLOW = """
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - interval * tonumber(ARGV[3])
-if allow_at > now then return math.ceil(allow_at - now) end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-return 0
-"""
-
-
 class RequestLimiter:
     """Each API key's request rate, counted in Redis."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self._allow = client.register_script(_ALLOW)
+        self._gcra = Gcra(client)
 
     def wait_ms(self, api_client: ApiClient, *, now_ms: int) -> int:
         """0 when the request may go now, else the milliseconds to wait (for Retry-After)."""
-        interval_ms = 1000.0 / api_client.rate_limit
-        return int(
-            self._allow(
-                keys=[f"{PREFIX}:apirate:{api_client.name}"],
-                args=[now_ms, f"{interval_ms:.6f}", api_client.rate_burst],
-            )
+        return self._gcra.wait_ms(
+            f"{PREFIX}:apirate:{api_client.name}",
+            now_ms=now_ms,
+            per_second=api_client.rate_limit,
+            burst=api_client.rate_burst,
         )

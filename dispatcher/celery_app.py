@@ -27,9 +27,23 @@ from kombu.entity import Exchange, Queue
 
 from dispatcher.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
 
-__all__ = ["SEND_TASK", "broker_url_for", "build_celery_app", "celery_config", "get_celery_app"]
+__all__ = [
+    "HEARTBEAT_TASK",
+    "SEND_TASK",
+    "broker_url_for",
+    "build_celery_app",
+    "celery_config",
+    "get_celery_app",
+    "sms_queue",
+]
 
 SEND_TASK = "sms.send"
+HEARTBEAT_TASK = "sms.heartbeat"
+
+
+def sms_queue(name: str) -> Queue:
+    """A queue on the ``sms`` direct exchange, routed by its own name."""
+    return Queue(name, Exchange("sms", type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
 
 
 def broker_url_for(redis_url: str) -> str:
@@ -67,10 +81,7 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": False,
         "task_default_queue": PRIORITY_QUEUES["normal"],
         "task_default_exchange": "sms",
-        "task_queues": [
-            Queue(name, Exchange("sms", type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
-            for name in PRIORITY_QUEUES.values()
-        ],
+        "task_queues": [sms_queue(name) for name in PRIORITY_QUEUES.values()],
         "task_create_missing_queues": False,
         "worker_prefetch_multiplier": settings.worker.prefetch_multiplier,
         "worker_send_task_events": True,

@@ -452,3 +452,55 @@ def api_key_new(name: str, scopes: tuple[str, ...]) -> None:
     click.echo(f"[api.keys.{name}]")
     click.echo(f'sha256 = "{digest}"')
     click.echo("scopes = [" + ", ".join(f'"{s}"' for s in dict.fromkeys(scopes)) + "]")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON document (for scripts).")
+@click.option("--watch", "watch_s", type=float, default=None, help="Refresh every N seconds.")
+@_fail_clearly
+def stats(as_json: bool, watch_s: float | None) -> None:
+    """Queues, in flight, retries waiting, dead letters, workers, and each provider's health."""
+    from dispatcher.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.stats import render_stats, stats_snapshot  # noqa: PLC0415
+
+    settings = get_settings()
+    client = default_dispatcher().store.redis
+    while True:
+        snapshot = stats_snapshot(settings, client, now_ms=int(time.time() * 1000))
+        if as_json:
+            click.echo(json.dumps(snapshot))
+        else:
+            if watch_s:
+                click.clear()
+                click.echo(f"sms-dispatch  {_iso(snapshot['at_ms'])}  (every {watch_s:g} s)\n")
+            click.echo(render_stats(snapshot))
+        if not watch_s:
+            return
+        time.sleep(watch_s)
+
+
+@main.command()
+@_fail_clearly
+def demo() -> None:
+    """Send a mixed batch through the running `smsdispatch dev` stack: every path shows."""
+    from dispatcher.demo import run_demo  # noqa: PLC0415
+    from dispatcher.settings import dev_state_path  # noqa: PLC0415
+
+    path = dev_state_path(get_settings())
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            "data_dir", f"has no running stack ({path}): start `make dev` first"
+        ) from exc
+    click.echo(
+        "sending a mixed batch: accepted, retried after a 503, failed over after a 401, "
+        "rejected into the dead letters, reported undelivered ...",
+        err=True,
+    )
+    result = run_demo(state)
+    click.echo(
+        f"sent {result['sent']}; now: "
+        + ", ".join(f"{n} {s}" for s, n in sorted(result["states"].items()))
+    )
+    click.echo(f"dashboard: {result['dashboard']}")

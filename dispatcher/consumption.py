@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from dispatcher.heartbeat import CANARY_PREFIX
 from dispatcher.settings import PRIORITY_QUEUES, get_settings
 
 __all__ = ["PriorityShareCycle", "queue_rank"]
@@ -24,7 +25,10 @@ _PRIORITY_ORDER = list(PRIORITY_QUEUES.values())
 
 
 def queue_rank(queue: str) -> int:
-    """0 for ``sms.high``, 1 for ``sms.normal``, 2 for ``sms.bulk``; other queues after them."""
+    """-1 for the worker's own canary queue (a job every few seconds, never behind a backlog),
+    0 for ``sms.high``, 1 for ``sms.normal``, 2 for ``sms.bulk``; other queues after them."""
+    if queue.startswith(CANARY_PREFIX):
+        return -1
     return _PRIORITY_ORDER.index(queue) if queue in _PRIORITY_ORDER else len(_PRIORITY_ORDER)
 
 
@@ -46,24 +50,28 @@ class PriorityShareCycle:
         self.items[:] = sorted(set(it), key=lambda q: (queue_rank(q), q))
         self._credit = {q: self._credit.get(q, 0) for q in self.items}
 
-    def _lead(self) -> str:
+    def _lead(self, queues: list[str]) -> str:
         # Smooth weighted round robin: every queue gains its share, the richest leads and pays
         # back the total, so leads interleave (h h n h h b h n ...) rather than come in runs.
         total = 0
-        for queue in self.items:
+        for queue in queues:
             share = self._shares.get(queue, 1)
             self._credit[queue] += share
             total += share
-        lead = max(self.items, key=lambda q: (self._credit[q], -queue_rank(q)))
+        lead = max(queues, key=lambda q: (self._credit[q], -queue_rank(q)))
         self._credit[lead] -= total
         return lead
 
     def consume(self, n: int) -> list[str]:
-        """The queues in the order of this fetch."""
+        """The queues in the order of this fetch (the canary queue always first)."""
         if not self.items:
             return []
-        lead = self._lead()
-        return [lead, *(q for q in self.items if q != lead)][:n]
+        canaries = [q for q in self.items if queue_rank(q) < 0]
+        shared = [q for q in self.items if queue_rank(q) >= 0]
+        if not shared:
+            return canaries[:n]
+        lead = self._lead(shared)
+        return [*canaries, lead, *(q for q in shared if q != lead)][:n]
 
     def rotate(self, last_used: str) -> str:
         """kombu calls this after a fetch; the order is decided in :meth:`consume`."""

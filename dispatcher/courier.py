@@ -29,7 +29,9 @@ from dispatcher.delivery import (
     wait_for_provider,
 )
 from dispatcher.gates import Admission, CircuitState, ProviderGates, circuit_class
+from dispatcher.gcra import Gcra
 from dispatcher.health import WindowStats, health_factors
+from dispatcher.keys import sent_rate_key
 from dispatcher.logs import get_logger
 from dispatcher.policy import resolve_policy
 from dispatcher.records import Attempt, MessageRecord, mask_number
@@ -54,6 +56,8 @@ class Exchanger(Protocol):
 # which hands the message back this much before its slot (the delay queue is polled, not exact).
 _WAIT_IN_THREAD_MS = 250
 _WAKE_EARLY_MS = 200
+# How long a job thread holds a due message back for the send-time rate check.
+_HOLD_TO_RATE_MS = 1_000
 # A half-open circuit's probes get the provider's whole conversation budget plus this to answer.
 _PROBE_MARGIN_MS = 2_000
 # How long a process reuses the providers' recent windows for adaptive weights.
@@ -99,6 +103,7 @@ class Courier:
         )
         self._lease_ms = int((longest_timeout_s + settings.worker.lease_margin_s) * 1000)
         self._gates = ProviderGates(store.redis, settings.providers)
+        self._gcra = Gcra(store.redis)
         self._windows: tuple[int, dict[str, WindowStats]] = (0, {})
 
     def deliver(self, message_id: str, *, task_id: str | None = None) -> str:
@@ -263,11 +268,40 @@ class Courier:
                 return _Waiting(decision, name, str(go_at_ms))
             if wait_ms > 0:
                 time.sleep(wait_ms / 1000)
+            late = self._hold_to_rate(provider, record)
+            if late is not None:
+                log.info("sms.waiting_for_rate_slot", provider=name, wait_ms=late)
+                decision = wait_for_provider(record.valid_until_ms, self._clock_ms() + late, "rate")
+                return _Waiting(decision)
             return provider, admission
         until_ms, _ = min(waits)
         why = ", ".join(reason for _, reason in waits)
         log.info("sms.waiting_for_provider", until_ms=until_ms, why=why)
         return _Waiting(wait_for_provider(record.valid_until_ms, max(until_ms, now_ms + 1), why))
+
+    def _hold_to_rate(self, provider: Provider, record: MessageRecord) -> int | None:
+        """The send-time check of a rate-limited provider: wait here (briefly) until the send
+        conforms to the limit, so messages that come late to their slots do not go together.
+        None when it may go; else how long it would still have to wait."""
+        cfg = self._settings.providers[provider.name]
+        if not cfg.rate_limit:
+            return None
+        cost = record.segments if getattr(provider, "counts_segments", False) else 1
+        waited_ms = 0
+        while True:
+            wait_ms = self._gcra.wait_ms(
+                sent_rate_key(provider.name),
+                now_ms=self._clock_ms(),
+                per_second=cfg.rate_limit,
+                burst=cfg.burst,
+                cost=cost,
+            )
+            if wait_ms == 0:
+                return None
+            if waited_ms + wait_ms > _HOLD_TO_RATE_MS:
+                return wait_ms
+            time.sleep(wait_ms / 1000)
+            waited_ms += wait_ms
 
     def _report(
         self,
@@ -288,6 +322,7 @@ class Courier:
             probe=probe,
             reason=_detail_of(verdict, http_status),
             retry_after_s=verdict.retry_after_s,
+            outcome=verdict.kind.value,
         )
         if http_status == 429:
             log.warning("provider.paused", retry_after_s=verdict.retry_after_s)
@@ -339,7 +374,7 @@ class Courier:
             action=decision.action,
             score_ms=decision.retry_at_ms or self._clock_ms(),
             provider_id=(provider, accepted_id) if provider and accepted_id else None,
-            callback_state=decision.state.value if decision.state in CALLBACK_STATES else None,
+            reached_state=decision.state.value if decision.state in CALLBACK_STATES else None,
         )
         bound = get_logger(
             message_id=claim.record.id,

@@ -120,6 +120,9 @@ def run_dev_stack(
         api = subprocess.Popen([*cli, "api", "--port", str(api_port)], env=env)  # noqa: S603
         processes.append(api)
         _wait_http(api_port, 30, api)
+        # The local stack's own addresses and key, for `smsdispatch demo`; readable by this user
+        # only (the key is made up for this run).
+        state_path.touch(mode=0o600)
         state_path.write_text(
             json.dumps(
                 {
@@ -127,6 +130,7 @@ def run_dev_stack(
                     "redis_url": redis_url,
                     "api_url": f"http://127.0.0.1:{api_port}",
                     "simulator_url": simulator_url,
+                    "api_key": api_key,
                 }
             ),
             encoding="utf-8",
@@ -171,10 +175,13 @@ def _print_banner(
         f"  api        http://127.0.0.1:{api_port}   (Authorization: Bearer {api_key})\n"
         f"  simulator  {simulator_url}   (control API under /_sim)\n"
         f"             answers as: {', '.join(providers)}\n"
-        "  worker     Celery, threads pool\n\n"
+        "  worker     Celery, threads pool\n"
+        f"  dashboard  http://127.0.0.1:{api_port}/dashboard#key={api_key}\n\n"
         "In another terminal:\n"
+        "  make demo   (or .venv/bin/smsdispatch demo): every path, on the dashboard in a minute\n"
         "  .venv/bin/smsdispatch send --to +14155552671 --body hello\n"
-        "  .venv/bin/smsdispatch status <id>\n\n"
+        "  .venv/bin/smsdispatch status <id>\n"
+        "  .venv/bin/smsdispatch stats --watch 2\n\n"
         "Ctrl-C stops everything.\n",
         err=True,
     )

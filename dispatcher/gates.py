@@ -30,7 +30,8 @@ from typing import Any
 import redis
 
 from dispatcher.health import WindowStats
-from dispatcher.keys import circuit_key, pause_key, rate_key, window_key
+from dispatcher.keys import METRICS, circuit_key, hour_key, pause_key, rate_key, window_key
+from dispatcher.latency import LATENCY_BUCKETS_MS, bucket_index
 from dispatcher.settings import ProviderSettings
 
 __all__ = [
@@ -44,6 +45,9 @@ __all__ = [
 ]
 
 WINDOW_SLOTS = 6  # the window is kept as this many buckets
+OUTCOMES = ("accepted", "retryable", "ambiguous", "rejected", "provider_error")
+# The per-outcome fields of one minute of the last hour, for the Lua HDEL at a minute's reuse.
+OUTCOME_FIELDS_LUA = ", ".join(f"m .. ':{o}'" for o in OUTCOMES)
 
 
 class CircuitState(enum.StrEnum):
@@ -72,14 +76,19 @@ def circuit_class(outcome: str, http_status: int | None) -> AttemptClass:
     return AttemptClass.FAILURE
 
 
-# KEYS: circuit, rate, pause. ARGV: now ms, probes, probe window ms, emission interval ms (0: no
-# limit), burst, cost, longest wait ms, 1 when the message already holds its slot.
-# Returns {verdict, at ms, probe 0/1, turned half-open 0/1}; verdict: go | paused | open | probing
-# | saturated. ``at`` is when to go (go) or when to look again (the others).
+# KEYS: circuit, rate, pause, metrics. ARGV: now ms, probes, probe window ms, emission interval
+# ms (0: no limit), burst, cost, longest wait ms, 1 when the message already holds its slot,
+# provider. Returns {verdict, at ms, probe 0/1, turned half-open 0/1}; verdict: go | paused | open
+# | probing | saturated. ``at`` is when to go (go) or when to look again (the others). Every wait
+# is counted in the metrics ("waits|<provider>|<why>").
 _ADMIT = """
+local function held(why, at, turned)
+  redis.call('HINCRBY', KEYS[4], 'waits|' .. ARGV[9] .. '|' .. why, 1)
+  return {why, at, 0, turned}
+end
 local now = tonumber(ARGV[1])
 local pause = redis.call('PTTL', KEYS[3])
-if pause > 0 then return {'paused', now + pause, 0, 0} end
+if pause > 0 then return held('paused', now + pause, 0) end
 local c = redis.call('HMGET', KEYS[1], 'state', 'open_until_ms', 'probe_until_ms', 'probes')
 local state = c[1] or 'closed'
 local turned = 0
@@ -88,7 +97,7 @@ local probes = tonumber(c[4] or '0')
 local probe_until = tonumber(c[3] or '0')
 if state == 'open' then
   local open_until = tonumber(c[2] or '0')
-  if now < open_until then return {'open', open_until, 0, 0} end
+  if now < open_until then return held('open', open_until, 0) end
   state = 'half_open'
   turned = 1
   probes = 0
@@ -98,7 +107,7 @@ if state == 'open' then
 end
 if state == 'half_open' then
   if now >= probe_until then probes = 0 end
-  if probes >= tonumber(ARGV[2]) then return {'probing', probe_until, 0, turned} end
+  if probes >= tonumber(ARGV[2]) then return held('probing', probe_until, turned) end
   probe = 1
 end
 local at = now
@@ -111,9 +120,12 @@ if interval > 0 and ARGV[8] ~= '1' then
   if tat < now then tat = now end
   local new_tat = tat + interval * cost
   local allow_at = new_tat - interval * burst
-  if allow_at - now > tonumber(ARGV[7]) then return {'saturated', allow_at, 0, turned} end
+  if allow_at - now > tonumber(ARGV[7]) then return held('saturated', allow_at, turned) end
   redis.call('SET', KEYS[2], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-  if allow_at > now then at = allow_at end
+  if allow_at > now then
+    at = allow_at
+    redis.call('HINCRBY', KEYS[4], 'waits|' .. ARGV[9] .. '|rate_limit', 1)
+  end
 end
 if probe == 1 then
   if probes == 0 then probe_until = now + tonumber(ARGV[3]) end
@@ -122,22 +134,40 @@ end
 return {'go', math.floor(at), probe, turned}
 """
 
-# KEYS: circuit, window, pause. ARGV: now ms, class, latency ms, probe 0/1, failures in a row,
-# failure rate, min calls, window ms, cool-down ms, pause ms, reason.
-# Returns {state before, state after, reason of an opening}.
+# KEYS: circuit, window, pause, metrics, last hour. ARGV: now ms, class, latency ms, probe 0/1,
+# failures in a row, failure rate, min calls, window ms, cool-down ms, pause ms, reason, provider,
+# outcome, latency bucket. Returns {state before, state after, reason of an opening}.
 _REPORT = f"""
 local now = tonumber(ARGV[1])
 local class = ARGV[2]
+local provider, outcome, lb = ARGV[12], ARGV[13], ARGV[14]
 local slots = {WINDOW_SLOTS}
 local bucket_ms = math.floor(tonumber(ARGV[8]) / slots)
 local bucket = math.floor(now / bucket_ms)
 local slot = bucket % slots
+-- Counters since the start, for /metrics.
+redis.call('HINCRBY', KEYS[4], 'attempts|' .. provider .. '|' .. outcome, 1)
+redis.call('HINCRBY', KEYS[4], 'latency|' .. provider .. '|' .. lb, 1)
+redis.call('HINCRBY', KEYS[4], 'latency_ms_sum|' .. provider, ARGV[3])
+-- The last hour, a slot a minute, for the dashboard.
+local minute = math.floor(now / 60000)
+local m = minute % 60
+if tonumber(redis.call('HGET', KEYS[5], 'b' .. m) or '-1') ~= minute then
+  redis.call('HDEL', KEYS[5], 'l' .. m, {OUTCOME_FIELDS_LUA})
+  redis.call('HSET', KEYS[5], 'b' .. m, minute)
+end
+redis.call('HINCRBY', KEYS[5], m .. ':' .. outcome, 1)
+redis.call('HINCRBY', KEYS[5], 'l' .. m, ARGV[3])
+redis.call('PEXPIRE', KEYS[5], 7200000)
+-- The recent window: circuit failure rate, adaptive weights, p50 / p95.
 if class ~= 'throttled' then
   if tonumber(redis.call('HGET', KEYS[2], 'b' .. slot) or '-1') ~= bucket then
     redis.call('HSET', KEYS[2], 'b' .. slot, bucket, 'n' .. slot, 0, 'f' .. slot, 0, 'l' .. slot, 0)
+    for i = 0, {len(LATENCY_BUCKETS_MS)} do redis.call('HDEL', KEYS[2], 'h' .. slot .. '_' .. i) end
   end
   redis.call('HINCRBY', KEYS[2], 'n' .. slot, 1)
   redis.call('HINCRBY', KEYS[2], 'l' .. slot, ARGV[3])
+  redis.call('HINCRBY', KEYS[2], 'h' .. slot .. '_' .. lb, 1)
   if class ~= 'success' then redis.call('HINCRBY', KEYS[2], 'f' .. slot, 1) end
   redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[8]) * 2)
 end
@@ -244,8 +274,14 @@ class GateView:
                 "failures": self.window.failures,
                 "failure_rate": round(self.window.failure_rate, 4),
                 "mean_latency_ms": round(self.window.mean_latency_ms, 1),
+                "p50_ms": _rounded(self.window.latency_percentile_ms(0.5)),
+                "p95_ms": _rounded(self.window.latency_percentile_ms(0.95)),
             },
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -277,7 +313,7 @@ class ProviderGates:
         interval_ms = 1000.0 / cfg.rate_limit if cfg.rate_limit else 0.0
         cost = segments if counts_segments else 1
         raw = self._admit(
-            keys=[circuit_key(provider), rate_key(provider), pause_key(provider)],
+            keys=[circuit_key(provider), rate_key(provider), pause_key(provider), METRICS],
             args=[
                 now_ms,
                 cfg.circuit.probes,
@@ -287,6 +323,7 @@ class ProviderGates:
                 cost,
                 max(0, max_wait_ms),
                 1 if holds_slot else 0,
+                provider,
             ],
         )
         verdict, at_ms, probe, turned = raw
@@ -307,12 +344,20 @@ class ProviderGates:
         probe: bool,
         reason: str,
         retry_after_s: float | None,
+        outcome: str = "accepted",
     ) -> CircuitMove:
-        """Count an attempt and move the circuit; returns its state before and after."""
+        """Count an attempt (its ``outcome`` class, its latency) and move the circuit; returns the
+        circuit's state before and after."""
         cfg = self._settings[provider]
         pause_s = retry_after_s if retry_after_s and retry_after_s > 0 else cfg.pause_after_429_s
         raw = self._report(
-            keys=[circuit_key(provider), window_key(provider), pause_key(provider)],
+            keys=[
+                circuit_key(provider),
+                window_key(provider),
+                pause_key(provider),
+                METRICS,
+                hour_key(provider),
+            ],
             args=[
                 now_ms,
                 attempt_class.value,
@@ -325,6 +370,9 @@ class ProviderGates:
                 int(cfg.circuit.cool_down_s * 1000),
                 max(1, math.ceil(pause_s * 1000)),
                 reason[:200],
+                provider,
+                outcome,
+                bucket_index(latency_ms),
             ],
         )
         before, after, why = (_text(v) for v in raw)
@@ -387,9 +435,14 @@ def _window(raw: dict[Any, Any], window_ms: int, now_ms: int) -> WindowStats:
     fields = {_text(k): int(float(_text(v))) for k, v in raw.items()}
     bucket = now_ms // max(1, window_ms // WINDOW_SLOTS)
     calls = failures = latency = 0
+    counts = [0] * (len(LATENCY_BUCKETS_MS) + 1)
     for slot in range(WINDOW_SLOTS):
         if fields.get(f"b{slot}", -1) > bucket - WINDOW_SLOTS:
             calls += fields.get(f"n{slot}", 0)
             failures += fields.get(f"f{slot}", 0)
             latency += fields.get(f"l{slot}", 0)
-    return WindowStats(calls=calls, failures=failures, latency_ms_sum=latency)
+            for index in range(len(counts)):
+                counts[index] += fields.get(f"h{slot}_{index}", 0)
+    return WindowStats(
+        calls=calls, failures=failures, latency_ms_sum=latency, latency_counts=tuple(counts)
+    )

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from dispatcher.latency import percentile_ms
+
 __all__ = ["MIN_FACTOR", "WindowStats", "health_factors"]
 
 MIN_FACTOR = 0.05
@@ -35,6 +37,7 @@ class WindowStats:
     calls: int = 0
     failures: int = 0
     latency_ms_sum: int = 0
+    latency_counts: tuple[int, ...] = ()  # attempts per latency bucket (dispatcher.latency)
 
     @property
     def failure_rate(self) -> float:
@@ -43,6 +46,9 @@ class WindowStats:
     @property
     def mean_latency_ms(self) -> float:
         return self.latency_ms_sum / self.calls if self.calls else 0.0
+
+    def latency_percentile_ms(self, q: float) -> float | None:
+        return percentile_ms(self.latency_counts, q)
 
 
 def health_factors(stats: Mapping[str, WindowStats], *, min_calls: int) -> dict[str, float]:

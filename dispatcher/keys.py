@@ -12,16 +12,19 @@ __all__ = [
     "IN_FLIGHT",
     "LEASE_PREFIX",
     "MESSAGE_PREFIX",
+    "METRICS",
     "PREFIX",
     "WORKER_HEARTBEATS",
     "attempts_key",
     "circuit_key",
+    "hour_key",
     "idempotency_key",
     "lease_key",
     "message_key",
     "pause_key",
     "provider_id_key",
     "rate_key",
+    "sent_rate_key",
     "window_key",
 ]
 
@@ -40,6 +43,10 @@ DEAD_LETTERS = f"{PREFIX}:dead"
 CALLBACKS = f"{PREFIX}:callbacks"
 # Hash: "<message id>|<state>" -> attempts made at posting that callback.
 CALLBACK_TRIES = f"{PREFIX}:callbacks:tries"
+# Hash: counters since the start for /metrics ("attempts|<provider>|<outcome>",
+# "latency|<provider>|<bucket>", "latency_ms_sum|<provider>", "messages|<state>",
+# "waits|<provider>|<why>").
+METRICS = f"{PREFIX}:metrics"
 # Sorted set: worker name -> when it last proved it is consuming (epoch ms).
 WORKER_HEARTBEATS = f"{PREFIX}:workers"
 
@@ -86,9 +93,19 @@ def rate_key(provider: str) -> str:
     return f"{PREFIX}:rate:{provider}"
 
 
+def sent_rate_key(provider: str) -> str:
+    """String with a TTL: the provider's rate limit as checked at the moment of sending (GCRA)."""
+    return f"{PREFIX}:rate:{provider}:sent"
+
+
 def pause_key(provider: str) -> str:
     """String with a TTL: present while the provider is paused after a 429."""
     return f"{PREFIX}:pause:{provider}"
+
+
+def hour_key(provider: str) -> str:
+    """Hash: the provider's last hour, a slot a minute (outcome counts, latency sum)."""
+    return f"{PREFIX}:hour:{provider}"
 
 
 def window_key(provider: str) -> str:

@@ -1,9 +1,12 @@
 """Prometheus metrics the API serves at ``/metrics``, prefixed ``smsdispatch_``.
 
-The backlog gauges are read from Redis at each scrape (one pipeline), so they are the same
-whichever API process is scraped: queue depths, retries waiting, in flight, dead letters, status
-callbacks pending, workers seen recently, and each provider's circuit state. Request counts are
-this API process's own.
+Everything about sending is read from Redis at each scrape (one pipeline), so any API process
+gives the same figures however many workers run, and a worker restart loses nothing: the workers'
+Lua scripts count as they record (``smsd:metrics``) — attempts by provider and outcome, provider
+latency as a histogram, messages by the state they reached, waits for a provider (rate limit,
+429 pause, open circuit) — and the backlog is read as it stands: queue depths, retries waiting,
+in flight, dead letters, status callbacks pending, fresh and stale workers, each provider's
+circuit state. Request counts are this API process's own.
 """
 
 from __future__ import annotations
@@ -13,7 +16,12 @@ from collections.abc import Iterator
 
 import redis
 from prometheus_client import CollectorRegistry, Counter, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 from dispatcher.keys import (
@@ -21,46 +29,52 @@ from dispatcher.keys import (
     DEAD_LETTERS,
     DELAY_QUEUE,
     IN_FLIGHT,
+    METRICS,
     WORKER_HEARTBEATS,
     circuit_key,
 )
+from dispatcher.latency import LATENCY_BUCKETS_MS
 from dispatcher.settings import PRIORITY_QUEUES
 
-__all__ = ["CIRCUIT_STATE_VALUES", "WORKER_FRESH_MS", "ApiMetrics"]
+__all__ = ["CIRCUIT_STATE_VALUES", "ApiMetrics"]
 
 CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
-WORKER_FRESH_MS = 15_000  # a worker whose heartbeat is older than this is stale
 
 
 class _BacklogCollector(Collector):
-    def __init__(self, client: redis.Redis, providers: list[str]) -> None:
+    def __init__(self, client: redis.Redis, providers: list[str], stale_after_ms: int) -> None:
         self._redis = client
         self._providers = providers
+        self._stale_after_ms = stale_after_ms
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         now_ms = int(time.time() * 1000)
         pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(METRICS)
         for queue in PRIORITY_QUEUES.values():
             pipe.llen(queue)
         for key in (DELAY_QUEUE, IN_FLIGHT, DEAD_LETTERS, CALLBACKS):
             pipe.zcard(key)
-        pipe.zcount(WORKER_HEARTBEATS, now_ms - WORKER_FRESH_MS, "+inf")
+        pipe.zcount(WORKER_HEARTBEATS, now_ms - self._stale_after_ms, "+inf")
+        pipe.zcount(WORKER_HEARTBEATS, now_ms - 86_400_000, now_ms - self._stale_after_ms)
         for name in self._providers:
             pipe.hget(circuit_key(name), "state")
-        raw = pipe.execute()
+        counted, *raw = pipe.execute()
+        yield from _counted(counted, self._providers)
         queues = GaugeMetricFamily(
             "smsdispatch_queue_depth", "Jobs waiting in each Celery queue.", labels=["queue"]
         )
         for queue, depth in zip(PRIORITY_QUEUES.values(), raw[:3], strict=True):
             queues.add_metric([queue], depth)
         yield queues
-        delay, in_flight, dead, callbacks, workers = raw[3:8]
+        delay, in_flight, dead, callbacks, workers, stale = raw[3:9]
         for name, doc, value in (
             ("retries_waiting", "Messages in the delay queue (retries, rate-limit waits).", delay),
             ("in_flight", "Messages being sent right now.", in_flight),
             ("dead_letters", "Messages in the dead letters.", dead),
             ("callbacks_pending", "Status callbacks not yet delivered.", callbacks),
-            ("workers_fresh", "Workers whose heartbeat is recent.", workers),
+            ("workers_fresh", "Workers that ran a job or canary recently.", workers),
+            ("workers_stale", "Workers seen today whose heartbeat is stale.", stale),
         ):
             yield GaugeMetricFamily(f"smsdispatch_{name}", doc, value=value)
         circuits = GaugeMetricFamily(
@@ -68,7 +82,7 @@ class _BacklogCollector(Collector):
             "Each provider's circuit: 0 closed, 1 half-open, 2 open.",
             labels=["provider"],
         )
-        for name, state in zip(self._providers, raw[8:], strict=True):
+        for name, state in zip(self._providers, raw[9:], strict=True):
             circuits.add_metric([name], CIRCUIT_STATE_VALUES.get(state or "closed", 0))
         yield circuits
 
@@ -76,9 +90,9 @@ class _BacklogCollector(Collector):
 class ApiMetrics:
     """The API process's registry: Redis backlog gauges and its own request counts."""
 
-    def __init__(self, client: redis.Redis, providers: list[str]) -> None:
+    def __init__(self, client: redis.Redis, providers: list[str], stale_after_ms: int) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_BacklogCollector(client, providers))
+        self.registry.register(_BacklogCollector(client, providers, stale_after_ms))
         self.requests = Counter(
             "smsdispatch_api_requests",
             "API requests by route and HTTP status.",
@@ -89,3 +103,49 @@ class ApiMetrics:
     def render(self) -> bytes:
         """The text exposition format (blocking: reads Redis)."""
         return generate_latest(self.registry)
+
+
+def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
+    """The workers' counters (``smsd:metrics``) as Prometheus families."""
+    attempts = CounterMetricFamily(
+        "smsdispatch_attempts", "Provider attempts by outcome.", labels=["provider", "outcome"]
+    )
+    messages = CounterMetricFamily(
+        "smsdispatch_messages", "Messages that reached each state.", labels=["state"]
+    )
+    waits = CounterMetricFamily(
+        "smsdispatch_provider_waits",
+        "Times a message waited for a provider: rate_limit, paused (429), open, probing, "
+        "saturated.",
+        labels=["provider", "why"],
+    )
+    buckets: dict[str, list[int]] = {p: [0] * (len(LATENCY_BUCKETS_MS) + 1) for p in providers}
+    sums: dict[str, float] = dict.fromkeys(providers, 0.0)
+    for field, value in raw.items():
+        kind, _, rest = field.partition("|")
+        count = int(value)
+        if kind == "attempts":
+            provider, _, outcome = rest.partition("|")
+            attempts.add_metric([provider, outcome], count)
+        elif kind == "messages":
+            messages.add_metric([rest], count)
+        elif kind == "waits":
+            provider, _, why = rest.partition("|")
+            waits.add_metric([provider, why], count)
+        elif kind == "latency":
+            provider, _, index = rest.partition("|")
+            buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
+        elif kind == "latency_ms_sum":
+            sums[rest] = count / 1000
+    latency = HistogramMetricFamily(
+        "smsdispatch_provider_latency_seconds",
+        "Provider answer time of each attempt.",
+        labels=["provider"],
+    )
+    for provider, counts in sorted(buckets.items()):
+        cumulative, points = 0, []
+        for bound, count in zip((*LATENCY_BUCKETS_MS, None), counts, strict=True):
+            cumulative += count
+            points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
+        latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
+    yield from (attempts, messages, waits, latency)

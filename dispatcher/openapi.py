@@ -46,6 +46,20 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return answers
 
 
+def _page(summary: str, content_type: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "responses": {
+                "200": {
+                    "description": summary,
+                    "content": {content_type: {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    }
+
+
 def _schemas(settings: Settings) -> dict[str, Any]:
     max_validity = settings.messages.max_validity_s
     nullable_string = {"type": ["string", "null"]}
@@ -187,7 +201,25 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "ready": {"type": "boolean"},
                 "redis": {"type": "string"},
                 "workers": {"type": "integer"},
+                "stale": {"type": "array", "items": {"type": "string"}},
                 "reason": {"type": "string"},
+            },
+        },
+        "Dashboard": {
+            "type": "object",
+            "required": ["at_ms", "queues", "workers", "providers", "hour", "dead_letters_latest"],
+            "properties": {
+                "at_ms": {"type": "integer"},
+                "queues": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "in_flight": {"type": "integer"},
+                "waiting_to_retry": {"type": "integer"},
+                "dead_letters": {"type": "integer"},
+                "callbacks_pending": {"type": "integer"},
+                "workers": {"type": "array", "items": {"type": "object"}},
+                "providers": {"type": "array", "items": {"type": "object"}},
+                "routes": {"type": "array", "items": {"type": "object"}},
+                "hour": {"type": "object"},
+                "dead_letters_latest": {"type": "array", "items": _ref("MessageStatus")},
             },
         },
         "ReportsTaken": {
@@ -358,6 +390,21 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/dashboard": {
+                "get": {
+                    "summary": "Everything the dashboard shows (operator keys)",
+                    "security": bearer,
+                    "responses": {
+                        "200": _json(
+                            _ref("Dashboard"), "Snapshot, last hour, latest dead letters."
+                        ),
+                        **_errors(401, 403, 429, 503),
+                    },
+                }
+            },
+            "/dashboard": _page("The dashboard page (reads /v1/dashboard)", "text/html"),
+            "/dashboard.js": _page("The dashboard's script", "application/javascript"),
+            "/dashboard.css": _page("The dashboard's style", "text/css"),
             "/openapi.json": {
                 "get": {
                     "summary": "This document",

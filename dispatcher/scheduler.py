@@ -11,8 +11,8 @@ however many workers tick at once, each due message is moved exactly once. The j
 payload kombu's Redis transport would push (built once from Celery's own ``create_task_message``,
 with the message id, task id and queue filled in by the script).
 
-Each tick also refreshes the worker's heartbeat (``smsd:workers``, at most once a second), which
-``/readyz`` reads.
+Every ``worker.heartbeat_s`` a tick also pushes a canary job onto the worker's own canary queue
+(:mod:`dispatcher.heartbeat`): running it proves the worker still consumes.
 
 The same tick recovers messages whose sender died mid-send: the claim put each message being sent
 in ``smsd:inflight`` scored by its lease's end; one still there after that, still ``sending`` and
@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,16 +40,14 @@ from dispatcher.keys import (
     IN_FLIGHT,
     LEASE_PREFIX,
     MESSAGE_PREFIX,
-    WORKER_HEARTBEATS,
 )
 from dispatcher.logs import get_logger
 
-__all__ = ["DelayScheduler", "MoveResult", "job_template"]
+__all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template"]
 
 _MESSAGE_MARK = "SMSDMSGID"
 _TASK_MARK = "SMSDTASKID"
 _QUEUE_MARK = "SMSDQUEUE"
-_BEAT_EVERY_MS = 1000
 
 # KEYS: delay queue, in flight. ARGV: now ms, batch size, job template, message key prefix,
 # lease key prefix.
@@ -87,14 +86,25 @@ return {moved, recovered}
 """
 
 
-def job_template(app: Celery) -> str:
-    """The Redis payload of a send job with markers for the message id, task id and queue.
+@dataclass(frozen=True, slots=True)
+class Canary:
+    """This worker's canary: its name, its own queue, the job to push there, how often."""
 
-    It is what ``app.send_task(SEND_TASK, args=[id], queue=queue)`` pushes, with the body left as
+    worker_name: str
+    queue: str
+    template: str
+    every_ms: int
+
+
+def job_template(app: Celery, task: str = SEND_TASK) -> str:
+    """The Redis payload of a ``task`` job with markers for its one argument (the message id),
+    task id and queue.
+
+    It is what ``app.send_task(task, args=[id], queue=queue)`` pushes, with the body left as
     plain JSON (``body_encoding`` utf-8) so the Lua script can fill it in.
     """
     message = app.amqp.create_task_message(
-        _TASK_MARK, SEND_TASK, [_MESSAGE_MARK], {}, ignore_result=True
+        _TASK_MARK, task, [_MESSAGE_MARK], {}, ignore_result=True
     )
     content_type, content_encoding, body = serialization.dumps(  # type: ignore[no-untyped-call]
         message.body, serializer="json"
@@ -137,11 +147,11 @@ class DelayScheduler:
         poll_interval_s: float,
         batch_size: int,
         clock_ms: Callable[[], int] = _now_ms,
-        worker_name: str | None = None,
+        canary: Canary | None = None,
     ) -> None:
         self._redis = client
-        self._worker_name = worker_name
-        self._last_beat_ms = 0
+        self._canary = canary
+        self._last_canary_ms = 0
         self._move = client.register_script(_MOVE)
         self._template = template
         self._poll_interval_s = poll_interval_s
@@ -164,13 +174,16 @@ class DelayScheduler:
         )
         return MoveResult(int(moved), int(recovered))
 
-    def _beat(self) -> None:
-        """At most once a second: this worker's heartbeat, for ``/readyz``."""
+    def _push_canary(self) -> None:
+        """Every ``every_ms``: a canary job onto this worker's own queue (see heartbeat)."""
+        canary = self._canary
         now_ms = self._clock_ms()
-        if self._worker_name is None or now_ms - self._last_beat_ms < _BEAT_EVERY_MS:
+        if canary is None or now_ms - self._last_canary_ms < canary.every_ms:
             return
-        self._redis.zadd(WORKER_HEARTBEATS, {self._worker_name: now_ms})
-        self._last_beat_ms = now_ms
+        self._last_canary_ms = now_ms
+        job = canary.template.replace(_TASK_MARK, f"canary-{uuid.uuid4()}")
+        job = job.replace(_MESSAGE_MARK, canary.worker_name).replace(_QUEUE_MARK, canary.queue)
+        self._redis.lpush(canary.queue, job)
 
     def _loop(self) -> None:
         log = get_logger(component="scheduler")
@@ -184,7 +197,7 @@ class DelayScheduler:
                 self._stop.wait(min(self._poll_interval_s * 2**failures, 5.0))
                 continue
             failures = 0
-            self._beat()
+            self._push_canary()
             if result.recovered:
                 log.warning("scheduler.recovered_dead_sends", count=result.recovered)
             if result.moved + result.recovered >= self._batch_size:

@@ -154,6 +154,8 @@ class WorkerSettings(BaseModel):
     )
     prefetch_multiplier: int = Field(default=2, ge=1, le=16)
     lease_margin_s: float = Field(default=15.0, ge=1)
+    # Each worker runs a canary job from its own queue this often; three missed make it stale.
+    heartbeat_s: float = Field(default=5.0, gt=0, le=300)
 
 
 class SchedulerSettings(BaseModel):
@@ -301,6 +303,12 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     routes: RouteSettings = RouteSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The secrets of sms-dispatch itself (API keys from the environment, the report token,
+        the callback signing secret), so logs can be scrubbed of them."""
+        plain = [k.strip() for k in self.api.api_keys.split(",") if k.strip()]
+        return tuple(v for v in (*plain, self.delivery_reports.secret, self.callbacks.secret) if v)
 
     @field_validator("redis_url")
     @classmethod

@@ -21,6 +21,7 @@ from dispatcher.keys import (
     DEAD_LETTERS,
     DELAY_QUEUE,
     IN_FLIGHT,
+    METRICS,
     attempts_key,
     idempotency_key,
     lease_key,
@@ -63,9 +64,10 @@ return {{'claimed', state, redis.call('HGETALL', KEYS[1])}}
 """
 
 # KEYS: message, lease, attempts, delay queue, dead letters, in flight, provider-id index,
-#       status callbacks.
+#       status callbacks, metrics.
 # ARGV: token, attempt JSON or '', ttl s, action (none|retry|dead_letter), score ms, message id,
-#       '1' to index the provider's message id, callback state or '', now ms,
+#       '1' to index the provider's message id, the state reached (callback, metrics) or '',
+#       now ms,
 #       then field/value pairs for the message hash.
 _FINISH = """
 local holder = redis.call('GET', KEYS[2])
@@ -77,8 +79,11 @@ end
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 if ARGV[7] == '1' then redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[3]) end
-if ARGV[8] ~= '' and redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
-  redis.call('ZADD', KEYS[8], 'NX', ARGV[9], ARGV[6] .. '|' .. ARGV[8])
+if ARGV[8] ~= '' then
+  redis.call('HINCRBY', KEYS[9], 'messages|' .. ARGV[8], 1)
+  if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+    redis.call('ZADD', KEYS[8], 'NX', ARGV[9], ARGV[6] .. '|' .. ARGV[8])
+  end
 end
 if ARGV[4] == 'dead_letter' then
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[6])
@@ -97,10 +102,11 @@ redis.call('ZREM', KEYS[6], ARGV[6])
 return 1
 """
 
-# KEYS: message, status callbacks. ARGV: state (delivered|undelivered|pending), provider's status
-# word, reason, now ms, message id. Moves an accepted message to its reported final state (the
-# first final report wins; a repeat changes nothing). Returns applied, same, final (another final
-# state is kept), pending, missing, or not_accepted (the send is not recorded as accepted yet).
+# KEYS: message, status callbacks, metrics. ARGV: state (delivered|undelivered|pending), the
+# provider's status word, reason, now ms, message id. Moves an accepted message to its reported
+# final state (the first final report wins; a repeat changes nothing). Returns applied, same,
+# final (another final state is kept), pending, missing, or not_accepted (the send is not
+# recorded as accepted yet).
 _APPLY_REPORT = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
@@ -111,6 +117,7 @@ redis.call('HSET', KEYS[1], 'report_status', ARGV[2], 'report_reason', ARGV[3],
   'reported_at_ms', ARGV[4])
 if ARGV[1] == 'pending' then return 'pending' end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at_ms', ARGV[4])
+redis.call('HINCRBY', KEYS[3], 'messages|' .. ARGV[1], 1)
 if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
   redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[5] .. '|' .. ARGV[1])
 end
@@ -274,12 +281,13 @@ class MessageStore:
         action: Literal["none", "retry", "dead_letter"] = "none",
         score_ms: int = 0,
         provider_id: tuple[str, str] | None = None,
-        callback_state: str | None = None,
+        reached_state: str | None = None,
     ) -> bool:
         """Record the attempt and the new fields, release the lease; with ``action`` "retry" put
         the message in the delay queue due at ``score_ms``, with "dead_letter" keep it (no TTL) in
         the dead letters. ``provider_id`` (provider, its message id) is indexed for delivery
-        reports; ``callback_state`` queues a status callback when the message has a callback URL.
+        reports; ``reached_state`` (a state a callback is due for) is counted in the metrics and
+        queues a status callback when the message has a callback URL.
         False if the lease was lost to another sender (the attempt is still recorded; the state
         is left to the holder)."""
         assert claim.record is not None
@@ -297,6 +305,7 @@ class MessageStore:
                 IN_FLIGHT,
                 provider_id_key(*provider_id) if provider_id else message_key(record.id),
                 CALLBACKS,
+                METRICS,
             ],
             args=[
                 claim.token,
@@ -306,7 +315,7 @@ class MessageStore:
                 score_ms,
                 record.id,
                 "1" if provider_id else "",
-                callback_state or "",
+                reached_state or "",
                 now_ms,
                 *fields,
             ],
@@ -326,7 +335,7 @@ class MessageStore:
         """Record a delivery report; see ``_APPLY_REPORT`` for what comes back."""
         return str(
             self._apply_report(
-                keys=[message_key(message_id), CALLBACKS],
+                keys=[message_key(message_id), CALLBACKS, METRICS],
                 args=[state, provider_status, reason, now_ms, message_id],
             )
         )

@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from celery import signals
 
 from dispatcher.callbacks import CallbackSender
-from dispatcher.celery_app import get_celery_app
+from dispatcher.celery_app import HEARTBEAT_TASK, get_celery_app, sms_queue
 from dispatcher.courier import Courier
-from dispatcher.logs import configure_logging, get_logger
+from dispatcher.heartbeat import Heartbeat, canary_queue
+from dispatcher.logs import configure_logging, get_logger, register_secrets
 from dispatcher.provider_setup import build_providers
 from dispatcher.runtime import SendBridge
-from dispatcher.scheduler import DelayScheduler, job_template
+from dispatcher.scheduler import Canary, DelayScheduler, job_template
 from dispatcher.settings import Settings, get_settings, resolve_redis_url
 from dispatcher.store import MessageStore, connect_redis
 
@@ -32,18 +33,27 @@ class WorkerRuntime:
     """Everything one worker process needs to deliver messages."""
 
     def __init__(self, settings: Settings) -> None:
+        register_secrets(settings.secret_values())
         providers = build_providers(settings)
         redis_url = resolve_redis_url(settings)
         self.bridge = SendBridge(connections_per_provider=settings.worker.concurrency)
         self.store = MessageStore(
             connect_redis(redis_url), retention_s=settings.messages.retention_s
         )
+        self.worker_name = f"{socket.gethostname()}.{os.getpid()}"
+        self.heartbeat = Heartbeat(self.store.redis, self.worker_name)
+        app = get_celery_app()
         self.scheduler = DelayScheduler(
             connect_redis(redis_url),
-            job_template(get_celery_app()),
+            job_template(app),
             poll_interval_s=settings.scheduler.poll_interval_s,
             batch_size=settings.scheduler.batch_size,
-            worker_name=f"{socket.gethostname()}:{os.getpid()}",
+            canary=Canary(
+                worker_name=self.worker_name,
+                queue=canary_queue(self.worker_name),
+                template=job_template(app, HEARTBEAT_TASK),
+                every_ms=int(settings.worker.heartbeat_s * 1000),
+            ),
         )
         self.courier = Courier(
             settings=settings,
@@ -109,8 +119,11 @@ def run_worker(
     """Start a Celery worker with the ``threads`` pool and sms-dispatch's defaults."""
     settings = get_settings()
     configure_logging(settings.log.format, settings.log.level)
-    worker_runtime()  # fail fast on a broken provider entry, before consuming anything
-    chosen_queues = list(queues or settings.worker.queues)
+    runtime = worker_runtime()  # fail fast on a broken provider entry, before consuming anything
+    canary = canary_queue(runtime.worker_name)
+    app = get_celery_app()
+    app.conf.task_queues = [*app.conf.task_queues, sms_queue(canary)]
+    chosen_queues = [*(queues or settings.worker.queues), canary]
     argv = [
         "worker",
         "--pool=threads",
@@ -124,4 +137,4 @@ def run_worker(
         *extra_args,
     ]
     get_logger().info("worker.starting", queues=chosen_queues, pid=os.getpid())
-    get_celery_app().worker_main(argv)
+    app.worker_main(argv)

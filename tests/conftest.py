@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from unittest import mock
 
 import pytest
@@ -289,4 +290,42 @@ def api_factory(settings: Settings, dispatcher: Dispatcher) -> Iterator[Callable
     yield start
     for runner in runners:
         loop_thread.run(runner.cleanup(), timeout_s=10)
+    loop_thread.stop()
+
+
+# --- a web app's status-callback endpoint ---------------------------------------------------
+
+
+@dataclass
+class WebApp:
+    """A web app's status-callback endpoint: keeps each POST; answers 500 to the first
+    ``failures`` of them."""
+
+    url: str
+    received: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
+    failures: int = 0
+    calls: int = 0
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for body, _ in self.received]
+
+
+@pytest.fixture
+def web_app() -> Iterator[WebApp]:
+    loop_thread = LoopThread("webapp-loop")
+    port = free_port()
+    app_state = WebApp(f"http://127.0.0.1:{port}/sms-status")
+
+    async def keep(request: web.Request) -> web.Response:
+        app_state.calls += 1
+        if app_state.calls <= app_state.failures:
+            return web.Response(status=500)
+        app_state.received.append((await request.read(), dict(request.headers)))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/sms-status", keep)
+    runner = serve_on_loopback(loop_thread, app, port)
+    yield app_state
+    loop_thread.run(runner.cleanup(), timeout_s=10)
     loop_thread.stop()

@@ -142,7 +142,7 @@ class Personality(abc.ABC):
         if outage is not None:
             self._record(request, to, payload, client_reference, outage, None)
             return self.outage(outage)
-        scripted = self.state.next_answer(to)
+        scripted = self.state.next_answer(to, self.kind)
         delay_ms = self.state.latency_ms + (scripted.delay_ms if scripted else 0)
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)

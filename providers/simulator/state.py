@@ -36,6 +36,8 @@ class ScriptedAnswer:
       instead, and no body for a 204); ``report`` then sets what the delivery report says later:
       ``"delivered"`` (the default) or ``"failed"``.
     - ``delay_ms`` before answering, in every case.
+    - ``provider`` (a kind): only that personality gives this answer; the others answer normally
+      and leave it in place (so a failover to another provider is seen to succeed).
     """
 
     status: int = 201
@@ -47,10 +49,21 @@ class ScriptedAnswer:
     success: bool = False
     report: str = "delivered"
     success_status: int | None = None  # a success answered with this 2xx instead of the usual
+    provider: str | None = None  # only this personality gives the answer
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScriptedAnswer:
-        allowed = {"status", "body", "raw", "code", "headers", "delay_ms", "success", "report"}
+        allowed = {
+            "status",
+            "body",
+            "raw",
+            "code",
+            "headers",
+            "delay_ms",
+            "success",
+            "report",
+            "provider",
+        }
         unknown = set(data) - allowed
         if unknown:
             raise ValueError(f"unknown answer fields: {sorted(unknown)}")
@@ -74,6 +87,7 @@ class ScriptedAnswer:
             success=success,
             report=report,
             success_status=success_status,
+            provider=None if data.get("provider") is None else str(data["provider"]),
         )
 
 
@@ -167,10 +181,13 @@ class SimulatorState:
         self._scripts[to] = collections.deque(answers)
         self._repeat_last[to] = repeat_last
 
-    def next_answer(self, to: str) -> ScriptedAnswer | None:
-        """The scripted answer for this send to ``to``, or None for the normal success."""
+    def next_answer(self, to: str, provider: str | None = None) -> ScriptedAnswer | None:
+        """The scripted answer for this send to ``to`` at ``provider`` (a kind), or None for the
+        normal success."""
         queue = self._scripts.get(to)
         if not queue:
+            return None
+        if queue[0].provider is not None and queue[0].provider != provider:
             return None
         if len(queue) == 1 and self._repeat_last.get(to):
             return queue[0]

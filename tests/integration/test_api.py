@@ -349,14 +349,35 @@ def test_dead_letters_listed_and_replayed(
     assert (status, list(error["error"]["fields"])) == (422, ["since"])
 
 
-def test_readyz_needs_redis_and_a_fresh_worker_heartbeat(
-    api_url: str, worker_factory: WorkerFactory
+def test_readyz_needs_redis_and_a_worker_that_consumes(
+    api_factory: ApiFactory, worker_factory: WorkerFactory
 ) -> None:
+    """No worker: 503. An idle worker keeps itself fresh by running its canary jobs; stopped
+    (SIGSTOP), it goes stale within three heartbeats and /readyz names it; resumed, ready again."""
+    import os
+    import signal
+    import time
+
+    from dispatcher.settings import WorkerSettings
+
+    api_url = api_factory(worker=WorkerSettings(heartbeat_s=0.3)).url
     status, ready = call("GET", f"{api_url}/readyz", key=None)
     assert (status, ready["ready"], ready["workers"]) == (503, False, 0)
-    assert "heartbeat" in ready["reason"]
-    worker_factory()
+    assert "canary" in ready["reason"]
+    worker = worker_factory({"SMSD_WORKER__HEARTBEAT_S": "0.3"})
     wait_for(lambda: call("GET", f"{api_url}/readyz", key=None)[0] == 200)
+    time.sleep(1.5)  # idle: only canaries keep it fresh
+    status, ready = call("GET", f"{api_url}/readyz", key=None)
+    assert (status, ready["workers"], ready["stale"]) == (200, 1, [])
+    os.kill(worker.process.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: call("GET", f"{api_url}/readyz", key=None)[0] == 503, timeout_s=5)
+        ready = call("GET", f"{api_url}/readyz", key=None)[1]
+        assert ready["stale"]
+        assert ready["stale"][0].endswith(f".{worker.process.pid}")
+    finally:
+        os.kill(worker.process.pid, signal.SIGCONT)
+    wait_for(lambda: call("GET", f"{api_url}/readyz", key=None)[0] == 200, timeout_s=5)
     assert call("GET", f"{api_url}/healthz", key=None) == (200, {"ok": True})
 
 

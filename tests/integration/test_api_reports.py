@@ -4,58 +4,18 @@ simulator's personalities and a web app's callback receiver on loopback."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from dispatcher.callbacks import SIGNATURE_HEADER, verify_signature
-from dispatcher.embedded_redis import free_port
-from dispatcher.runtime import LoopThread
 from dispatcher.settings import DeliveryReportSettings
-from tests.conftest import ApiFactory, RunningSimulator, WorkerFactory, serve_on_loopback, wait_for
+from tests.conftest import ApiFactory, RunningSimulator, WebApp, WorkerFactory, wait_for
 from tests.integration.test_api import call
 
 REPORT_TOKEN = "test-report-token-77c1"
 CALLBACK_SECRET = "test-callback-secret-19ab"
 NUMBER = "+14155552671"
-
-
-@dataclass
-class WebApp:
-    """A web app's status-callback endpoint: keeps each POST; answers 500 to the first
-    ``failures`` of them."""
-
-    url: str
-    received: list[tuple[bytes, dict[str, str]]] = field(default_factory=list)
-    failures: int = 0
-    calls: int = 0
-
-    def events(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for body, _ in self.received]
-
-
-@pytest.fixture
-def web_app() -> Iterator[WebApp]:
-    loop_thread = LoopThread("webapp-loop")
-    port = free_port()
-    app_state = WebApp(f"http://127.0.0.1:{port}/sms-status")
-
-    async def keep(request: web.Request) -> web.Response:
-        app_state.calls += 1
-        if app_state.calls <= app_state.failures:
-            return web.Response(status=500)
-        app_state.received.append((await request.read(), dict(request.headers)))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/sms-status", keep)
-    runner = serve_on_loopback(loop_thread, app, port)
-    yield app_state
-    loop_thread.run(runner.cleanup(), timeout_s=10)
-    loop_thread.stop()
 
 
 def report_env(provider: str, api_url: str, simulator: RunningSimulator) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -86,6 +87,19 @@ def test_dev_stack_sends_and_stops_cleanly(clean_env: dict[str, str], tmp_path: 
 
             # The stack wires the simulator's delivery reports back into its API.
             wait_for(delivered, timeout_s=20, interval_s=0.5)
+
+            demo = subprocess.run(
+                [*cli, "demo"],
+                env=clean_env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=90,
+                check=True,
+            )
+            # Every path shows: delivered, dead letters (failed), reported undelivered.
+            assert re.search(r"sent 40; now: \d+ delivered, 4 failed, 4 undelivered", demo.stdout)
+            assert f"{state['api_url']}/dashboard#key=" in demo.stdout
         finally:
             dev.send_signal(signal.SIGINT)
             dev.wait(timeout=40)

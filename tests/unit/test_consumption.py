@@ -40,3 +40,12 @@ def test_one_queue_and_no_queues() -> None:
     cycle.update(["sms.bulk"])
     assert cycle.consume(1) == ["sms.bulk"]
     assert cycle.rotate("sms.bulk") == "sms.bulk"
+
+
+def test_the_workers_canary_queue_is_always_looked_at_first() -> None:
+    cycle = PriorityShareCycle(shares=SHARES)
+    cycle.update({"sms.bulk", "smsd.canary.host.42", "sms.high"})
+    orders = [cycle.consume(3) for _ in range(9)]
+    assert all(order[0] == "smsd.canary.host.42" for order in orders)
+    assert {order[1] for order in orders} == {"sms.high", "sms.bulk"}
+    assert PriorityShareCycle(["smsd.canary.x"], shares=SHARES).consume(1) == ["smsd.canary.x"]
