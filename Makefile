@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev demo test test-all test-deps lint typecheck unit up down logs clean install
+.PHONY: dev demo bench test test-all test-deps lint typecheck unit up down logs clean install
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ dev: $(STAMP)
 ## demo: a mixed batch through the running `make dev` stack (every path shows on the dashboard)
 demo: $(STAMP)
 	$(BIN)/smsdispatch demo
+
+## bench: sms-dispatch against its baselines, side by side, on loopback (writes bench/results.json)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --soak 50000
 
 ## test-deps: Debian's chromium for the dashboard test (installed when missing, as root)
 test-deps:

@@ -1,0 +1,1 @@
+"""The benchmark of sms-dispatch and its baselines (``make bench``)."""

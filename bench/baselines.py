@@ -1,0 +1,76 @@
+"""The baselines' Celery apps, on the same broker settings as sms-dispatch.
+
+- ``noop``: the floor of the queue: a task that does nothing but record that it ran (threads pool,
+  same concurrency, same broker settings as the sms-dispatch worker).
+- ``naive``: what people usually write first: the prefork pool at its default concurrency, and in
+  each task ``asyncio.run`` with a new ``aiohttp.ClientSession`` for one POST to the provider.
+
+Run as ``celery -A bench.baselines:noop worker ...`` / ``celery -A bench.baselines:naive ...``;
+the Redis URL and the simulator come from the environment (``SMSD_REDIS_URL``,
+``SMSD_PROVIDERS__SINCH__BASE_URL`` / ``__API_TOKEN``), as for sms-dispatch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+import aiohttp
+import redis
+from celery import Celery
+
+from dispatcher.celery_app import celery_config
+from dispatcher.settings import get_settings
+
+DONE = "bench:done"  # list: one enqueue-to-done latency (ms) per finished task
+
+_client: redis.Redis | None = None
+
+
+def _redis() -> redis.Redis:
+    global _client  # noqa: PLW0603 - one client per process, made after any fork
+    if _client is None:
+        _client = redis.Redis.from_url(os.environ["SMSD_REDIS_URL"])
+    return _client
+
+
+def _app(name: str) -> Celery:
+    settings = get_settings()
+    app = Celery(name, set_as_current=False)
+    app.conf.update(celery_config(settings, os.environ["SMSD_REDIS_URL"]))
+    return app
+
+
+noop = _app("bench_noop")
+naive = _app("bench_naive")
+
+
+@noop.task(name="bench.noop", ignore_result=True)
+def noop_task(enqueued_ms: float) -> None:
+    _redis().rpush(DONE, time.time() * 1000 - enqueued_ms)
+
+
+async def _post_once(to: str) -> int:
+    base = os.environ["SMSD_PROVIDERS__SINCH__BASE_URL"].rstrip("/")
+    plan = get_settings().providers["sinch"].options()["service_plan_id"]
+    token = os.environ["SMSD_PROVIDERS__SINCH__API_TOKEN"]
+    # A new session (and connection) every time.
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{base}/xms/v1/{plan}/batches",
+            json={"to": [to], "body": "bench"},
+            headers={"Authorization": f"Bearer {token}"},
+        ) as answer,
+    ):
+        await answer.read()
+        return answer.status
+
+
+@naive.task(name="bench.naive", ignore_result=True)
+def naive_task(enqueued_ms: float, to: str) -> Any:
+    status = asyncio.run(_post_once(to))
+    _redis().rpush(DONE, time.time() * 1000 - enqueued_ms)
+    return status

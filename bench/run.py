@@ -1,0 +1,648 @@
+"""``make bench``: sms-dispatch against its baselines, side by side in one run, on loopback.
+
+For each provider latency (the simulator answering after 0 ms and after 200 ms):
+
+- (a) ceiling: a bare aiohttp client (one pooled session) posting to the simulator;
+- (b) floor: a no-op Celery task, same pool, concurrency and broker settings;
+- (c) naive: prefork pool at its default concurrency, ``asyncio.run`` and a new session per task;
+- (d) sms-dispatch, ``send_sms`` one by one, one worker process;
+- (e) sms-dispatch, the same count through ``send_bulk``;
+- (f) sms-dispatch, two worker processes.
+
+Each row: messages/s end to end (first enqueue to last accepted), p50/p99 enqueue-to-accepted
+latency, worker RSS before and after, Redis commands per message (``INFO commandstats``, the calls
+made inside Lua scripts included) and provider requests per message. Results go to
+``bench/results.json``; ``--soak N`` adds an RSS run of N messages through (d).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dispatcher.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from dispatcher.enqueue import Dispatcher  # noqa: E402
+from dispatcher.keys import METRICS  # noqa: E402
+from dispatcher.logs import configure_logging  # noqa: E402
+from dispatcher.settings import load_settings, reset_settings  # noqa: E402
+from dispatcher.simulated import simulator_env  # noqa: E402
+
+PYTHON = sys.executable
+
+
+@dataclass
+class Row:
+    scenario: str
+    latency_ms: int
+    count: int
+    msgs_per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    rss_before_mb: float | None = None
+    rss_after_mb: float | None = None
+    redis_commands_per_msg: float | None = None
+    provider_requests_per_msg: float | None = None
+
+
+def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    ordered = sorted(values)
+    return (
+        round(statistics.median(ordered), 1),
+        round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
+    )
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def _post_json(url: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} not done within {timeout_s:.0f} s")
+
+
+class Stack:
+    """Embedded Redis and the simulator, and the environment that points everything at them."""
+
+    def __init__(self, data_dir: Path, concurrency: int) -> None:
+        self.redis_server = EmbeddedRedis(data_dir / "redis")
+        self.redis_url = self.redis_server.start()
+        self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
+        self.sim_port = free_port()
+        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
+        os.chdir(REPO)
+        base = load_settings()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SMSD_")},
+            "SMSD_REDIS_URL": self.redis_url,
+            **simulator_env(base, self.sim_url, lambda _var: secrets.token_urlsafe(16), environ={}),
+            "SMSD_WORKER__CONCURRENCY": str(concurrency),
+            "SMSD_LOG__LEVEL": "WARNING",
+            "SMSD_DATA_DIR": str(data_dir / "smsd"),
+            "PYTHONPATH": str(REPO),
+        }
+        os.environ.update(self.env)
+        reset_settings()
+        self.settings = load_settings()
+        self.concurrency = concurrency
+        self.simulator: subprocess.Popen[bytes] | None = None
+
+    def start_simulator(self, latency_ms: int) -> None:
+        self.stop_simulator()
+        self.simulator = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "dispatcher",
+                "simulator",
+                "--port",
+                str(self.sim_port),
+                "--latency-ms",
+                str(latency_ms),
+                "--report-delay-ms",
+                "600000",
+            ],
+            env=self.env,
+            cwd=REPO,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait(lambda: _ok(f"{self.sim_url}/healthz"), 20, "simulator start")
+
+    def stop_simulator(self) -> None:
+        if self.simulator is not None:
+            self.simulator.terminate()
+            self.simulator.wait(timeout=10)
+            self.simulator = None
+
+    def reset(self) -> None:
+        """An empty Redis, zeroed command stats and simulator counts."""
+        self.redis.flushall()
+        self.redis.config_resetstat()
+        _post_json(f"{self.sim_url}/_sim/reset", {})
+
+    def commands(self) -> int:
+        stats = self.redis.info("commandstats")
+        return sum(
+            int(v["calls"])
+            for k, v in stats.items()
+            if k not in ("cmdstat_info", "cmdstat_config|resetstat")
+        )
+
+    def provider_requests(self) -> int:
+        return int(_get_json(f"{self.sim_url}/_sim/stats")["total_sends"])
+
+    def close(self) -> None:
+        self.stop_simulator()
+        self.redis_server.stop()
+
+
+def _ok(url: str) -> bool:
+    try:
+        _get_json(url)
+    except OSError:
+        return False
+    return True
+
+
+@contextmanager
+def _workers(
+    stack: Stack, argv: list[str], count: int, ready: Callable[[], bool]
+) -> Iterator[list[psutil.Process]]:
+    """Start ``count`` worker processes; yield them once ``ready()``."""
+    processes, logs = [], []
+    for i in range(count):
+        log = tempfile.NamedTemporaryFile(prefix=f"bench-worker-{i}-", suffix=".log", delete=False)  # noqa: SIM115
+        logs.append(Path(log.name))
+        processes.append(
+            subprocess.Popen(
+                [*argv, f"--hostname=bench{i}-{os.getpid()}@%h"],
+                env=stack.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    try:
+        _wait(lambda: ready() or any(p.poll() is not None for p in processes), 60, "worker start")
+        for path, process in zip(logs, processes, strict=True):
+            if process.poll() is not None:
+                raise RuntimeError(path.read_text(errors="replace"))
+        yield [psutil.Process(p.pid) for p in processes]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        for path in logs:
+            path.unlink(missing_ok=True)
+
+
+def _rss_mb(processes: list[psutil.Process]) -> float:
+    total = 0
+    for process in processes:
+        total += process.memory_info().rss
+        total += sum(child.memory_info().rss for child in process.children(recursive=True))
+    return round(total / 2**20, 1)
+
+
+# --- (a) ceiling ---------------------------------------------------------------------------------
+
+
+def ceiling(stack: Stack, latency_ms: int, count: int) -> Row:
+    plan = stack.settings.providers["sinch"].options()["service_plan_id"]
+    token = stack.env["SMSD_PROVIDERS__SINCH__API_TOKEN"]
+    url = f"{stack.sim_url}/xms/v1/{plan}/batches"
+    latencies: list[float] = []
+
+    async def run() -> float:
+        connector = aiohttp.TCPConnector(limit=stack.concurrency)
+        gate = asyncio.Semaphore(stack.concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(i: int) -> None:
+                async with gate:
+                    started = time.perf_counter()
+                    async with session.post(
+                        url,
+                        json={"to": [f"+1415555{i % 10000:04d}"], "body": "bench"},
+                        headers={"Authorization": f"Bearer {token}"},
+                    ) as answer:
+                        await answer.read()
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+            began = time.perf_counter()
+            await asyncio.gather(*(one(i) for i in range(count)))
+            return time.perf_counter() - began
+
+    stack.reset()
+    elapsed = asyncio.run(run())
+    p50, p99 = _percentiles(latencies)
+    return Row(
+        "a ceiling: bare aiohttp client",
+        latency_ms,
+        count,
+        round(count / elapsed, 1),
+        p50,
+        p99,
+        provider_requests_per_msg=round(stack.provider_requests() / count, 3),
+    )
+
+
+# --- (b) floor and (c) naive: Celery baselines ---------------------------------------------------
+
+
+def _celery_baseline(stack: Stack, latency_ms: int, count: int, *, naive: bool) -> Row:
+    from bench.baselines import DONE
+    from bench.baselines import naive as naive_app
+    from bench.baselines import noop as noop_app
+
+    app = naive_app if naive else noop_app
+    argv = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        f"bench.baselines:{'naive' if naive else 'noop'}",
+        "worker",
+        "-Q",
+        "sms.normal",
+        "--loglevel=WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--events",
+    ]
+    argv += (
+        ["--pool=prefork"] if naive else ["--pool=threads", f"--concurrency={stack.concurrency}"]
+    )
+    stack.reset()
+    began_ms = time.time() * 1000
+    with _workers(
+        stack, argv, 1, lambda: time.time() * 1000 - began_ms > (6000 if naive else 4000)
+    ) as workers:
+        # Celery says nothing at WARNING when it is ready: a fixed start-up allowance.
+        rss_before = _rss_mb(workers)
+        stack.reset()
+        commands_before = stack.commands()
+        began = time.perf_counter()
+        for i in range(count):
+            args = (
+                [time.time() * 1000, f"+1415555{i % 10000:04d}"] if naive else [time.time() * 1000]
+            )
+            app.send_task(
+                "bench.naive" if naive else "bench.noop",
+                args=args,
+                queue="sms.normal",
+                routing_key="sms.normal",
+            )
+        _wait(lambda: stack.redis.llen(DONE) >= count, 900, "baseline tasks")
+        elapsed = time.perf_counter() - began
+        commands = stack.commands() - commands_before
+        rss_after = _rss_mb(workers)
+        latencies = [float(v) for v in stack.redis.lrange(DONE, 0, -1)]
+    p50, p99 = _percentiles(latencies)
+    name = (
+        "c naive: prefork, asyncio.run + new session per task"
+        if naive
+        else "b floor: no-op Celery task, threads pool"
+    )
+    return Row(
+        name,
+        latency_ms,
+        count,
+        round(count / elapsed, 1),
+        p50,
+        p99,
+        rss_before,
+        rss_after,
+        round(commands / count, 2),
+        round(stack.provider_requests() / count, 3) if naive else None,
+    )
+
+
+# --- (d), (e), (f): sms-dispatch -----------------------------------------------------------------
+
+
+def _accepted(stack: Stack) -> int:
+    return int(stack.redis.hget(METRICS, "messages|accepted") or 0)
+
+
+def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, workers: int) -> Row:
+    argv = [
+        PYTHON,
+        "-m",
+        "dispatcher",
+        "worker",
+        "--concurrency",
+        str(stack.concurrency),
+        "--loglevel",
+        "WARNING",
+    ]
+    stack.reset()
+    # A worker is ready once it ran its first canary job (its heartbeat).
+    with _workers(
+        stack, argv, workers, lambda: stack.redis.zcard("smsd:workers") >= workers
+    ) as processes:
+        rss_before = _rss_mb(processes)
+        stack.reset()
+        dispatcher = Dispatcher(stack.settings, redis_url=stack.redis_url)
+        commands_before = stack.commands()
+        began = time.perf_counter()
+        ids: list[str] = []
+        if bulk:
+            for start in range(0, count, 1000):
+                chunk = [
+                    {"to": f"+1415555{i % 10000:04d}", "body": "bench"}
+                    for i in range(start, min(count, start + 1000))
+                ]
+                ids += [r["id"] for r in dispatcher.send_bulk(chunk)]
+        else:
+            ids = [dispatcher.send_sms(f"+1415555{i % 10000:04d}", "bench") for i in range(count)]
+        _wait(lambda: _accepted(stack) >= count, 900, "sms-dispatch messages")
+        elapsed = time.perf_counter() - began
+        commands = stack.commands() - commands_before
+        rss_after = _rss_mb(processes)
+        pipe = stack.redis.pipeline(transaction=False)
+        for message_id in ids:
+            pipe.hmget(f"smsd:msg:{message_id}", "created_at_ms", "updated_at_ms")
+        latencies = [float(u) - float(c) for c, u in pipe.execute() if c and u]
+        dispatcher.close()
+    p50, p99 = _percentiles(latencies)
+    how = "send_bulk" if bulk else "send_sms"
+    letter = "e" if bulk else ("f" if workers > 1 else "d")
+    name = f"{letter} sms-dispatch: {how}, {workers} worker{'s' if workers > 1 else ''}"
+    return Row(
+        name,
+        latency_ms,
+        count,
+        round(count / elapsed, 1),
+        p50,
+        p99,
+        rss_before,
+        rss_after,
+        round(commands / count, 2),
+        round(stack.provider_requests() / count, 3),
+    )
+
+
+# --- Redis commands per message, counted with MONITOR (an untimed pass) --------------------------
+
+
+class CommandCounter:
+    """Counts the commands Redis runs while it is open: from clients (round trips) and from
+    inside Lua scripts, by command name. MONITOR slows Redis down, so this is its own pass."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._url = redis_url
+        self._client = redis.Redis.from_url(redis_url)
+        self.clients: dict[str, int] = {}
+        self.in_scripts = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+
+    def _listen(self) -> None:
+        with self._client.monitor() as monitor:  # type: ignore[no-untyped-call]
+            self._ready.set()
+            while not self._stop:
+                command = monitor.next_command()
+                name = command["command"].split(" ", 1)[0].upper()
+                if command["client_type"] == "lua":
+                    self.in_scripts += 1
+                elif name not in ("PING", "INFO", "MONITOR"):
+                    self.clients[name] = self.clients.get(name, 0) + 1
+
+    def __enter__(self) -> CommandCounter:
+        self._ready = threading.Event()
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop = True
+        redis.Redis.from_url(self._url).ping()  # wakes the listener so it sees the stop
+        self._thread.join(timeout=10)
+
+
+def count_commands(stack: Stack, count: int) -> dict[str, Any]:
+    """Round trips per message for the floor (b) and for sms-dispatch (d), at 0 ms."""
+    from bench.baselines import DONE
+    from bench.baselines import noop as noop_app
+
+    result: dict[str, Any] = {"count": count}
+    noop_argv = [
+        PYTHON,
+        "-m",
+        "celery",
+        "-A",
+        "bench.baselines:noop",
+        "worker",
+        "-Q",
+        "sms.normal",
+        "--loglevel=WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--events",
+        "--pool=threads",
+        f"--concurrency={stack.concurrency}",
+    ]
+    stack.reset()
+    began_ms = time.time() * 1000
+    with _workers(stack, noop_argv, 1, lambda: time.time() * 1000 - began_ms > 4000):
+        stack.reset()
+        with CommandCounter(stack.redis_url) as counter:
+            for _ in range(count):
+                noop_app.send_task(
+                    "bench.noop",
+                    args=[time.time() * 1000],
+                    queue="sms.normal",
+                    routing_key="sms.normal",
+                )
+            _wait(lambda: stack.redis.llen(DONE) >= count, 300, "floor tasks")
+            time.sleep(1)
+        result["floor"] = {
+            "per_msg": round(sum(counter.clients.values()) / count, 2),
+            "by_command": counter.clients,
+        }
+    argv = [
+        PYTHON,
+        "-m",
+        "dispatcher",
+        "worker",
+        "--concurrency",
+        str(stack.concurrency),
+        "--loglevel",
+        "WARNING",
+    ]
+    stack.reset()
+    with _workers(stack, argv, 1, lambda: stack.redis.zcard("smsd:workers") >= 1):
+        stack.reset()
+        dispatcher = Dispatcher(stack.settings, redis_url=stack.redis_url)
+        with CommandCounter(stack.redis_url) as counter:
+            for i in range(count):
+                dispatcher.send_sms(f"+1415555{i:04d}", "bench")
+            _wait(lambda: _accepted(stack) >= count, 300, "sms-dispatch messages")
+            time.sleep(1)
+        dispatcher.close()
+        result["sms_dispatch"] = {
+            "per_msg": round(sum(counter.clients.values()) / count, 2),
+            "in_scripts_per_msg": round(counter.in_scripts / count, 2),
+            "by_command": counter.clients,
+        }
+    result["beyond_celery_per_msg"] = round(
+        result["sms_dispatch"]["per_msg"] - result["floor"]["per_msg"], 2
+    )
+    return result
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _table(rows: list[Row]) -> str:
+    columns = ("scenario", "provider", "count", "msgs/s", "p50 ms", "p99 ms", "RSS MB", "redis/msg")
+    head = "{:<56} {:>8} {:>6} {:>9} {:>8} {:>8} {:>13} {:>9} {:>7}".format(*columns, "req/msg")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        rss = f"{r.rss_before_mb}->{r.rss_after_mb}" if r.rss_before_mb is not None else "-"
+        cells = (
+            r.scenario,
+            f"{r.latency_ms} ms",
+            r.count,
+            r.msgs_per_s,
+            _cell(r.p50_ms),
+            _cell(r.p99_ms),
+            rss,
+            _cell(r.redis_commands_per_msg),
+            _cell(r.provider_requests_per_msg),
+        )
+        lines.append("{:<56} {:>8} {:>6} {:>9} {:>8} {:>8} {:>13} {:>9} {:>7}".format(*cells))
+    return "\n".join(lines)
+
+
+def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def rate(prefix: str, latency: int) -> float:
+        return next(
+            r.msgs_per_s for r in rows if r.scenario.startswith(prefix) and r.latency_ms == latency
+        )
+
+    checks = [
+        ("0 ms: (d) >= 80% of (b)", rate("d", 0) / rate("b", 0), 0.8),
+        ("200 ms: (d) >= 80% of (b) at 0 ms", rate("d", 200) / rate("b", 0), 0.8),
+        ("200 ms: (d) >= 40x (c)", rate("d", 200) / rate("c", 200), 40.0),
+        ("0 ms: (e) >= 3x (b)", rate("e", 0) / rate("b", 0), 3.0),
+    ]
+    out = [
+        {"target": name, "ratio": round(value, 2), "needed": need, "met": value >= need}
+        for name, value, need in checks
+    ]
+    if counted:
+        beyond = counted["beyond_celery_per_msg"]
+        out.append(
+            {
+                "target": "Redis round trips per message beyond Celery's own <= 12",
+                "ratio": beyond,
+                "needed": 12,
+                "met": beyond <= 12,
+            }
+        )
+    requests = [r.provider_requests_per_msg or 0.0 for r in rows if r.scenario[0] in "def"]
+    out.append(
+        {
+            "target": "provider requests per message == 1",
+            "ratio": max(requests),
+            "needed": 1,
+            "met": all(q == 1 for q in requests),
+        }
+    )
+    return out
+
+
+def main() -> None:
+    configure_logging("json", "WARNING")  # this process enqueues: no line per message
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--count", type=int, default=5000, help="messages per sms-dispatch / floor / ceiling run"
+    )
+    parser.add_argument(
+        "--naive-count", type=int, default=300, help="messages per naive run (it is slow)"
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=256, help="worker threads (and client concurrency)"
+    )
+    parser.add_argument("--latencies", type=int, nargs="+", default=[0, 200])
+    parser.add_argument(
+        "--soak", type=int, default=0, help="also send this many through (d) for RSS"
+    )
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
+    args = parser.parse_args()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="smsd-bench-") as tmp:
+        stack = Stack(Path(tmp), args.concurrency)
+        try:
+            for latency in args.latencies:
+                stack.start_simulator(latency)
+                rows.append(ceiling(stack, latency, args.count))
+                rows.append(_celery_baseline(stack, latency, args.count, naive=False))
+                rows.append(_celery_baseline(stack, latency, args.naive_count, naive=True))
+                rows.append(sms_dispatch(stack, latency, args.count, bulk=False, workers=1))
+                rows.append(sms_dispatch(stack, latency, args.count, bulk=True, workers=1))
+                rows.append(sms_dispatch(stack, latency, args.count, bulk=False, workers=2))
+                print(_table([r for r in rows if r.latency_ms == latency]), flush=True)
+            stack.start_simulator(0)
+            counted = count_commands(stack, 300)
+            soak = None
+            if args.soak:
+                stack.start_simulator(0)
+                soak = sms_dispatch(stack, 0, args.soak, bulk=True, workers=1)
+        finally:
+            stack.close()
+    result = {
+        "command": "make bench",
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "concurrency": args.concurrency,
+        "rows": [asdict(r) for r in rows],
+        "redis_round_trips": counted,
+        "targets": _targets(rows, counted) if set(args.latencies) >= {0, 200} else [],
+        "soak": asdict(soak) if soak else None,
+    }
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print("\n" + _table(rows))
+    for target in result["targets"]:
+        verdict = "MET " if target["met"] else "MISS"
+        print(f"{verdict} {target['target']}: {target['ratio']} (needed {target['needed']})")
+    ours, floor = counted["sms_dispatch"], counted["floor"]
+    print(
+        f"Redis round trips per message (MONITOR, {counted['count']} messages): "
+        f"floor {floor['per_msg']}, sms-dispatch {ours['per_msg']} "
+        f"(+{ours['in_scripts_per_msg']} inside scripts), "
+        f"beyond Celery's own {counted['beyond_celery_per_msg']}"
+    )
+    if soak:
+        print(f"soak: {soak.count} messages, RSS {soak.rss_before_mb} -> {soak.rss_after_mb} MB")
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
