@@ -589,7 +589,10 @@ def main() -> None:
         "--naive-count", type=int, default=300, help="messages per naive run (it is slow)"
     )
     parser.add_argument(
-        "--concurrency", type=int, default=256, help="worker threads (and client concurrency)"
+        "--concurrency",
+        type=int,
+        default=64,
+        help="worker threads (the default) and client concurrency",
     )
     parser.add_argument("--latencies", type=int, nargs="+", default=[0, 200])
     parser.add_argument(
