@@ -6,8 +6,9 @@ verified by the adapter; the other providers' callbacks must carry the configure
 ``delivery_reports.secret`` as ``?token=``. Each report in the body is matched to its message by
 our id where the provider echoes it (Sinch ``client_reference``), else by the provider's message
 id recorded when the send was accepted, and applied once: an ``accepted`` message moves to
-``delivered`` or ``undelivered``, a repeat changes nothing, and a report for a message whose
-acceptance is not recorded yet is refused with 503 so the provider sends it again.
+``delivered`` or ``undelivered``, a repeat changes nothing, a dead letter keeps its state but
+shows the report, and a report for a message whose acceptance is not recorded yet is refused
+with 503 so the provider sends it again.
 """
 
 from __future__ import annotations

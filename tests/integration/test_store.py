@@ -113,3 +113,36 @@ def test_missing_message(redis_client: redis.Redis) -> None:
     """A job for an unknown id is reported as missing."""
     store = MessageStore(redis_client, retention_s=100)
     assert store.claim("nope", lease_ms=1000, now_ms=NOW).status == "missing"
+
+
+def test_delivery_reports_apply_once_and_only_to_accepted_messages(
+    redis_client: redis.Redis,
+) -> None:
+    """queued: not yet (the provider sends it again); accepted: applied once, counted, a
+    callback queued; a dead letter keeps its state but shows what the provider said."""
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(record("01Q"), idempotency_ttl_s=60, now_ms=NOW)
+    redis_client.hset(message_key("01Q"), "callback_url", "http://127.0.0.1:9/cb")
+
+    def apply(message_id: str, state: str = "delivered") -> str:
+        return store.apply_report(
+            message_id, state=state, provider_status="DELIVRD", reason="", now_ms=NOW + 5
+        )
+
+    assert apply("01Q") == "not_accepted"
+    redis_client.hset(message_key("01Q"), "state", "accepted")
+    assert apply("01Q", "pending") == "pending"
+    assert apply("01Q") == "applied"
+    assert apply("01Q") == "same"
+    assert apply("01Q", "undelivered") == "final"
+    assert redis_client.hget(message_key("01Q"), "state") == "delivered"
+    assert redis_client.zrange("smsd:callbacks", 0, -1) == ["01Q|delivered"]
+    assert redis_client.hget("smsd:metrics", "messages|delivered") == "1"
+    assert apply("01NOPE") == "missing"
+
+    store.create(record("01D"), idempotency_ttl_s=60, now_ms=NOW)
+    redis_client.hset(message_key("01D"), "state", "failed")
+    assert apply("01D") == "final"
+    found = store.get("01D")
+    assert found is not None
+    assert (found[0].state, found[0].report_status) == (MessageState.FAILED, "DELIVRD")
