@@ -115,15 +115,15 @@ def test_log_lines_follow_the_documented_schema_and_leak_nothing(
         headers={"Idempotency-Key": "log-run-dead"},
     )
 
-    def state(message_id: str, wanted: str) -> bool:
-        return bool(
-            call("GET", f"{api_url}/v1/messages/{message_id}", key=API_KEY)[1]["state"] == wanted
-        )
+    def state(message_id: str, *wanted: str) -> bool:
+        found = call("GET", f"{api_url}/v1/messages/{message_id}", key=API_KEY)[1]["state"]
+        return bool(found in wanted)
 
     wait_for(functools.partial(state, ids["delivered"], "delivered"), timeout_s=20)
     wait_for(functools.partial(state, ids["dead"], "failed"), timeout_s=20)
     for name in ("retried", "failed_over"):
-        wait_for(functools.partial(state, ids[name], "accepted"), timeout_s=20)
+        # Sinch's report may already have moved an accepted message on to delivered.
+        wait_for(functools.partial(state, ids[name], "accepted", "delivered"), timeout_s=20)
     wait_for(lambda: len(web_app.received) >= 2, timeout_s=20)
 
     lines = worker.log().splitlines() + api_log.read_text(errors="replace").splitlines()
