@@ -28,7 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -45,6 +44,7 @@ sys.path.insert(0, str(REPO))
 from dispatcher.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from dispatcher.enqueue import Dispatcher  # noqa: E402
 from dispatcher.keys import METRICS  # noqa: E402
+from dispatcher.local_http import request_json  # noqa: E402
 from dispatcher.logs import configure_logging  # noqa: E402
 from dispatcher.settings import load_settings, reset_settings  # noqa: E402
 from dispatcher.simulated import simulator_env  # noqa: E402
@@ -74,19 +74,6 @@ def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
         round(statistics.median(ordered), 1),
         round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
     )
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        return json.loads(answer.read())
-
-
-def _post_json(url: str, body: Any) -> Any:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        return json.loads(answer.read())
 
 
 def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -155,7 +142,7 @@ class Stack:
         """An empty Redis, zeroed command stats and simulator counts."""
         self.redis.flushall()
         self.redis.config_resetstat()
-        _post_json(f"{self.sim_url}/_sim/reset", {})
+        request_json(f"{self.sim_url}/_sim/reset", {})
 
     def commands(self) -> int:
         stats = self.redis.info("commandstats")
@@ -166,7 +153,7 @@ class Stack:
         )
 
     def provider_requests(self) -> int:
-        return int(_get_json(f"{self.sim_url}/_sim/stats")["total_sends"])
+        return int(request_json(f"{self.sim_url}/_sim/stats")["total_sends"])
 
     def close(self) -> None:
         self.stop_simulator()
@@ -175,7 +162,7 @@ class Stack:
 
 def _ok(url: str) -> bool:
     try:
-        _get_json(url)
+        request_json(url, timeout_s=10)
     except OSError:
         return False
     return True
@@ -271,12 +258,10 @@ def ceiling(stack: Stack, latency_ms: int, count: int) -> Row:
 # --- (b) floor and (c) naive: Celery baselines ---------------------------------------------------
 
 
-def _celery_baseline(stack: Stack, latency_ms: int, count: int, *, naive: bool) -> Row:
-    from bench.baselines import DONE
-    from bench.baselines import naive as naive_app
-    from bench.baselines import noop as noop_app
-
-    app = naive_app if naive else noop_app
+@contextmanager
+def _baseline_workers(stack: Stack, *, naive: bool) -> Iterator[list[psutil.Process]]:
+    """One worker of a baseline app: prefork at its default concurrency (naive), or the threads
+    pool at the stack's concurrency (no-op), on sms-dispatch's broker settings."""
     argv = [
         PYTHON,
         "-m",
@@ -294,26 +279,55 @@ def _celery_baseline(stack: Stack, latency_ms: int, count: int, *, naive: bool) 
     argv += (
         ["--pool=prefork"] if naive else ["--pool=threads", f"--concurrency={stack.concurrency}"]
     )
-    stack.reset()
+    # Celery says nothing at WARNING when it is ready: a fixed start-up allowance.
     began_ms = time.time() * 1000
-    with _workers(
-        stack, argv, 1, lambda: time.time() * 1000 - began_ms > (6000 if naive else 4000)
-    ) as workers:
-        # Celery says nothing at WARNING when it is ready: a fixed start-up allowance.
+    allowance_ms = 6000 if naive else 4000
+    with _workers(stack, argv, 1, lambda: time.time() * 1000 - began_ms > allowance_ms) as workers:
+        yield workers
+
+
+def _publish_baseline(app: Any, count: int, *, naive: bool) -> None:
+    """``count`` baseline jobs, each carrying when it was enqueued."""
+    for i in range(count):
+        args = [time.time() * 1000, f"+1415555{i % 10000:04d}"] if naive else [time.time() * 1000]
+        app.send_task(
+            "bench.naive" if naive else "bench.noop",
+            args=args,
+            queue="sms.normal",
+            routing_key="sms.normal",
+        )
+
+
+@contextmanager
+def _sms_workers(stack: Stack, count: int) -> Iterator[list[psutil.Process]]:
+    """``count`` sms-dispatch workers; each is ready once it ran its first canary job."""
+    argv = [
+        PYTHON,
+        "-m",
+        "dispatcher",
+        "worker",
+        "--concurrency",
+        str(stack.concurrency),
+        "--loglevel",
+        "WARNING",
+    ]
+    with _workers(stack, argv, count, lambda: stack.redis.zcard("smsd:workers") >= count) as found:
+        yield found
+
+
+def _celery_baseline(stack: Stack, latency_ms: int, count: int, *, naive: bool) -> Row:
+    from bench.baselines import DONE
+    from bench.baselines import naive as naive_app
+    from bench.baselines import noop as noop_app
+
+    app = naive_app if naive else noop_app
+    stack.reset()
+    with _baseline_workers(stack, naive=naive) as workers:
         rss_before = _rss_mb(workers)
         stack.reset()
         commands_before = stack.commands()
         began = time.perf_counter()
-        for i in range(count):
-            args = (
-                [time.time() * 1000, f"+1415555{i % 10000:04d}"] if naive else [time.time() * 1000]
-            )
-            app.send_task(
-                "bench.naive" if naive else "bench.noop",
-                args=args,
-                queue="sms.normal",
-                routing_key="sms.normal",
-            )
+        _publish_baseline(app, count, naive=naive)
         _wait(lambda: stack.redis.llen(DONE) >= count, 900, "baseline tasks")
         elapsed = time.perf_counter() - began
         commands = stack.commands() - commands_before
@@ -347,21 +361,8 @@ def _accepted(stack: Stack) -> int:
 
 
 def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, workers: int) -> Row:
-    argv = [
-        PYTHON,
-        "-m",
-        "dispatcher",
-        "worker",
-        "--concurrency",
-        str(stack.concurrency),
-        "--loglevel",
-        "WARNING",
-    ]
     stack.reset()
-    # A worker is ready once it ran its first canary job (its heartbeat).
-    with _workers(
-        stack, argv, workers, lambda: stack.redis.zcard("smsd:workers") >= workers
-    ) as processes:
+    with _sms_workers(stack, workers) as processes:
         rss_before = _rss_mb(processes)
         stack.reset()
         dispatcher = Dispatcher(stack.settings, redis_url=stack.redis_url)
@@ -448,52 +449,19 @@ def count_commands(stack: Stack, count: int) -> dict[str, Any]:
     from bench.baselines import noop as noop_app
 
     result: dict[str, Any] = {"count": count}
-    noop_argv = [
-        PYTHON,
-        "-m",
-        "celery",
-        "-A",
-        "bench.baselines:noop",
-        "worker",
-        "-Q",
-        "sms.normal",
-        "--loglevel=WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--events",
-        "--pool=threads",
-        f"--concurrency={stack.concurrency}",
-    ]
     stack.reset()
-    began_ms = time.time() * 1000
-    with _workers(stack, noop_argv, 1, lambda: time.time() * 1000 - began_ms > 4000):
+    with _baseline_workers(stack, naive=False):
         stack.reset()
         with CommandCounter(stack.redis_url) as counter:
-            for _ in range(count):
-                noop_app.send_task(
-                    "bench.noop",
-                    args=[time.time() * 1000],
-                    queue="sms.normal",
-                    routing_key="sms.normal",
-                )
+            _publish_baseline(noop_app, count, naive=False)
             _wait(lambda: stack.redis.llen(DONE) >= count, 300, "floor tasks")
             time.sleep(1)
         result["floor"] = {
             "per_msg": round(sum(counter.clients.values()) / count, 2),
             "by_command": counter.clients,
         }
-    argv = [
-        PYTHON,
-        "-m",
-        "dispatcher",
-        "worker",
-        "--concurrency",
-        str(stack.concurrency),
-        "--loglevel",
-        "WARNING",
-    ]
     stack.reset()
-    with _workers(stack, argv, 1, lambda: stack.redis.zcard("smsd:workers") >= 1):
+    with _sms_workers(stack, 1):
         stack.reset()
         dispatcher = Dispatcher(stack.settings, redis_url=stack.redis_url)
         with CommandCounter(stack.redis_url) as counter:

@@ -10,11 +10,11 @@ to settle and prints where they went and the dashboard's address.
 from __future__ import annotations
 
 import itertools
-import json
 import time
-import urllib.request
 from collections import Counter
 from typing import Any
+
+from dispatcher.local_http import request_json
 
 __all__ = ["DEMO_PLAN", "run_demo"]
 
@@ -31,16 +31,6 @@ DEMO_PLAN: list[tuple[int, str, list[dict[str, Any]], list[str] | None]] = [
 ]
 
 
-def _request(url: str, body: Any = None, key: str | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")  # noqa: S310 - loopback URLs from dev.json
-    request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("Authorization", f"Bearer {key}")
-    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-        return json.loads(answer.read())
-
-
 def run_demo(state: dict[str, Any], *, wait_s: float = 45.0) -> dict[str, Any]:
     """Send the demo batch through the stack described by ``state`` (dev.json); returns the
     final state of each message group and the dashboard URL."""
@@ -51,7 +41,7 @@ def run_demo(state: dict[str, Any], *, wait_s: float = 45.0) -> dict[str, Any]:
         for n in range(count):
             to = f"+1415555{prefix}{n:02d}"
             if answers:
-                _request(f"{simulator}/_sim/scripts", {"to": to, "answers": answers})
+                request_json(f"{simulator}/_sim/scripts", {"to": to, "answers": answers})
             message: dict[str, Any] = {
                 "to": to,
                 "body": f"sms-dispatch demo ({prefix})",
@@ -64,13 +54,13 @@ def run_demo(state: dict[str, Any], *, wait_s: float = 45.0) -> dict[str, Any]:
         groups.append(group)
     # Interleaved, as real traffic is: a run of the 503s alone would open Sinch's circuit.
     messages = [m for row in itertools.zip_longest(*groups) for m in row if m is not None]
-    batch = _request(f"{api}/v1/messages:batch", {"messages": messages}, key)
+    batch = request_json(f"{api}/v1/messages:batch", {"messages": messages}, key=key)
     ids = [r["id"] for r in batch["results"] if "id" in r]
     deadline = time.monotonic() + wait_s
     settled = {"delivered", "undelivered", "failed", "expired"}  # nothing more will happen
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
-        states = {i: _request(f"{api}/v1/messages/{i}", key=key)["state"] for i in ids}
+        states = {i: request_json(f"{api}/v1/messages/{i}", key=key)["state"] for i in ids}
         if all(s in settled for s in states.values()):
             break
         time.sleep(1)

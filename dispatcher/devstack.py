@@ -16,13 +16,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from types import FrameType
 
 import click
 
 from dispatcher.embedded_redis import EmbeddedRedis, free_port
+from dispatcher.local_http import request_json
 from dispatcher.settings import Settings, dev_state_path
 from dispatcher.simulated import report_wiring, simulated_providers, simulator_env
 
@@ -47,15 +47,6 @@ def _wait_http(port: int, timeout_s: float, process: subprocess.Popen[bytes]) ->
             return
         time.sleep(0.1)
     raise click.ClickException(f"nothing listened on 127.0.0.1:{port} within {timeout_s:.0f} s")
-
-
-def _post_json(url: str, document: object) -> None:
-    """POST JSON to the local simulator's control API (loopback only)."""
-    request = urllib.request.Request(  # noqa: S310 - a loopback http URL we built
-        url, data=json.dumps(document).encode(), headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310
-        answer.read()
 
 
 def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
@@ -114,7 +105,7 @@ def run_dev_stack(
         processes.append(simulator)
         _wait_http(simulator_port, 20, simulator)
         for kind, url in report_panels.items():  # as a customer sets it in each panel
-            _post_json(f"{simulator_url}/_sim/report-urls", {"provider": kind, "url": url})
+            request_json(f"{simulator_url}/_sim/report-urls", {"provider": kind, "url": url})
         worker = subprocess.Popen([*cli, "worker", "--concurrency", str(concurrency)], env=env)  # noqa: S603
         processes.append(worker)
         api = subprocess.Popen([*cli, "api", "--port", str(api_port)], env=env)  # noqa: S603
