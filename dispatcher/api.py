@@ -32,14 +32,14 @@ from dispatcher.api_keys import ApiClient, KeyRing, RequestLimiter
 from dispatcher.dead_letters import DeadLetterFilter, DeadLetters, NotADeadLetterError
 from dispatcher.enqueue import Dispatcher, Receipt
 from dispatcher.errors import EnqueueError, IdempotencyConflict, InvalidMessage, MessageNotFound
-from dispatcher.heartbeat import stale_after_ms, worker_ages_ms
+from dispatcher.heartbeat import stale_after_ms
 from dispatcher.logs import get_logger, register_secrets
 from dispatcher.metrics import ApiMetrics
 from dispatcher.openapi import openapi_document
 from dispatcher.reports import receive_reports
 from dispatcher.settings import ApiScope, Settings
 from dispatcher.since import parse_since
-from dispatcher.stats import hour_series, stats_snapshot
+from dispatcher.stats import hour_series, stats_snapshot, workers
 from providers.base import InboundReport, Provider
 
 __all__ = ["build_api", "serve_api"]
@@ -362,22 +362,23 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 async def _readyz(request: web.Request) -> web.Response:
     store = request.app[DISPATCHER].store
-    stale_ms = stale_after_ms(request.app[SETTINGS].worker.heartbeat_s)
+    heartbeat_s = request.app[SETTINGS].worker.heartbeat_s
 
-    def ages() -> dict[str, int]:
+    def seen() -> list[dict[str, Any]]:
         store.redis.ping()
-        return worker_ages_ms(store.redis, now_ms=_now_ms())
+        return workers(store.redis, now_ms=_now_ms(), heartbeat_s=heartbeat_s)
 
     try:
-        seen = await asyncio.to_thread(ages)
+        found = await asyncio.to_thread(seen)
     except redis.RedisError as exc:
         down = {"ready": False, "redis": type(exc).__name__, "workers": 0, "reason": "no Redis"}
         return web.json_response(down, status=503)
-    fresh = sum(1 for age in seen.values() if age < stale_ms)
-    stale = sorted(name for name, age in seen.items() if age >= stale_ms)
+    fresh = sum(1 for worker in found if not worker["stale"])
+    stale = [worker["name"] for worker in found if worker["stale"]]
     body: dict[str, Any] = {"ready": fresh > 0, "redis": "ok", "workers": fresh, "stale": stale}
     if fresh == 0:
-        body["reason"] = f"no worker ran a job or canary in the last {stale_ms / 1000:g} s"
+        window_s = stale_after_ms(heartbeat_s) / 1000
+        body["reason"] = f"no worker ran a job or canary in the last {window_s:g} s"
         return web.json_response(body, status=503)
     return web.json_response(body)
 
@@ -450,9 +451,7 @@ def build_api(
     app[LIMITER] = RequestLimiter(dispatcher.store.redis)
     app[PROVIDERS] = dict(providers)
     app[METRICS] = ApiMetrics(
-        dispatcher.store.redis,
-        list(settings.providers),
-        stale_after_ms(settings.worker.heartbeat_s),
+        dispatcher.store.redis, list(settings.providers), settings.worker.heartbeat_s
     )
     app[DOCUMENT] = openapi_document(settings)
     app.router.add_post("/v1/messages", _create_message)

@@ -21,6 +21,7 @@ from dispatcher.keys import WORKER_HEARTBEATS
 __all__ = ["CANARY_PREFIX", "Heartbeat", "canary_queue", "stale_after_ms", "worker_ages_ms"]
 
 _THROTTLE_MS = 1000
+_FORGET_AFTER_MS = 86_400_000  # a worker silent for a day is forgotten
 CANARY_PREFIX = "smsd.canary."
 
 
@@ -35,9 +36,10 @@ def stale_after_ms(heartbeat_s: float) -> int:
 
 
 def worker_ages_ms(client: redis.Redis, *, now_ms: int) -> dict[str, int]:
-    """Every worker that beat in the last day and how long ago (ms); older ones are forgotten."""
-    client.zremrangebyscore(WORKER_HEARTBEATS, "-inf", now_ms - 86_400_000)
-    rows: list[Any] = client.zrange(WORKER_HEARTBEATS, 0, -1, withscores=True)
+    """Every worker that beat in the last day, and how long ago (ms)."""
+    rows: list[Any] = client.zrangebyscore(
+        WORKER_HEARTBEATS, now_ms - _FORGET_AFTER_MS, "+inf", withscores=True
+    )
     return {str(name): max(0, now_ms - int(score)) for name, score in rows}
 
 
@@ -63,3 +65,5 @@ class Heartbeat:
             return
         self._last_ms = now_ms
         self._redis.zadd(WORKER_HEARTBEATS, {self.worker_name: now_ms})
+        if force:  # the canary, every few seconds: forget workers silent for a day
+            self._redis.zremrangebyscore(WORKER_HEARTBEATS, "-inf", now_ms - _FORGET_AFTER_MS)

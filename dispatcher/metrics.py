@@ -24,17 +24,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from dispatcher.keys import (
-    CALLBACKS,
-    DEAD_LETTERS,
-    DELAY_QUEUE,
-    IN_FLIGHT,
-    METRICS,
-    WORKER_HEARTBEATS,
-    circuit_key,
-)
+from dispatcher.keys import METRICS, circuit_key
 from dispatcher.latency import LATENCY_BUCKETS_MS
-from dispatcher.settings import PRIORITY_QUEUES
+from dispatcher.stats import backlog, workers
 
 __all__ = ["CIRCUIT_STATE_VALUES", "ApiMetrics"]
 
@@ -42,38 +34,42 @@ CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class _BacklogCollector(Collector):
-    def __init__(self, client: redis.Redis, providers: list[str], stale_after_ms: int) -> None:
+    def __init__(self, client: redis.Redis, providers: list[str], heartbeat_s: float) -> None:
         self._redis = client
         self._providers = providers
-        self._stale_after_ms = stale_after_ms
+        self._heartbeat_s = heartbeat_s
 
     def collect(self) -> Iterator[Metric]:
         now_ms = int(time.time() * 1000)
         pipe = self._redis.pipeline(transaction=False)
         pipe.hgetall(METRICS)
-        for queue in PRIORITY_QUEUES.values():
-            pipe.llen(queue)
-        for key in (DELAY_QUEUE, IN_FLIGHT, DEAD_LETTERS, CALLBACKS):
-            pipe.zcard(key)
-        pipe.zcount(WORKER_HEARTBEATS, now_ms - self._stale_after_ms, "+inf")
-        pipe.zcount(WORKER_HEARTBEATS, now_ms - 86_400_000, now_ms - self._stale_after_ms)
         for name in self._providers:
             pipe.hget(circuit_key(name), "state")
-        counted, *raw = pipe.execute()
+        counted, *states = pipe.execute()
         yield from _counted(counted, self._providers)
+        waiting = backlog(self._redis)
         queues = GaugeMetricFamily(
             "smsdispatch_queue_depth", "Jobs waiting in each Celery queue.", labels=["queue"]
         )
-        for queue, depth in zip(PRIORITY_QUEUES.values(), raw[:3], strict=True):
+        for queue, depth in waiting["queues"].items():
             queues.add_metric([queue], depth)
         yield queues
-        delay, in_flight, dead, callbacks, workers, stale = raw[3:9]
+        seen = workers(self._redis, now_ms=now_ms, heartbeat_s=self._heartbeat_s)
+        stale = sum(1 for worker in seen if worker["stale"])
         for name, doc, value in (
-            ("retries_waiting", "Messages in the delay queue (retries, rate-limit waits).", delay),
-            ("in_flight", "Messages being sent right now.", in_flight),
-            ("dead_letters", "Messages in the dead letters.", dead),
-            ("callbacks_pending", "Status callbacks not yet delivered.", callbacks),
-            ("workers_fresh", "Workers that ran a job or canary recently.", workers),
+            (
+                "retries_waiting",
+                "Messages in the delay queue (retries, rate-limit waits).",
+                waiting["waiting_to_retry"],
+            ),
+            ("in_flight", "Messages being sent right now.", waiting["in_flight"]),
+            ("dead_letters", "Messages in the dead letters.", waiting["dead_letters"]),
+            (
+                "callbacks_pending",
+                "Status callbacks not yet delivered.",
+                waiting["callbacks_pending"],
+            ),
+            ("workers_fresh", "Workers that ran a job or canary recently.", len(seen) - stale),
             ("workers_stale", "Workers seen today whose heartbeat is stale.", stale),
         ):
             yield GaugeMetricFamily(f"smsdispatch_{name}", doc, value=value)
@@ -82,7 +78,7 @@ class _BacklogCollector(Collector):
             "Each provider's circuit: 0 closed, 1 half-open, 2 open.",
             labels=["provider"],
         )
-        for name, state in zip(self._providers, raw[9:], strict=True):
+        for name, state in zip(self._providers, states, strict=True):
             circuits.add_metric([name], CIRCUIT_STATE_VALUES.get(state or "closed", 0))
         yield circuits
 
@@ -90,9 +86,9 @@ class _BacklogCollector(Collector):
 class ApiMetrics:
     """The API process's registry: Redis backlog gauges and its own request counts."""
 
-    def __init__(self, client: redis.Redis, providers: list[str], stale_after_ms: int) -> None:
+    def __init__(self, client: redis.Redis, providers: list[str], heartbeat_s: float) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_BacklogCollector(client, providers, stale_after_ms))
+        self.registry.register(_BacklogCollector(client, providers, heartbeat_s))
         self.requests = Counter(
             "smsdispatch_api_requests",
             "API requests by route and HTTP status.",

@@ -18,22 +18,38 @@ from dispatcher.keys import CALLBACKS, DEAD_LETTERS, DELAY_QUEUE, IN_FLIGHT, hou
 from dispatcher.provider_status import provider_status
 from dispatcher.settings import PRIORITY_QUEUES, Settings
 
-__all__ = ["hour_series", "render_stats", "stats_snapshot"]
+__all__ = ["backlog", "hour_series", "render_stats", "stats_snapshot", "workers"]
 
 
-def stats_snapshot(settings: Settings, client: redis.Redis, *, now_ms: int) -> dict[str, Any]:
-    """The snapshot as JSON-ready data."""
+def backlog(client: redis.Redis) -> dict[str, Any]:
+    """What waits, in one round trip: each Celery queue's depth, messages in flight, in the
+    delay queue, in the dead letters, and status callbacks not yet delivered."""
     pipe = client.pipeline(transaction=False)
     for queue in PRIORITY_QUEUES.values():
         pipe.llen(queue)
     for key in (IN_FLIGHT, DELAY_QUEUE, DEAD_LETTERS, CALLBACKS):
         pipe.zcard(key)
     raw = pipe.execute()
-    stale_ms = stale_after_ms(settings.worker.heartbeat_s)
-    workers = [
+    return {
+        "queues": dict(zip(PRIORITY_QUEUES.values(), raw[:3], strict=True)),
+        "in_flight": raw[3],
+        "waiting_to_retry": raw[4],
+        "dead_letters": raw[5],
+        "callbacks_pending": raw[6],
+    }
+
+
+def workers(client: redis.Redis, *, now_ms: int, heartbeat_s: float) -> list[dict[str, Any]]:
+    """Every worker seen in the last day: its heartbeat's age and whether that is stale."""
+    stale_ms = stale_after_ms(heartbeat_s)
+    return [
         {"name": name, "age_ms": age, "stale": age >= stale_ms}
         for name, age in sorted(worker_ages_ms(client, now_ms=now_ms).items())
     ]
+
+
+def stats_snapshot(settings: Settings, client: redis.Redis, *, now_ms: int) -> dict[str, Any]:
+    """The snapshot as JSON-ready data."""
     providers = provider_status(settings, client, now_ms=now_ms)
     for entry in providers["providers"]:
         window = entry["window"]
@@ -43,12 +59,8 @@ def stats_snapshot(settings: Settings, client: redis.Redis, *, now_ms: int) -> d
         entry["rate_use"] = round(per_s / limit, 4) if limit else None
     return {
         "at_ms": now_ms,
-        "queues": dict(zip(PRIORITY_QUEUES.values(), raw[:3], strict=True)),
-        "in_flight": raw[3],
-        "waiting_to_retry": raw[4],
-        "dead_letters": raw[5],
-        "callbacks_pending": raw[6],
-        "workers": workers,
+        **backlog(client),
+        "workers": workers(client, now_ms=now_ms, heartbeat_s=settings.worker.heartbeat_s),
         **providers,
     }
 
