@@ -28,9 +28,9 @@ from dispatcher.delivery import (
     remaining_route,
     wait_for_provider,
 )
-from dispatcher.gates import Admission, CircuitState, ProviderGates, circuit_class
+from dispatcher.gates import Admission, CircuitState, ProviderGates, circuit_class, rate_cost
 from dispatcher.gcra import Gcra
-from dispatcher.health import WindowStats, health_factors
+from dispatcher.health import WindowStats, route_factors
 from dispatcher.keys import sent_rate_key
 from dispatcher.logs import get_logger
 from dispatcher.policy import resolve_policy
@@ -105,6 +105,7 @@ class Courier:
         self._gates = ProviderGates(store.redis, settings.providers)
         self._gcra = Gcra(store.redis)
         self._windows: tuple[int, dict[str, WindowStats]] = (0, {})
+        self._min_calls = {n: p.circuit.min_calls for n, p in settings.providers.items()}
 
     def deliver(self, message_id: str, *, task_id: str | None = None) -> str:
         """Send message ``message_id`` once if it is still to be sent; returns what happened."""
@@ -213,15 +214,15 @@ class Courier:
     def _health_factors(self, route: Route) -> dict[str, float]:
         """Weight factors of a weighted route's providers from their recent windows (read from
         Redis at most once a second per process)."""
-        if route.weights is None or not self._settings.routes.adaptive_weights:
+        adaptive = self._settings.routes.adaptive_weights
+        if route.weights is None or not adaptive or not route.providers:
             return {}
         now_ms = self._clock_ms()
         cached_at_ms, windows = self._windows
         if now_ms - cached_at_ms >= _WINDOWS_TTL_MS:
             windows = self._gates.windows(self._enabled, now_ms=now_ms)
             self._windows = (now_ms, windows)
-        min_calls = max(self._settings.providers[n].circuit.min_calls for n in route.providers)
-        return health_factors({n: windows[n] for n in route.providers}, min_calls=min_calls)
+        return route_factors(route.providers, route.weights is not None, windows, self._min_calls)
 
     def _admit(
         self, record: MessageRecord, candidates: tuple[str, ...], log: Any
@@ -236,6 +237,7 @@ class Courier:
             budget_ms = int(conversation_budget_s(provider) * 1000)
             settings = self._settings.providers[name]
             holds_slot = record.slot_provider == name and record.slot_at_ms is not None
+            counts_segments = bool(getattr(provider, "counts_segments", False))
             admission = self._gates.admit(
                 name,
                 now_ms=now_ms,
@@ -246,7 +248,7 @@ class Courier:
                 ),
                 holds_slot=holds_slot,
                 probe_window_ms=budget_ms + _PROBE_MARGIN_MS,
-                counts_segments=getattr(provider, "counts_segments", False),
+                counts_segments=counts_segments,
             )
             if admission.turned_half_open:
                 log.warning("provider.circuit_half_open", provider=name)
@@ -268,7 +270,9 @@ class Courier:
                 return _Waiting(decision, name, str(go_at_ms))
             if wait_ms > 0:
                 time.sleep(wait_ms / 1000)
-            late = self._hold_to_rate(provider, record)
+            late = self._hold_to_rate(
+                provider, rate_cost(record.segments, counts_segments=counts_segments)
+            )
             if late is not None:
                 log.info("sms.waiting_for_rate_slot", provider=name, wait_ms=late)
                 decision = wait_for_provider(record.valid_until_ms, self._clock_ms() + late, "rate")
@@ -279,14 +283,13 @@ class Courier:
         log.info("sms.waiting_for_provider", until_ms=until_ms, why=why)
         return _Waiting(wait_for_provider(record.valid_until_ms, max(until_ms, now_ms + 1), why))
 
-    def _hold_to_rate(self, provider: Provider, record: MessageRecord) -> int | None:
+    def _hold_to_rate(self, provider: Provider, cost: int) -> int | None:
         """The send-time check of a rate-limited provider: wait here (briefly) until the send
         conforms to the limit, so messages that come late to their slots do not go together.
         None when it may go; else how long it would still have to wait."""
         cfg = self._settings.providers[provider.name]
         if not cfg.rate_limit:
             return None
-        cost = record.segments if getattr(provider, "counts_segments", False) else 1
         waited_ms = 0
         while True:
             wait_ms = self._gcra.wait_ms(

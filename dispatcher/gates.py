@@ -42,6 +42,7 @@ __all__ = [
     "GateView",
     "ProviderGates",
     "circuit_class",
+    "rate_cost",
 ]
 
 WINDOW_SLOTS = 6  # the window is kept as this many buckets
@@ -63,6 +64,12 @@ class AttemptClass(enum.StrEnum):
     FAILURE = "failure"
     TRIP = "trip"  # an account or path error: open at once
     THROTTLED = "throttled"  # a 429: pause, but the provider is not failing
+
+
+def rate_cost(segments: int, *, counts_segments: bool) -> int:
+    """What one message costs against a rate limit: its segments where the provider counts
+    parts, else 1."""
+    return segments if counts_segments else 1
 
 
 def circuit_class(outcome: str, http_status: int | None) -> AttemptClass:
@@ -311,7 +318,7 @@ class ProviderGates:
         """Ask whether an attempt on ``provider`` may go, reserving its rate-limit slot."""
         cfg = self._settings[provider]
         interval_ms = 1000.0 / cfg.rate_limit if cfg.rate_limit else 0.0
-        cost = segments if counts_segments else 1
+        cost = rate_cost(segments, counts_segments=counts_segments)
         raw = self._admit(
             keys=[circuit_key(provider), rate_key(provider), pause_key(provider), METRICS],
             args=[

@@ -17,12 +17,12 @@ and its window can show the recovery. A provider with too few attempts to judge 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from dispatcher.latency import percentile_ms
 
-__all__ = ["MIN_FACTOR", "WindowStats", "health_factors"]
+__all__ = ["MIN_FACTOR", "WindowStats", "health_factors", "route_factors"]
 
 MIN_FACTOR = 0.05
 _FAILURE_MARGIN = 0.1
@@ -69,3 +69,19 @@ def health_factors(stats: Mapping[str, WindowStats], *, min_calls: int) -> dict[
             factor = min(factor, 2 * best_latency / mean)
         factors[name] = max(MIN_FACTOR, factor)
     return factors
+
+
+def route_factors(
+    providers: Sequence[str],
+    weighted: bool,
+    windows: Mapping[str, WindowStats],
+    min_calls: Mapping[str, int],
+    *,
+    adaptive: bool = True,
+) -> dict[str, float]:
+    """The factors of one route's providers, judged against each other with the largest of
+    their ``min_calls``; none for an unweighted or empty route, or with adaptation off."""
+    if not (weighted and adaptive and providers):
+        return {}
+    judged = max(min_calls[name] for name in providers)
+    return health_factors({name: windows[name] for name in providers}, min_calls=judged)

@@ -7,7 +7,7 @@ from typing import Any
 import redis
 
 from dispatcher.gates import ProviderGates
-from dispatcher.health import health_factors
+from dispatcher.health import route_factors
 from dispatcher.routing import shares
 from dispatcher.settings import Settings
 
@@ -34,12 +34,13 @@ def provider_status(settings: Settings, client: redis.Redis, *, now_ms: int) -> 
     routes = []
     for where, route in settings.routes.all_routes().items():
         live = route.only(enabled)
-        factors: dict[str, float] = {}
-        if live.weights is not None and settings.routes.adaptive_weights:
-            min_calls = max(settings.providers[n].circuit.min_calls for n in live.providers)
-            factors = health_factors(
-                {n: views[n].window for n in live.providers}, min_calls=min_calls
-            )
+        factors = route_factors(
+            live.providers,
+            live.weights is not None,
+            {name: view.window for name, view in views.items()},
+            {name: cfg.circuit.min_calls for name, cfg in settings.providers.items()},
+            adaptive=settings.routes.adaptive_weights,
+        )
         share = shares(live, factors) if live.providers else {}
         routes.append(
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.health import MIN_FACTOR, WindowStats, health_factors
+from dispatcher.health import MIN_FACTOR, WindowStats, health_factors, route_factors
 
 
 def stats(calls: int, failures: int = 0, mean_ms: int = 100) -> WindowStats:
@@ -40,3 +40,17 @@ def test_too_few_calls_are_not_judged() -> None:
     factors = health_factors({"a": stats(5, 5), "b": stats(100)}, min_calls=20)
     assert factors == {"a": 1.0, "b": 1.0}
     assert health_factors({"a": stats(100, 100)}, min_calls=20) == {"a": 1.0}  # no peer
+
+
+def test_route_factors_judge_a_route_with_its_largest_min_calls() -> None:
+    windows = {"a": stats(30, 30), "b": stats(30), "c": stats(30)}
+    min_calls = {"a": 20, "b": 20, "c": 50}
+    assert route_factors(("a", "b"), True, windows, min_calls)["a"] == MIN_FACTOR
+    assert route_factors(("a", "b", "c"), True, windows, min_calls) == {
+        "a": 1.0,
+        "b": 1.0,
+        "c": 1.0,
+    }
+    assert route_factors(("a", "b"), False, windows, min_calls) == {}  # unweighted
+    assert route_factors(("a", "b"), True, windows, min_calls, adaptive=False) == {}
+    assert route_factors((), True, windows, min_calls) == {}  # every provider disabled
