@@ -63,13 +63,26 @@ redis.call('HSET', KEYS[1], 'state', 'sending', 'updated_at_ms', ARGV[3])
 return {{'claimed', state, redis.call('HGETALL', KEYS[1])}}
 """
 
+# A message reached a state a callback is due for (accepted, delivered, ...): count it for
+# /metrics and, when it has a callback_url, queue one status callback ("<id>|<state>", once).
+_REACHED = """
+local function reached(message, metrics, callbacks, id, state, now)
+  redis.call('HINCRBY', metrics, 'messages|' .. state, 1)
+  if redis.call('HEXISTS', message, 'callback_url') == 1 then
+    redis.call('ZADD', callbacks, 'NX', now, id .. '|' .. state)
+  end
+end
+"""
+
 # KEYS: message, lease, attempts, delay queue, dead letters, in flight, provider-id index,
 #       status callbacks, metrics.
 # ARGV: token, attempt JSON or '', ttl s, action (none|retry|dead_letter), score ms, message id,
 #       '1' to index the provider's message id, the state reached (callback, metrics) or '',
 #       now ms,
 #       then field/value pairs for the message hash.
-_FINISH = """
+_FINISH = (
+    _REACHED
+    + """
 local holder = redis.call('GET', KEYS[2])
 if ARGV[2] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[2])
@@ -79,12 +92,7 @@ end
 if holder and holder ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 if ARGV[7] == '1' then redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[3]) end
-if ARGV[8] ~= '' then
-  redis.call('HINCRBY', KEYS[9], 'messages|' .. ARGV[8], 1)
-  if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
-    redis.call('ZADD', KEYS[8], 'NX', ARGV[9], ARGV[6] .. '|' .. ARGV[8])
-  end
-end
+if ARGV[8] ~= '' then reached(KEYS[1], KEYS[9], KEYS[8], ARGV[6], ARGV[8], ARGV[9]) end
 if ARGV[4] == 'dead_letter' then
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[6])
   redis.call('PERSIST', KEYS[1])
@@ -101,13 +109,16 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[6], ARGV[6])
 return 1
 """
+)
 
 # KEYS: message, status callbacks, metrics. ARGV: state (delivered|undelivered|pending), the
 # provider's status word, reason, now ms, message id. Moves an accepted message to its reported
 # final state (the first final report wins; a repeat changes nothing; a dead letter keeps its
 # state but shows the report). Returns applied, same, final (another final state is kept),
 # pending, missing, or not_accepted (the send is not recorded as accepted yet).
-_APPLY_REPORT = """
+_APPLY_REPORT = (
+    _REACHED
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
 if state == ARGV[1] then return 'same' end
@@ -124,12 +135,10 @@ redis.call('HSET', KEYS[1], 'report_status', ARGV[2], 'report_reason', ARGV[3],
   'reported_at_ms', ARGV[4])
 if ARGV[1] == 'pending' then return 'pending' end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at_ms', ARGV[4])
-redis.call('HINCRBY', KEYS[3], 'messages|' .. ARGV[1], 1)
-if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
-  redis.call('ZADD', KEYS[2], 'NX', ARGV[4], ARGV[5] .. '|' .. ARGV[1])
-end
+reached(KEYS[1], KEYS[3], KEYS[2], ARGV[5], ARGV[1], ARGV[4])
 return 'applied'
 """
+)
 
 # KEYS: message, attempts, dead letters. ARGV: message id, replacement id, ttl s.
 _TAKE_FOR_REPLAY = """
