@@ -66,6 +66,18 @@ def call(
     return status, answer
 
 
+def wait_for_state(
+    api_url: str, message_id: str, *states: str, key: str = API_KEY, timeout_s: float = 20
+) -> None:
+    """Poll GET /v1/messages/{id} until the message is in one of ``states``."""
+
+    def reached() -> bool:
+        found = call("GET", f"{api_url}/v1/messages/{message_id}", key=key)[1]["state"]
+        return bool(found in states)
+
+    wait_for(reached, timeout_s=timeout_s)
+
+
 def test_post_then_get_accepted(
     api_url: str, worker: RunningWorker, simulator: RunningSimulator
 ) -> None:
@@ -217,7 +229,7 @@ def test_fifty_concurrent_posts_with_one_key_send_once(
     assert statuses == [200] * 49 + [202]
     assert len({answer["id"] for _, answer in answers}) == 1
     message_id = answers[0][1]["id"]
-    wait_for(lambda: call("GET", f"{api_url}/v1/messages/{message_id}")[1]["state"] == "accepted")
+    wait_for_state(api_url, message_id, "accepted", timeout_s=15)
     assert simulator.state.total_sends == 1
     assert len(redis_client.keys("smsd:msg:*:attempts")) == 1
 
@@ -327,7 +339,7 @@ def test_dead_letters_listed_and_replayed(
         "+14155550100", [ScriptedAnswer(400, code="syntax_invalid_parameter_format")]
     )
     _, created = call("POST", f"{api_url}/v1/messages", {"to": "+14155550100", "body": "x"})
-    wait_for(lambda: call("GET", f"{api_url}/v1/messages/{created['id']}")[1]["state"] == "failed")
+    wait_for_state(api_url, created["id"], "failed", timeout_s=15)
     status, page = call("GET", f"{api_url}/v1/dead-letters?reason=rejected&since=1h&limit=10")
     assert status == 200
     assert page["total"] == 1
@@ -335,9 +347,7 @@ def test_dead_letters_listed_and_replayed(
     assert page["items"][0]["to"] == "+*******0100"
     status, replayed = call("POST", f"{api_url}/v1/dead-letters/{created['id']}/replay")
     assert (status, replayed["replay_of"]) == (202, created["id"])
-    wait_for(
-        lambda: call("GET", f"{api_url}/v1/messages/{replayed['id']}")[1]["state"] == "accepted"
-    )
+    wait_for_state(api_url, replayed["id"], "accepted", timeout_s=15)
     status, error = call("POST", f"{api_url}/v1/dead-letters/{created['id']}/replay")
     assert (status, error["error"]["code"]) == (404, "not_found")
     status, error = call("GET", f"{api_url}/v1/dead-letters?limit=0")

@@ -3,7 +3,6 @@ providers and the dead letters; a screenshot is kept in .artifacts/dashboard.png
 
 from __future__ import annotations
 
-import functools
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from providers.simulator import ScriptedAnswer
-from tests.conftest import OPERATOR_KEY, REPO, ApiFactory, RunningSimulator, WorkerFactory, wait_for
-from tests.integration.test_api import call
+from tests.conftest import OPERATOR_KEY, REPO, ApiFactory, RunningSimulator, WorkerFactory
+from tests.integration.test_api import call, wait_for_state
 
 ARTIFACTS = REPO / ".artifacts"
 CHROMIUM_FLAGS = [
@@ -69,12 +68,8 @@ def test_dashboard_shows_providers_and_dead_letters(
     }
     dead = sent["+14155550100"]
 
-    def settled(message_id: str) -> bool:
-        state = call("GET", f"{api.url}/v1/messages/{message_id}")[1]["state"]
-        return bool(state in ("accepted", "delivered", "failed"))
-
     for message_id in sent.values():
-        wait_for(functools.partial(settled, message_id), timeout_s=20)
+        wait_for_state(api.url, message_id, "accepted", "delivered", "failed")
     url = f"{api.url}/dashboard#key={OPERATOR_KEY}"
     dom = chromium(tmp_path, "--dump-dom", url)
     for provider in ("sinch", "twilio", "vonage"):

@@ -3,7 +3,6 @@ documented fields, only documented events, and no full phone number or secret an
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import subprocess
@@ -16,7 +15,7 @@ import pytest
 from dispatcher.embedded_redis import free_port
 from providers.simulator import ScriptedAnswer
 from tests.conftest import REPO, RunningSimulator, WebApp, WorkerFactory, test_secret, wait_for
-from tests.integration.test_api import call
+from tests.integration.test_api import call, wait_for_state
 from tests.integration.test_api_reports import CALLBACK_SECRET, REPORT_TOKEN
 
 API_KEY = "test-log-run-key-6f0e"
@@ -115,15 +114,11 @@ def test_log_lines_follow_the_documented_schema_and_leak_nothing(
         headers={"Idempotency-Key": "log-run-dead"},
     )
 
-    def state(message_id: str, *wanted: str) -> bool:
-        found = call("GET", f"{api_url}/v1/messages/{message_id}", key=API_KEY)[1]["state"]
-        return bool(found in wanted)
-
-    wait_for(functools.partial(state, ids["delivered"], "delivered"), timeout_s=20)
-    wait_for(functools.partial(state, ids["dead"], "failed"), timeout_s=20)
+    wait_for_state(api_url, ids["delivered"], "delivered", key=API_KEY)
+    wait_for_state(api_url, ids["dead"], "failed", key=API_KEY)
     for name in ("retried", "failed_over"):
         # Sinch's report may already have moved an accepted message on to delivered.
-        wait_for(functools.partial(state, ids[name], "accepted", "delivered"), timeout_s=20)
+        wait_for_state(api_url, ids[name], "accepted", "delivered", key=API_KEY)
     wait_for(lambda: len(web_app.received) >= 2, timeout_s=20)
 
     lines = worker.log().splitlines() + api_log.read_text(errors="replace").splitlines()

@@ -3,7 +3,6 @@ counters, and `smsdispatch stats` (one screen, and --json)."""
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import subprocess
@@ -11,8 +10,8 @@ import sys
 import urllib.request
 
 from providers.simulator import ScriptedAnswer
-from tests.conftest import REPO, ApiFactory, RunningSimulator, WorkerFactory, wait_for
-from tests.integration.test_api import call
+from tests.conftest import REPO, ApiFactory, RunningSimulator, WorkerFactory
+from tests.integration.test_api import call, wait_for_state
 
 FAST = {
     "SMSD_RETRY__BASE_S": "0.05",
@@ -32,12 +31,8 @@ def scripted_run(api_url: str, simulator: RunningSimulator) -> None:
         for to in ("+14155550111", "+14155550112", "+14155550113")
     ]
 
-    def settled(message_id: str) -> bool:
-        state = call("GET", f"{api_url}/v1/messages/{message_id}")[1]["state"]
-        return bool(state in ("accepted", "failed"))
-
     for message_id in ids:
-        wait_for(functools.partial(settled, message_id), timeout_s=20)
+        wait_for_state(api_url, message_id, "accepted", "failed")
 
 
 def metric(text: str, name: str) -> float:
