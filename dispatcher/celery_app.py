@@ -10,10 +10,11 @@ Choices:
 - JSON only; no result backend (the status store is ours);
 - ``acks_late`` with ``reject_on_worker_lost``: a job is acknowledged after it ran, and a killed
   worker's jobs are redelivered (the send lease and the state check make a redelivery safe);
-- a job that raised is not acknowledged either (``task_acks_on_failure_or_timeout`` off): its
-  message comes back after the visibility timeout instead of being lost;
+- a job that raised is rejected without requeueing (``task_acks_on_failure_or_timeout`` off), so
+  a send job that could not reach Redis requeues itself (:mod:`dispatcher.tasks`);
 - the visibility timeout is one setting (``celery.visibility_timeout_s``) used for the broker and
-  checked against the longest provider timeout at start;
+  checked against the longest provider timeout at start; each worker looks for jobs left by dead
+  workers every ``celery.unacked_restore_interval_s``;
 - task events on, so Flower and the Celery exporter work.
 """
 
@@ -25,6 +26,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+from dispatcher.broker_guard import guard_detached_channels
 from dispatcher.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
 
 __all__ = [
@@ -60,6 +62,10 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
         "broker_url": broker_url_for(redis_url),
         "broker_transport_options": {
             "visibility_timeout": visibility_timeout_s,
+            # Look for jobs taken by a dead worker every interval (kombu's throttle would make
+            # it ten intervals).
+            "unacked_restore_interval": settings.celery.unacked_restore_interval_s,
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 5,
             "socket_keepalive": True,
             "health_check_interval": 10,
@@ -98,6 +104,7 @@ def build_celery_app(settings: Settings, redis_url: str) -> Celery:
     """A configured Celery app with the send task registered."""
     app = Celery("sms_dispatch", set_as_current=False)
     app.conf.update(celery_config(settings, redis_url))
+    guard_detached_channels()  # a worker keeps consuming after Redis restarts
     from dispatcher.tasks import register_tasks  # noqa: PLC0415 - tasks import this module's names
 
     register_tasks(app)

@@ -37,6 +37,11 @@ DELAY_QUEUE = f"{PREFIX}:delay"
 # Sorted set: message ids being sent, scored by when their send lease runs out (epoch ms). An id
 # still here after that had a sender that died: the scheduler publishes a new job for it.
 IN_FLIGHT = f"{PREFIX}:inflight"
+# Sorted set: message ids given a job (at enqueue, by the delay-queue mover, by the recovery of a
+# dead send) and not yet claimed by a sender, scored by when the job was published (epoch ms).
+# One still waiting for a sender long after that, with its priority queue empty, lost its job:
+# the scheduler publishes a new one.
+AWAITING_SENDER = f"{PREFIX}:awaiting"
 # Sorted set: dead-lettered message ids, scored by when they were dead-lettered (epoch ms).
 DEAD_LETTERS = f"{PREFIX}:dead"
 # Sorted set: status callbacks to post, "<message id>|<state>", scored by when due (epoch ms).

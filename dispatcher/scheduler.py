@@ -19,6 +19,20 @@ in ``smsd:inflight`` scored by its lease's end; one still there after that, stil
 with no lease, gets a new job at once instead of waiting for Celery's visibility timeout. The send
 lease and the state check make any duplicate job harmless, and the next attempt is flagged
 ``possible_duplicate``.
+
+Every ``celery.unacked_restore_interval_s`` a tick also hands out again the Celery jobs that a
+worker took and never acknowledged (it died, or its broker connection dropped) once they are older
+than the visibility timeout. kombu runs the same sweep from the consumer's event loop, but that
+timer has been seen not to come back after the consumer reconnects to a restarted Redis; run from
+here it does not depend on the consumer.
+
+On the same cadence it gives a new job to a message that lost its own: one still waiting for a
+sender (``queued``, a due ``retry_scheduled``, or ``sending`` with no lease) a visibility timeout
+after its job was published, while its priority queue is empty (so its job is neither waiting
+there nor, any more, unacknowledged in a worker). kombu's Redis transport pops a job and records
+it as unacknowledged in two steps, so a connection cut between them drops the job; the note in
+``smsd:awaiting`` (made with every job: at enqueue, by the delay-queue mover and by the recovery of
+dead sends, and taken off by the claim) is what brings the message back.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from celery import Celery
@@ -36,6 +51,7 @@ from kombu import serialization
 
 from dispatcher.celery_app import SEND_TASK
 from dispatcher.keys import (
+    AWAITING_SENDER,
     DELAY_QUEUE,
     IN_FLIGHT,
     LEASE_PREFIX,
@@ -43,14 +59,15 @@ from dispatcher.keys import (
 )
 from dispatcher.logs import get_logger
 
-__all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template"]
+__all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template", "restore_abandoned_jobs"]
 
 _MESSAGE_MARK = "SMSDMSGID"
 _TASK_MARK = "SMSDTASKID"
 _QUEUE_MARK = "SMSDQUEUE"
 
-# KEYS: delay queue, in flight. ARGV: now ms, batch size, job template, message key prefix,
-# lease key prefix.
+# KEYS: delay queue, in flight, awaiting-sender index. ARGV: now ms, batch size, job template,
+# message key prefix, lease key prefix. Every job it publishes is noted in the awaiting-sender
+# index, so a job lost on its way to a worker is found by the orphan sweep.
 _MOVE = """
 local function publish(id, priority, task_id)
   local queue = 'sms.' .. priority
@@ -58,6 +75,7 @@ local function publish(id, priority, task_id)
   job = string.gsub(job, 'SMSDMSGID', id)
   job = string.gsub(job, 'SMSDQUEUE', queue)
   redis.call('LPUSH', queue, job)
+  redis.call('ZADD', KEYS[3], ARGV[1], id)
 end
 local moved, recovered = 0, 0
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -83,6 +101,37 @@ for _, id in ipairs(stale) do
   end
 end
 return {moved, recovered}
+"""
+
+
+# KEYS: awaiting-sender index. ARGV: published before (ms), batch size, job template, message key
+# prefix, now ms, lease key prefix. A message is still to be sent by the job it was given when it
+# is queued, due for a retry, or left sending with no lease by a dead sender.
+_REQUEUE_ORPHANS = """
+local requeued = 0
+local waiting = {queued = true, retry_scheduled = true, sending = true}
+-- Whether each priority queue was empty before this sweep pushed anything onto it.
+local empty = {}
+local function was_empty(queue)
+  if empty[queue] == nil then empty[queue] = redis.call('LLEN', queue) == 0 end
+  return empty[queue]
+end
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(old) do
+  local f = redis.call('HMGET', ARGV[4] .. id, 'state', 'priority')
+  if not waiting[f[1]] or not f[2] or redis.call('EXISTS', ARGV[6] .. id) == 1 then
+    redis.call('ZREM', KEYS[1], id)
+  elseif was_empty('sms.' .. f[2]) then
+    local queue = 'sms.' .. f[2]
+    local job = string.gsub(ARGV[3], 'SMSDTASKID', id .. '.q' .. ARGV[5])
+    job = string.gsub(job, 'SMSDMSGID', id)
+    job = string.gsub(job, 'SMSDQUEUE', queue)
+    redis.call('LPUSH', queue, job)
+    redis.call('ZADD', KEYS[1], ARGV[5], id)
+    requeued = requeued + 1
+  end
+end
+return requeued
 """
 
 
@@ -126,6 +175,13 @@ def job_template(app: Celery, task: str = SEND_TASK) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
+def restore_abandoned_jobs(app: Celery) -> None:
+    """Put back on their queues the jobs taken and not acknowledged within the visibility timeout
+    (kombu's own ``restore_visible``, under its mutex, so workers doing it at once are safe)."""
+    with app.connection_for_write() as connection:
+        connection.default_channel.qos.restore_visible(num=1_000, interval=1)
+
+
 @dataclass(frozen=True, slots=True)
 class MoveResult:
     moved: int  # due retries published
@@ -148,10 +204,18 @@ class DelayScheduler:
         batch_size: int,
         clock_ms: Callable[[], int] = _now_ms,
         canary: Canary | None = None,
+        restore_jobs: Callable[[], None] | None = None,
+        restore_every_ms: int = 10_000,
+        orphan_after_ms: int = 300_000,
     ) -> None:
         self._redis = client
         self._canary = canary
         self._last_canary_ms = 0
+        self._restore_jobs = restore_jobs
+        self._restore_every_ms = restore_every_ms
+        self._last_restore_ms = 0
+        self._orphan_after_ms = orphan_after_ms
+        self._requeue_orphans = client.register_script(_REQUEUE_ORPHANS)
         self._move = client.register_script(_MOVE)
         self._template = template
         self._poll_interval_s = poll_interval_s
@@ -163,7 +227,7 @@ class DelayScheduler:
     def run_once(self) -> MoveResult:
         """One atomic move of up to a batch of due messages."""
         moved, recovered = self._move(
-            keys=[DELAY_QUEUE, IN_FLIGHT],
+            keys=[DELAY_QUEUE, IN_FLIGHT, AWAITING_SENDER],
             args=[
                 self._clock_ms(),
                 self._batch_size,
@@ -185,6 +249,38 @@ class DelayScheduler:
         job = job.replace(_MESSAGE_MARK, canary.worker_name).replace(_QUEUE_MARK, canary.queue)
         self._redis.lpush(canary.queue, job)
 
+    def requeue_orphans(self) -> int:
+        """A new job for each message still waiting for a sender a visibility timeout after its
+        job was published, while its priority queue is empty; returns how many got one."""
+        now_ms = self._clock_ms()
+        return int(
+            self._requeue_orphans(
+                keys=[AWAITING_SENDER],
+                args=[
+                    now_ms - self._orphan_after_ms,
+                    self._batch_size,
+                    self._template,
+                    MESSAGE_PREFIX,
+                    now_ms,
+                    LEASE_PREFIX,
+                ],
+            )
+        )
+
+    def _restore_jobs_when_due(self, log: Any) -> None:
+        now_ms = self._clock_ms()
+        if self._restore_jobs is None or now_ms - self._last_restore_ms < self._restore_every_ms:
+            return
+        self._last_restore_ms = now_ms
+        try:
+            self._restore_jobs()
+            requeued = self.requeue_orphans()
+        except Exception as exc:  # a broker hiccup must not end the mover thread
+            log.warning("scheduler.restore_failed", error=type(exc).__name__)
+            return
+        if requeued:
+            log.warning("scheduler.requeued_lost_jobs", count=requeued)
+
     def _loop(self) -> None:
         log = get_logger(component="scheduler")
         failures = 0
@@ -198,6 +294,7 @@ class DelayScheduler:
                 continue
             failures = 0
             self._push_canary()
+            self._restore_jobs_when_due(log)
             if result.recovered:
                 log.warning("scheduler.recovered_dead_sends", count=result.recovered)
             if result.moved + result.recovered >= self._batch_size:

@@ -170,7 +170,11 @@ class SchedulerSettings(BaseModel):
 class CelerySettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    visibility_timeout_s: int = Field(default=3_600, ge=60)
+    # How long a job taken by a worker stays invisible to others before it is handed out again: the
+    # jobs a killed worker had prefetched but not started come back after this.
+    visibility_timeout_s: int = Field(default=300, ge=20, le=86_400)
+    # How often each worker looks for such jobs to hand out again.
+    unacked_restore_interval_s: int = Field(default=10, ge=1, le=3_600)
 
 
 class LogSettings(BaseModel):

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import redis
 
 from dispatcher.keys import (
+    AWAITING_SENDER,
     CALLBACKS,
     DEAD_LETTERS,
     DELAY_QUEUE,
@@ -33,21 +34,26 @@ from dispatcher.states import NOT_TO_BE_SENT, MessageState
 
 __all__ = ["Claim", "CreateResult", "MessageStore", "connect_redis"]
 
+# KEYS: message, awaiting-sender index, [idempotency key]. ARGV: "<id>|<digest>", idempotency ttl s,
+# record ttl s, now ms, message id, record fields...
 _CREATE = """
-if #KEYS == 2 then
-  local existing = redis.call('GET', KEYS[2])
+if #KEYS == 3 then
+  local existing = redis.call('GET', KEYS[3])
   if existing then return {0, existing} end
-  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 return {1, ARGV[1]}
 """
 
 _NOT_TO_BE_SENT_LUA = "{" + ", ".join(f"['{s.value}'] = true" for s in NOT_TO_BE_SENT) + "}"
 
-# KEYS: message, lease, delay queue, in flight. ARGV: token, lease ms, now ms, message id.
+# KEYS: message, lease, delay queue, in flight, awaiting-sender index. ARGV: token, lease ms,
+# now ms, message id.
 _CLAIM = f"""
+redis.call('ZREM', KEYS[5], ARGV[4])
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {{'missing'}} end
 local done = {_NOT_TO_BE_SENT_LUA}
@@ -165,9 +171,11 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 """
 
+# KEYS: message, awaiting-sender index, [idempotency key]. ARGV: "<id>|<digest>", message id.
 _DISCARD = """
 redis.call('DEL', KEYS[1])
-if #KEYS == 2 and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+redis.call('ZREM', KEYS[2], ARGV[2])
+if #KEYS == 3 and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 return 1
 """
 
@@ -231,7 +239,7 @@ class MessageStore:
 
     def create(self, record: MessageRecord, *, idempotency_ttl_s: int, now_ms: int) -> CreateResult:
         """Record a new message (state ``queued``), claiming its idempotency key if it has one."""
-        keys = [message_key(record.id)]
+        keys = [message_key(record.id), AWAITING_SENDER]
         digest = fingerprint_digest(record.fingerprint)
         if record.idempotency_key is not None:
             keys.append(idempotency_key(record.idempotency_key, record.idempotency_scope))
@@ -244,6 +252,8 @@ class MessageStore:
                 f"{record.id}|{digest}",
                 idempotency_ttl_s,
                 self._ttl_s(record.valid_until_ms, now_ms),
+                now_ms,
+                record.id,
                 *fields,
             ],
         )
@@ -254,11 +264,11 @@ class MessageStore:
 
     def discard(self, record: MessageRecord) -> None:
         """Forget a record whose job could not be published (and free its idempotency key)."""
-        keys = [message_key(record.id)]
+        keys = [message_key(record.id), AWAITING_SENDER]
         if record.idempotency_key is not None:
             keys.append(idempotency_key(record.idempotency_key, record.idempotency_scope))
         digest = fingerprint_digest(record.fingerprint)
-        self._discard(keys=keys, args=[f"{record.id}|{digest}"])
+        self._discard(keys=keys, args=[f"{record.id}|{digest}", record.id])
 
     def get(self, message_id: str) -> tuple[MessageRecord, list[Attempt]] | None:
         """The record and its attempts, or None."""
@@ -274,7 +284,13 @@ class MessageStore:
         """Take the send lease if the message is still to be sent and nobody holds it."""
         token = secrets.token_hex(8)
         result: list[Any] = self._claim(
-            keys=[message_key(message_id), lease_key(message_id), DELAY_QUEUE, IN_FLIGHT],
+            keys=[
+                message_key(message_id),
+                lease_key(message_id),
+                DELAY_QUEUE,
+                IN_FLIGHT,
+                AWAITING_SENDER,
+            ],
             args=[token, lease_ms, now_ms, message_id],
         )
         status = result[0]

@@ -1,15 +1,29 @@
-"""The Celery tasks: thin shells that decode the job and hand it to the worker's courier."""
+"""The Celery tasks: thin shells that decode the job and hand it to the worker's courier.
+
+A job that raises is rejected by Celery without being requeued (``acks_late`` with acknowledgement
+on failure off), which on the Redis broker removes it. So a send job that could not reach Redis
+(restarted, failed over, a network blip) is handed back to the queue instead, after a short pause
+so a Redis outage is not a busy loop; if Redis is still down even that fails, and the job stays
+unacknowledged until the visibility timeout brings it back. Either way its message is not lost.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import redis
 from celery import Celery
+from celery.exceptions import Reject
 
 from dispatcher.celery_app import HEARTBEAT_TASK, SEND_TASK
+from dispatcher.logs import get_logger
 from dispatcher.worker import worker_runtime
 
 __all__ = ["register_tasks"]
+
+# How long a job that could not reach Redis waits before it goes back to its queue.
+_REDIS_DOWN_PAUSE_S = 1.0
 
 
 def register_tasks(app: Celery) -> None:
@@ -18,8 +32,15 @@ def register_tasks(app: Celery) -> None:
     @app.task(name=SEND_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_message(self: Any, message_id: str) -> str:
         runtime = worker_runtime()
-        runtime.heartbeat.beat()
-        return runtime.courier.deliver(message_id, task_id=self.request.id)
+        try:
+            runtime.heartbeat.beat()
+            return runtime.courier.deliver(message_id, task_id=self.request.id)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            get_logger(message_id=message_id, task_id=self.request.id).warning(
+                "sms.job_requeued", reason="redis_unavailable", error=type(exc).__name__
+            )
+            time.sleep(_REDIS_DOWN_PAUSE_S)
+            raise Reject(reason="redis unavailable", requeue=True) from exc
 
     @app.task(name=HEARTBEAT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
     def canary(worker_name: str) -> None:

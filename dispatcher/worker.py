@@ -22,7 +22,7 @@ from dispatcher.heartbeat import Heartbeat, canary_queue
 from dispatcher.logs import configure_logging, get_logger, register_secrets
 from dispatcher.provider_setup import build_providers
 from dispatcher.runtime import SendBridge
-from dispatcher.scheduler import Canary, DelayScheduler, job_template
+from dispatcher.scheduler import Canary, DelayScheduler, job_template, restore_abandoned_jobs
 from dispatcher.settings import Settings, get_settings, resolve_redis_url
 from dispatcher.store import MessageStore, connect_redis
 
@@ -54,6 +54,9 @@ class WorkerRuntime:
                 template=job_template(app, HEARTBEAT_TASK),
                 every_ms=int(settings.worker.heartbeat_s * 1000),
             ),
+            restore_jobs=lambda: restore_abandoned_jobs(app),
+            restore_every_ms=settings.celery.unacked_restore_interval_s * 1000,
+            orphan_after_ms=settings.celery.visibility_timeout_s * 1000,
         )
         self.courier = Courier(
             settings=settings,

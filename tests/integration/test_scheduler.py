@@ -9,7 +9,7 @@ import time
 import redis
 
 from dispatcher.enqueue import Dispatcher
-from dispatcher.keys import DELAY_QUEUE, IN_FLIGHT, lease_key, message_key
+from dispatcher.keys import AWAITING_SENDER, DELAY_QUEUE, IN_FLIGHT, lease_key, message_key
 from dispatcher.scheduler import DelayScheduler, job_template
 
 
@@ -97,3 +97,33 @@ def test_records_gone_are_dropped(dispatcher: Dispatcher, redis_client: redis.Re
     assert scheduler(dispatcher, redis_client).run_once().moved == 0
     assert redis_client.zcard(DELAY_QUEUE) == 0
     assert redis_client.llen("sms.normal") == 0
+
+
+def test_lost_jobs_get_new_ones(dispatcher: Dispatcher, redis_client: redis.Redis) -> None:
+    """A message whose job vanished on its way to a worker (queued, or a retry the mover
+    published) gets a new job once its queue is empty; one a sender holds, or one still waiting
+    its turn behind other jobs, does not."""
+    lost_new = dispatcher.send_sms("+14155552671", "lost at enqueue")
+    lost_retry = dispatcher.send_sms("+14155552671", "lost after a retry")
+    held = dispatcher.send_sms("+14155552671", "being sent")
+    park_for_retry(redis_client, lost_retry, now_ms() - 1)
+    scheduler(dispatcher, redis_client).run_once()  # publishes the retry's job
+    dispatcher.store.claim(held, lease_ms=60_000, now_ms=now_ms())
+    later = now_ms() + 301_000
+    sweeper = DelayScheduler(
+        redis_client,
+        job_template(dispatcher.celery_app),
+        poll_interval_s=0.01,
+        batch_size=50,
+        clock_ms=lambda: later,
+        orphan_after_ms=300_000,
+    )
+    assert sweeper.requeue_orphans() == 0  # their jobs still wait in sms.normal
+    redis_client.delete("sms.normal")  # ... and now they are gone
+    assert sweeper.requeue_orphans() == 2
+    jobs = [json.loads(raw) for raw in redis_client.lrange("sms.normal", 0, -1)]
+    assert sorted(json.loads(job["body"])[0][0] for job in jobs) == sorted([lost_new, lost_retry])
+    assert sweeper.requeue_orphans() == 0  # given a job just now: not again until it is old
+    dispatcher.store.claim(lost_new, lease_ms=60_000, now_ms=now_ms())
+    assert redis_client.zscore(AWAITING_SENDER, lost_new) is None  # the claim takes it off
+    assert redis_client.zscore(AWAITING_SENDER, held) is None
