@@ -33,6 +33,7 @@ __all__ = [
     "conversation_budget_s",
     "exchange",
     "failure_phase",
+    "read_capped",
     "send_through",
     "timeout_for",
 ]
@@ -73,6 +74,21 @@ def failure_phase(exc: BaseException) -> TransportPhase | None:
     return None
 
 
+async def read_capped(content: aiohttp.StreamReader, cap_bytes: int) -> bytes:
+    """The answer body up to its end or ``cap_bytes``, whichever comes first. One ``read(n)``
+    returns what has arrived so far, which for an answer split over several packets is only its
+    start."""
+    chunks: list[bytes] = []
+    left = cap_bytes
+    while left > 0:
+        chunk = await content.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def timeout_for(total_s: float) -> aiohttp.ClientTimeout:
     """The timeouts of one send: connect within a third of the budget, the whole within it."""
     connect_s = max(min(total_s / 3, 10.0), 0.05)
@@ -97,7 +113,7 @@ async def exchange(
             timeout=timeout_for(timeout_s),
             allow_redirects=False,
         ) as response:
-            body = await response.content.read(body_cap_bytes)
+            body = await read_capped(response.content, body_cap_bytes)
             truncated = not response.content.at_eof()
             return HttpAnswer(
                 status=response.status,

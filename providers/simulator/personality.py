@@ -169,6 +169,8 @@ class Personality(abc.ABC):
                 self.reports.schedule(report)
             return answer
         self._record(request, to, payload, client_reference, scripted.status, None)
+        if scripted.fault is not None:
+            return await broken_answer(request, scripted)
         return self._scripted(scripted)
 
     def _scripted(self, answer: ScriptedAnswer) -> web.Response:
@@ -202,6 +204,50 @@ class Personality(abc.ABC):
                 received_at_ms=self.state.now_ms(),
             )
         )
+
+
+_CHUNK = b" " * 65_536
+_STALL_POLL_S = 0.1
+
+
+def _gone(request: web.Request) -> bool:
+    return request.transport is None or request.transport.is_closing()
+
+
+async def broken_answer(request: web.Request, answer: ScriptedAnswer) -> web.StreamResponse:
+    """An answer whose exchange breaks after the status line, as ``answer.fault`` says. Each
+    ends as soon as the client has gone, so a stalled answer never outlives its client."""
+    response = web.StreamResponse(status=answer.status, headers=answer.headers)
+    response.content_type = "application/json"
+    if answer.fault == "close_mid_body":
+        response.content_length = 4096
+    elif answer.fault == "huge_body":
+        response.content_length = answer.size_bytes
+    elif answer.fault == "split_body":
+        response.content_length = len((answer.raw or "").encode())
+    await response.prepare(request)
+    with contextlib.suppress(ConnectionError, RuntimeError):  # the client went away mid-answer
+        if answer.fault == "stall_after_headers":
+            await response.write(b'{"id": ')
+            loop = asyncio.get_running_loop()
+            until = loop.time() + answer.stall_s
+            while loop.time() < until and not _gone(request):
+                await asyncio.sleep(_STALL_POLL_S)
+        elif answer.fault == "split_body":
+            whole = (answer.raw or "").encode()
+            await response.write(whole[: len(whole) // 2])
+            await asyncio.sleep(answer.stall_s)
+            await response.write(whole[len(whole) // 2 :])
+        elif answer.fault == "close_mid_body":
+            await response.write(b'{"id": "' + b"0" * 1000)
+            assert request.transport is not None
+            request.transport.close()
+        else:
+            left = answer.size_bytes
+            while left > 0 and not _gone(request):
+                await response.write(_CHUNK[:left])
+                left -= len(_CHUNK)
+    return response
 
 
 def _with_status(answer: web.Response, status: int) -> web.Response:

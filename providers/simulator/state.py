@@ -9,6 +9,7 @@ from typing import Any
 
 __all__ = [
     "REPORT_OUTCOMES",
+    "TRANSPORT_FAULTS",
     "AcceptedMessage",
     "ReceivedRequest",
     "ScriptedAnswer",
@@ -21,6 +22,8 @@ _EVERY_PROVIDER = "*"
 MAX_REMEMBERED_MESSAGES = 200_000
 # What a delivery report says of a message the simulator accepted.
 REPORT_OUTCOMES = frozenset({"delivered", "failed"})
+# How a scripted answer can break the HTTP exchange itself (see ScriptedAnswer).
+TRANSPORT_FAULTS = frozenset({"stall_after_headers", "split_body", "close_mid_body", "huge_body"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,11 @@ class ScriptedAnswer:
     - ``delay_ms`` before answering, in every case.
     - ``provider`` (a kind): only that personality gives this answer; the others answer normally
       and leave it in place (so a failover to another provider is seen to succeed).
+    - ``fault`` breaks the exchange after the status line, with ``status``: ``stall_after_headers``
+      (the headers and a few bytes, then nothing for ``stall_s``), ``split_body`` (``raw`` in two
+      halves ``stall_s`` apart: a whole, valid answer that arrives slowly), ``close_mid_body`` (a
+      ``Content-Length`` promised, part of it sent, the connection closed) or ``huge_body`` (a
+      body of ``size_bytes``, 10 MiB by default, streamed).
     """
 
     status: int = 201
@@ -50,6 +58,9 @@ class ScriptedAnswer:
     report: str = "delivered"
     success_status: int | None = None  # a success answered with this 2xx instead of the usual
     provider: str | None = None  # only this personality gives the answer
+    fault: str | None = None
+    stall_s: float = 30.0
+    size_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScriptedAnswer:
@@ -63,6 +74,9 @@ class ScriptedAnswer:
             "success",
             "report",
             "provider",
+            "fault",
+            "stall_s",
+            "size_bytes",
         }
         unknown = set(data) - allowed
         if unknown:
@@ -70,6 +84,13 @@ class ScriptedAnswer:
         code = data.get("code")
         if code is not None and not isinstance(code, str | int):
             raise ValueError("code must be a string or an integer")
+        fault = data.get("fault")
+        if fault is not None and fault not in TRANSPORT_FAULTS:
+            raise ValueError(f"fault must be one of {sorted(TRANSPORT_FAULTS)}")
+        stall_s = float(data.get("stall_s", 30.0))
+        size_bytes = int(data.get("size_bytes", 10 * 1024 * 1024))
+        if not 0 < stall_s <= 600 or not 0 < size_bytes <= 100 * 1024 * 1024:
+            raise ValueError("stall_s is 0-600 s and size_bytes at most 100 MiB")
         report = data.get("report", "delivered")
         if report not in REPORT_OUTCOMES:
             raise ValueError(f"report must be one of {sorted(REPORT_OUTCOMES)}")
@@ -88,6 +109,9 @@ class ScriptedAnswer:
             report=report,
             success_status=success_status,
             provider=None if data.get("provider") is None else str(data["provider"]),
+            fault=fault,
+            stall_s=stall_s,
+            size_bytes=size_bytes,
         )
 
 
