@@ -29,7 +29,12 @@ import redis
 from aiohttp import web
 
 from dispatcher.api_keys import ApiClient, KeyRing, RequestLimiter
-from dispatcher.dead_letters import DeadLetterFilter, DeadLetters, NotADeadLetterError
+from dispatcher.dead_letters import (
+    DeadLetterFilter,
+    DeadLetters,
+    NotADeadLetterError,
+    dead_letter_filter_problems,
+)
 from dispatcher.enqueue import Dispatcher, Receipt
 from dispatcher.errors import EnqueueError, IdempotencyConflict, InvalidMessage, MessageNotFound
 from dispatcher.heartbeat import stale_after_ms
@@ -129,6 +134,16 @@ async def _known_query(request: web.Request, handler: Handler) -> web.StreamResp
                 "unknown query parameters",
                 fields=dict.fromkeys(unknown[:10], "is not a known query parameter"),
             )
+        repeated = sorted(
+            name for name in set(request.query) if len(request.query.getall(name)) > 1
+        )
+        if repeated:
+            return _error(
+                422,
+                "invalid_request",
+                "query parameters given more than once",
+                fields=dict.fromkeys(repeated, "is given more than once"),
+            )
     return await handler(request)
 
 
@@ -177,15 +192,22 @@ def _requires(scope: ApiScope) -> Callable[[Handler], Handler]:
     return wrap
 
 
+def _no_constant(name: str) -> Any:
+    # NaN, Infinity and -Infinity are not JSON, though Python's reader takes them.
+    raise ValueError(f"{name} is not JSON")
+
+
 async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
     """The request's JSON object, or the refusal (415, 400, 422; 413 raises)."""
     if request.content_type != "application/json":
         return _error(415, "unsupported_media_type", "send Content-Type: application/json")
     raw = await request.read()
     try:
-        document = json.loads(raw)
+        document = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError):
         return _error(400, "malformed_json", "the request body is not valid JSON")
+    except RecursionError:
+        return _error(400, "malformed_json", "the request body is nested too deeply")
     if not isinstance(document, dict):
         return _error(422, "invalid_request", "the request body must be a JSON object")
     return document
@@ -301,6 +323,9 @@ async def _list_dead_letters(request: web.Request) -> web.StreamResponse:
         return _error(422, "invalid_request", str(exc), fields=exc.fields)
     except ValueError as exc:
         return _error(422, "invalid_request", str(exc), fields={"since": str(exc)})
+    problems = dead_letter_filter_problems(query.get("provider"), query.get("reason"))
+    if problems:
+        return _error(422, "invalid_request", "the filter is not valid", fields=problems)
     wanted = DeadLetterFilter(
         provider=query.get("provider"), reason=query.get("reason"), since_ms=since_ms
     )

@@ -8,16 +8,23 @@ code and text, outcome, latency, time, and the final reason), kept without expir
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dispatcher.delivery import FinalReason
 from dispatcher.enqueue import Dispatcher
 from dispatcher.errors import DispatchError
 from dispatcher.message import NewMessage
 from dispatcher.records import MessageRecord
 
-__all__ = ["DeadLetterFilter", "DeadLetters", "NotADeadLetterError"]
+__all__ = [
+    "DeadLetterFilter",
+    "DeadLetters",
+    "NotADeadLetterError",
+    "dead_letter_filter_problems",
+]
 
 _SCAN_CHUNK = 500
 
@@ -44,6 +51,20 @@ class DeadLetterFilter:
             and (self.reason is None or record.final_reason == self.reason)
             and (self.since_ms is None or dead_at_ms >= self.since_ms)
         )
+
+
+# A provider name as config spells it (a provider since removed from config keeps its letters).
+_PROVIDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def dead_letter_filter_problems(provider: str | None, reason: str | None) -> dict[str, str]:
+    """What is wrong with a filter's provider and reason, by field (empty when nothing)."""
+    problems: dict[str, str] = {}
+    if provider is not None and not _PROVIDER_NAME.fullmatch(provider):
+        problems["provider"] = "must be a provider name (letters, digits, _ and -, at most 64)"
+    if reason is not None and reason not in {r.value for r in FinalReason}:
+        problems["reason"] = f"must be one of {', '.join(r.value for r in FinalReason)}"
+    return problems
 
 
 class DeadLetters:

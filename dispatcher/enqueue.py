@@ -111,8 +111,9 @@ class Dispatcher:
                 self._celery_app = build_celery_app(self._settings, self._url())
             return self._celery_app
 
-    def validate(self, **fields: Any) -> NewMessage:
-        """Validate one message's fields (the keyword arguments of :meth:`send_sms`)."""
+    def validate(self, /, **fields: Any) -> NewMessage:
+        """Validate one message's fields (the keyword arguments of :meth:`send_sms`). ``self``
+        is positional-only, so a field named ``self`` is refused like any unknown one."""
         unknown = set(fields) - _MESSAGE_FIELDS
         if unknown:
             raise InvalidMessage(dict.fromkeys(sorted(unknown), "is not a known field"))

@@ -13,8 +13,9 @@ developer.vonage.com/en/messaging/sms/guides/troubleshooting-sms):
   rejected, accepted, buffered, unknown), ``err-code`` and ``client-ref``.
 
 Choices: a status code not in that list is ``rejected`` (the body says it was not accepted, and it
-cannot be told safe to retry); a 200 whose body has no ``messages`` is ``ambiguous``; any other
-HTTP status (a proxy's 502, say) is classified by status.
+cannot be told safe to retry); a 200 whose body has no ``messages`` is ``ambiguous``, and so is any
+other 2xx that does not carry them (the body is the truth, never the status); any other HTTP
+status (a proxy's 502, say) is classified by status.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ class VonageProvider(ConfiguredAdapter[VonageSettings]):
 
     def read_send_answer(self, answer: HttpAnswer) -> Verdict:
         document = json_object(answer.body)
-        if answer.status != 200:
+        if not 200 <= answer.status < 300:
             return classify_error(
                 answer.status,
                 answer.headers,

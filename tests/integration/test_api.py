@@ -247,6 +247,8 @@ def test_oversized_body_is_413_json(api_factory: ApiFactory, redis_client: redis
         (b"[1, 2]", "application/json", 422, "invalid_request"),
         (b'"text"', "application/json", 422, "invalid_request"),
         (b"\xff\xfe", "application/json", 400, "malformed_json"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "malformed_json"),
+        (b'{"to": NaN, "body": "x"}', "application/json", 400, "malformed_json"),
         (b"to=%2B1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
     ],
 )
@@ -269,6 +271,7 @@ def test_bodies_that_are_no_message(
         ({"to": "+14155552671", "body": "x", "providers": ["nosuch"]}, "providers"),
         ({"to": "+14155552671", "body": "x", "callback_url": "ftp://x"}, "callback_url"),
         ({"to": "+14155552671", "body": "   "}, "body"),
+        ({"to": "+14155552671", "body": "x", "self": 1}, "self"),
     ],
 )
 def test_wrong_types_are_422(
@@ -278,6 +281,24 @@ def test_wrong_types_are_422(
     assert status == 422
     assert field in error["error"]["fields"]
     assert redis_client.keys("smsd:msg:*") == []
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("limit=1&limit=2", "limit"),
+        ("reason=no_such_reason", "reason"),
+        ("provider=" + "x" * 100, "provider"),
+        ("provider=a%20b", "provider"),
+    ],
+)
+def test_dead_letter_filters_that_make_no_sense_are_422(
+    api_url: str, query: str, field: str
+) -> None:
+    """A repeated parameter, an unknown reason or a provider name no config could hold is
+    refused, naming the parameter, instead of listing nothing."""
+    status, error = call("GET", f"{api_url}/v1/dead-letters?{query}")
+    assert (status, list(error["error"]["fields"])) == (422, [field])
 
 
 def test_unknown_path_and_method_are_json(api_url: str) -> None:
