@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev demo bench test test-all test-deps lint typecheck unit up down logs clean install
+.PHONY: dev demo bench test test-all test-deps lint typecheck audit unit up down logs clean install
 
 install: $(STAMP)
 
@@ -33,13 +33,21 @@ test-deps:
 		echo "installing Debian's chromium for the dashboard test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-## test: lint, type check and the test suite (what CI runs)
-test: lint typecheck test-deps
+## test: lint, type check, dependency audit and the test suite (what CI runs)
+test: lint typecheck audit test-deps
 	$(BIN)/pytest -m "not slow"
 
 ## test-all: the suite including the long chaos runs
-test-all: lint typecheck test-deps
+test-all: lint typecheck audit test-deps
 	$(BIN)/pytest
+
+## audit: pip-audit of every installed dependency (fails on a known vulnerability)
+audit: $(STAMP)
+	@mkdir -p .artifacts
+	@$(BIN)/pip-audit --progress-spinner off --skip-editable > .artifacts/pip-audit.txt 2>&1; \
+	status=$$?; head -n 1 .artifacts/pip-audit.txt; \
+	echo "pip-audit: $$(grep -c 'could not be audited' .artifacts/pip-audit.txt) packages not found by the vulnerability service (report: .artifacts/pip-audit.txt)"; \
+	exit $$status
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -21,6 +21,7 @@ Choices:
 from __future__ import annotations
 
 import functools
+import urllib.parse
 from typing import Any
 
 from celery import Celery
@@ -49,9 +50,19 @@ def sms_queue(name: str) -> Queue:
 
 
 def broker_url_for(redis_url: str) -> str:
-    """kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``."""
+    """The broker URL for kombu of a redis-py URL.
+
+    kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``. For
+    ``rediss://`` without ``ssl_cert_reqs``, redis-py checks the server's certificate but kombu
+    would not check it at all; ``ssl_cert_reqs=required`` makes the broker check it too (an
+    explicit ``ssl_cert_reqs`` in the URL is kept as given).
+    """
     if redis_url.startswith("unix://"):
         return "redis+socket://" + redis_url.removeprefix("unix://")
+    if redis_url.startswith("rediss://"):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(redis_url).query)
+        if "ssl_cert_reqs" not in query:
+            return redis_url + ("&" if "?" in redis_url else "?") + "ssl_cert_reqs=required"
     return redis_url
 
 

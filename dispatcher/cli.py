@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
+import redis
 
 from dispatcher.errors import ConfigError, DispatchError, InvalidMessage, MessageNotFound
 from dispatcher.settings import PRIORITY_QUEUES, get_settings
@@ -38,6 +39,13 @@ def _fail_clearly(function: _F) -> _F:
         except DispatchError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except redis.AuthenticationError:
+            click.echo("error: Redis refused the password in SMSD_REDIS_URL", err=True)
+            sys.exit(3)
+        except redis.RedisError as exc:
+            # redis-py's messages name the host and port, never the password.
+            click.echo(f"error: Redis is unavailable ({type(exc).__name__}: {exc})", err=True)
+            sys.exit(3)
 
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__

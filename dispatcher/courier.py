@@ -32,7 +32,7 @@ from dispatcher.gates import Admission, CircuitState, ProviderGates, circuit_cla
 from dispatcher.gcra import Gcra
 from dispatcher.health import WindowStats, route_factors
 from dispatcher.keys import sent_rate_key
-from dispatcher.logs import get_logger
+from dispatcher.logs import get_logger, scrub
 from dispatcher.policy import resolve_policy
 from dispatcher.records import Attempt, MessageRecord, mask_number
 from dispatcher.routing import Route, draw_for, order_route, route_for
@@ -352,7 +352,10 @@ class Courier:
         started = time.perf_counter()
         outcome = self._exchanger.send(provider, sms)
         latency_ms = int((time.perf_counter() - started) * 1000)
-        return outcome.verdict, outcome.http_status, latency_ms, started_ms
+        # What the provider wrote is kept with the message and shown to operators: never with
+        # the full number or a credential in it.
+        verdict = dataclasses.replace(outcome.verdict, reason=scrub(outcome.verdict.reason))
+        return verdict, outcome.http_status, latency_ms, started_ms
 
     def _finish(
         self,

@@ -91,6 +91,10 @@ def run_dev_stack(
         "SMSD_DELIVERY_REPORTS__SECRET": report_token,
         "SMSD_API__API_KEYS": os.environ.get("SMSD_API__API_KEYS") or api_key,
         "SMSD_LOG__FORMAT": "console",
+        # The web apps a developer points callback_url at run on this machine.
+        "SMSD_CALLBACKS__ALLOW_PRIVATE_NETWORKS": os.environ.get(
+            "SMSD_CALLBACKS__ALLOW_PRIVATE_NETWORKS", "true"
+        ),
     }
     cli = [sys.executable, "-m", "dispatcher"]
     processes: list[subprocess.Popen[bytes]] = []

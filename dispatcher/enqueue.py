@@ -123,6 +123,7 @@ class Dispatcher:
         return validate_message(
             self._settings.messages,
             known_providers=[n for n, p in self._settings.providers.items() if p.enabled],
+            allow_private_callbacks=self._settings.callbacks.allow_private_networks,
             **fields,
         )
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger", "redact", "register_secrets"]
+__all__ = ["configure_logging", "get_logger", "redact", "register_secrets", "scrub"]
 
 _NUMBER_LIKE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{5,18}\d(?![\w])")
 _SECRET_KEYS = frozenset(
@@ -53,7 +53,10 @@ def _mask_match(match: re.Match[str]) -> str:
     return prefix + "*" * (len(digits) - 4) + "".join(digits[-4:])
 
 
-def _scrub(text: str) -> str:
+def scrub(text: str) -> str:
+    """``text`` with every registered secret removed and number-like digit runs masked: for log
+    lines, and for what a provider wrote back (it may echo the number or a credential) before it
+    is kept with a message."""
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, "[redacted]")
@@ -69,9 +72,9 @@ def redact(
         if key.lower() in _SECRET_KEYS:
             event_dict[key] = "[redacted]"
         elif isinstance(value, str):
-            event_dict[key] = _scrub(value)
+            event_dict[key] = scrub(value)
         elif isinstance(value, list | tuple):
-            event_dict[key] = [_scrub(v) if isinstance(v, str) else v for v in value]
+            event_dict[key] = [scrub(v) if isinstance(v, str) else v for v in value]
     return event_dict
 
 

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from dispatcher.addresses import callback_host_problem
 from dispatcher.encoding import measure
 from dispatcher.errors import InvalidMessage
 from dispatcher.settings import PRIORITY_QUEUES, MessageSettings
@@ -77,6 +78,7 @@ def validate_message(
     callback_url: object = None,
     metadata: object = None,
     known_providers: Collection[str] = (),
+    allow_private_callbacks: bool = False,
 ) -> NewMessage:
     """Validate a message; raise :class:`InvalidMessage` naming every bad field."""
     errors: dict[str, str] = {}
@@ -86,7 +88,9 @@ def validate_message(
     clean_priority = _take(errors, "priority", _priority(priority))
     validity_s = _take(errors, "validity", _validity(validity, rules))
     clean_providers = _take(errors, "providers", _providers(providers, known_providers))
-    clean_callback = _take(errors, "callback_url", _callback_url(callback_url))
+    clean_callback = _take(
+        errors, "callback_url", _callback_url(callback_url, allow_private_callbacks)
+    )
     clean_metadata = _take(errors, "metadata", _metadata(metadata))
     clean_key = _take(errors, "idempotency_key", _idempotency_key(idempotency_key))
 
@@ -213,15 +217,21 @@ def _providers(value: object, known: Collection[str]) -> tuple[str, ...] | _Prob
     return names
 
 
-def _callback_url(value: object) -> str | _Problem | None:
+def _callback_url(value: object, allow_private: bool) -> str | _Problem | None:
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > _MAX_URL_LENGTH:
         return _Problem(f"must be an http(s) URL of at most {_MAX_URL_LENGTH} characters")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a port that is no number
+    except ValueError:
         return _Problem("must be an absolute http or https URL")
-    return value
+    if parts.scheme not in ("http", "https") or not host:
+        return _Problem("must be an absolute http or https URL")
+    problem = None if allow_private else callback_host_problem(host)
+    return _Problem(problem) if problem else value
 
 
 def _metadata(value: object) -> dict[str, Any] | _Problem | None:

@@ -241,7 +241,7 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
         "in": "query",
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "sms-dispatch", "version": "1"},
         "components": {
@@ -413,3 +413,13 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
             },
         },
     }
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            if "security" in operation:
+                operation["x-scope"] = "operate" if path in OPERATOR_PATHS else "send"
+    return document
+
+
+# The operations a key needs the "operate" scope for; every other one with a key needs "send".
+# Each operation of the document states its scope as ``x-scope`` (checked against the API).
+OPERATOR_PATHS = frozenset({"/v1/dead-letters", "/v1/dead-letters/{id}/replay", "/v1/dashboard"})

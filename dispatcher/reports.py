@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatcher.logs import get_logger
+from dispatcher.logs import get_logger, scrub
 from dispatcher.store import MessageStore
 from providers.base import DeliveryReport, InboundReport, Provider, SignedReports
 
@@ -87,7 +87,7 @@ def receive_reports(
                 message_id,
                 state=item.status,
                 provider_status=item.provider_status,
-                reason=item.reason or "",
+                reason=scrub(item.reason or ""),
                 now_ms=now_ms,
             )
         counts[outcome] = counts.get(outcome, 0) + 1

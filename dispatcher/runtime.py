@@ -20,7 +20,9 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
+import yarl
 
+from dispatcher.addresses import PublicOnlyResolver, refused_literal
 from providers.base import OutboundSms, Provider
 from providers.outcome import TransportFailure, TransportPhase, classify_transport
 from providers.transport import SendOutcome, conversation_budget_s, send_through
@@ -31,6 +33,8 @@ _T = TypeVar("_T")
 
 # How long past a provider's own timeout a job thread waits for the loop before giving up.
 _BRIDGE_GRACE_S = 2.0
+# The session of status callbacks, kept apart from the providers' sessions by its name.
+_CALLBACKS = "_callbacks"
 
 
 class LoopThread:
@@ -99,20 +103,25 @@ class LoopThread:
 class SendBridge:
     """Performs provider requests from job threads on the loop, one pooled session per provider."""
 
-    def __init__(self, *, connections_per_provider: int) -> None:
+    def __init__(
+        self, *, connections_per_provider: int, callbacks_public_only: bool = False
+    ) -> None:
         self._loop_thread = LoopThread()
         self._connections = connections_per_provider
+        self._callbacks_public_only = callbacks_public_only
         self._sessions: dict[str, aiohttp.ClientSession] = {}
 
     def _session(self, provider: str) -> aiohttp.ClientSession:
         # Only called on the loop thread, so no lock is needed.
         session = self._sessions.get(provider)
         if session is None or session.closed:
+            public_only = provider == _CALLBACKS and self._callbacks_public_only
             connector = aiohttp.TCPConnector(
                 limit=self._connections,
                 limit_per_host=self._connections,
                 keepalive_timeout=30,
                 ttl_dns_cache=300,
+                resolver=PublicOnlyResolver() if public_only else None,
             )
             session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
             self._sessions[provider] = session
@@ -133,7 +142,9 @@ class SendBridge:
             return SendOutcome(classify_transport(failure), None)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
-        session = self._session("_callbacks")
+        if self._callbacks_public_only and refused_literal(yarl.URL(url).host):
+            raise aiohttp.ClientConnectionError("callbacks go to public addresses only")
+        session = self._session(_CALLBACKS)
         timeout = aiohttp.ClientTimeout(total=timeout_s)
         async with session.post(url, data=body, headers=headers, timeout=timeout) as answer:
             await answer.content.read(1024)  # a little of the answer; the status is what counts

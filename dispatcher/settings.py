@@ -12,6 +12,7 @@ import functools
 import json
 import os
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -239,6 +240,10 @@ class CallbackSettings(BaseModel):
     max_attempts: int = Field(default=10, ge=1, le=100)
     base_s: float = Field(default=1.0, gt=0)
     cap_s: float = Field(default=600.0, gt=0)
+    # Off: a callback_url must not point at loopback, private, link-local or reserved addresses
+    # (refused at the door, and never connected to after DNS). On only where the web apps that
+    # take callbacks live on such addresses (the local stack, tests).
+    allow_private_networks: bool = False
 
 
 class WeightedProvider(BaseModel):
@@ -310,9 +315,14 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> tuple[str, ...]:
         """The secrets of sms-dispatch itself (API keys from the environment, the report token,
-        the callback signing secret), so logs can be scrubbed of them."""
+        the callback signing secret, the Redis password), so logs can be scrubbed of them."""
         plain = [k.strip() for k in self.api.api_keys.split(",") if k.strip()]
-        return tuple(v for v in (*plain, self.delivery_reports.secret, self.callbacks.secret) if v)
+        redis_password = urllib.parse.urlsplit(self.redis_url).password if self.redis_url else None
+        return tuple(
+            v
+            for v in (*plain, self.delivery_reports.secret, self.callbacks.secret, redis_password)
+            if v
+        )
 
     @field_validator("redis_url")
     @classmethod

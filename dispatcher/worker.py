@@ -36,7 +36,10 @@ class WorkerRuntime:
         register_secrets(settings.secret_values())
         providers = build_providers(settings)
         redis_url = resolve_redis_url(settings)
-        self.bridge = SendBridge(connections_per_provider=settings.worker.concurrency)
+        self.bridge = SendBridge(
+            connections_per_provider=settings.worker.concurrency,
+            callbacks_public_only=not settings.callbacks.allow_private_networks,
+        )
         self.store = MessageStore(
             connect_redis(redis_url), retention_s=settings.messages.retention_s
         )

@@ -137,6 +137,8 @@ def parse_retry_after_s(headers: Mapping[str, str], *, now: datetime | None = No
     if raw is None:
         return None
     raw = raw.strip()
+    if not raw.isascii():
+        return None  # delta-seconds are ASCII digits; str.isdigit also takes superscripts
     if raw.isdigit():
         return float(raw)
     try:

@@ -136,6 +136,8 @@ def stack_env(
         **simulator_server.provider_env,
         "SMSD_DATA_DIR": str(tmp_path / "data"),
         "SMSD_LOG__FORMAT": "json",
+        # The test web apps that take status callbacks listen on loopback.
+        "SMSD_CALLBACKS__ALLOW_PRIVATE_NETWORKS": "true",
     }
     monkeypatch.chdir(REPO)
     monkeypatch.delenv("SMSD_CONFIG", raising=False)

@@ -91,6 +91,8 @@ def test_transport_failures(phase: TransportPhase, kind: OutcomeKind) -> None:
         ({"Retry-After": "Wed, 25 Nov 2026 05:00:00 GMT"}, 0.0),  # in the past
         ({"Retry-After": "soon"}, None),
         ({"Retry-After": "-3"}, 0.0),
+        ({"Retry-After": "\u00b2"}, None),  # a digit to str.isdigit, not to RFC 9110
+        ({"Retry-After": "\u0661\u0662"}, None),
         ({}, None),
     ],
 )

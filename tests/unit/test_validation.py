@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -16,7 +17,7 @@ RULES = MessageSettings(max_segments=10, default_validity_s=3600, max_validity_s
 PROVIDERS = ("sinch",)
 
 
-def refused(**fields: object) -> dict[str, str]:
+def refused(**fields: Any) -> dict[str, str]:
     with pytest.raises(InvalidMessage) as caught:
         validate_message(RULES, known_providers=PROVIDERS, **fields)
     return caught.value.fields
@@ -164,3 +165,33 @@ def test_any_input_is_accepted_or_refused_with_named_fields(
         return
     assert refused_fields
     assert set(refused_fields) <= {"to", "body", "sender"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000/hook",
+        "http://localhost/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.7/hook",
+        "http://0.0.0.0/",
+    ],
+)
+def test_callback_url_to_a_private_address_is_refused(url: str) -> None:
+    """By default a callback may not point into the operator's own network; allowed, it may."""
+    assert "callback_url" in refused(to="+14155552671", body="hi", callback_url=url)
+    message = validate_message(
+        RULES,
+        to="+14155552671",
+        body="hi",
+        callback_url=url,
+        known_providers=PROVIDERS,
+        allow_private_callbacks=True,
+    )
+    assert message.callback_url == url
+
+
+def test_callback_url_with_a_bad_port_is_refused() -> None:
+    """A port that is not a number is a bad URL, not an error."""
+    assert "callback_url" in refused(to="+14155552671", body="hi", callback_url="http://x:abc/")

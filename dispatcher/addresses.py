@@ -1,0 +1,87 @@
+"""Where status callbacks may go: public addresses only, unless the operator allows private ones.
+
+A ``callback_url`` is given by whoever sends the message, and the workers POST to it from inside
+the operator's network. Unchecked, it reaches what only that network should: Redis on loopback, a
+cloud metadata service on 169.254.169.254, an admin page on 10.x. So, with
+``callbacks.allow_private_networks`` off (the default):
+
+- at the door, a URL whose host is ``localhost`` or an address literal that is not public is
+  refused, naming ``callback_url`` (:func:`callback_host_problem`);
+- at the moment of posting, the callback session resolves names through
+  :class:`PublicOnlyResolver`, which drops every address that is not public, so a name that
+  resolves (or is re-pointed) to a private address is never connected to; an address literal is
+  checked again there too (aiohttp does not resolve literals).
+
+Not public: loopback, private (RFC 1918, unique local), link-local, multicast, reserved,
+unspecified and shared (100.64/10) ranges, and IPv4 addresses mapped into IPv6.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+__all__ = [
+    "PublicOnlyResolver",
+    "callback_host_problem",
+    "is_public_address",
+    "refused_literal",
+]
+
+_LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+
+def is_public_address(text: str) -> bool:
+    """Whether ``text`` is an IP address that is reachable on the public internet."""
+    try:
+        address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def _address_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def callback_host_problem(host: str) -> str | None:
+    """Why a callback to ``host`` is refused at the door (None: it may go, for now)."""
+    name = host.lower().rstrip(".")
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
+        return "must not point at this machine (localhost)"
+    if _address_literal(name) and not is_public_address(name):
+        return "must not point at a loopback, private, link-local or reserved address"
+    return None
+
+
+class PublicOnlyResolver(AbstractResolver):
+    """aiohttp's resolver, keeping only public addresses (none left: the connection fails)."""
+
+    def __init__(self, inner: AbstractResolver | None = None) -> None:
+        self._inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = await self._inner.resolve(host, port, family)
+        public = [entry for entry in found if is_public_address(entry["host"])]
+        if not public:
+            raise OSError(f"{host} has no public address; callbacks go to public addresses only")
+        return public
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def refused_literal(url_host: str | None) -> bool:
+    """Whether a URL's host is an address literal that is not public (checked before posting)."""
+    return url_host is not None and _address_literal(url_host) and not is_public_address(url_host)
