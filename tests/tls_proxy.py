@@ -55,19 +55,22 @@ class TlsFront:
             assert task is not None
             self._handlers.add(task)
             try:
+                # The handshake here, not in the server, so a client that refuses the
+                # certificate ends in this handler, which closes its socket.
+                await writer.start_tls(context)
                 up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.backend_port)
-            except OSError:
-                writer.close()
+            except (OSError, ssl.SSLError, asyncio.CancelledError):
+                writer.transport.abort()
                 self._handlers.discard(task)
                 return
             try:
                 await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
             finally:
                 for side in (writer, up_writer):
-                    side.close()
+                    side.transport.abort()  # closes the socket now, not after a TLS goodbye
                 self._handlers.discard(task)
 
-        return await asyncio.start_server(handle, "127.0.0.1", self.port, ssl=context)
+        return await asyncio.start_server(handle, "127.0.0.1", self.port)
 
     def stop(self) -> None:
         """Stop listening, cut every connection and wait for their handlers to end."""

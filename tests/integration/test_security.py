@@ -177,28 +177,28 @@ def _tls_url(front: TlsFront, *, password: str = REDIS_PASSWORD, ca: bool = True
     return f"rediss://:{password}@127.0.0.1:{front.port}/0{query}"
 
 
-def test_a_worker_and_the_api_run_on_redis_over_tls_with_a_password(
+def test_a_worker_runs_on_redis_over_tls_with_a_password(
     secured_redis: tuple[EmbeddedRedis, TlsFront],
     worker_factory: WorkerFactory,
     settings: Settings,
     simulator: RunningSimulator,
-    api_factory: ApiFactory,
 ) -> None:
-    """Enqueue, the Celery broker, the worker's Lua scripts and the API's reads all go over
+    """Enqueue (the API's path too), the Celery broker and the worker's Lua scripts all go over
     rediss:// with the password; the password is in no log line."""
     _, front = secured_redis
     url = _tls_url(front)
     worker = worker_factory({"SMSD_REDIS_URL": url})
     core = Dispatcher(settings.model_copy(update={"redis_url": url}), redis_url=url)
-    client = redis.Redis.from_url(url, decode_responses=True)
-    ids = enqueue_all(core, 50)
-    final = all_final(client, ids, timeout_s=60)
-    assert final["accepted"] == 50
-    assert core.get_status(ids[0])["state"] in {"accepted", "delivered"}
+    try:
+        with redis.Redis.from_url(url, decode_responses=True) as client:
+            ids = enqueue_all(core, 50)
+            final = all_final(client, ids, timeout_s=60)
+        assert final["accepted"] == 50
+        assert core.get_status(ids[0])["state"] in {"accepted", "delivered"}
+    finally:
+        core.close()
     assert REDIS_PASSWORD not in worker.log()
     assert " ready." in worker.log()
-    client.close()
-    core.close()
 
 
 def test_an_untrusted_certificate_or_a_wrong_password_is_refused(
@@ -208,8 +208,11 @@ def test_an_untrusted_certificate_or_a_wrong_password_is_refused(
     alike (kombu alone would not check it); a wrong password is refused."""
     _, front = secured_redis
     untrusted = _tls_url(front, ca=False)
-    with pytest.raises(redis.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
-        redis.Redis.from_url(untrusted, socket_connect_timeout=2).ping()
+    with (
+        redis.Redis.from_url(untrusted, socket_connect_timeout=2) as client,
+        pytest.raises(redis.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        client.ping()
     with (
         Connection(broker_url_for(untrusted), connect_timeout=2) as broker,  # type: ignore[no-untyped-call]
         pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"),
@@ -217,8 +220,11 @@ def test_an_untrusted_certificate_or_a_wrong_password_is_refused(
         broker.ensure_connection(max_retries=1)
     with Connection(broker_url_for(_tls_url(front)), connect_timeout=2) as broker:  # type: ignore[no-untyped-call]
         broker.ensure_connection(max_retries=1)  # the same with the CA: believed
-    with pytest.raises(redis.AuthenticationError):
-        redis.Redis.from_url(_tls_url(front, password="wrong"), socket_connect_timeout=2).ping()
+    with (
+        redis.Redis.from_url(_tls_url(front, password="wrong"), socket_connect_timeout=2) as client,
+        pytest.raises(redis.AuthenticationError),
+    ):
+        client.ping()
 
 
 def test_the_cli_names_a_redis_refusal_without_the_password(
