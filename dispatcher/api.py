@@ -502,7 +502,7 @@ async def serve_api(app: web.Application, *, host: str, port: int) -> None:
     """Serve until cancelled."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    await web.TCPSite(runner, host, port, backlog=1024).start()
     try:
         await asyncio.Event().wait()
     finally:

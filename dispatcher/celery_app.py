@@ -32,6 +32,7 @@ from dispatcher.settings import PRIORITY_QUEUES, Settings, get_settings, resolve
 
 __all__ = [
     "HEARTBEAT_TASK",
+    "SEND_BATCH_TASK",
     "SEND_TASK",
     "broker_url_for",
     "build_celery_app",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 SEND_TASK = "sms.send"
+SEND_BATCH_TASK = "sms.send_batch"  # one argument: message ids joined by commas
 HEARTBEAT_TASK = "sms.heartbeat"
 
 

@@ -23,6 +23,16 @@ __all__ = ["main"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def _redis_failure(exc: redis.RedisError) -> None:
+    """Say what Redis did, in one line (exit 3). redis-py's messages name the host and port,
+    never the password."""
+    if isinstance(exc, redis.AuthenticationError):
+        click.echo("error: Redis refused the password in SMSD_REDIS_URL", err=True)
+    else:
+        click.echo(f"error: Redis is unavailable ({type(exc).__name__}: {exc})", err=True)
+    sys.exit(3)
+
+
 def _fail_clearly(function: _F) -> _F:
     """Turn our own errors into one clear line and an exit code instead of a traceback."""
 
@@ -37,15 +47,12 @@ def _fail_clearly(function: _F) -> _F:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except DispatchError as exc:
+            if isinstance(exc.__cause__, redis.RedisError):  # an EnqueueError from Redis
+                _redis_failure(exc.__cause__)
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        except redis.AuthenticationError:
-            click.echo("error: Redis refused the password in SMSD_REDIS_URL", err=True)
-            sys.exit(3)
         except redis.RedisError as exc:
-            # redis-py's messages name the host and port, never the password.
-            click.echo(f"error: Redis is unavailable ({type(exc).__name__}: {exc})", err=True)
-            sys.exit(3)
+            _redis_failure(exc)
 
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__

@@ -43,7 +43,7 @@ from providers.base import OutboundSms, Provider
 from providers.outcome import Verdict
 from providers.transport import SendOutcome, conversation_budget_s
 
-__all__ = ["Courier", "Exchanger"]
+__all__ = ["Courier", "Exchanger", "PendingSend"]
 
 
 class Exchanger(Protocol):
@@ -65,6 +65,22 @@ _WINDOWS_TTL_MS = 1_000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class PendingSend:
+    """A claimed message admitted to a provider: the exchange to make, and what finishing it
+    needs (the claim with its lease, the admission, the route order, the attempt's number)."""
+
+    claim: Claim
+    provider: Provider
+    admission: Admission
+    order: tuple[str, ...]
+    attempt_number: int
+    possible_duplicate: bool
+    task_id: str | None
+    sms: OutboundSms
+    started_at_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Waiting:
     """No provider can take the message now: wait (or expire), keeping a reserved slot if any."""
 
@@ -75,6 +91,10 @@ class _Waiting:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
 
 
 class Courier:
@@ -88,6 +108,7 @@ class Courier:
         providers: Mapping[str, Provider],
         exchanger: Exchanger,
         clock_ms: Callable[[], int] = _now_ms,
+        gates_fast_path_ms: int = 0,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -102,15 +123,39 @@ class Courier:
             (conversation_budget_s(p) for p in self._providers.values()), default=10.0
         )
         self._lease_ms = int((longest_timeout_s + settings.worker.lease_margin_s) * 1000)
-        self._gates = ProviderGates(store.redis, settings.providers)
+        self._gates = ProviderGates(
+            store.redis, settings.providers, fast_path_ms=gates_fast_path_ms, clock_ms=clock_ms
+        )
         self._gcra = Gcra(store.redis)
         self._windows: tuple[int, dict[str, WindowStats]] = (0, {})
         self._min_calls = {n: p.circuit.min_calls for n, p in settings.providers.items()}
 
     def deliver(self, message_id: str, *, task_id: str | None = None) -> str:
-        """Send message ``message_id`` once if it is still to be sent; returns what happened."""
+        """Send message ``message_id`` once if it is still to be sent; returns what happened.
+
+        The whole of one delivery in the calling thread: :meth:`begin`, the provider exchange,
+        :meth:`complete`. The worker runs the same steps with the exchange on its event loop
+        (:class:`~dispatcher.pipeline.SendPipeline`)."""
+        begun = self.begin(message_id, task_id=task_id)
+        if isinstance(begun, str):
+            return begun
+        started = time.perf_counter()
+        outcome = self._exchanger.send(begun.provider, begun.sms)
+        return self.complete(begun, outcome, latency_ms=_elapsed_ms(started))
+
+    def claim_many(self, message_ids: list[str]) -> list[Claim]:
+        """The send leases of many messages in one step (for :meth:`begin`)."""
+        return self._store.claim_many(message_ids, lease_ms=self._lease_ms, now_ms=self._clock_ms())
+
+    def begin(
+        self, message_id: str, *, task_id: str | None = None, claim: Claim | None = None
+    ) -> PendingSend | str:
+        """Claim the message (unless ``claim`` is one already made), route it and admit it to a
+        provider: the send to make, or what happened instead (already done, held elsewhere,
+        waiting, expired, ...)."""
         log = get_logger(message_id=message_id, task_id=task_id)
-        claim = self._store.claim(message_id, lease_ms=self._lease_ms, now_ms=self._clock_ms())
+        if claim is None:
+            claim = self._store.claim(message_id, lease_ms=self._lease_ms, now_ms=self._clock_ms())
         if claim.status == "missing":
             log.error("sms.job_without_record")
             return "missing"
@@ -143,33 +188,67 @@ class Courier:
             self._finish(claim, chosen.decision, None, None, slot)
             return chosen.decision.state.value
         provider, admission = chosen
-        attempt_number = record.attempt_count + 1
         # The sender before us died mid-send, or an earlier attempt got no clear answer.
         possible_duplicate = (
             claim.previous_state is MessageState.SENDING or record.possible_duplicate
         )
-        log = log.bind(provider=provider.name, attempt=attempt_number)
-        verdict, http_status, latency_ms, started_ms = self._attempt(provider, record)
+        sms = OutboundSms(
+            message_id=record.id,
+            to_e164=record.to,
+            body=record.body,
+            sender=record.sender,
+            encoding=record.encoding,
+            segments=record.segments,
+            valid_until_ms=record.valid_until_ms,
+        )
+        return PendingSend(
+            claim=claim,
+            provider=provider,
+            admission=admission,
+            order=order,
+            attempt_number=record.attempt_count + 1,
+            possible_duplicate=possible_duplicate,
+            task_id=task_id,
+            sms=sms,
+            started_at_ms=self._clock_ms(),
+        )
+
+    def complete(self, pending: PendingSend, outcome: SendOutcome, *, latency_ms: int) -> str:
+        """Record what the provider answered (the attempt, its provider's gates) and decide what
+        follows: accepted, retry later, fail over, or dead letter."""
+        record = pending.claim.record
+        assert record is not None
+        provider = pending.provider
+        # What the provider wrote is kept with the message and shown to operators: never with
+        # the full number or a credential in it.
+        verdict = dataclasses.replace(outcome.verdict, reason=scrub(outcome.verdict.reason))
+        http_status = outcome.http_status
+        log = get_logger(
+            message_id=record.id,
+            task_id=pending.task_id,
+            provider=provider.name,
+            attempt=pending.attempt_number,
+        )
         self._report(
             provider.name,
             verdict=verdict,
             http_status=http_status,
             latency_ms=latency_ms,
-            probe=admission.probe,
+            probe=pending.admission.probe,
             log=log,
         )
         attempt = Attempt(
-            number=attempt_number,
+            number=pending.attempt_number,
             provider=provider.name,
-            started_at_ms=started_ms,
+            started_at_ms=pending.started_at_ms,
             latency_ms=latency_ms,
             outcome=verdict.kind.value,
             http_status=http_status,
             provider_code=verdict.provider_code,
             reason=verdict.reason,
             provider_message_id=verdict.provider_message_id,
-            possible_duplicate=possible_duplicate,
-            task_id=task_id,
+            possible_duplicate=pending.possible_duplicate,
+            task_id=pending.task_id,
         )
         log.info(
             "sms.attempt",
@@ -177,16 +256,17 @@ class Courier:
             http_status=http_status,
             provider_code=verdict.provider_code,
             latency_ms=latency_ms,
-            possible_duplicate=possible_duplicate,
+            possible_duplicate=pending.possible_duplicate,
         )
         provider_settings = self._settings.providers[provider.name]
         in_a_row = record.provider_attempts + 1 if record.provider == provider.name else 1
         next_provider = next(
-            (name for name in remaining_route(record, order) if name != provider.name), None
+            (name for name in remaining_route(record, pending.order) if name != provider.name),
+            None,
         )
         decision = decide_after_attempt(
             verdict,
-            attempts_made=attempt_number,
+            attempts_made=pending.attempt_number,
             now_ms=self._clock_ms(),
             valid_until_ms=record.valid_until_ms,
             policy=resolve_policy(
@@ -208,8 +288,18 @@ class Courier:
                 provider_code=verdict.provider_code,
                 next_provider=decision.failover_to,
             )
-        self._finish(claim, decision, provider.name, attempt, extra)
+        self._finish(pending.claim, decision, provider.name, attempt, extra)
         return decision.state.value
+
+    @property
+    def gates(self) -> ProviderGates:
+        """The providers' gates this courier admits and reports through."""
+        return self._gates
+
+    @property
+    def lease_ms(self) -> int:
+        """How long a claim holds a message: the longest provider conversation and a margin."""
+        return self._lease_ms
 
     def _health_factors(self, route: Route) -> dict[str, float]:
         """Weight factors of a weighted route's providers from their recent windows (read from
@@ -335,27 +425,6 @@ class Courier:
             log.warning("provider.circuit_opened", was=move.before.value, reason=move.reason)
         elif move.after is CircuitState.CLOSED:
             log.warning("provider.circuit_closed", was=move.before.value)
-
-    def _attempt(
-        self, provider: Provider, record: MessageRecord
-    ) -> tuple[Verdict, int | None, int, int]:
-        sms = OutboundSms(
-            message_id=record.id,
-            to_e164=record.to,
-            body=record.body,
-            sender=record.sender,
-            encoding=record.encoding,
-            segments=record.segments,
-            valid_until_ms=record.valid_until_ms,
-        )
-        started_ms = self._clock_ms()
-        started = time.perf_counter()
-        outcome = self._exchanger.send(provider, sms)
-        latency_ms = int((time.perf_counter() - started) * 1000)
-        # What the provider wrote is kept with the message and shown to operators: never with
-        # the full number or a credential in it.
-        verdict = dataclasses.replace(outcome.verdict, reason=scrub(outcome.verdict.reason))
-        return verdict, outcome.http_status, latency_ms, started_ms
 
     def _finish(
         self,

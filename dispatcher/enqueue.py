@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from celery import Celery
 
-from dispatcher.celery_app import SEND_TASK, build_celery_app
+from dispatcher.celery_app import SEND_BATCH_TASK, build_celery_app
 from dispatcher.errors import (
     EnqueueError,
     IdempotencyConflict,
@@ -25,14 +26,18 @@ from dispatcher.errors import (
     MessageNotFound,
 )
 from dispatcher.ids import new_message_id
+from dispatcher.jobs import fill_job, job_template
 from dispatcher.logs import get_logger
 from dispatcher.message import NewMessage, validate_message
 from dispatcher.records import MessageRecord, mask_number
 from dispatcher.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
 from dispatcher.states import MessageState
-from dispatcher.store import MessageStore, connect_redis
+from dispatcher.store import CreateResult, MessageStore, connect_redis
 
 __all__ = ["Dispatcher", "Receipt", "default_dispatcher", "get_status", "send_bulk", "send_sms"]
+
+# Messages of one priority recorded by one script call of send_bulk.
+_BULK_CHUNK = 500
 
 _MESSAGE_FIELDS = frozenset(
     {
@@ -85,6 +90,7 @@ class Dispatcher:
         self._settings = settings
         self._redis_url = redis_url
         self._celery_app = celery_app
+        self._job_templates: tuple[str, str] | None = None
         self._store: MessageStore | None = None
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
@@ -163,12 +169,26 @@ class Dispatcher:
         return self.enqueue_record(self.prepare(message, idempotency_scope=idempotency_scope))
 
     def enqueue_record(self, record: MessageRecord) -> Receipt:
-        """Store a prepared record (claiming its idempotency key), then publish its job."""
-        created = self.store.create(
-            record,
-            idempotency_ttl_s=self._settings.messages.idempotency_ttl_s,
-            now_ms=record.created_at_ms,
-        )
+        """Store a prepared record (claiming its idempotency key) and queue its job, in one step."""
+        queue = PRIORITY_QUEUES[record.priority]
+        job = fill_job(self._templates()[0], task_id=record.id, argument=record.id, queue=queue)
+        try:
+            created = self.store.create(
+                record,
+                idempotency_ttl_s=self._settings.messages.idempotency_ttl_s,
+                now_ms=record.created_at_ms,
+                job=job,
+                queue=queue,
+            )
+        except redis.RedisError as exc:
+            get_logger(message_id=record.id, to=mask_number(record.to)).error(
+                "sms.publish_failed", error=type(exc).__name__
+            )
+            raise EnqueueError(f"could not record and queue message {record.id}") from exc
+        return self._receipt(record, created)
+
+    def _receipt(self, record: MessageRecord, created: CreateResult) -> Receipt:
+        """What the caller is told of one record: queued now, or the earlier message of its key."""
         log = get_logger(message_id=created.message_id, to=mask_number(record.to))
         if not created.created:
             if not created.same_content:
@@ -178,17 +198,6 @@ class Dispatcher:
             found = self.store.get(created.message_id)
             state = found[0].state.value if found else MessageState.QUEUED.value
             return Receipt(created.message_id, state, record.segments, record.encoding, True)
-        try:
-            self.celery_app.send_task(
-                SEND_TASK,
-                args=[record.id],
-                queue=PRIORITY_QUEUES[record.priority],
-                routing_key=PRIORITY_QUEUES[record.priority],
-            )
-        except Exception as exc:
-            self.store.discard(record)
-            log.error("sms.publish_failed", error=type(exc).__name__)
-            raise EnqueueError(f"could not publish the job of message {record.id}") from exc
         log.info(
             "sms.enqueued",
             replay_of=record.replay_of,
@@ -199,6 +208,15 @@ class Dispatcher:
         )
         return Receipt(record.id, MessageState.QUEUED.value, record.segments, record.encoding)
 
+    def _templates(self) -> tuple[str, str]:
+        """The job templates of one message and of a batch (made once, without connecting)."""
+        with self._lock:
+            if self._job_templates is None:
+                app = self._celery_app or build_celery_app(self._settings, self._url())
+                self._celery_app = app
+                self._job_templates = (job_template(app), job_template(app, SEND_BATCH_TASK))
+            return self._job_templates
+
     def send_sms(self, to: str, body: str, **options: Any) -> str:
         """Validate, record and publish one message; returns its id."""
         return self.enqueue(self.validate(to=to, body=body, **options)).id
@@ -208,34 +226,61 @@ class Dispatcher:
     ) -> list[dict[str, Any]]:
         """Enqueue many messages; one result per message, in order: ``{"index", "id", "state",
         "segments", "encoding", "duplicate"}`` or ``{"index", "error": {"code", "message", ...}}``.
-        A bad message does not stop the others."""
-        results: list[dict[str, Any]] = []
+        A bad message does not stop the others. The valid ones are recorded one Redis round trip
+        per chunk of a priority, their jobs queued in the same step, one job for every
+        ``messages.bulk_job_size`` of them (a worker sends those together)."""
+        results: dict[int, dict[str, Any]] = {}
+        by_queue: dict[str, list[tuple[int, MessageRecord]]] = {}
         for index, fields in enumerate(messages):
             try:
                 message = self.validate(**_fields_of(fields))
-                receipt = self.enqueue(message, idempotency_scope=idempotency_scope)
             except InvalidMessage as exc:
                 error = {"code": "invalid_message", "message": str(exc), "fields": exc.fields}
-                results.append({"index": index, "error": error})
-            except IdempotencyConflict as exc:
-                error = {
-                    "code": "idempotency_conflict",
-                    "message": str(exc),
-                    "message_id": exc.message_id,
-                }
-                results.append({"index": index, "error": error})
-            else:
-                results.append(
-                    {
-                        "index": index,
-                        "id": receipt.id,
-                        "state": receipt.state,
-                        "segments": receipt.segments,
-                        "encoding": receipt.encoding,
-                        "duplicate": receipt.duplicate,
-                    }
-                )
-        return results
+                results[index] = {"index": index, "error": error}
+                continue
+            record = self.prepare(message, idempotency_scope=idempotency_scope)
+            by_queue.setdefault(PRIORITY_QUEUES[record.priority], []).append((index, record))
+        batch_template = self._templates()[1]
+        rules = self._settings.messages
+        for queue, records in by_queue.items():
+            for start in range(0, len(records), _BULK_CHUNK):
+                chunk = records[start : start + _BULK_CHUNK]
+                try:
+                    created = self.store.create_many(
+                        [(record, "") for _, record in chunk],
+                        idempotency_ttl_s=rules.idempotency_ttl_s,
+                        now_ms=self._clock_ms(),
+                        queue=queue,
+                        batch_template=batch_template,
+                        per_job=rules.bulk_job_size,
+                    )
+                except redis.RedisError as exc:
+                    get_logger().error("sms.publish_failed", error=type(exc).__name__)
+                    raise EnqueueError(f"could not record and queue {len(chunk)} messages") from exc
+                for (index, record), result in zip(chunk, created, strict=True):
+                    results[index] = self._bulk_result(index, record, result)
+        return [results[index] for index in sorted(results)]
+
+    def _bulk_result(
+        self, index: int, record: MessageRecord, created: CreateResult
+    ) -> dict[str, Any]:
+        try:
+            receipt = self._receipt(record, created)
+        except IdempotencyConflict as exc:
+            error = {
+                "code": "idempotency_conflict",
+                "message": str(exc),
+                "message_id": exc.message_id,
+            }
+            return {"index": index, "error": error}
+        return {
+            "index": index,
+            "id": receipt.id,
+            "state": receipt.state,
+            "segments": receipt.segments,
+            "encoding": receipt.encoding,
+            "duplicate": receipt.duplicate,
+        }
 
     def get_status(self, message_id: str) -> dict[str, Any]:
         """State, provider, provider message id and every attempt of a message."""

@@ -21,10 +21,13 @@ fault) show a working provider.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -64,6 +67,10 @@ class AttemptClass(enum.StrEnum):
     FAILURE = "failure"
     TRIP = "trip"  # an account or path error: open at once
     THROTTLED = "throttled"  # a 429: pause, but the provider is not failing
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def rate_cost(segments: int, *, counts_segments: bool) -> int:
@@ -229,6 +236,60 @@ return {{before, after, why}}
 """
 
 
+# KEYS: circuit, window, metrics, last hour. ARGV: now ms, window ms, provider, attempts,
+# latency ms sum, then outcome/count pairs until '|', then latency bucket/count pairs. Adds the
+# successes a worker counted since its last flush (see ProviderGates): what _REPORT does for each
+# success on a closed circuit, in one step for all of them.
+_REPORT_SUCCESSES = f"""
+local now = tonumber(ARGV[1])
+local provider, attempts, latency = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local slots = {WINDOW_SLOTS}
+local bucket_ms = math.floor(tonumber(ARGV[2]) / slots)
+local bucket = math.floor(now / bucket_ms)
+local slot = bucket % slots
+local minute = math.floor(now / 60000)
+local m = minute % 60
+if tonumber(redis.call('HGET', KEYS[4], 'b' .. m) or '-1') ~= minute then
+  redis.call('HDEL', KEYS[4], 'l' .. m, {OUTCOME_FIELDS_LUA})
+  redis.call('HSET', KEYS[4], 'b' .. m, minute)
+end
+if tonumber(redis.call('HGET', KEYS[2], 'b' .. slot) or '-1') ~= bucket then
+  redis.call('HSET', KEYS[2], 'b' .. slot, bucket, 'n' .. slot, 0, 'f' .. slot, 0, 'l' .. slot, 0)
+  for i = 0, {len(LATENCY_BUCKETS_MS)} do redis.call('HDEL', KEYS[2], 'h' .. slot .. '_' .. i) end
+end
+local i = 6
+while ARGV[i] ~= '|' do
+  redis.call('HINCRBY', KEYS[3], 'attempts|' .. provider .. '|' .. ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[4], m .. ':' .. ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+i = i + 1
+while i <= #ARGV do
+  redis.call('HINCRBY', KEYS[3], 'latency|' .. provider .. '|' .. ARGV[i], ARGV[i + 1])
+  redis.call('HINCRBY', KEYS[2], 'h' .. slot .. '_' .. ARGV[i], ARGV[i + 1])
+  i = i + 2
+end
+redis.call('HINCRBY', KEYS[3], 'latency_ms_sum|' .. provider, latency)
+redis.call('HINCRBY', KEYS[4], 'l' .. m, latency)
+redis.call('PEXPIRE', KEYS[4], 7200000)
+redis.call('HINCRBY', KEYS[2], 'n' .. slot, attempts)
+redis.call('HINCRBY', KEYS[2], 'l' .. slot, latency)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 2)
+redis.call('HSET', KEYS[1], 'run', 0)
+return attempts
+"""
+
+
+@dataclass
+class _Successes:
+    """Successes on a closed circuit counted in this process since the last flush."""
+
+    attempts: int = 0
+    latency_ms_sum: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    buckets: dict[int, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class CircuitMove:
     """A circuit's state before and after an attempt was reported, and why it opened."""
@@ -298,11 +359,30 @@ def _int_or_none(value: Any) -> int | None:
 class ProviderGates:
     """The gates of every provider, on one Redis client (thread-safe: redis-py pools)."""
 
-    def __init__(self, client: redis.Redis, settings: dict[str, ProviderSettings]) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: dict[str, ProviderSettings],
+        *,
+        fast_path_ms: int = 0,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
         self._redis = client
         self._settings = settings
         self._admit = client.register_script(_ADMIT)
         self._report = client.register_script(_REPORT)
+        self._report_successes = client.register_script(_REPORT_SUCCESSES)
+        # The fast path (off with 0): a provider without a rate limit that Redis just admitted
+        # with a closed circuit is admitted without asking again for this long, and successes
+        # that were no half-open probe are counted here and written by flush() instead of one
+        # by one. Failures are reported at once, after the successes counted before them.
+        self._fast_path_ms = fast_path_ms
+        self._clock_ms = clock_ms
+        self._closed_until_ms: dict[str, int] = {}
+        self._successes: dict[str, _Successes] = {}
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def admit(
         self,
@@ -318,6 +398,9 @@ class ProviderGates:
         """Ask whether an attempt on ``provider`` may go, reserving its rate-limit slot."""
         cfg = self._settings[provider]
         interval_ms = 1000.0 / cfg.rate_limit if cfg.rate_limit else 0.0
+        fast = self._fast_path_ms > 0 and interval_ms == 0.0
+        if fast and now_ms < self._closed_until_ms.get(provider, 0):
+            return Admission("go", now_ms)
         cost = rate_cost(segments, counts_segments=counts_segments)
         raw = self._admit(
             keys=[circuit_key(provider), rate_key(provider), pause_key(provider), METRICS],
@@ -334,12 +417,17 @@ class ProviderGates:
             ],
         )
         verdict, at_ms, probe, turned = raw
-        return Admission(
+        admission = Admission(
             verdict.decode() if isinstance(verdict, bytes) else str(verdict),
             int(at_ms),
             probe=bool(int(probe)),
             turned_half_open=bool(int(turned)),
         )
+        if fast and admission.go and not admission.probe:
+            self._closed_until_ms[provider] = now_ms + self._fast_path_ms
+        else:
+            self._closed_until_ms.pop(provider, None)
+        return admission
 
     def report(
         self,
@@ -356,6 +444,12 @@ class ProviderGates:
         """Count an attempt (its ``outcome`` class, its latency) and move the circuit; returns the
         circuit's state before and after."""
         cfg = self._settings[provider]
+        if self._fast_path_ms > 0 and attempt_class is AttemptClass.SUCCESS and not probe:
+            self._count_success(provider, outcome, latency_ms)
+            return CircuitMove(CircuitState.CLOSED, CircuitState.CLOSED)
+        self.flush(provider)  # the successes before this attempt count first, in order
+        # A failure, a probe or a 429 (which pauses the provider): ask Redis again next time.
+        self._closed_until_ms.pop(provider, None)
         pause_s = retry_after_s if retry_after_s and retry_after_s > 0 else cfg.pause_after_429_s
         raw = self._report(
             keys=[
@@ -384,6 +478,76 @@ class ProviderGates:
         )
         before, after, why = (_text(v) for v in raw)
         return CircuitMove(CircuitState(before), CircuitState(after), why)
+
+    def _count_success(self, provider: str, outcome: str, latency_ms: int) -> None:
+        latency_ms = max(0, latency_ms)
+        bucket = bucket_index(latency_ms)
+        with self._lock:
+            counted = self._successes.setdefault(provider, _Successes())
+            counted.attempts += 1
+            counted.latency_ms_sum += latency_ms
+            counted.outcomes[outcome] = counted.outcomes.get(outcome, 0) + 1
+            counted.buckets[bucket] = counted.buckets.get(bucket, 0) + 1
+
+    def flush(self, provider: str | None = None) -> int:
+        """Write the successes counted here since the last flush (of one provider, or of all)
+        to Redis; returns how many. Nothing counted is lost when Redis fails: it is kept for the
+        next flush."""
+        with self._lock:
+            names = [provider] if provider is not None else list(self._successes)
+            taken = {n: self._successes.pop(n) for n in names if n in self._successes}
+        written = 0
+        for name, counted in taken.items():
+            args: list[Any] = [
+                self._clock_ms(),
+                self._settings[name].circuit.window_s * 1000,
+                name,
+                counted.attempts,
+                counted.latency_ms_sum,
+            ]
+            for outcome, count in counted.outcomes.items():
+                args += [outcome, count]
+            args.append("|")
+            for bucket, count in counted.buckets.items():
+                args += [bucket, count]
+            try:
+                self._report_successes(
+                    keys=[circuit_key(name), window_key(name), METRICS, hour_key(name)], args=args
+                )
+            except redis.RedisError:
+                with self._lock:  # back in, with whatever was counted meanwhile
+                    again = self._successes.setdefault(name, _Successes())
+                    again.attempts += counted.attempts
+                    again.latency_ms_sum += counted.latency_ms_sum
+                    for outcome, count in counted.outcomes.items():
+                        again.outcomes[outcome] = again.outcomes.get(outcome, 0) + count
+                    for bucket, count in counted.buckets.items():
+                        again.buckets[bucket] = again.buckets.get(bucket, 0) + count
+                raise
+            written += counted.attempts
+        return written
+
+    def start_flushing(self, every_s: float) -> None:
+        """Flush every ``every_s`` in a background thread (until stop_flushing)."""
+
+        def run() -> None:
+            while not self._stop.wait(every_s):
+                with contextlib.suppress(redis.RedisError):
+                    self.flush()
+
+        if self._flusher is None:
+            self._stop.clear()
+            self._flusher = threading.Thread(target=run, name="sms-gates-flusher", daemon=True)
+            self._flusher.start()
+
+    def stop_flushing(self) -> None:
+        """Stop the background thread and flush what is left."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=10)
+            self._flusher = None
+        with contextlib.suppress(redis.RedisError):
+            self.flush()
 
     def windows(self, providers: Iterable[str], *, now_ms: int) -> dict[str, WindowStats]:
         """The recent-attempt window of each provider, in one round trip."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from dispatcher.states import MessageState
@@ -46,11 +46,17 @@ class Attempt:
     next_provider: str | None = None  # set when this attempt made the message fail over
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # Its fields are all scalars: no deep copy (asdict) needed.
+        return json.dumps(
+            {name: getattr(self, name) for name in _ATTEMPT_FIELDS}, separators=(",", ":")
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Attempt:
         return cls(**json.loads(raw))
+
+
+_ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
 
 
 @dataclass(frozen=True, slots=True)

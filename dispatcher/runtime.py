@@ -100,6 +100,12 @@ class LoopThread:
             self._loop = self._thread = None
 
 
+def _bridge_timeout() -> SendOutcome:
+    # The provider's own timeouts should have ended the exchange; it may have reached it.
+    failure = TransportFailure(TransportPhase.AFTER_SEND, "BridgeTimeout")
+    return SendOutcome(classify_transport(failure), None)
+
+
 class SendBridge:
     """Performs provider requests from job threads on the loop, one pooled session per provider."""
 
@@ -138,8 +144,22 @@ class SendBridge:
                 timeout_s=conversation_budget_s(provider) + _BRIDGE_GRACE_S,
             )
         except concurrent.futures.TimeoutError:
-            failure = TransportFailure(TransportPhase.AFTER_SEND, "BridgeTimeout")
-            return SendOutcome(classify_transport(failure), None)
+            return _bridge_timeout()
+
+    async def _send_bounded(self, provider: Provider, sms: OutboundSms) -> SendOutcome:
+        try:
+            return await asyncio.wait_for(
+                self._send(provider, sms), conversation_budget_s(provider) + _BRIDGE_GRACE_S
+            )
+        except TimeoutError:
+            return _bridge_timeout()
+
+    def send_soon(
+        self, provider: Provider, sms: OutboundSms
+    ) -> concurrent.futures.Future[SendOutcome]:
+        """Start sending ``sms`` on the loop and return at once; the future ends within the
+        provider's budget + grace, with the outcome."""
+        return self._loop_thread.submit(self._send_bounded(provider, sms))
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
         if self._callbacks_public_only and refused_literal(yarl.URL(url).host):

@@ -37,7 +37,6 @@ dead sends, and taken off by the claim) is what brings the message back.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -47,9 +46,8 @@ from typing import Any
 
 import redis
 from celery import Celery
-from kombu import serialization
 
-from dispatcher.celery_app import SEND_TASK
+from dispatcher.jobs import fill_job, job_template
 from dispatcher.keys import (
     AWAITING_SENDER,
     DELAY_QUEUE,
@@ -61,9 +59,6 @@ from dispatcher.logs import get_logger
 
 __all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template", "restore_abandoned_jobs"]
 
-_MESSAGE_MARK = "SMSDMSGID"
-_TASK_MARK = "SMSDTASKID"
-_QUEUE_MARK = "SMSDQUEUE"
 
 # KEYS: delay queue, in flight, awaiting-sender index. ARGV: now ms, batch size, job template,
 # message key prefix, lease key prefix. Every job it publishes is noted in the awaiting-sender
@@ -145,36 +140,6 @@ class Canary:
     every_ms: int
 
 
-def job_template(app: Celery, task: str = SEND_TASK) -> str:
-    """The Redis payload of a ``task`` job with markers for its one argument (the message id),
-    task id and queue.
-
-    It is what ``app.send_task(task, args=[id], queue=queue)`` pushes, with the body left as
-    plain JSON (``body_encoding`` utf-8) so the Lua script can fill it in.
-    """
-    message = app.amqp.create_task_message(
-        _TASK_MARK, task, [_MESSAGE_MARK], {}, ignore_result=True
-    )
-    content_type, content_encoding, body = serialization.dumps(  # type: ignore[no-untyped-call]
-        message.body, serializer="json"
-    )
-    payload = {
-        "body": body,
-        "content-encoding": content_encoding,
-        "content-type": content_type,
-        "headers": message.headers,
-        "properties": {
-            **message.properties,
-            "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": _QUEUE_MARK},
-            "priority": 0,
-            "body_encoding": "utf-8",
-            "delivery_tag": _TASK_MARK,
-        },
-    }
-    return json.dumps(payload, separators=(",", ":"))
-
-
 def restore_abandoned_jobs(app: Celery) -> None:
     """Put back on their queues the jobs taken and not acknowledged within the visibility timeout
     (kombu's own ``restore_visible``, under its mutex, so workers doing it at once are safe)."""
@@ -245,8 +210,12 @@ class DelayScheduler:
         if canary is None or now_ms - self._last_canary_ms < canary.every_ms:
             return
         self._last_canary_ms = now_ms
-        job = canary.template.replace(_TASK_MARK, f"canary-{uuid.uuid4()}")
-        job = job.replace(_MESSAGE_MARK, canary.worker_name).replace(_QUEUE_MARK, canary.queue)
+        job = fill_job(
+            canary.template,
+            task_id=f"canary-{uuid.uuid4()}",
+            argument=canary.worker_name,
+            queue=canary.queue,
+        )
         self._redis.lpush(canary.queue, job)
 
     def requeue_orphans(self) -> int:

@@ -141,6 +141,8 @@ class MessageSettings(BaseModel):
     default_sender: str | None = None
     retention_s: int = Field(default=604_800, ge=60)  # how long a finished record is kept
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
+    # send_bulk queues one job for this many messages; a worker sends them together.
+    bulk_job_size: int = Field(default=50, ge=1, le=1_000)
 
 
 class WorkerSettings(BaseModel):
@@ -154,6 +156,20 @@ class WorkerSettings(BaseModel):
         default_factory=lambda: {"sms.high": 8, "sms.normal": 3, "sms.bulk": 1}
     )
     prefetch_multiplier: int = Field(default=2, ge=1, le=16)
+    # Provider exchanges a worker keeps in flight on its event loop at once (job threads only
+    # claim and admit; a full pipeline holds them, so Celery fetches no more), and the threads
+    # that record what each exchange ended with.
+    max_in_flight: int = Field(default=512, ge=1, le=10_000)
+    finishers: int = Field(default=4, ge=1, le=64)
+    # Keep-alive connections a worker opens to one provider at most; sends beyond them wait for
+    # a free one (a burst never opens hundreds of connections at once).
+    connections_per_provider: int = Field(default=256, ge=1, le=10_000)
+    # A provider without a rate limit that Redis admitted with its circuit closed is admitted
+    # again without asking for this long (0: ask every time): a circuit opened or a 429 pause set
+    # by another worker is seen this much later. Successes are counted in the worker and written
+    # every report_flush_s; failures at once.
+    gates_cache_ms: int = Field(default=100, ge=0, le=5_000)
+    report_flush_s: float = Field(default=0.25, gt=0, le=10)
     lease_margin_s: float = Field(default=15.0, ge=1)
     # Each worker runs a canary job from its own queue this often; three missed make it stale.
     heartbeat_s: float = Field(default=5.0, gt=0, le=300)

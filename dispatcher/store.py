@@ -22,6 +22,8 @@ from dispatcher.keys import (
     DEAD_LETTERS,
     DELAY_QUEUE,
     IN_FLIGHT,
+    LEASE_PREFIX,
+    MESSAGE_PREFIX,
     METRICS,
     attempts_key,
     idempotency_key,
@@ -34,40 +36,95 @@ from dispatcher.states import NOT_TO_BE_SENT, MessageState
 
 __all__ = ["Claim", "CreateResult", "MessageStore", "connect_redis"]
 
-# KEYS: message, awaiting-sender index, [idempotency key]. ARGV: "<id>|<digest>", idempotency ttl s,
-# record ttl s, now ms, message id, record fields...
+# KEYS: awaiting-sender index. ARGV: now ms, idempotency ttl s, message key prefix, the batch job
+# template ('' for a job a message), queue, messages a batch job, then one group a message: id,
+# "<id>|<digest>", record ttl s, idempotency key ('' none), its own job ('' none), field count,
+# fields... Records the new messages (state ``queued``), each claiming its idempotency key, and
+# queues their jobs in the same step: each message's own job, or one batch job for every
+# ``messages a batch job`` new ids. Returns {1 | 0, the first "<id>|<digest>" of the key} each.
 _CREATE = """
-if #KEYS == 3 then
-  local existing = redis.call('GET', KEYS[3])
-  if existing then return {0, existing} end
-  redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+local now, idem_ttl, prefix = ARGV[1], ARGV[2], ARGV[3]
+local batch_template, queue, per_job = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local results, fresh = {}, {}
+local i = 7
+while i <= #ARGV do
+  local id, marker, ttl, idem, job = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local count = tonumber(ARGV[i + 5])
+  local existing = false
+  if idem ~= '' then
+    existing = redis.call('GET', idem)
+    if not existing then redis.call('SET', idem, marker, 'EX', idem_ttl) end
+  end
+  if existing then
+    table.insert(results, {0, existing})
+  else
+    local key = prefix .. id
+    redis.call('HSET', key, unpack(ARGV, i + 6, i + 5 + count))
+    redis.call('EXPIRE', key, ttl)
+    redis.call('ZADD', KEYS[1], now, id)
+    if job ~= '' then redis.call('LPUSH', queue, job) end
+    table.insert(fresh, id)
+    table.insert(results, {1, marker})
+  end
+  i = i + 6 + count
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-return {1, ARGV[1]}
+if batch_template ~= '' then
+  for first = 1, #fresh, per_job do
+    local ids = table.concat(fresh, ',', first, math.min(#fresh, first + per_job - 1))
+    local job = string.gsub(batch_template, 'SMSDTASKID', fresh[first] .. '.b' .. now)
+    job = string.gsub(job, 'SMSDMSGID', ids)
+    job = string.gsub(job, 'SMSDQUEUE', queue)
+    redis.call('LPUSH', queue, job)
+  end
+end
+return results
 """
 
 _NOT_TO_BE_SENT_LUA = "{" + ", ".join(f"['{s.value}'] = true" for s in NOT_TO_BE_SENT) + "}"
 
+# Take the send lease of a message still to be sent: off the awaiting-sender index, into the in
+# flight index until the lease ends, state ``sending``.
+_CLAIM_ONE = f"""
+local function claim(message, lease, delay, inflight, awaiting, token, lease_ms, now, id)
+  redis.call('ZREM', awaiting, id)
+  local state = redis.call('HGET', message, 'state')
+  if not state then return {{'missing'}} end
+  local done = {_NOT_TO_BE_SENT_LUA}
+  if done[state] then return {{'done', state}} end
+  if state == 'retry_scheduled' then
+    local due = tonumber(redis.call('HGET', message, 'next_attempt_at_ms') or '0')
+    if due > tonumber(now) then return {{'not_due', state}} end
+  end
+  if not redis.call('SET', lease, token, 'NX', 'PX', lease_ms) then return {{'busy', state}} end
+  if state == 'retry_scheduled' then redis.call('ZREM', delay, id) end
+  redis.call('ZADD', inflight, tonumber(now) + tonumber(lease_ms), id)
+  redis.call('HSET', message, 'state', 'sending', 'updated_at_ms', now, 'claim', token)
+  return {{'claimed', state, redis.call('HGETALL', message)}}
+end
+"""
+
 # KEYS: message, lease, delay queue, in flight, awaiting-sender index. ARGV: token, lease ms,
 # now ms, message id.
-_CLAIM = f"""
-redis.call('ZREM', KEYS[5], ARGV[4])
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return {{'missing'}} end
-local done = {_NOT_TO_BE_SENT_LUA}
-if done[state] then return {{'done', state}} end
-if state == 'retry_scheduled' then
-  local due = tonumber(redis.call('HGET', KEYS[1], 'next_attempt_at_ms') or '0')
-  if due > tonumber(ARGV[3]) then return {{'not_due', state}} end
+_CLAIM = (
+    _CLAIM_ONE
+    + "return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],"
+    + " ARGV[1], ARGV[2], ARGV[3], ARGV[4])"
+)
+
+# KEYS: delay queue, in flight, awaiting-sender index. ARGV: message key prefix, lease key prefix,
+# lease ms, now ms, then message id and token pairs. One claim result a message.
+_CLAIM_MANY = (
+    _CLAIM_ONE
+    + """
+local results = {}
+for i = 5, #ARGV, 2 do
+  local id = ARGV[i]
+  table.insert(results, claim(ARGV[1] .. id, ARGV[2] .. id, KEYS[1], KEYS[2], KEYS[3],
+    ARGV[i + 1], ARGV[3], ARGV[4], id))
 end
-if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {{'busy', state}} end
-if state == 'retry_scheduled' then redis.call('ZREM', KEYS[3], ARGV[4]) end
-redis.call('ZADD', KEYS[4], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[4])
-redis.call('HSET', KEYS[1], 'state', 'sending', 'updated_at_ms', ARGV[3])
-return {{'claimed', state, redis.call('HGETALL', KEYS[1])}}
+return results
 """
+)
 
 # A message reached a state a callback is due for (accepted, delivered, ...): count it for
 # /metrics and, when it has a callback_url, queue one status callback ("<id>|<state>", once).
@@ -89,13 +146,14 @@ end
 _FINISH = (
     _REACHED
     + """
-local holder = redis.call('GET', KEYS[2])
+-- The last claim owns the outcome, whether or not its lease ran out meanwhile.
+local holder = redis.call('HGET', KEYS[1], 'claim')
 if ARGV[2] ~= '' then
   redis.call('RPUSH', KEYS[3], ARGV[2])
   redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
   if not redis.call('ZSCORE', KEYS[5], ARGV[6]) then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
 end
-if holder and holder ~= ARGV[1] then return 0 end
+if holder ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 if ARGV[7] == '1' then redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[3]) end
 if ARGV[8] ~= '' then reached(KEYS[1], KEYS[9], KEYS[8], ARGV[6], ARGV[8], ARGV[9]) end
@@ -171,14 +229,6 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 """
 
-# KEYS: message, awaiting-sender index, [idempotency key]. ARGV: "<id>|<digest>", message id.
-_DISCARD = """
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
-if #KEYS == 3 and redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
-return 1
-"""
-
 
 def connect_redis(url: str) -> redis.Redis:
     """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``); connects on first use."""
@@ -215,6 +265,19 @@ class Claim:
     token: str = ""
 
 
+def _claim_of(result: list[Any], token: str) -> Claim:
+    """A claim script's answer as a :class:`Claim`."""
+    status = result[0]
+    if status == "missing":
+        return Claim("missing")
+    previous = MessageState(result[1])
+    if status != "claimed":
+        return Claim(status, previous)
+    flat = result[2]
+    raw = dict(zip(flat[::2], flat[1::2], strict=True))
+    return Claim("claimed", previous, MessageRecord.from_hash(raw), token)
+
+
 class MessageStore:
     """Message records in Redis. Thread-safe: redis-py's connection pool is."""
 
@@ -223,8 +286,8 @@ class MessageStore:
         self._retention_s = retention_s
         self._create = client.register_script(_CREATE)
         self._claim = client.register_script(_CLAIM)
+        self._claim_many = client.register_script(_CLAIM_MANY)
         self._finish = client.register_script(_FINISH)
-        self._discard = client.register_script(_DISCARD)
         self._take_for_replay = client.register_script(_TAKE_FOR_REPLAY)
         self._return_to_dead_letters = client.register_script(_RETURN_TO_DEAD_LETTERS)
         self._purge = client.register_script(_PURGE)
@@ -237,38 +300,74 @@ class MessageStore:
     def _ttl_s(self, record_valid_until_ms: int, now_ms: int) -> int:
         return max(record_valid_until_ms - now_ms, 0) // 1000 + self._retention_s
 
-    def create(self, record: MessageRecord, *, idempotency_ttl_s: int, now_ms: int) -> CreateResult:
-        """Record a new message (state ``queued``), claiming its idempotency key if it has one."""
-        keys = [message_key(record.id), AWAITING_SENDER]
-        digest = fingerprint_digest(record.fingerprint)
-        if record.idempotency_key is not None:
-            keys.append(idempotency_key(record.idempotency_key, record.idempotency_scope))
-        fields: list[str] = []
-        for name, value in record.to_hash().items():
-            fields += [name, value]
-        created, stored = self._create(
-            keys=keys,
-            args=[
-                f"{record.id}|{digest}",
-                idempotency_ttl_s,
-                self._ttl_s(record.valid_until_ms, now_ms),
-                now_ms,
-                record.id,
-                *fields,
-            ],
+    def create(
+        self,
+        record: MessageRecord,
+        *,
+        idempotency_ttl_s: int,
+        now_ms: int,
+        job: str = "",
+        queue: str = "",
+    ) -> CreateResult:
+        """Record a new message (state ``queued``), claiming its idempotency key if it has one,
+        and push ``job`` onto ``queue`` in the same step (nothing when the key was known)."""
+        (result,) = self.create_many(
+            [(record, job)], idempotency_ttl_s=idempotency_ttl_s, now_ms=now_ms, queue=queue
         )
-        first_id, _, first_digest = str(stored).partition("|")
-        if created:
-            return CreateResult(True, first_id)
-        return CreateResult(False, first_id, same_content=first_digest == digest)
+        return result
 
-    def discard(self, record: MessageRecord) -> None:
-        """Forget a record whose job could not be published (and free its idempotency key)."""
-        keys = [message_key(record.id), AWAITING_SENDER]
-        if record.idempotency_key is not None:
-            keys.append(idempotency_key(record.idempotency_key, record.idempotency_scope))
-        digest = fingerprint_digest(record.fingerprint)
-        self._discard(keys=keys, args=[f"{record.id}|{digest}", record.id])
+    def create_many(
+        self,
+        records: list[tuple[MessageRecord, str]],
+        *,
+        idempotency_ttl_s: int,
+        now_ms: int,
+        queue: str,
+        batch_template: str = "",
+        per_job: int = 1,
+    ) -> list[CreateResult]:
+        """Record many new messages of one queue in one step, each with its own job (the
+        ``str`` of each pair), or with one job of ``batch_template`` for every ``per_job`` new
+        ids. A message whose idempotency key is known is not recorded again."""
+        args: list[Any] = [
+            now_ms,
+            idempotency_ttl_s,
+            MESSAGE_PREFIX,
+            batch_template,
+            queue,
+            per_job,
+        ]
+        digests = []
+        for record, job in records:
+            digest = fingerprint_digest(record.fingerprint)
+            digests.append(digest)
+            key = (
+                idempotency_key(record.idempotency_key, record.idempotency_scope)
+                if record.idempotency_key is not None
+                else ""
+            )
+            fields: list[str] = []
+            for name, value in record.to_hash().items():
+                fields += [name, value]
+            args += [
+                record.id,
+                f"{record.id}|{digest}",
+                self._ttl_s(record.valid_until_ms, now_ms),
+                key,
+                job,
+                len(fields),
+                *fields,
+            ]
+        raw: list[Any] = self._create(keys=[AWAITING_SENDER], args=args)
+        results = []
+        for (created, stored), digest in zip(raw, digests, strict=True):
+            first_id, _, first_digest = str(stored).partition("|")
+            results.append(
+                CreateResult(True, first_id)
+                if created
+                else CreateResult(False, first_id, same_content=first_digest == digest)
+            )
+        return results
 
     def get(self, message_id: str) -> tuple[MessageRecord, list[Attempt]] | None:
         """The record and its attempts, or None."""
@@ -293,15 +392,18 @@ class MessageStore:
             ],
             args=[token, lease_ms, now_ms, message_id],
         )
-        status = result[0]
-        if status == "missing":
-            return Claim("missing")
-        previous = MessageState(result[1])
-        if status != "claimed":
-            return Claim(status, previous)
-        flat = result[2]
-        raw = dict(zip(flat[::2], flat[1::2], strict=True))
-        return Claim("claimed", previous, MessageRecord.from_hash(raw), token)
+        return _claim_of(result, token)
+
+    def claim_many(self, message_ids: list[str], *, lease_ms: int, now_ms: int) -> list[Claim]:
+        """:meth:`claim` for many messages in one step; one claim each, in order."""
+        tokens = [secrets.token_hex(8) for _ in message_ids]
+        args: list[Any] = [MESSAGE_PREFIX, LEASE_PREFIX, lease_ms, now_ms]
+        for message_id, token in zip(message_ids, tokens, strict=True):
+            args += [message_id, token]
+        results: list[Any] = self._claim_many(
+            keys=[DELAY_QUEUE, IN_FLIGHT, AWAITING_SENDER], args=args
+        )
+        return [_claim_of(r, t) for r, t in zip(results, tokens, strict=True)]
 
     def finish(
         self,

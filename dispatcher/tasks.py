@@ -16,7 +16,7 @@ import redis
 from celery import Celery
 from celery.exceptions import Reject
 
-from dispatcher.celery_app import HEARTBEAT_TASK, SEND_TASK
+from dispatcher.celery_app import HEARTBEAT_TASK, SEND_BATCH_TASK, SEND_TASK
 from dispatcher.logs import get_logger
 from dispatcher.worker import worker_runtime
 
@@ -27,20 +27,37 @@ _REDIS_DOWN_PAUSE_S = 1.0
 
 
 def register_tasks(app: Celery) -> None:
-    """Register the send task and the canary task on ``app``."""
+    """Register the send tasks (one message, a batch) and the canary task on ``app``."""
 
     @app.task(name=SEND_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_message(self: Any, message_id: str) -> str:
         runtime = worker_runtime()
         try:
             runtime.heartbeat.beat()
-            return runtime.courier.deliver(message_id, task_id=self.request.id)
+            return runtime.pipeline.dispatch(message_id, task_id=self.request.id)
         except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
             get_logger(message_id=message_id, task_id=self.request.id).warning(
                 "sms.job_requeued", reason="redis_unavailable", error=type(exc).__name__
             )
             time.sleep(_REDIS_DOWN_PAUSE_S)
             raise Reject(reason="redis unavailable", requeue=True) from exc
+
+    @app.task(name=SEND_BATCH_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def send_batch(self: Any, message_ids: str) -> int:
+        """The messages of one ``send_bulk`` chunk: their leases claimed in one step, then each
+        handed to the pipeline."""
+        runtime = worker_runtime()
+        ids = [m for m in message_ids.split(",") if m]
+        try:
+            runtime.heartbeat.beat()
+            runtime.pipeline.dispatch_many(ids, task_id=self.request.id)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+            get_logger(task_id=self.request.id).warning(
+                "sms.job_requeued", reason="redis_unavailable", error=type(exc).__name__
+            )
+            time.sleep(_REDIS_DOWN_PAUSE_S)
+            raise Reject(reason="redis unavailable", requeue=True) from exc
+        return len(ids)
 
     @app.task(name=HEARTBEAT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
     def canary(worker_name: str) -> None:

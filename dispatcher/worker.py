@@ -20,13 +20,18 @@ from dispatcher.celery_app import HEARTBEAT_TASK, get_celery_app, sms_queue
 from dispatcher.courier import Courier
 from dispatcher.heartbeat import Heartbeat, canary_queue
 from dispatcher.logs import configure_logging, get_logger, register_secrets
+from dispatcher.pipeline import SendPipeline
 from dispatcher.provider_setup import build_providers
 from dispatcher.runtime import SendBridge
 from dispatcher.scheduler import Canary, DelayScheduler, job_template, restore_abandoned_jobs
 from dispatcher.settings import Settings, get_settings, resolve_redis_url
 from dispatcher.store import MessageStore, connect_redis
+from providers.transport import conversation_budget_s
 
 __all__ = ["WorkerRuntime", "run_worker", "worker_runtime"]
+
+# How long past the longest provider conversation a stopping worker waits for its sends.
+_DRAIN_GRACE_S = 3.0
 
 
 class WorkerRuntime:
@@ -37,7 +42,7 @@ class WorkerRuntime:
         providers = build_providers(settings)
         redis_url = resolve_redis_url(settings)
         self.bridge = SendBridge(
-            connections_per_provider=settings.worker.concurrency,
+            connections_per_provider=settings.worker.connections_per_provider,
             callbacks_public_only=not settings.callbacks.allow_private_networks,
         )
         self.store = MessageStore(
@@ -66,6 +71,18 @@ class WorkerRuntime:
             store=self.store,
             providers=providers,
             exchanger=self.bridge,
+            gates_fast_path_ms=settings.worker.gates_cache_ms,
+        )
+        self._report_flush_s = settings.worker.report_flush_s
+        self.pipeline = SendPipeline(
+            self.courier,
+            self.bridge,
+            max_in_flight=settings.worker.max_in_flight,
+            finishers=settings.worker.finishers,
+        )
+        self._drain_s = (
+            max((conversation_budget_s(p) for p in providers.values()), default=10.0)
+            + _DRAIN_GRACE_S
         )
         self.callbacks = CallbackSender(
             self.store.redis,
@@ -78,8 +95,13 @@ class WorkerRuntime:
         """The delay-queue mover (and heartbeat) and the status-callback sender."""
         self.scheduler.start()
         self.callbacks.start()
+        self.courier.gates.start_flushing(self._report_flush_s)
 
     def close(self) -> None:
+        """Record the sends in flight, then stop the threads, the loop and the connections."""
+        if not self.pipeline.drain(self._drain_s):
+            get_logger().warning("worker.sends_left_in_flight", count=self.pipeline.in_flight)
+        self.courier.gates.stop_flushing()
         self.callbacks.stop()
         self.scheduler.stop()
         self.bridge.close()

@@ -35,6 +35,7 @@ __all__ = [
     "failure_phase",
     "read_capped",
     "send_through",
+    "session_auth",
     "timeout_for",
 ]
 
@@ -138,9 +139,22 @@ class SendOutcome:
 _AUTH_STEPS = 4  # session credentials take at most this many requests (YellowPush: two)
 
 
+_SESSION_AUTH_CLASSES: dict[type, bool] = {}
+
+
+def session_auth(provider: Provider) -> SessionAuth | None:
+    """``provider`` as a :class:`SessionAuth` when it is one. A runtime protocol check costs
+    tens of microseconds, so it is made once per adapter class."""
+    cls = type(provider)
+    known = _SESSION_AUTH_CLASSES.get(cls)
+    if known is None:
+        known = _SESSION_AUTH_CLASSES[cls] = isinstance(provider, SessionAuth)
+    return provider if known else None  # type: ignore[return-value]
+
+
 def conversation_budget_s(provider: Provider) -> float:
     """The longest one send may take: auth requests and a refreshed retry included."""
-    return provider.timeout_s * (3 if isinstance(provider, SessionAuth) else 1)
+    return provider.timeout_s * (3 if session_auth(provider) is not None else 1)
 
 
 async def _authenticate(
@@ -170,7 +184,7 @@ async def send_through(
 ) -> SendOutcome:
     """Send ``sms`` through ``provider``: fetch its session credential first where it needs one,
     and after a 401 to the send, forget it and try once more. Classification included."""
-    auth = provider if isinstance(provider, SessionAuth) else None
+    auth = session_auth(provider)
     for first_try in (True, False):
         if auth is not None:
             failed = await _authenticate(session, auth, provider.timeout_s)

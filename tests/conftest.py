@@ -85,7 +85,7 @@ def serve_on_loopback(loop_thread: LoopThread, app: web.Application, port: int) 
     async def start() -> web.AppRunner:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
         return runner
 
     return loop_thread.run(start(), timeout_s=10)

@@ -138,6 +138,20 @@ class Personality(abc.ABC):
         callback_url: str | None = None,
     ) -> web.StreamResponse:
         """Answer a send that passed the provider's own checks (``to`` in E.164 with ``+``)."""
+        self.state.answering += 1
+        try:
+            return await self._answer_send(request, to, payload, client_reference, callback_url)
+        finally:
+            self.state.answering -= 1
+
+    async def _answer_send(
+        self,
+        request: web.Request,
+        to: str,
+        payload: Any,
+        client_reference: str | None,
+        callback_url: str | None,
+    ) -> web.StreamResponse:
         outage = self.state.outage_status(self.kind)
         if outage is not None:
             self._record(request, to, payload, client_reference, outage, None)

@@ -169,6 +169,7 @@ class SimulatorState:
         )
         self.sends_by_reference: collections.Counter[str] = collections.Counter()
         self.total_sends = 0
+        self.answering = 0  # sends received and not answered yet
         # provider kind (or every provider) -> status, until (monotonic) or None
         self._outages: dict[str, tuple[int, float | None]] = {}
 
@@ -247,6 +248,7 @@ class SimulatorState:
         duplicates = {ref: n for ref, n in self.sends_by_reference.items() if n > 1}
         return {
             "total_sends": self.total_sends,
+            "answering": self.answering,
             "distinct_references": len(self.sends_by_reference),
             "duplicated_references": duplicates,
             "latency_ms": self.latency_ms,

@@ -327,7 +327,8 @@ def test_batch_gives_a_result_per_message(api_url: str, redis_client: redis.Redi
     assert results[0]["state"] == "queued"
     assert results[1]["error"]["fields"] == {"to": results[1]["error"]["fields"]["to"]}
     assert results[2]["error"]["fields"] == {"body": "is required"}
-    assert redis_client.llen("sms.normal") == 2
+    (job,) = [json.loads(raw) for raw in redis_client.lrange("sms.normal", 0, -1)]
+    assert json.loads(job["body"])[0][0].split(",") == [results[0]["id"], results[3]["id"]]
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ from tests.conftest import (
     SINCH_TOKEN,
     RunningSimulator,
     RunningWorker,
+    WorkerFactory,
     wait_for,
 )
 
@@ -113,22 +115,41 @@ def test_idempotent_send(dispatcher: Dispatcher, redis_client: redis.Redis) -> N
     assert redis_client.llen("sms.normal") == 1
 
 
-def test_publish_failure_keeps_nothing(
-    settings: object, redis_client: redis.Redis, redis_server: object
-) -> None:
-    """When the job cannot be published, the record is removed and the caller gets an error."""
-    from dispatcher.celery_app import build_celery_app
+def test_unreachable_redis_keeps_nothing(settings: object, redis_client: redis.Redis) -> None:
+    """When the record and its job cannot be written (they are written in one step), the caller
+    gets EnqueueError and nothing is left behind."""
     from dispatcher.embedded_redis import free_port
     from dispatcher.settings import Settings
 
     assert isinstance(settings, Settings)
-    dead_broker = build_celery_app(settings, f"redis://127.0.0.1:{free_port()}/0")
-    dead_broker.conf.broker_connection_max_retries = 0
-    dead_broker.conf.broker_transport_options = {"max_retries": 0}
-    core = Dispatcher(settings, redis_url=redis_server.url, celery_app=dead_broker)  # type: ignore[attr-defined]
+    core = Dispatcher(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     with pytest.raises(public_api.EnqueueError):
         core.send_sms("+14155552671", "x", idempotency_key="k-1")
+    with pytest.raises(public_api.EnqueueError):
+        core.send_bulk([{"to": "+14155552671", "body": "y"}])
     assert redis_client.keys("smsd:*") == []
+    core.close()
+
+
+def test_a_message_and_its_job_are_written_together(
+    dispatcher: Dispatcher, redis_client: redis.Redis
+) -> None:
+    """send_sms leaves the record and exactly one job naming it; send_bulk one job per
+    messages.bulk_job_size messages of a priority, naming them all."""
+    message_id = dispatcher.send_sms("+14155552671", "one")
+    (job,) = [json.loads(raw) for raw in redis_client.lrange("sms.normal", 0, -1)]
+    assert json.loads(job["body"])[0] == [message_id]
+    assert job["headers"]["task"] == "sms.send"
+    redis_client.delete("sms.normal")
+    results = dispatcher.send_bulk(
+        [{"to": "+14155552671", "body": f"m{i}", "priority": "bulk"} for i in range(120)]
+    )
+    ids = [r["id"] for r in results]
+    jobs = [json.loads(raw) for raw in reversed(redis_client.lrange("sms.bulk", 0, -1))]
+    assert [j["headers"]["task"] for j in jobs] == ["sms.send_batch"] * 3
+    named = [json.loads(j["body"])[0][0].split(",") for j in jobs]
+    assert [len(n) for n in named] == [50, 50, 20]
+    assert [m for n in named for m in n] == ids
 
 
 def test_cli_send_then_status(
@@ -230,3 +251,36 @@ def test_each_provider_end_to_end(
     assert status["provider"] == provider
     assert status["provider_message_id"] == sent.provider_message_id
     assert sent.provider_message_id
+
+
+def test_a_worker_keeps_many_sends_in_flight_with_few_job_threads(
+    worker_factory: WorkerFactory, dispatcher: Dispatcher, simulator: RunningSimulator
+) -> None:
+    """Two job threads, a provider that takes 1.5 s to answer: all 60 messages are at the
+    provider, waiting for its answer, at once (the job threads only claim and hand over)."""
+    worker_factory({}, "--concurrency", "2")
+    simulator.state.latency_ms = 1500
+    messages = [{"to": "+14155552671", "body": f"m{i}"} for i in range(60)]
+    ids = [r["id"] for r in dispatcher.send_bulk(messages)]
+    wait_for(lambda: simulator.state.answering == 60, timeout_s=10)
+    states = collections.Counter(dispatcher.get_status(m)["state"] for m in ids)
+    assert states == {"sending": 60}
+    wait_for(
+        lambda: all(dispatcher.get_status(m)["state"] == "accepted" for m in ids), timeout_s=20
+    )
+
+
+def test_a_stopping_worker_records_its_sends_in_flight(
+    worker_factory: WorkerFactory, dispatcher: Dispatcher, simulator: RunningSimulator
+) -> None:
+    """SIGTERM while 30 sends wait for the provider's answer: the worker waits for them and
+    records each one before it exits; nothing is left `sending` for the lease to recover."""
+    worker = worker_factory()
+    simulator.state.latency_ms = 1000
+    messages = [{"to": "+14155552671", "body": f"m{i}"} for i in range(30)]
+    ids = [r["id"] for r in dispatcher.send_bulk(messages)]
+    wait_for(lambda: simulator.state.answering == 30, timeout_s=10)
+    worker.process.terminate()
+    worker.process.wait(timeout=30)
+    assert [dispatcher.get_status(m)["state"] for m in ids] == ["accepted"] * 30
+    assert simulator.state.total_sends == 30

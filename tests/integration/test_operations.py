@@ -7,10 +7,11 @@ import json
 import re
 import subprocess
 import sys
+import time
 import urllib.request
 
 from providers.simulator import ScriptedAnswer
-from tests.conftest import REPO, ApiFactory, RunningSimulator, WorkerFactory
+from tests.conftest import REPO, ApiFactory, RunningSimulator, WorkerFactory, wait_for
 from tests.integration.test_api import call, wait_for_state
 
 FAST = {
@@ -48,8 +49,16 @@ def test_metrics_count_exactly_what_happened(
     worker_factory(FAST)
     worker_factory(FAST)  # two workers: the counts are shared, not per process
     scripted_run(api.url, simulator)
-    with urllib.request.urlopen(f"{api.url}/metrics", timeout=10) as response:
-        text = response.read().decode()
+
+    def metrics_text() -> str:
+        with urllib.request.urlopen(f"{api.url}/metrics", timeout=10) as response:
+            return str(response.read().decode())
+
+    # Workers write the successes they count at least every worker.report_flush_s (0.25 s).
+    latency = 'smsdispatch_provider_latency_seconds_count{provider="sinch"}'
+    wait_for(lambda: metric(metrics_text(), latency) >= 4, timeout_s=5)
+    time.sleep(0.6)  # and nothing more comes after a couple of flushes
+    text = metrics_text()
     assert metric(text, 'smsdispatch_attempts_total{outcome="accepted",provider="sinch"}') == 2
     assert metric(text, 'smsdispatch_attempts_total{outcome="retryable",provider="sinch"}') == 1
     assert metric(text, 'smsdispatch_attempts_total{outcome="rejected",provider="sinch"}') == 1

@@ -109,6 +109,36 @@ def test_finish_with_a_lost_lease_keeps_the_holders_state(redis_client: redis.Re
     assert len(found[1]) == 1
 
 
+def test_the_last_claim_owns_the_outcome_even_after_both_leases_ran_out(
+    redis_client: redis.Redis,
+) -> None:
+    """Two senders whose leases both ran out: the stale one's answer is kept as an attempt but
+    cannot end the message; the newer one's can, with its possible_duplicate flag."""
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
+    stale = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    redis_client.delete(lease_key("01TEST"))
+    newer = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    redis_client.delete(lease_key("01TEST"))  # the newer lease ran out too; nobody claimed since
+    first = Attempt(number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="accepted")
+    second = Attempt(
+        number=2,
+        provider="sinch",
+        started_at_ms=NOW,
+        latency_ms=1,
+        outcome="accepted",
+        possible_duplicate=True,
+    )
+    assert not store.finish(stale, attempt=first, changes={"state": "accepted"}, now_ms=NOW)
+    assert store.get("01TEST")[0].state is MessageState.SENDING  # type: ignore[index]
+    changes = {"state": "accepted", "possible_duplicate": "1"}
+    assert store.finish(newer, attempt=second, changes=changes, now_ms=NOW)
+    found = store.get("01TEST")
+    assert found is not None
+    assert (found[0].state, found[0].possible_duplicate) == (MessageState.ACCEPTED, True)
+    assert len(found[1]) == 2
+
+
 def test_missing_message(redis_client: redis.Redis) -> None:
     """A job for an unknown id is reported as missing."""
     store = MessageStore(redis_client, retention_s=100)

@@ -1,0 +1,189 @@
+"""The worker's send pipeline: a job thread claims and admits, the event loop sends, a finisher
+records.
+
+A Celery job thread runs :meth:`Courier.begin` (claim the send lease, route, admit) and hands the
+provider exchange to the worker's event loop, then returns, so Celery acknowledges the job while
+the SMS is still on its way. The loop runs up to ``worker.max_in_flight`` exchanges at once; when
+one ends, a finisher thread runs :meth:`Courier.complete` (report the attempt, decide, record).
+A provider that takes 200 ms to answer so holds no job thread for those 200 ms, and a worker with
+a handful of job threads keeps hundreds of sends in flight.
+
+Nothing is lost by acknowledging early: from the claim on, the message is ``sending`` under a
+lease in Redis and listed in ``smsd:inflight``. If the worker dies before the attempt is
+recorded, the lease runs out and the delay-queue scheduler of any worker publishes the message
+again (flagged ``possible_duplicate``), as it does for a sender that died mid-send.
+
+A finisher that cannot reach Redis tries again (a Redis restart takes seconds) until the lease
+would have run out; after that the message is left to that recovery. On shutdown the pipeline
+waits for the sends in flight to be recorded before the loop and sessions close.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+import time
+
+import redis
+
+from dispatcher.courier import Courier, PendingSend
+from dispatcher.logs import get_logger
+from dispatcher.runtime import SendBridge
+from dispatcher.store import Claim
+from providers.transport import SendOutcome
+
+__all__ = ["SendPipeline"]
+
+_FINISH_RETRY_S = 0.5
+
+
+class _Room:
+    """Room for ``size`` sends; a batch takes its room at once or waits."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = size
+        self._changed = threading.Condition()
+
+    def take(self, count: int) -> None:
+        with self._changed:
+            self._changed.wait_for(lambda: self._free >= count)
+            self._free -= count
+
+    def give(self, count: int) -> None:
+        if count <= 0:
+            return
+        with self._changed:
+            self._free += count
+            self._changed.notify_all()
+
+
+class SendPipeline:
+    """Sends handed from job threads to the loop, recorded by finisher threads."""
+
+    def __init__(
+        self,
+        courier: Courier,
+        bridge: SendBridge,
+        *,
+        max_in_flight: int,
+        finishers: int,
+    ) -> None:
+        self._courier = courier
+        self._bridge = bridge
+        self._room = _Room(max_in_flight)
+        self._finishers = concurrent.futures.ThreadPoolExecutor(
+            max_workers=finishers, thread_name_prefix="sms-finisher"
+        )
+        self._idle = threading.Condition()
+        self._in_flight = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Sends handed to the loop and not yet recorded."""
+        return self._in_flight
+
+    def dispatch_many(self, message_ids: list[str], *, task_id: str | None = None) -> list[str]:
+        """:meth:`dispatch` for the messages of a batch job: room in the pipeline is taken for
+        all of them at once, so no lease runs while its message waits for room (and two batch
+        jobs never hold part of the room each, waiting for the other); then their leases are
+        claimed in one step."""
+        outcomes: list[str] = []
+        for start in range(0, len(message_ids), self._room.size):
+            part = message_ids[start : start + self._room.size]
+            self._room.take(len(part))
+            try:
+                claims = self._courier.claim_many(part)
+            except BaseException:
+                self._room.give(len(part))
+                raise
+            for index, (message_id, claim) in enumerate(zip(part, claims, strict=True)):
+                try:
+                    outcomes.append(self._begin_in_room(message_id, task_id, claim))
+                except BaseException:
+                    self._room.give(len(part) - index - 1)
+                    raise
+        return outcomes
+
+    def dispatch(self, message_id: str, *, task_id: str | None = None) -> str:
+        """Begin the delivery of ``message_id`` and leave its exchange to the loop; returns what
+        happened (``sending`` when the exchange is under way). A full pipeline holds the job
+        thread, so Celery fetches no more."""
+        self._room.take(1)
+        return self._begin_in_room(message_id, task_id, None)
+
+    def _begin_in_room(self, message_id: str, task_id: str | None, claim: Claim | None) -> str:
+        """With room taken in the pipeline: begin, and hand the exchange to the loop (the room
+        is given back when the attempt is recorded, or at once when there is nothing to send)."""
+        try:
+            begun = self._courier.begin(message_id, task_id=task_id, claim=claim)
+        except BaseException:
+            self._room.give(1)
+            raise
+        if isinstance(begun, str):
+            self._room.give(1)
+            return begun
+        with self._idle:
+            self._in_flight += 1
+        started = time.perf_counter()
+        try:
+            future = self._bridge.send_soon(begun.provider, begun.sms)
+        except BaseException:
+            self._done()
+            raise
+        future.add_done_callback(lambda f: self._finishers.submit(self._finish, begun, f, started))
+        return "sending"
+
+    def _finish(
+        self,
+        pending: PendingSend,
+        future: concurrent.futures.Future[SendOutcome],
+        started: float,
+    ) -> None:
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        try:
+            self._record(pending, future.result(), latency_ms)
+        except Exception as exc:  # a finisher must go on whatever one message does
+            get_logger(message_id=pending.sms.message_id).exception(
+                "sms.finish_failed", error=type(exc).__name__
+            )
+        finally:
+            self._done()
+
+    def _record(self, pending: PendingSend, outcome: SendOutcome, latency_ms: int) -> None:
+        """Complete the delivery, trying again while Redis is unreachable, until the lease
+        would have run out (then the scheduler publishes the message again)."""
+        give_up_at = time.monotonic() + self._courier.lease_ms / 1000
+        while True:
+            try:
+                self._courier.complete(pending, outcome, latency_ms=latency_ms)
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                if time.monotonic() + _FINISH_RETRY_S >= give_up_at:
+                    get_logger(message_id=pending.sms.message_id).error(
+                        "sms.finish_failed", error=type(exc).__name__
+                    )
+                    return
+                time.sleep(_FINISH_RETRY_S)
+            else:
+                return
+
+    def _done(self) -> None:
+        self._room.give(1)
+        with self._idle:
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.notify_all()
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait until every send in flight is recorded (at most ``timeout_s``); then stop the
+        finishers. Whether all were."""
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self._in_flight > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._idle.wait(left)
+            drained = self._in_flight == 0
+        self._finishers.shutdown(wait=drained, cancel_futures=not drained)
+        return drained
