@@ -20,7 +20,8 @@ waits for the sends in flight to be recorded before the loop and sessions close.
 
 from __future__ import annotations
 
-import concurrent.futures
+import collections
+import queue
 import threading
 import time
 
@@ -36,18 +37,30 @@ __all__ = ["SendPipeline"]
 
 _FINISH_RETRY_S = 0.5
 
+# A send that ended: what began it, what it ended with, and when it started (perf_counter).
+_Finished = tuple[PendingSend, SendOutcome | BaseException, float]
+
 
 class _Room:
-    """Room for ``size`` sends; a batch takes its room at once or waits."""
+    """Room for ``size`` sends; a batch takes its room at once or waits. A give wakes the
+    waiters only once there is room for the smallest of them (not on every send that ends)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._free = size
         self._changed = threading.Condition()
+        self._wanted: collections.Counter[int] = collections.Counter()
 
     def take(self, count: int) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: self._free >= count)
+            if self._free < count:
+                self._wanted[count] += 1
+                try:
+                    self._changed.wait_for(lambda: self._free >= count)
+                finally:
+                    self._wanted[count] -= 1
+                    if not self._wanted[count]:
+                        del self._wanted[count]
             self._free -= count
 
     def give(self, count: int) -> None:
@@ -55,7 +68,8 @@ class _Room:
             return
         with self._changed:
             self._free += count
-            self._changed.notify_all()
+            if self._wanted and self._free >= min(self._wanted):
+                self._changed.notify_all()
 
 
 class SendPipeline:
@@ -72,9 +86,13 @@ class SendPipeline:
         self._courier = courier
         self._bridge = bridge
         self._room = _Room(max_in_flight)
-        self._finishers = concurrent.futures.ThreadPoolExecutor(
-            max_workers=finishers, thread_name_prefix="sms-finisher"
-        )
+        self._finished: queue.SimpleQueue[_Finished | None] = queue.SimpleQueue()
+        self._finishers = [
+            threading.Thread(target=self._finish_loop, name=f"sms-finisher-{i}", daemon=True)
+            for i in range(finishers)
+        ]
+        for thread in self._finishers:
+            thread.start()
         self._idle = threading.Condition()
         self._in_flight = 0
 
@@ -126,23 +144,33 @@ class SendPipeline:
         with self._idle:
             self._in_flight += 1
         started = time.perf_counter()
+
+        def then(outcome: SendOutcome | BaseException) -> None:
+            self._finished.put((begun, outcome, started))
+
         try:
-            future = self._bridge.send_soon(begun.provider, begun.sms)
+            self._bridge.send_then(begun.provider, begun.sms, then)
         except BaseException:
             self._done()
             raise
-        future.add_done_callback(lambda f: self._finishers.submit(self._finish, begun, f, started))
         return "sending"
 
+    def _finish_loop(self) -> None:
+        while (item := self._finished.get()) is not None:
+            self._finish(*item)
+
     def _finish(
-        self,
-        pending: PendingSend,
-        future: concurrent.futures.Future[SendOutcome],
-        started: float,
+        self, pending: PendingSend, outcome: SendOutcome | BaseException, started: float
     ) -> None:
         latency_ms = int((time.perf_counter() - started) * 1000)
         try:
-            self._record(pending, future.result(), latency_ms)
+            if isinstance(outcome, BaseException):
+                # The exchange itself failed (an adapter's bug): the lease recovers the message.
+                get_logger(message_id=pending.sms.message_id).error(
+                    "sms.finish_failed", error=type(outcome).__name__
+                )
+            else:
+                self._record(pending, outcome, latency_ms)
         except Exception as exc:  # a finisher must go on whatever one message does
             get_logger(message_id=pending.sms.message_id).exception(
                 "sms.finish_failed", error=type(exc).__name__
@@ -185,5 +213,9 @@ class SendPipeline:
                     break
                 self._idle.wait(left)
             drained = self._in_flight == 0
-        self._finishers.shutdown(wait=drained, cancel_futures=not drained)
+        for _ in self._finishers:
+            self._finished.put(None)  # each finisher ends after what is queued before it
+        if drained:
+            for thread in self._finishers:
+                thread.join(timeout=10)
         return drained

@@ -16,7 +16,7 @@ import concurrent.futures
 import contextlib
 import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import aiohttp
@@ -116,6 +116,7 @@ class SendBridge:
         self._connections = connections_per_provider
         self._callbacks_public_only = callbacks_public_only
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._tasks: set[asyncio.Task[SendOutcome]] = set()  # sends under way (kept referenced)
 
     def _session(self, provider: str) -> aiohttp.ClientSession:
         # Only called on the loop thread, so no lock is needed.
@@ -154,12 +155,30 @@ class SendBridge:
         except TimeoutError:
             return _bridge_timeout()
 
-    def send_soon(
-        self, provider: Provider, sms: OutboundSms
-    ) -> concurrent.futures.Future[SendOutcome]:
-        """Start sending ``sms`` on the loop and return at once; the future ends within the
-        provider's budget + grace, with the outcome."""
-        return self._loop_thread.submit(self._send_bounded(provider, sms))
+    def send_then(
+        self,
+        provider: Provider,
+        sms: OutboundSms,
+        then: Callable[[SendOutcome | BaseException], None],
+    ) -> None:
+        """Start sending ``sms`` on the loop and return at once; ``then`` is called on the loop
+        with the outcome (or the exception) within the provider's budget + grace."""
+
+        def start() -> None:
+            task = asyncio.get_running_loop().create_task(self._send_bounded(provider, sms))
+            self._tasks.add(task)
+            task.add_done_callback(done)
+
+        def done(task: asyncio.Task[SendOutcome]) -> None:
+            self._tasks.discard(task)
+            if task.cancelled():
+                then(asyncio.CancelledError())
+            elif (error := task.exception()) is not None:
+                then(error)
+            else:
+                then(task.result())
+
+        self._loop_thread.loop.call_soon_threadsafe(start)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
         if self._callbacks_public_only and refused_literal(yarl.URL(url).host):

@@ -87,19 +87,23 @@ _NOT_TO_BE_SENT_LUA = "{" + ", ".join(f"['{s.value}'] = true" for s in NOT_TO_BE
 _CLAIM_ONE = f"""
 local function claim(message, lease, delay, inflight, awaiting, token, lease_ms, now, id)
   redis.call('ZREM', awaiting, id)
-  local state = redis.call('HGET', message, 'state')
-  if not state then return {{'missing'}} end
+  local flat = redis.call('HGETALL', message)
+  if #flat == 0 then return {{'missing'}} end
+  local fields = {{}}
+  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
+  local state = fields['state']
   local done = {_NOT_TO_BE_SENT_LUA}
   if done[state] then return {{'done', state}} end
   if state == 'retry_scheduled' then
-    local due = tonumber(redis.call('HGET', message, 'next_attempt_at_ms') or '0')
+    local due = tonumber(fields['next_attempt_at_ms'] or '0')
     if due > tonumber(now) then return {{'not_due', state}} end
   end
   if not redis.call('SET', lease, token, 'NX', 'PX', lease_ms) then return {{'busy', state}} end
   if state == 'retry_scheduled' then redis.call('ZREM', delay, id) end
   redis.call('ZADD', inflight, tonumber(now) + tonumber(lease_ms), id)
   redis.call('HSET', message, 'state', 'sending', 'updated_at_ms', now, 'claim', token)
-  return {{'claimed', state, redis.call('HGETALL', message)}}
+  -- The record as it was read; the caller knows it is now sending.
+  return {{'claimed', state, flat}}
 end
 """
 
@@ -129,11 +133,10 @@ return results
 # A message reached a state a callback is due for (accepted, delivered, ...): count it for
 # /metrics and, when it has a callback_url, queue one status callback ("<id>|<state>", once).
 _REACHED = """
-local function reached(message, metrics, callbacks, id, state, now)
+local function reached(message, metrics, callbacks, id, state, now, has_callback)
   redis.call('HINCRBY', metrics, 'messages|' .. state, 1)
-  if redis.call('HEXISTS', message, 'callback_url') == 1 then
-    redis.call('ZADD', callbacks, 'NX', now, id .. '|' .. state)
-  end
+  if has_callback == nil then has_callback = redis.call('HEXISTS', message, 'callback_url') == 1 end
+  if has_callback then redis.call('ZADD', callbacks, 'NX', now, id .. '|' .. state) end
 end
 """
 
@@ -141,29 +144,40 @@ end
 #       status callbacks, metrics.
 # ARGV: token, attempt JSON or '', ttl s, action (none|retry|dead_letter), score ms, message id,
 #       '1' to index the provider's message id, the state reached (callback, metrics) or '',
-#       now ms,
+#       now ms, '1' when the message has a callback URL,
 #       then field/value pairs for the message hash.
 _FINISH = (
     _REACHED
     + """
 -- The last claim owns the outcome, whether or not its lease ran out meanwhile.
 local holder = redis.call('HGET', KEYS[1], 'claim')
-if ARGV[2] ~= '' then
-  redis.call('RPUSH', KEYS[3], ARGV[2])
-  redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
-  if not redis.call('ZSCORE', KEYS[5], ARGV[6]) then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+local attempts = 0
+if ARGV[2] ~= '' then attempts = redis.call('RPUSH', KEYS[3], ARGV[2]) end
+if holder ~= ARGV[1] then
+  -- Another sender holds the message now: keep this attempt, leave the rest to the holder.
+  if attempts > 0 then
+    redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
+    if not redis.call('ZSCORE', KEYS[5], ARGV[6]) then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
+  end
+  return 0
 end
-if holder ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 10))
+local fields = {unpack(ARGV, 11)}
+if attempts > 0 then
+  table.insert(fields, 'attempt_count')
+  table.insert(fields, attempts)
+end
+redis.call('HSET', KEYS[1], unpack(fields))
 if ARGV[7] == '1' then redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[3]) end
-if ARGV[8] ~= '' then reached(KEYS[1], KEYS[9], KEYS[8], ARGV[6], ARGV[8], ARGV[9]) end
+if ARGV[8] ~= '' then
+  reached(KEYS[1], KEYS[9], KEYS[8], ARGV[6], ARGV[8], ARGV[9], ARGV[10] == '1')
+end
 if ARGV[4] == 'dead_letter' then
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[6])
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[3])
 else
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('EXPIRE', KEYS[3], ARGV[3])
+  -- The record keeps the expiry it was created with; the attempts list gets it when made.
+  if attempts == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
   if ARGV[4] == 'retry' then
     redis.call('HINCRBY', KEYS[1], 'retry_seq', 1)
     redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
@@ -275,6 +289,7 @@ def _claim_of(result: list[Any], token: str) -> Claim:
         return Claim(status, previous)
     flat = result[2]
     raw = dict(zip(flat[::2], flat[1::2], strict=True))
+    raw["state"] = MessageState.SENDING.value  # the record was read just before the claim
     return Claim("claimed", previous, MessageRecord.from_hash(raw), token)
 
 
@@ -451,6 +466,7 @@ class MessageStore:
                 "1" if provider_id else "",
                 reached_state or "",
                 now_ms,
+                "1" if record.callback_url else "",
                 *fields,
             ],
         )
