@@ -148,7 +148,7 @@ def simulator(host: str, port: int, latency_ms: int, report_delay_ms: int) -> No
 @main.command()
 @click.option("--api-port", type=int, default=8080, show_default=True)
 @click.option("--simulator-port", type=int, default=8025, show_default=True)
-@click.option("--concurrency", type=int, default=32, show_default=True)
+@click.option("--concurrency", type=int, default=8, show_default=True)
 @_fail_clearly
 def dev(api_port: int, simulator_port: int, concurrency: int) -> None:
     """Run the whole stack locally: Redis (embedded by default), simulator, worker, API."""

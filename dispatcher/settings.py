@@ -148,7 +148,7 @@ class MessageSettings(BaseModel):
 class WorkerSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    concurrency: int = Field(default=64, ge=1, le=1024)
+    concurrency: int = Field(default=8, ge=1, le=1024)
     queues: tuple[str, ...] = ("sms.high", "sms.normal", "sms.bulk")
     # When every queue has work, the share of fetches that look at each queue first; an empty
     # queue passes its turn to the next in priority order, so ``sms.high`` is never stuck.
@@ -163,7 +163,7 @@ class WorkerSettings(BaseModel):
     finishers: int = Field(default=4, ge=1, le=64)
     # Keep-alive connections a worker opens to one provider at most; sends beyond them wait for
     # a free one (a burst never opens hundreds of connections at once).
-    connections_per_provider: int = Field(default=256, ge=1, le=10_000)
+    connections_per_provider: int = Field(default=512, ge=1, le=10_000)
     # A provider without a rate limit that Redis admitted with its circuit closed is admitted
     # again without asking for this long (0: ask every time): a circuit opened or a 429 pause set
     # by another worker is seen this much later. Successes are counted in the worker and written

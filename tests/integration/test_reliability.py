@@ -134,7 +134,7 @@ def test_redis_restarted_mid_run(
     worker = worker_factory(env)
     core = Dispatcher(settings, redis_url=own_redis.url)
     client = redis.Redis.from_url(own_redis.url, decode_responses=True)
-    simulator.state.latency_ms = 5
+    simulator.state.latency_ms = 50  # many sends under way when Redis goes
     before = enqueue_all(core, 2000)
     wait_for(lambda: states(client, before).count("accepted") >= 300, timeout_s=60)
 
