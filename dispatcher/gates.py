@@ -148,37 +148,53 @@ end
 return {'go', math.floor(at), probe, turned}
 """
 
+# Lua shared by the two report scripts: where ``now`` falls in a provider's recent window and in
+# its last hour, and the reset of a slot being reused.
+_SLOTS = f"""
+local function window_position(now, window_ms)
+  local bucket = math.floor(now / math.floor(window_ms / {WINDOW_SLOTS}))
+  return bucket % {WINDOW_SLOTS}, bucket
+end
+local function fresh_window_slot(window, slot, bucket)
+  if tonumber(redis.call('HGET', window, 'b' .. slot) or '-1') ~= bucket then
+    redis.call('HSET', window, 'b' .. slot, bucket, 'n' .. slot, 0, 'f' .. slot, 0, 'l' .. slot, 0)
+    for i = 0, {len(LATENCY_BUCKETS_MS)} do redis.call('HDEL', window, 'h' .. slot .. '_' .. i) end
+  end
+end
+local function hour_slot(hour, now)
+  local minute = math.floor(now / 60000)
+  local m = minute % 60
+  if tonumber(redis.call('HGET', hour, 'b' .. m) or '-1') ~= minute then
+    redis.call('HDEL', hour, 'l' .. m, {OUTCOME_FIELDS_LUA})
+    redis.call('HSET', hour, 'b' .. m, minute)
+  end
+  return m
+end
+"""
+
 # KEYS: circuit, window, pause, metrics, last hour. ARGV: now ms, class, latency ms, probe 0/1,
 # failures in a row, failure rate, min calls, window ms, cool-down ms, pause ms, reason, provider,
 # outcome, latency bucket. Returns {state before, state after, reason of an opening}.
-_REPORT = f"""
+_REPORT = (
+    _SLOTS
+    + f"""
 local now = tonumber(ARGV[1])
 local class = ARGV[2]
 local provider, outcome, lb = ARGV[12], ARGV[13], ARGV[14]
 local slots = {WINDOW_SLOTS}
-local bucket_ms = math.floor(tonumber(ARGV[8]) / slots)
-local bucket = math.floor(now / bucket_ms)
-local slot = bucket % slots
+local slot, bucket = window_position(now, tonumber(ARGV[8]))
 -- Counters since the start, for /metrics.
 redis.call('HINCRBY', KEYS[4], 'attempts|' .. provider .. '|' .. outcome, 1)
 redis.call('HINCRBY', KEYS[4], 'latency|' .. provider .. '|' .. lb, 1)
 redis.call('HINCRBY', KEYS[4], 'latency_ms_sum|' .. provider, ARGV[3])
 -- The last hour, a slot a minute, for the dashboard.
-local minute = math.floor(now / 60000)
-local m = minute % 60
-if tonumber(redis.call('HGET', KEYS[5], 'b' .. m) or '-1') ~= minute then
-  redis.call('HDEL', KEYS[5], 'l' .. m, {OUTCOME_FIELDS_LUA})
-  redis.call('HSET', KEYS[5], 'b' .. m, minute)
-end
+local m = hour_slot(KEYS[5], now)
 redis.call('HINCRBY', KEYS[5], m .. ':' .. outcome, 1)
 redis.call('HINCRBY', KEYS[5], 'l' .. m, ARGV[3])
 redis.call('PEXPIRE', KEYS[5], 7200000)
 -- The recent window: circuit failure rate, adaptive weights, p50 / p95.
 if class ~= 'throttled' then
-  if tonumber(redis.call('HGET', KEYS[2], 'b' .. slot) or '-1') ~= bucket then
-    redis.call('HSET', KEYS[2], 'b' .. slot, bucket, 'n' .. slot, 0, 'f' .. slot, 0, 'l' .. slot, 0)
-    for i = 0, {len(LATENCY_BUCKETS_MS)} do redis.call('HDEL', KEYS[2], 'h' .. slot .. '_' .. i) end
-  end
+  fresh_window_slot(KEYS[2], slot, bucket)
   redis.call('HINCRBY', KEYS[2], 'n' .. slot, 1)
   redis.call('HINCRBY', KEYS[2], 'l' .. slot, ARGV[3])
   redis.call('HINCRBY', KEYS[2], 'h' .. slot .. '_' .. lb, 1)
@@ -234,29 +250,21 @@ else
 end
 return {{before, after, why}}
 """
+)
 
 
 # KEYS: circuit, window, metrics, last hour. ARGV: now ms, window ms, provider, attempts,
 # latency ms sum, then outcome/count pairs until '|', then latency bucket/count pairs. Adds the
 # successes a worker counted since its last flush (see ProviderGates): what _REPORT does for each
 # success on a closed circuit, in one step for all of them.
-_REPORT_SUCCESSES = f"""
+_REPORT_SUCCESSES = (
+    _SLOTS
+    + """
 local now = tonumber(ARGV[1])
 local provider, attempts, latency = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local slots = {WINDOW_SLOTS}
-local bucket_ms = math.floor(tonumber(ARGV[2]) / slots)
-local bucket = math.floor(now / bucket_ms)
-local slot = bucket % slots
-local minute = math.floor(now / 60000)
-local m = minute % 60
-if tonumber(redis.call('HGET', KEYS[4], 'b' .. m) or '-1') ~= minute then
-  redis.call('HDEL', KEYS[4], 'l' .. m, {OUTCOME_FIELDS_LUA})
-  redis.call('HSET', KEYS[4], 'b' .. m, minute)
-end
-if tonumber(redis.call('HGET', KEYS[2], 'b' .. slot) or '-1') ~= bucket then
-  redis.call('HSET', KEYS[2], 'b' .. slot, bucket, 'n' .. slot, 0, 'f' .. slot, 0, 'l' .. slot, 0)
-  for i = 0, {len(LATENCY_BUCKETS_MS)} do redis.call('HDEL', KEYS[2], 'h' .. slot .. '_' .. i) end
-end
+local slot, bucket = window_position(now, tonumber(ARGV[2]))
+local m = hour_slot(KEYS[4], now)
+fresh_window_slot(KEYS[2], slot, bucket)
 local i = 6
 while ARGV[i] ~= '|' do
   redis.call('HINCRBY', KEYS[3], 'attempts|' .. provider .. '|' .. ARGV[i], ARGV[i + 1])
@@ -278,6 +286,7 @@ redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 2)
 redis.call('HSET', KEYS[1], 'run', 0)
 return attempts
 """
+)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 import redis
 
 from dispatcher.gates import AttemptClass, CircuitState, ProviderGates, circuit_class
+from dispatcher.keys import METRICS, circuit_key, hour_key
 from dispatcher.settings import ProviderSettings
 
 T0 = 1_700_000_000_000
@@ -166,3 +167,65 @@ def test_default_burst_is_a_tenth_of_a_second() -> None:
     assert ProviderSettings(kind="x", rate_limit=50).burst == 5
     assert ProviderSettings(kind="x", rate_limit=3).burst == 1
     assert ProviderSettings(kind="x", rate_limit=50, rate_burst=20).burst == 20
+
+
+def test_counted_successes_add_up_to_the_same_as_reported_ones(redis_client: redis.Redis) -> None:
+    """With the fast path, successes are counted in the worker and written by flush(): the
+    window, metrics and last hour then hold what reporting each one would have written; a
+    failure writes the successes before it first, so a run of failures starts from zero."""
+    cfg = ProviderSettings.model_validate({"kind": "sinch", "circuit": {"failures_in_a_row": 2}})
+    direct = ProviderGates(redis_client, {"p": cfg, "q": cfg})
+    counted = ProviderGates(
+        redis_client, {"p": cfg, "q": cfg}, fast_path_ms=100, clock_ms=lambda: T0
+    )
+    for latency in (5, 40, 700):
+        direct.report(
+            "q",
+            now_ms=T0,
+            attempt_class=AttemptClass.SUCCESS,
+            latency_ms=latency,
+            probe=False,
+            reason="",
+            retry_after_s=None,
+            outcome="accepted",
+        )
+        counted.report(
+            "p",
+            now_ms=T0,
+            attempt_class=AttemptClass.SUCCESS,
+            latency_ms=latency,
+            probe=False,
+            reason="",
+            retry_after_s=None,
+            outcome="accepted",
+        )
+    assert counted.windows(["p"], now_ms=T0)["p"].calls == 0  # not written yet
+    assert counted.flush() == 3
+    assert counted.windows(["p"], now_ms=T0)["p"] == direct.windows(["q"], now_ms=T0)["q"]
+    metrics = redis_client.hgetall(METRICS)
+    for field in ("attempts|{}|accepted", "latency_ms_sum|{}"):
+        assert metrics[field.format("p")] == metrics[field.format("q")]
+    assert redis_client.hgetall(hour_key("p")) == redis_client.hgetall(hour_key("q"))
+
+    redis_client.hset(circuit_key("p"), "run", 1)  # one failure before the successes below
+    counted.report(
+        "p",
+        now_ms=T0,
+        attempt_class=AttemptClass.SUCCESS,
+        latency_ms=5,
+        probe=False,
+        reason="",
+        retry_after_s=None,
+    )
+    move = counted.report(
+        "p",
+        now_ms=T0,
+        attempt_class=AttemptClass.FAILURE,
+        latency_ms=5,
+        probe=False,
+        reason="HTTP 503",
+        retry_after_s=None,
+        outcome="retryable",
+    )
+    assert move.after is CircuitState.CLOSED  # the success in between reset the run
+    assert counted.windows(["p"], now_ms=T0)["p"].calls == 5
