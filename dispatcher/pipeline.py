@@ -126,7 +126,7 @@ class SendPipeline:
     def dispatch(self, message_id: str, *, task_id: str | None = None) -> str:
         """Begin the delivery of ``message_id`` and leave its exchange to the loop; returns what
         happened (``sending`` when the exchange is under way). A full pipeline holds the job
-        thread, so Celery fetches no more."""
+        thread until there is room, so the worker takes no more jobs than its prefetch."""
         self._room.take(1)
         return self._begin_in_room(message_id, task_id, None)
 

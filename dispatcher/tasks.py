@@ -9,7 +9,9 @@ unacknowledged until the visibility timeout brings it back. Either way its messa
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
@@ -26,21 +28,28 @@ __all__ = ["register_tasks"]
 _REDIS_DOWN_PAUSE_S = 1.0
 
 
+@contextlib.contextmanager
+def _back_to_its_queue_when_redis_is_down(**log_fields: str | None) -> Iterator[None]:
+    """Hand the running job back to its queue (after a pause) when Redis cannot be reached."""
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+        get_logger(**log_fields).warning(
+            "sms.job_requeued", reason="redis_unavailable", error=type(exc).__name__
+        )
+        time.sleep(_REDIS_DOWN_PAUSE_S)
+        raise Reject(reason="redis unavailable", requeue=True) from exc
+
+
 def register_tasks(app: Celery) -> None:
     """Register the send tasks (one message, a batch) and the canary task on ``app``."""
 
     @app.task(name=SEND_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_message(self: Any, message_id: str) -> str:
         runtime = worker_runtime()
-        try:
+        with _back_to_its_queue_when_redis_is_down(message_id=message_id, task_id=self.request.id):
             runtime.heartbeat.beat()
             return runtime.pipeline.dispatch(message_id, task_id=self.request.id)
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-            get_logger(message_id=message_id, task_id=self.request.id).warning(
-                "sms.job_requeued", reason="redis_unavailable", error=type(exc).__name__
-            )
-            time.sleep(_REDIS_DOWN_PAUSE_S)
-            raise Reject(reason="redis unavailable", requeue=True) from exc
 
     @app.task(name=SEND_BATCH_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_batch(self: Any, message_ids: str) -> int:
@@ -48,15 +57,9 @@ def register_tasks(app: Celery) -> None:
         handed to the pipeline."""
         runtime = worker_runtime()
         ids = [m for m in message_ids.split(",") if m]
-        try:
+        with _back_to_its_queue_when_redis_is_down(task_id=self.request.id):
             runtime.heartbeat.beat()
             runtime.pipeline.dispatch_many(ids, task_id=self.request.id)
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-            get_logger(task_id=self.request.id).warning(
-                "sms.job_requeued", reason="redis_unavailable", error=type(exc).__name__
-            )
-            time.sleep(_REDIS_DOWN_PAUSE_S)
-            raise Reject(reason="redis unavailable", requeue=True) from exc
         return len(ids)
 
     @app.task(name=HEARTBEAT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
