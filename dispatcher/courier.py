@@ -213,9 +213,17 @@ class Courier:
             started_at_ms=self._clock_ms(),
         )
 
-    def complete(self, pending: PendingSend, outcome: SendOutcome, *, latency_ms: int) -> str:
+    def complete(
+        self,
+        pending: PendingSend,
+        outcome: SendOutcome,
+        *,
+        latency_ms: int,
+        report_to_gates: bool = True,
+    ) -> str:
         """Record what the provider answered (the attempt, its provider's gates) and decide what
-        follows: accepted, retry later, fail over, or dead letter."""
+        follows: accepted, retry later, fail over, or dead letter. A caller trying again after a
+        Redis error passes ``report_to_gates=False``, so the attempt counts once in the gates."""
         record = pending.claim.record
         assert record is not None
         provider = pending.provider
@@ -229,14 +237,15 @@ class Courier:
             provider=provider.name,
             attempt=pending.attempt_number,
         )
-        self._report(
-            provider.name,
-            verdict=verdict,
-            http_status=http_status,
-            latency_ms=latency_ms,
-            probe=pending.admission.probe,
-            log=log,
-        )
+        if report_to_gates:
+            self._report(
+                provider.name,
+                verdict=verdict,
+                http_status=http_status,
+                latency_ms=latency_ms,
+                probe=pending.admission.probe,
+                log=log,
+            )
         attempt = Attempt(
             number=pending.attempt_number,
             provider=provider.name,

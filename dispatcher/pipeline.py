@@ -182,9 +182,12 @@ class SendPipeline:
         """Complete the delivery, trying again while Redis is unreachable, until the lease
         would have run out (then the scheduler publishes the message again)."""
         give_up_at = time.monotonic() + self._courier.lease_ms / 1000
+        first_try = True
         while True:
             try:
-                self._courier.complete(pending, outcome, latency_ms=latency_ms)
+                self._courier.complete(
+                    pending, outcome, latency_ms=latency_ms, report_to_gates=first_try
+                )
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
                 if time.monotonic() + _FINISH_RETRY_S >= give_up_at:
                     get_logger(message_id=pending.sms.message_id).error(
@@ -192,6 +195,7 @@ class SendPipeline:
                     )
                     return
                 time.sleep(_FINISH_RETRY_S)
+                first_try = False
             else:
                 return
 

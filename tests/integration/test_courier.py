@@ -206,3 +206,22 @@ def _answer(
     status: int, body: object, *, delay_ms: int = 0, success: bool = False
 ) -> ScriptedAnswer:
     return ScriptedAnswer(status=status, body=body, delay_ms=delay_ms, success=success)
+
+
+def test_completing_again_after_a_redis_error_counts_the_attempt_once(
+    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, simulator: RunningSimulator
+) -> None:
+    """begin, the exchange, then complete without the gates (as a finisher's second try after
+    Redis failed it): the message is recorded, and the provider's window has no second count."""
+    simulator.state.script("+14155552671", [ScriptedAnswer(503)])
+    message_id = dispatcher.send_sms("+14155552671", "hello")
+    courier = courier_for(settings, dispatcher, bridge)
+    pending = courier.begin(message_id, task_id="t1")
+    assert not isinstance(pending, str)
+    outcome = bridge.send(pending.provider, pending.sms)
+    assert courier.complete(pending, outcome, latency_ms=3, report_to_gates=False) == (
+        "retry_scheduled"
+    )
+    now_ms = int(time.time() * 1000)
+    assert courier.gates.windows(["sinch"], now_ms=now_ms)["sinch"].calls == 0
+    assert dispatcher.get_status(message_id)["attempts"][0]["outcome"] == "retryable"
