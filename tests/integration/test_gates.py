@@ -179,26 +179,17 @@ def test_counted_successes_add_up_to_the_same_as_reported_ones(redis_client: red
         redis_client, {"p": cfg, "q": cfg}, fast_path_ms=100, clock_ms=lambda: T0
     )
     for latency in (5, 40, 700):
-        direct.report(
-            "q",
-            now_ms=T0,
-            attempt_class=AttemptClass.SUCCESS,
-            latency_ms=latency,
-            probe=False,
-            reason="",
-            retry_after_s=None,
-            outcome="accepted",
-        )
-        counted.report(
-            "p",
-            now_ms=T0,
-            attempt_class=AttemptClass.SUCCESS,
-            latency_ms=latency,
-            probe=False,
-            reason="",
-            retry_after_s=None,
-            outcome="accepted",
-        )
+        for gate, provider in ((direct, "q"), (counted, "p")):
+            gate.report(
+                provider,
+                now_ms=T0,
+                attempt_class=AttemptClass.SUCCESS,
+                latency_ms=latency,
+                probe=False,
+                reason="",
+                retry_after_s=None,
+                outcome="accepted",
+            )
     assert counted.windows(["p"], now_ms=T0)["p"].calls == 0  # not written yet
     assert counted.flush() == 3
     assert counted.windows(["p"], now_ms=T0)["p"] == direct.windows(["q"], now_ms=T0)["q"]
