@@ -47,7 +47,7 @@ from typing import Any
 import redis
 from celery import Celery
 
-from dispatcher.jobs import fill_job, job_template
+from dispatcher.jobs import FILL_JOB_LUA, fill_job, job_template
 from dispatcher.keys import (
     AWAITING_SENDER,
     DELAY_QUEUE,
@@ -63,13 +63,12 @@ __all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template", "restore_ab
 # KEYS: delay queue, in flight, awaiting-sender index. ARGV: now ms, batch size, job template,
 # message key prefix, lease key prefix. Every job it publishes is noted in the awaiting-sender
 # index, so a job lost on its way to a worker is found by the orphan sweep.
-_MOVE = """
+_MOVE = (
+    FILL_JOB_LUA
+    + """
 local function publish(id, priority, task_id)
   local queue = 'sms.' .. priority
-  local job = string.gsub(ARGV[3], 'SMSDTASKID', task_id)
-  job = string.gsub(job, 'SMSDMSGID', id)
-  job = string.gsub(job, 'SMSDQUEUE', queue)
-  redis.call('LPUSH', queue, job)
+  redis.call('LPUSH', queue, fill_job(ARGV[3], task_id, id, queue))
   redis.call('ZADD', KEYS[3], ARGV[1], id)
 end
 local moved, recovered = 0, 0
@@ -97,12 +96,15 @@ for _, id in ipairs(stale) do
 end
 return {moved, recovered}
 """
+)
 
 
 # KEYS: awaiting-sender index. ARGV: published before (ms), batch size, job template, message key
 # prefix, now ms, lease key prefix. A message is still to be sent by the job it was given when it
 # is queued, due for a retry, or left sending with no lease by a dead sender.
-_REQUEUE_ORPHANS = """
+_REQUEUE_ORPHANS = (
+    FILL_JOB_LUA
+    + """
 local requeued = 0
 local waiting = {queued = true, retry_scheduled = true, sending = true}
 -- Whether each priority queue was empty before this sweep pushed anything onto it.
@@ -118,16 +120,14 @@ for _, id in ipairs(old) do
     redis.call('ZREM', KEYS[1], id)
   elseif was_empty('sms.' .. f[2]) then
     local queue = 'sms.' .. f[2]
-    local job = string.gsub(ARGV[3], 'SMSDTASKID', id .. '.q' .. ARGV[5])
-    job = string.gsub(job, 'SMSDMSGID', id)
-    job = string.gsub(job, 'SMSDQUEUE', queue)
-    redis.call('LPUSH', queue, job)
+    redis.call('LPUSH', queue, fill_job(ARGV[3], id .. '.q' .. ARGV[5], id, queue))
     redis.call('ZADD', KEYS[1], ARGV[5], id)
     requeued = requeued + 1
   end
 end
 return requeued
 """
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import redis
 
+from dispatcher.jobs import FILL_JOB_LUA
 from dispatcher.keys import (
     AWAITING_SENDER,
     CALLBACKS,
@@ -42,7 +43,9 @@ __all__ = ["Claim", "CreateResult", "MessageStore", "connect_redis"]
 # fields... Records the new messages (state ``queued``), each claiming its idempotency key, and
 # queues their jobs in the same step: each message's own job, or one batch job for every
 # ``messages a batch job`` new ids. Returns {1 | 0, the first "<id>|<digest>" of the key} each.
-_CREATE = """
+_CREATE = (
+    FILL_JOB_LUA
+    + """
 local now, idem_ttl, prefix = ARGV[1], ARGV[2], ARGV[3]
 local batch_template, queue, per_job = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local results, fresh = {}, {}
@@ -71,14 +74,12 @@ end
 if batch_template ~= '' then
   for first = 1, #fresh, per_job do
     local ids = table.concat(fresh, ',', first, math.min(#fresh, first + per_job - 1))
-    local job = string.gsub(batch_template, 'SMSDTASKID', fresh[first] .. '.b' .. now)
-    job = string.gsub(job, 'SMSDMSGID', ids)
-    job = string.gsub(job, 'SMSDQUEUE', queue)
-    redis.call('LPUSH', queue, job)
+    redis.call('LPUSH', queue, fill_job(batch_template, fresh[first] .. '.b' .. now, ids, queue))
   end
 end
 return results
 """
+)
 
 _NOT_TO_BE_SENT_LUA = "{" + ", ".join(f"['{s.value}'] = true" for s in NOT_TO_BE_SENT) + "}"
 
