@@ -298,6 +298,14 @@ class _Successes:
     outcomes: dict[str, int] = field(default_factory=dict)
     buckets: dict[int, int] = field(default_factory=dict)
 
+    def add(self, other: _Successes) -> None:
+        self.attempts += other.attempts
+        self.latency_ms_sum += other.latency_ms_sum
+        for outcome, count in other.outcomes.items():
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + count
+        for bucket, count in other.buckets.items():
+            self.buckets[bucket] = self.buckets.get(bucket, 0) + count
+
 
 @dataclass(frozen=True, slots=True)
 class CircuitMove:
@@ -490,13 +498,9 @@ class ProviderGates:
 
     def _count_success(self, provider: str, outcome: str, latency_ms: int) -> None:
         latency_ms = max(0, latency_ms)
-        bucket = bucket_index(latency_ms)
+        one = _Successes(1, latency_ms, {outcome: 1}, {bucket_index(latency_ms): 1})
         with self._lock:
-            counted = self._successes.setdefault(provider, _Successes())
-            counted.attempts += 1
-            counted.latency_ms_sum += latency_ms
-            counted.outcomes[outcome] = counted.outcomes.get(outcome, 0) + 1
-            counted.buckets[bucket] = counted.buckets.get(bucket, 0) + 1
+            self._successes.setdefault(provider, _Successes()).add(one)
 
     def flush(self, provider: str | None = None) -> int:
         """Write the successes counted here since the last flush (of one provider, or of all)
@@ -525,13 +529,7 @@ class ProviderGates:
                 )
             except redis.RedisError:
                 with self._lock:  # back in, with whatever was counted meanwhile
-                    again = self._successes.setdefault(name, _Successes())
-                    again.attempts += counted.attempts
-                    again.latency_ms_sum += counted.latency_ms_sum
-                    for outcome, count in counted.outcomes.items():
-                        again.outcomes[outcome] = again.outcomes.get(outcome, 0) + count
-                    for bucket, count in counted.buckets.items():
-                        again.buckets[bucket] = again.buckets.get(bucket, 0) + count
+                    self._successes.setdefault(name, _Successes()).add(counted)
                 raise
             written += counted.attempts
         return written
