@@ -34,23 +34,29 @@ __all__ = [
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
 
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``text`` as an IP address (brackets and a zone index allowed), or None when it is none."""
+    try:
+        return ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return None
+
+
 def is_public_address(text: str) -> bool:
     """Whether ``text`` is an IP address that is reachable on the public internet."""
-    try:
-        address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
-    except ValueError:
+    address = _address(text)
+    if address is None:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_global and not address.is_multicast
 
 
-def _address_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
+def refused_literal(url_host: str | None) -> bool:
+    """Whether a URL's host is an address literal that is not public (checked before posting)."""
+    return (
+        url_host is not None and _address(url_host) is not None and not is_public_address(url_host)
+    )
 
 
 def callback_host_problem(host: str) -> str | None:
@@ -58,7 +64,7 @@ def callback_host_problem(host: str) -> str | None:
     name = host.lower().rstrip(".")
     if name in _LOCAL_NAMES or name.endswith(".localhost"):
         return "must not point at this machine (localhost)"
-    if _address_literal(name) and not is_public_address(name):
+    if refused_literal(name):
         return "must not point at a loopback, private, link-local or reserved address"
     return None
 
@@ -80,8 +86,3 @@ class PublicOnlyResolver(AbstractResolver):
 
     async def close(self) -> None:
         await self._inner.close()
-
-
-def refused_literal(url_host: str | None) -> bool:
-    """Whether a URL's host is an address literal that is not public (checked before posting)."""
-    return url_host is not None and _address_literal(url_host) and not is_public_address(url_host)
