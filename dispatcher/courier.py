@@ -119,10 +119,10 @@ class Courier:
             name for name, cfg in settings.providers.items() if cfg.enabled and name in providers
         ]
         self._default_policy = settings.retry.policy()
-        longest_timeout_s = max(
+        self._longest_conversation_s = max(
             (conversation_budget_s(p) for p in self._providers.values()), default=10.0
         )
-        self._lease_ms = int((longest_timeout_s + settings.worker.lease_margin_s) * 1000)
+        self._lease_ms = int((self._longest_conversation_s + settings.worker.lease_margin_s) * 1000)
         self._gates = ProviderGates(
             store.redis, settings.providers, fast_path_ms=gates_fast_path_ms, clock_ms=clock_ms
         )
@@ -304,6 +304,11 @@ class Courier:
     def gates(self) -> ProviderGates:
         """The providers' gates this courier admits and reports through."""
         return self._gates
+
+    @property
+    def longest_conversation_s(self) -> float:
+        """The longest one send through any of its providers may take."""
+        return self._longest_conversation_s
 
     @property
     def lease_ms(self) -> int:

@@ -157,12 +157,12 @@ class WorkerSettings(BaseModel):
     )
     prefetch_multiplier: int = Field(default=2, ge=1, le=16)
     # Provider exchanges a worker keeps in flight on its event loop at once (job threads only
-    # claim and admit; a full pipeline holds them, so Celery fetches no more), and the threads
-    # that record what each exchange ended with.
+    # claim and admit; a full pipeline holds them, so a worker takes no more jobs than its
+    # prefetch), and the threads that record what each exchange ended with.
     max_in_flight: int = Field(default=512, ge=1, le=10_000)
     finishers: int = Field(default=4, ge=1, le=64)
     # Keep-alive connections a worker opens to one provider at most; sends beyond them wait for
-    # a free one (a burst never opens hundreds of connections at once).
+    # a free one.
     connections_per_provider: int = Field(default=512, ge=1, le=10_000)
     # A provider without a rate limit that Redis admitted with its circuit closed is admitted
     # again without asking for this long (0: ask every time): a circuit opened or a 429 pause set

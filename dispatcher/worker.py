@@ -26,7 +26,6 @@ from dispatcher.runtime import SendBridge
 from dispatcher.scheduler import Canary, DelayScheduler, job_template, restore_abandoned_jobs
 from dispatcher.settings import Settings, get_settings, resolve_redis_url
 from dispatcher.store import MessageStore, connect_redis
-from providers.transport import conversation_budget_s
 
 __all__ = ["WorkerRuntime", "run_worker", "worker_runtime"]
 
@@ -80,10 +79,7 @@ class WorkerRuntime:
             max_in_flight=settings.worker.max_in_flight,
             finishers=settings.worker.finishers,
         )
-        self._drain_s = (
-            max((conversation_budget_s(p) for p in providers.values()), default=10.0)
-            + _DRAIN_GRACE_S
-        )
+        self._drain_s = self.courier.longest_conversation_s + _DRAIN_GRACE_S
         self.callbacks = CallbackSender(
             self.store.redis,
             self.bridge,
