@@ -15,7 +15,8 @@ Choices:
 - the visibility timeout is one setting (``celery.visibility_timeout_s``) used for the broker and
   checked against the longest provider timeout at start; each worker looks for jobs left by dead
   workers every ``celery.unacked_restore_interval_s``;
-- task events on, so Flower and the Celery exporter work.
+- task events on, so Flower and the Celery exporter work;
+- one Redis client per broker connection pool (:mod:`dispatcher.broker_clients`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+from dispatcher.broker_clients import reuse_broker_clients
 from dispatcher.broker_guard import guard_detached_channels
 from dispatcher.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
 
@@ -118,6 +120,7 @@ def build_celery_app(settings: Settings, redis_url: str) -> Celery:
     app = Celery("sms_dispatch", set_as_current=False)
     app.conf.update(celery_config(settings, redis_url))
     guard_detached_channels()  # a worker keeps consuming after Redis restarts
+    reuse_broker_clients()  # not a new redis.Redis per event and acknowledgement
     from dispatcher.tasks import register_tasks  # noqa: PLC0415 - tasks import this module's names
 
     register_tasks(app)
