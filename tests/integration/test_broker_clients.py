@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import redis
-from kombu import Connection
+from kombu.connection import Connection
 
 from dispatcher.broker_clients import reuse_broker_clients
 from dispatcher.embedded_redis import EmbeddedRedis
@@ -16,7 +16,7 @@ def test_a_channel_reuses_its_client_until_the_pool_is_replaced(
 ) -> None:
     reuse_broker_clients()
     reuse_broker_clients()  # installing twice wraps once
-    with Connection(redis_server.url) as connection:
+    with Connection(redis_server.url) as connection:  # type: ignore[no-untyped-call]
         channel = connection.default_channel
         first = channel._create_client()
         assert channel._create_client() is first
@@ -24,8 +24,7 @@ def test_a_channel_reuses_its_client_until_the_pool_is_replaced(
 
         seen: list[object] = []
         threads = [
-            threading.Thread(target=lambda: seen.append(channel._create_client()))
-            for _ in range(4)
+            threading.Thread(target=lambda: seen.append(channel._create_client())) for _ in range(4)
         ]
         for thread in threads:
             thread.start()
@@ -49,7 +48,7 @@ def test_events_and_acks_through_a_reused_client_reach_redis(redis_server: Embed
     reuse_broker_clients()
     probe = redis.Redis.from_url(redis_server.url)
     probe.flushall()
-    with Connection(redis_server.url) as connection:
+    with Connection(redis_server.url) as connection:  # type: ignore[no-untyped-call]
         queue = connection.SimpleQueue("smsd-test-reuse")
         for n in range(3):
             queue.put({"n": n})
