@@ -5,6 +5,10 @@
 - ``naive``: what people usually write first: the prefork pool at its default concurrency, and in
   each task ``asyncio.run`` with a new ``aiohttp.ClientSession`` for one POST to the provider.
 
+With ``BENCH_REUSE_BROKER_CLIENTS=1`` the process keeps one Redis client per broker connection
+pool, as the sms-dispatch worker does (:mod:`dispatcher.broker_clients`): the benchmark's (b2)
+row, the floor with that change, beside the stock floor (b) that the targets use.
+
 Run as ``celery -A bench.baselines:noop worker ...`` / ``celery -A bench.baselines:naive ...``;
 the Redis URL and the simulator come from the environment (``SMSD_REDIS_URL``,
 ``SMSD_PROVIDERS__SINCH__BASE_URL`` / ``__API_TOKEN``), as for sms-dispatch.
@@ -21,6 +25,7 @@ import aiohttp
 import redis
 from celery import Celery
 
+from dispatcher.broker_clients import reuse_broker_clients
 from dispatcher.celery_app import celery_config
 from dispatcher.settings import get_settings
 
@@ -42,6 +47,9 @@ def _app(name: str) -> Celery:
     app.conf.update(celery_config(settings, os.environ["SMSD_REDIS_URL"]))
     return app
 
+
+if os.environ.get("BENCH_REUSE_BROKER_CLIENTS") == "1":  # the (b2) row of the benchmark
+    reuse_broker_clients()
 
 noop = _app("bench_noop")
 naive = _app("bench_naive")

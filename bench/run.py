@@ -65,6 +65,9 @@ class Row:
     rss_after_mb: float | None = None
     redis_commands_per_msg: float | None = None
     provider_requests_per_msg: float | None = None
+    # CPU time per message (ms) of each process: worker (all worker processes), redis, simulator,
+    # and this process (the enqueuer; the client itself in the ceiling).
+    cpu_ms_per_msg: dict[str, float] | None = None
 
 
 def _percentiles(values: list[float]) -> tuple[float | None, float | None]:
@@ -173,7 +176,11 @@ def _ok(url: str) -> bool:
 
 @contextmanager
 def _workers(
-    stack: Stack, argv: list[str], count: int, ready: Callable[[], bool]
+    stack: Stack,
+    argv: list[str],
+    count: int,
+    ready: Callable[[], bool],
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[list[psutil.Process]]:
     """Start ``count`` worker processes; yield them once ``ready()``."""
     processes, logs = [], []
@@ -183,7 +190,7 @@ def _workers(
         processes.append(
             subprocess.Popen(
                 [*argv, f"--hostname=bench{i}-{os.getpid()}@%h"],
-                env=stack.env,
+                env={**stack.env, **(extra_env or {})},
                 cwd=REPO,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -205,6 +212,41 @@ def _workers(
                 process.kill()
         for path in logs:
             path.unlink(missing_ok=True)
+
+
+class CpuMeter:
+    """CPU time (user + system) each process of a run spent, per message."""
+
+    def __init__(self, stack: Stack, workers: list[psutil.Process]) -> None:
+        self._processes: dict[str, list[psutil.Process]] = {"worker": workers, "here": []}
+        self._processes["here"].append(psutil.Process())
+        if stack.redis_server.pid is not None:
+            self._processes["redis"] = [psutil.Process(stack.redis_server.pid)]
+        if stack.simulator is not None:
+            self._processes["simulator"] = [psutil.Process(stack.simulator.pid)]
+        self._start = self._seconds()
+
+    def _seconds(self) -> dict[str, float]:
+        spent = {}
+        for name, processes in self._processes.items():
+            total = 0.0
+            for process in processes:
+                family = [process]
+                if name == "worker":
+                    family += process.children(recursive=True)
+                for member in family:
+                    times = member.cpu_times()
+                    total += times.user + times.system
+            spent[name] = total
+        return spent
+
+    def per_message(self, count: int) -> dict[str, float]:
+        now = self._seconds()
+        return {
+            name: round((now[name] - self._start[name]) * 1000 / count, 3)
+            for name in now
+            if name != "worker" or self._processes["worker"]
+        }
 
 
 def _rss_mb(processes: list[psutil.Process]) -> float:
@@ -245,7 +287,9 @@ def ceiling(stack: Stack, latency_ms: int, count: int) -> Row:
             return time.perf_counter() - began
 
     stack.reset()
+    meter = CpuMeter(stack, [])
     elapsed = asyncio.run(run())
+    cpu = meter.per_message(count)
     p50, p99 = _percentiles(latencies)
     return Row(
         "a ceiling: bare aiohttp client",
@@ -255,6 +299,7 @@ def ceiling(stack: Stack, latency_ms: int, count: int) -> Row:
         p50,
         p99,
         provider_requests_per_msg=round(stack.provider_requests() / count, 3),
+        cpu_ms_per_msg=cpu,
     )
 
 
@@ -262,9 +307,12 @@ def ceiling(stack: Stack, latency_ms: int, count: int) -> Row:
 
 
 @contextmanager
-def _baseline_workers(stack: Stack, *, naive: bool) -> Iterator[list[psutil.Process]]:
+def _baseline_workers(
+    stack: Stack, *, naive: bool, reuse_clients: bool = False
+) -> Iterator[list[psutil.Process]]:
     """One worker of a baseline app: prefork at its default concurrency (naive), or the threads
-    pool at the stack's concurrency (no-op), on sms-dispatch's broker settings."""
+    pool at the stack's concurrency (no-op), on sms-dispatch's broker settings; with
+    ``reuse_clients``, with the sms-dispatch worker's one Redis client per broker pool too."""
     argv = [
         PYTHON,
         "-m",
@@ -285,7 +333,9 @@ def _baseline_workers(stack: Stack, *, naive: bool) -> Iterator[list[psutil.Proc
     # Celery says nothing at WARNING when it is ready: a fixed start-up allowance.
     began_ms = time.time() * 1000
     allowance_ms = 6000 if naive else 4000
-    with _workers(stack, argv, 1, lambda: time.time() * 1000 - began_ms > allowance_ms) as workers:
+    ready = lambda: time.time() * 1000 - began_ms > allowance_ms  # noqa: E731
+    env = {"BENCH_REUSE_BROKER_CLIENTS": "1"} if reuse_clients else {}
+    with _workers(stack, argv, 1, ready, env) as workers:
         yield workers
 
 
@@ -318,21 +368,25 @@ def _sms_workers(stack: Stack, count: int) -> Iterator[list[psutil.Process]]:
         yield found
 
 
-def _celery_baseline(stack: Stack, latency_ms: int, count: int, *, naive: bool) -> Row:
+def _celery_baseline(
+    stack: Stack, latency_ms: int, count: int, *, naive: bool, reuse_clients: bool = False
+) -> Row:
     from bench.baselines import DONE
     from bench.baselines import naive as naive_app
     from bench.baselines import noop as noop_app
 
     app = naive_app if naive else noop_app
     stack.reset()
-    with _baseline_workers(stack, naive=naive) as workers:
+    with _baseline_workers(stack, naive=naive, reuse_clients=reuse_clients) as workers:
         rss_before = _rss_mb(workers)
         stack.reset()
         commands_before = stack.commands()
+        meter = CpuMeter(stack, workers)
         began = time.perf_counter()
         _publish_baseline(app, count, naive=naive)
         _wait(lambda: stack.redis.llen(DONE) >= count, 900, "baseline tasks")
         elapsed = time.perf_counter() - began
+        cpu = meter.per_message(count)
         commands = stack.commands() - commands_before
         rss_after = _rss_mb(workers)
         latencies = [float(v) for v in stack.redis.lrange(DONE, 0, -1)]
@@ -340,6 +394,8 @@ def _celery_baseline(stack: Stack, latency_ms: int, count: int, *, naive: bool) 
     name = (
         "c naive: prefork, asyncio.run + new session per task"
         if naive
+        else "b2 floor, one Redis client per broker pool (as in (d)-(f))"
+        if reuse_clients
         else "b floor: no-op Celery task, threads pool"
     )
     return Row(
@@ -353,6 +409,7 @@ def _celery_baseline(stack: Stack, latency_ms: int, count: int, *, naive: bool) 
         rss_after,
         round(commands / count, 2),
         round(stack.provider_requests() / count, 3) if naive else None,
+        cpu,
     )
 
 
@@ -370,7 +427,8 @@ def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, worke
         stack.reset()
         dispatcher = Dispatcher(stack.settings, redis_url=stack.redis_url)
         commands_before = stack.commands()
-        began = time.perf_counter()
+        meter = CpuMeter(stack, processes)
+        began_ms = time.time() * 1000
         ids: list[str] = []
         if bulk:
             for start in range(0, count, 1000):
@@ -382,13 +440,17 @@ def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, worke
         else:
             ids = [dispatcher.send_sms(f"+1415555{i % 10000:04d}", "bench") for i in range(count)]
         _wait(lambda: _accepted(stack) >= count, 900, "sms-dispatch messages")
-        elapsed = time.perf_counter() - began
+        cpu = meter.per_message(count)
         commands = stack.commands() - commands_before
         rss_after = _rss_mb(processes)
         pipe = stack.redis.pipeline(transaction=False)
         for message_id in ids:
             pipe.hmget(f"smsd:msg:{message_id}", "created_at_ms", "updated_at_ms")
-        latencies = [float(u) - float(c) for c, u in pipe.execute() if c and u]
+        stamps = [(float(c), float(u)) for c, u in pipe.execute() if c and u]
+        latencies = [u - c for c, u in stamps]
+        # Until the last message was recorded accepted (the metrics counter lags by up to
+        # worker.report_flush_s).
+        elapsed = (max(u for _, u in stamps) - began_ms) / 1000
         dispatcher.close()
     p50, p99 = _percentiles(latencies)
     how = "send_bulk" if bulk else "send_sms"
@@ -405,6 +467,7 @@ def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, worke
         rss_after,
         round(commands / count, 2),
         round(stack.provider_requests() / count, 3),
+        cpu,
     )
 
 
@@ -487,13 +550,31 @@ def count_commands(stack: Stack, count: int) -> dict[str, Any]:
 # --- the run -------------------------------------------------------------------------------------
 
 
+def _letter(row: Row) -> str:
+    """The scenario's letter ("a" ... "f", "b2")."""
+    return row.scenario.split(" ", 1)[0]
+
+
+def _is(row: Row, letter: str) -> bool:
+    return _letter(row) == letter
+
+
 def _cell(value: object) -> str:
     return "-" if value is None else str(value)
 
 
+def _cpu_cell(r: Row) -> str:
+    """The CPU time per message of the process doing the sends: the worker, or the ceiling's
+    client (this process)."""
+    if not r.cpu_ms_per_msg:
+        return "-"
+    return str(r.cpu_ms_per_msg.get("worker", r.cpu_ms_per_msg.get("here")))
+
+
 def _table(rows: list[Row]) -> str:
     columns = ("scenario", "provider", "count", "msgs/s", "p50 ms", "p99 ms", "RSS MB", "redis/msg")
-    head = "{:<56} {:>8} {:>6} {:>9} {:>8} {:>8} {:>13} {:>9} {:>7}".format(*columns, "req/msg")
+    line = "{:<56} {:>8} {:>6} {:>9} {:>8} {:>8} {:>13} {:>9} {:>7} {:>8}"
+    head = line.format(*columns, "req/msg", "CPU ms")
     lines = [head, "-" * len(head)]
     for r in rows:
         rss = f"{r.rss_before_mb}->{r.rss_after_mb}" if r.rss_before_mb is not None else "-"
@@ -507,16 +588,39 @@ def _table(rows: list[Row]) -> str:
             rss,
             _cell(r.redis_commands_per_msg),
             _cell(r.provider_requests_per_msg),
+            _cpu_cell(r),
         )
-        lines.append("{:<56} {:>8} {:>6} {:>9} {:>8} {:>8} {:>13} {:>9} {:>7}".format(*cells))
+        lines.append(line.format(*cells))
     return "\n".join(lines)
+
+
+def cpu_bound(rows: list[Row]) -> dict[str, Any]:
+    """What (d) could reach at 0 ms if its worker spent on a message only what the floor's worker
+    spends on a job (b) plus what the ceiling's client spends on one exchange (a), as measured in
+    this run: one worker process runs its Python on one core at a time."""
+
+    def cpu(prefix: str, process: str) -> float:
+        row = next(r for r in rows if _is(r, prefix) and r.latency_ms == 0)
+        assert row.cpu_ms_per_msg is not None
+        return row.cpu_ms_per_msg[process]
+
+    floor_job, exchange = cpu("b", "worker"), cpu("a", "here")
+    floor_rate = next(r.msgs_per_s for r in rows if _is(r, "b") and r.latency_ms == 0)
+    ours = cpu("d", "worker")
+    at_most = 1000 / (floor_job + exchange)
+    return {
+        "floor_worker_ms_per_job": floor_job,
+        "ceiling_client_ms_per_exchange": exchange,
+        "d_worker_ms_per_msg": ours,
+        "d_beyond_both_ms_per_msg": round(ours - floor_job - exchange, 3),
+        "d_at_most_msgs_per_s": round(at_most, 1),
+        "d_at_most_ratio_to_b": round(at_most / floor_rate, 2),
+    }
 
 
 def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, Any]]:
     def rate(prefix: str, latency: int) -> float:
-        return next(
-            r.msgs_per_s for r in rows if r.scenario.startswith(prefix) and r.latency_ms == latency
-        )
+        return next(r.msgs_per_s for r in rows if _is(r, prefix) and r.latency_ms == latency)
 
     checks = [
         ("0 ms: (d) >= 80% of (b)", rate("d", 0) / rate("b", 0), 0.8),
@@ -529,8 +633,8 @@ def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, 
         for name, value, need in checks
     ]
     for letter, label in (("d", "send_sms"), ("e", "send_bulk")):
-        ours = next(r for r in rows if r.scenario.startswith(letter) and r.latency_ms == 0)
-        floor = next(r for r in rows if r.scenario.startswith("b") and r.latency_ms == 0)
+        ours = next(r for r in rows if _is(r, letter) and r.latency_ms == 0)
+        floor = next(r for r in rows if _is(r, "b") and r.latency_ms == 0)
         assert ours.redis_commands_per_msg is not None
         assert floor.redis_commands_per_msg is not None
         beyond_commands = round(ours.redis_commands_per_msg - floor.redis_commands_per_msg, 2)
@@ -552,7 +656,7 @@ def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, 
                 "met": beyond <= 12,
             }
         )
-    requests = [r.provider_requests_per_msg or 0.0 for r in rows if r.scenario[0] in "def"]
+    requests = [r.provider_requests_per_msg or 0.0 for r in rows if _letter(r) in ("d", "e", "f")]
     out.append(
         {
             "target": "provider requests per message == 1",
@@ -599,6 +703,10 @@ def main() -> None:
                 stack.start_simulator(latency)
                 rows.append(ceiling(stack, latency, args.count))
                 rows.append(_celery_baseline(stack, latency, args.count, naive=False))
+                if latency == 0:
+                    rows.append(
+                        _celery_baseline(stack, 0, args.count, naive=False, reuse_clients=True)
+                    )
                 rows.append(_celery_baseline(stack, latency, args.naive_count, naive=True))
                 rows.append(sms_dispatch(stack, latency, args.count, bulk=False, workers=1))
                 rows.append(sms_dispatch(stack, latency, args.count, bulk=True, workers=1))
@@ -620,6 +728,7 @@ def main() -> None:
         "rows": [asdict(r) for r in rows],
         "redis_round_trips": counted,
         "targets": _targets(rows, counted) if set(args.latencies) >= {0, 200} else [],
+        "cpu_bound": cpu_bound(rows) if 0 in args.latencies else None,
         "soak": asdict(soak) if soak else None,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -627,6 +736,16 @@ def main() -> None:
     for target in result["targets"]:
         verdict = "MET " if target["met"] else "MISS"
         print(f"{verdict} {target['target']}: {target['ratio']} (needed {target['needed']})")
+    bound = result["cpu_bound"]
+    if bound:
+        print(
+            f"CPU per message at 0 ms: (b) worker {bound['floor_worker_ms_per_job']} ms a job, "
+            f"(a) client {bound['ceiling_client_ms_per_exchange']} ms an exchange, "
+            f"(d) worker {bound['d_worker_ms_per_msg']} ms "
+            f"({bound['d_beyond_both_ms_per_msg']} ms beyond both); a worker spending only the "
+            f"two would reach {bound['d_at_most_msgs_per_s']} msgs/s, "
+            f"{bound['d_at_most_ratio_to_b']} of (b)"
+        )
     ours, floor = counted["sms_dispatch"], counted["floor"]
     print(
         f"Redis round trips per message (MONITOR, {counted['count']} messages): "

@@ -141,6 +141,11 @@ class EmbeddedRedis:
                 process.wait(timeout=timeout_s)
         self._process = None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return None if self._process is None else self._process.pid
+
     def kill(self) -> None:
         """Kill the server at once (no flush), as a crash would."""
         self._kill()
