@@ -33,6 +33,7 @@ from dispatcher.gcra import Gcra
 from dispatcher.health import WindowStats, route_factors
 from dispatcher.keys import sent_rate_key
 from dispatcher.logs import get_logger, scrub
+from dispatcher.message_counts import MessageCounts
 from dispatcher.policy import resolve_policy
 from dispatcher.records import Attempt, MessageRecord, mask_number
 from dispatcher.routing import Route, draw_for, order_route, route_for
@@ -109,6 +110,7 @@ class Courier:
         exchanger: Exchanger,
         clock_ms: Callable[[], int] = _now_ms,
         gates_fast_path_ms: int = 0,
+        buffer_counts: bool = False,
     ) -> None:
         self._settings = settings
         self._store = store
@@ -127,6 +129,7 @@ class Courier:
             store.redis, settings.providers, fast_path_ms=gates_fast_path_ms, clock_ms=clock_ms
         )
         self._gcra = Gcra(store.redis)
+        self._counts = MessageCounts(store.redis, buffered=buffer_counts)
         self._windows: tuple[int, dict[str, WindowStats]] = (0, {})
         self._min_calls = {n: p.circuit.min_calls for n, p in settings.providers.items()}
 
@@ -306,6 +309,12 @@ class Courier:
         return self._gates
 
     @property
+    def counts(self) -> MessageCounts:
+        """The states its messages reached, for the metrics (flushed by the worker when
+        buffered)."""
+        return self._counts
+
+    @property
     def longest_conversation_s(self) -> float:
         """The longest one send through any of its providers may take."""
         return self._longest_conversation_s
@@ -455,6 +464,9 @@ class Courier:
         accepted_id = (
             decision.provider_message_id if decision.state is MessageState.ACCEPTED else None
         )
+        adapter = self._providers.get(provider) if provider else None
+        if getattr(adapter, "reports_carry_reference", False):
+            accepted_id = None  # its reports name our message id: no index needed
         kept = self._store.finish(
             claim,
             attempt=attempt,
@@ -473,6 +485,8 @@ class Courier:
         if not kept:
             bound.warning("sms.lease_lost", state=decision.state.value)
             return
+        if decision.state in CALLBACK_STATES:
+            self._counts.reached(decision.state.value)
         if decision.state is MessageState.ACCEPTED:
             bound.info("sms.accepted", provider_message_id=decision.provider_message_id)
         elif decision.state is MessageState.RETRY_SCHEDULED:

@@ -21,7 +21,6 @@ fault) show a working provider.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import math
 import threading
@@ -398,8 +397,6 @@ class ProviderGates:
         self._closed_until_ms: dict[str, int] = {}
         self._successes: dict[str, _Successes] = {}
         self._lock = threading.Lock()
-        self._flusher: threading.Thread | None = None
-        self._stop = threading.Event()
 
     def admit(
         self,
@@ -533,28 +530,6 @@ class ProviderGates:
                 raise
             written += counted.attempts
         return written
-
-    def start_flushing(self, every_s: float) -> None:
-        """Flush every ``every_s`` in a background thread (until stop_flushing)."""
-
-        def run() -> None:
-            while not self._stop.wait(every_s):
-                with contextlib.suppress(redis.RedisError):
-                    self.flush()
-
-        if self._flusher is None:
-            self._stop.clear()
-            self._flusher = threading.Thread(target=run, name="sms-gates-flusher", daemon=True)
-            self._flusher.start()
-
-    def stop_flushing(self) -> None:
-        """Stop the background thread and flush what is left."""
-        self._stop.set()
-        if self._flusher is not None:
-            self._flusher.join(timeout=10)
-            self._flusher = None
-        with contextlib.suppress(redis.RedisError):
-            self.flush()
 
     def windows(self, providers: Iterable[str], *, now_ms: int) -> dict[str, WindowStats]:
         """The recent-attempt window of each provider, in one round trip."""

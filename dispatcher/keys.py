@@ -9,17 +9,14 @@ __all__ = [
     "CALLBACK_TRIES",
     "DEAD_LETTERS",
     "DELAY_QUEUE",
-    "IN_FLIGHT",
-    "LEASE_PREFIX",
     "MESSAGE_PREFIX",
     "METRICS",
+    "PENDING",
     "PREFIX",
     "WORKER_HEARTBEATS",
-    "attempts_key",
     "circuit_key",
     "hour_key",
     "idempotency_key",
-    "lease_key",
     "message_key",
     "pause_key",
     "provider_id_key",
@@ -30,18 +27,17 @@ __all__ = [
 
 PREFIX = "smsd"
 MESSAGE_PREFIX = f"{PREFIX}:msg:"
-LEASE_PREFIX = f"{PREFIX}:lease:"
 
 # Sorted set: message ids waiting for their next attempt, scored by due time (epoch ms).
 DELAY_QUEUE = f"{PREFIX}:delay"
-# Sorted set: message ids being sent, scored by when their send lease runs out (epoch ms). An id
-# still here after that had a sender that died: the scheduler publishes a new job for it.
-IN_FLIGHT = f"{PREFIX}:inflight"
-# Sorted set: message ids given a job (at enqueue, by the delay-queue mover, by the recovery of a
-# dead send) and not yet claimed by a sender, scored by when the job was published (epoch ms).
-# One still waiting for a sender long after that, with its priority queue empty, lost its job:
-# the scheduler publishes a new one.
-AWAITING_SENDER = f"{PREFIX}:awaiting"
+# Sorted set: every message given a job (at enqueue, by the delay-queue mover, by the recovery of
+# a dead send) or being sent, until its attempt is recorded. Scored by when the job was published
+# (epoch ms) until a sender claims the message, then by when the send lease ends, negated (so
+# ZCOUNT -inf (0 counts the sends in flight, and one command moves a message from waiting to
+# being sent). A send whose lease ended had a sender that died: the scheduler publishes a new job
+# for it. A message still waiting for a sender long after its job was published, with its
+# priority queue empty, lost its job: the scheduler publishes a new one.
+PENDING = f"{PREFIX}:pending"
 # Sorted set: dead-lettered message ids, scored by when they were dead-lettered (epoch ms).
 DEAD_LETTERS = f"{PREFIX}:dead"
 # Sorted set: status callbacks to post, "<message id>|<state>", scored by when due (epoch ms).
@@ -57,18 +53,9 @@ WORKER_HEARTBEATS = f"{PREFIX}:workers"
 
 
 def message_key(message_id: str) -> str:
-    """Hash: the message record (state, destination, body, provider, ...)."""
+    """Hash: the message record (state, destination, body, provider, ...), its send lease
+    (``claim``, ``lease_until_ms``) and its attempts (``attempt:<n>``, one JSON document each)."""
     return f"{MESSAGE_PREFIX}{message_id}"
-
-
-def attempts_key(message_id: str) -> str:
-    """List: one JSON document per attempt, oldest first."""
-    return f"{PREFIX}:msg:{message_id}:attempts"
-
-
-def lease_key(message_id: str) -> str:
-    """String with a TTL: the token of the worker sending this message right now."""
-    return f"{LEASE_PREFIX}{message_id}"
 
 
 def idempotency_key(key: str, scope: str | None = None) -> str:

@@ -9,7 +9,7 @@ A provider that takes 200 ms to answer so holds no job thread for those 200 ms, 
 a handful of job threads keeps hundreds of sends in flight.
 
 Nothing is lost by acknowledging early: from the claim on, the message is ``sending`` under a
-lease in Redis and listed in ``smsd:inflight``. If the worker dies before the attempt is
+lease in Redis and listed as in flight in ``smsd:pending``. If the worker dies before the attempt is
 recorded, the lease runs out and the delay-queue scheduler of any worker publishes the message
 again (flagged ``possible_duplicate``), as it does for a sender that died mid-send.
 

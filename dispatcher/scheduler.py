@@ -14,11 +14,11 @@ with the message id, task id and queue filled in by the script).
 Every ``worker.heartbeat_s`` a tick also pushes a canary job onto the worker's own canary queue
 (:mod:`dispatcher.heartbeat`): running it proves the worker still consumes.
 
-The same tick recovers messages whose sender died mid-send: the claim put each message being sent
-in ``smsd:inflight`` scored by its lease's end; one still there after that, still ``sending`` and
-with no lease, gets a new job at once instead of waiting for Celery's visibility timeout. The send
-lease and the state check make any duplicate job harmless, and the next attempt is flagged
-``possible_duplicate``.
+The same tick recovers messages whose sender died mid-send: ``smsd:pending`` holds each message
+being sent scored by its lease's end (negated, to tell it from one waiting for a sender); one still
+there after that, still ``sending`` and with no lease, gets a new job at once instead of waiting
+for Celery's visibility timeout. The send lease and the state check make any duplicate job
+harmless, and the next attempt is flagged ``possible_duplicate``.
 
 Every ``celery.unacked_restore_interval_s`` a tick also hands out again the Celery jobs that a
 worker took and never acknowledged (it died, or its broker connection dropped) once they are older
@@ -31,8 +31,8 @@ sender (``queued``, a due ``retry_scheduled``, or ``sending`` with no lease) a v
 after its job was published, while its priority queue is empty (so its job is neither waiting
 there nor, any more, unacknowledged in a worker). kombu's Redis transport pops a job and records
 it as unacknowledged in two steps, so a connection cut between them drops the job; the note in
-``smsd:awaiting`` (made with every job: at enqueue, by the delay-queue mover and by the recovery of
-dead sends, and taken off by the claim) is what brings the message back.
+``smsd:pending`` (made with every job: at enqueue, by the delay-queue mover and by the recovery of
+dead sends, and turned into a send in flight by the claim) is what brings the message back.
 """
 
 from __future__ import annotations
@@ -49,27 +49,26 @@ from celery import Celery
 
 from dispatcher.jobs import FILL_JOB_LUA, fill_job, job_template
 from dispatcher.keys import (
-    AWAITING_SENDER,
     DELAY_QUEUE,
-    IN_FLIGHT,
-    LEASE_PREFIX,
     MESSAGE_PREFIX,
+    PENDING,
 )
 from dispatcher.logs import get_logger
 
 __all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template", "restore_abandoned_jobs"]
 
 
-# KEYS: delay queue, in flight, awaiting-sender index. ARGV: now ms, batch size, job template,
-# message key prefix, lease key prefix. Every job it publishes is noted in the awaiting-sender
-# index, so a job lost on its way to a worker is found by the orphan sweep.
+# KEYS: delay queue, pending index. ARGV: now ms, batch size, job template, message key prefix.
+# Every job it publishes is noted in the pending index, so a job lost on its way to a worker is
+# found by the orphan sweep. A send is due for recovery when its lease ended: its score, the
+# lease end negated, is at least -now.
 _MOVE = (
     FILL_JOB_LUA
     + """
 local function publish(id, priority, task_id)
   local queue = 'sms.' .. priority
   redis.call('LPUSH', queue, fill_job(ARGV[3], task_id, id, queue))
-  redis.call('ZADD', KEYS[3], ARGV[1], id)
+  redis.call('ZADD', KEYS[2], ARGV[1], id)
 end
 local moved, recovered = 0, 0
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -81,16 +80,16 @@ for _, id in ipairs(due) do
     moved = moved + 1
   end
 end
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], -tonumber(ARGV[1]), '(0', 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(stale) do
-  local f = redis.call('HMGET', ARGV[4] .. id, 'state', 'priority')
+  local f = redis.call('HMGET', ARGV[4] .. id, 'state', 'priority', 'lease_until_ms')
+  local lease_until = tonumber(f[3] or '0')
   if f[1] ~= 'sending' or not f[2] then
     redis.call('ZREM', KEYS[2], id)
-  elseif redis.call('EXISTS', ARGV[5] .. id) == 1 then
-    redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + 1000, id)
+  elseif lease_until > tonumber(ARGV[1]) then
+    redis.call('ZADD', KEYS[2], -lease_until, id)  -- claimed again since: look when that ends
   else
-    redis.call('ZREM', KEYS[2], id)
-    publish(id, f[2], id .. '.s' .. ARGV[1])
+    publish(id, f[2], id .. '.s' .. ARGV[1])  -- back to waiting for a sender
     recovered = recovered + 1
   end
 end
@@ -99,9 +98,10 @@ return {moved, recovered}
 )
 
 
-# KEYS: awaiting-sender index. ARGV: published before (ms), batch size, job template, message key
-# prefix, now ms, lease key prefix. A message is still to be sent by the job it was given when it
-# is queued, due for a retry, or left sending with no lease by a dead sender.
+# KEYS: pending index. ARGV: published before (ms), batch size, job template, message key prefix,
+# now ms. Only the entries waiting for a sender (scored by when their job was published, so
+# positive) are looked at. A message is still to be sent by the job it was given when it is
+# queued, due for a retry, or left sending with no lease by a dead sender.
 _REQUEUE_ORPHANS = (
     FILL_JOB_LUA
     + """
@@ -113,11 +113,14 @@ local function was_empty(queue)
   if empty[queue] == nil then empty[queue] = redis.call('LLEN', queue) == 0 end
   return empty[queue]
 end
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '(0', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, id in ipairs(old) do
-  local f = redis.call('HMGET', ARGV[4] .. id, 'state', 'priority')
-  if not waiting[f[1]] or not f[2] or redis.call('EXISTS', ARGV[6] .. id) == 1 then
+  local f = redis.call('HMGET', ARGV[4] .. id, 'state', 'priority', 'lease_until_ms')
+  local lease_until = tonumber(f[3] or '0')
+  if not waiting[f[1]] or not f[2] then
     redis.call('ZREM', KEYS[1], id)
+  elseif f[1] == 'sending' and lease_until > tonumber(ARGV[5]) then
+    redis.call('ZADD', KEYS[1], -lease_until, id)  -- being sent: watched as a send in flight
   elseif was_empty('sms.' .. f[2]) then
     local queue = 'sms.' .. f[2]
     redis.call('LPUSH', queue, fill_job(ARGV[3], id .. '.q' .. ARGV[5], id, queue))
@@ -192,13 +195,12 @@ class DelayScheduler:
     def run_once(self) -> MoveResult:
         """One atomic move of up to a batch of due messages."""
         moved, recovered = self._move(
-            keys=[DELAY_QUEUE, IN_FLIGHT, AWAITING_SENDER],
+            keys=[DELAY_QUEUE, PENDING],
             args=[
                 self._clock_ms(),
                 self._batch_size,
                 self._template,
                 MESSAGE_PREFIX,
-                LEASE_PREFIX,
             ],
         )
         return MoveResult(int(moved), int(recovered))
@@ -224,14 +226,13 @@ class DelayScheduler:
         now_ms = self._clock_ms()
         return int(
             self._requeue_orphans(
-                keys=[AWAITING_SENDER],
+                keys=[PENDING],
                 args=[
                     now_ms - self._orphan_after_ms,
                     self._batch_size,
                     self._template,
                     MESSAGE_PREFIX,
                     now_ms,
-                    LEASE_PREFIX,
                 ],
             )
         )

@@ -167,7 +167,8 @@ class WorkerSettings(BaseModel):
     # A provider without a rate limit that Redis admitted with its circuit closed is admitted
     # again without asking for this long (0: ask every time): a circuit opened or a 429 pause set
     # by another worker is seen this much later. Successes are counted in the worker and written
-    # every report_flush_s; failures at once.
+    # every report_flush_s; failures at once. The messages|<state> metrics are written on the
+    # same cadence (the records themselves at once).
     gates_cache_ms: int = Field(default=100, ge=0, le=5_000)
     report_flush_s: float = Field(default=0.25, gt=0, le=10)
     lease_margin_s: float = Field(default=15.0, ge=1)

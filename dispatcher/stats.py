@@ -14,7 +14,7 @@ import redis
 
 from dispatcher.gates import OUTCOMES
 from dispatcher.heartbeat import stale_after_ms, worker_ages_ms
-from dispatcher.keys import CALLBACKS, DEAD_LETTERS, DELAY_QUEUE, IN_FLIGHT, hour_key
+from dispatcher.keys import CALLBACKS, DEAD_LETTERS, DELAY_QUEUE, PENDING, hour_key
 from dispatcher.provider_status import provider_status
 from dispatcher.settings import PRIORITY_QUEUES, Settings
 
@@ -27,7 +27,8 @@ def backlog(client: redis.Redis) -> dict[str, Any]:
     pipe = client.pipeline(transaction=False)
     for queue in PRIORITY_QUEUES.values():
         pipe.llen(queue)
-    for key in (IN_FLIGHT, DELAY_QUEUE, DEAD_LETTERS, CALLBACKS):
+    pipe.zcount(PENDING, "-inf", "(0")  # sends in flight: scored by their lease end, negated
+    for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS):
         pipe.zcard(key)
     raw = pipe.execute()
     return {

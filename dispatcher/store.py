@@ -5,6 +5,9 @@ Each state change that must not race is one Lua script (one round trip, atomic):
 - ``create``: record the message (and claim its idempotency key) before its job is published;
 - ``claim``: take the send lease of a message that is still to be sent;
 - ``finish``: append the attempt, move the state and release the lease, while the lease is ours.
+
+A message is one hash (``smsd:msg:<id>``): its fields, its send lease (``claim``,
+``lease_until_ms``) and its attempts (``attempt:<n>``), so one expiry covers all of it.
 """
 
 from __future__ import annotations
@@ -18,26 +21,22 @@ import redis
 
 from dispatcher.jobs import FILL_JOB_LUA
 from dispatcher.keys import (
-    AWAITING_SENDER,
     CALLBACKS,
     DEAD_LETTERS,
     DELAY_QUEUE,
-    IN_FLIGHT,
-    LEASE_PREFIX,
     MESSAGE_PREFIX,
     METRICS,
-    attempts_key,
+    PENDING,
     idempotency_key,
-    lease_key,
     message_key,
     provider_id_key,
 )
 from dispatcher.records import Attempt, MessageRecord
 from dispatcher.states import NOT_TO_BE_SENT, MessageState
 
-__all__ = ["Claim", "CreateResult", "MessageStore", "connect_redis"]
+__all__ = ["Claim", "CreateResult", "MessageStore", "attempts_of", "connect_redis"]
 
-# KEYS: awaiting-sender index. ARGV: now ms, idempotency ttl s, message key prefix, the batch job
+# KEYS: pending index. ARGV: now ms, idempotency ttl s, message key prefix, the batch job
 # template ('' for a job a message), queue, messages a batch job, then one group a message: id,
 # "<id>|<digest>", record ttl s, idempotency key ('' none), its own job ('' none), field count,
 # fields... Records the new messages (state ``queued``), each claiming its idempotency key, and
@@ -83,11 +82,13 @@ return results
 
 _NOT_TO_BE_SENT_LUA = "{" + ", ".join(f"['{s.value}'] = true" for s in NOT_TO_BE_SENT) + "}"
 
-# Take the send lease of a message still to be sent: off the awaiting-sender index, into the in
-# flight index until the lease ends, state ``sending``.
+# Take the send lease of a message still to be sent: state ``sending``, and in the pending index
+# from waiting for a sender to being sent (scored by the lease end, negated). The lease is two
+# fields of the record: the claim's token (``claim``) and when the lease ends
+# (``lease_until_ms``, by the claimer's clock); a message ``sending`` under a lease that has not
+# ended is busy.
 _CLAIM_ONE = f"""
-local function claim(message, lease, delay, inflight, awaiting, token, lease_ms, now, id)
-  redis.call('ZREM', awaiting, id)
+local function claim(message, delay, pending, token, lease_ms, now, id)
   local flat = redis.call('HGETALL', message)
   if #flat == 0 then return {{'missing'}} end
   local fields = {{}}
@@ -99,93 +100,88 @@ local function claim(message, lease, delay, inflight, awaiting, token, lease_ms,
     local due = tonumber(fields['next_attempt_at_ms'] or '0')
     if due > tonumber(now) then return {{'not_due', state}} end
   end
-  if not redis.call('SET', lease, token, 'NX', 'PX', lease_ms) then return {{'busy', state}} end
+  if state == 'sending' and tonumber(fields['lease_until_ms'] or '0') > tonumber(now) then
+    return {{'busy', state}}
+  end
   if state == 'retry_scheduled' then redis.call('ZREM', delay, id) end
-  redis.call('ZADD', inflight, tonumber(now) + tonumber(lease_ms), id)
-  redis.call('HSET', message, 'state', 'sending', 'updated_at_ms', now, 'claim', token)
+  local lease_until = tonumber(now) + tonumber(lease_ms)
+  redis.call('ZADD', pending, -lease_until, id)
+  redis.call('HSET', message, 'state', 'sending', 'updated_at_ms', now, 'claim', token,
+    'lease_until_ms', lease_until)
   -- The record as it was read; the caller knows it is now sending.
   return {{'claimed', state, flat}}
 end
 """
 
-# KEYS: message, lease, delay queue, in flight, awaiting-sender index. ARGV: token, lease ms,
-# now ms, message id.
-_CLAIM = (
-    _CLAIM_ONE
-    + "return claim(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],"
-    + " ARGV[1], ARGV[2], ARGV[3], ARGV[4])"
-)
+# KEYS: message, delay queue, pending index. ARGV: token, lease ms, now ms, message id.
+_CLAIM = _CLAIM_ONE + "return claim(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])"
 
-# KEYS: delay queue, in flight, awaiting-sender index. ARGV: message key prefix, lease key prefix,
-# lease ms, now ms, then message id and token pairs. One claim result a message.
+# KEYS: delay queue, pending index. ARGV: message key prefix, lease ms, now ms, then message id
+# and token pairs. One claim result a message.
 _CLAIM_MANY = (
     _CLAIM_ONE
     + """
 local results = {}
-for i = 5, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local id = ARGV[i]
-  table.insert(results, claim(ARGV[1] .. id, ARGV[2] .. id, KEYS[1], KEYS[2], KEYS[3],
-    ARGV[i + 1], ARGV[3], ARGV[4], id))
+  table.insert(results, claim(ARGV[1] .. id, KEYS[1], KEYS[2], ARGV[i + 1], ARGV[2], ARGV[3], id))
 end
 return results
 """
 )
 
-# A message reached a state a callback is due for (accepted, delivered, ...): count it for
-# /metrics and, when it has a callback_url, queue one status callback ("<id>|<state>", once).
-_REACHED = """
-local function reached(message, metrics, callbacks, id, state, now, has_callback)
-  redis.call('HINCRBY', metrics, 'messages|' .. state, 1)
+# A message reached a state a callback is due for (accepted, delivered, ...): when it has a
+# callback_url, queue one status callback ("<id>|<state>", once).
+_CALLBACK = """
+local function queue_callback(message, callbacks, id, state, now, has_callback)
   if has_callback == nil then has_callback = redis.call('HEXISTS', message, 'callback_url') == 1 end
   if has_callback then redis.call('ZADD', callbacks, 'NX', now, id .. '|' .. state) end
 end
 """
 
-# KEYS: message, lease, attempts, delay queue, dead letters, in flight, provider-id index,
-#       status callbacks, metrics.
-# ARGV: token, attempt JSON or '', ttl s, action (none|retry|dead_letter), score ms, message id,
-#       '1' to index the provider's message id, the state reached (callback, metrics) or '',
+# KEYS: message, delay queue, dead letters, pending index, provider-id index, status callbacks.
+# ARGV: token, attempt JSON or '', action (none|retry|dead_letter), score ms, message id,
+#       provider-id index ttl s or '' (not indexed), the state reached (for a callback) or '',
 #       now ms, '1' when the message has a callback URL,
 #       then field/value pairs for the message hash.
+# Each attempt is a field of the record (``attempt:<n>``, its JSON), so the record's expiry covers
+# them and a dead letter keeps them.
 _FINISH = (
-    _REACHED
+    _CALLBACK
     + """
+local known = redis.call('HMGET', KEYS[1], 'claim', 'attempt_count', 'retry_seq')
+if not known[1] then return 0 end  -- no record (or never claimed): nothing to add to
+local attempts = tonumber(known[2] or '0')
+local fields = {}
+if ARGV[2] ~= '' then
+  attempts = attempts + 1
+  fields = {'attempt:' .. attempts, ARGV[2], 'attempt_count', attempts}
+end
 -- The last claim owns the outcome, whether or not its lease ran out meanwhile.
-local holder = redis.call('HGET', KEYS[1], 'claim')
-local attempts = 0
-if ARGV[2] ~= '' then attempts = redis.call('RPUSH', KEYS[3], ARGV[2]) end
-if holder ~= ARGV[1] then
+if known[1] ~= ARGV[1] then
   -- Another sender holds the message now: keep this attempt, leave the rest to the holder.
-  if attempts > 0 then
-    redis.call('HINCRBY', KEYS[1], 'attempt_count', 1)
-    if not redis.call('ZSCORE', KEYS[5], ARGV[6]) then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
-  end
+  if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
   return 0
 end
-local fields = {unpack(ARGV, 11)}
-if attempts > 0 then
-  table.insert(fields, 'attempt_count')
-  table.insert(fields, attempts)
+for i = 10, #ARGV do table.insert(fields, ARGV[i]) end
+table.insert(fields, 'lease_until_ms')
+table.insert(fields, '0')
+if ARGV[3] == 'retry' then
+  table.insert(fields, 'retry_seq')
+  table.insert(fields, tonumber(known[3] or '0') + 1)
 end
 redis.call('HSET', KEYS[1], unpack(fields))
-if ARGV[7] == '1' then redis.call('SET', KEYS[7], ARGV[6], 'EX', ARGV[3]) end
-if ARGV[8] ~= '' then
-  reached(KEYS[1], KEYS[9], KEYS[8], ARGV[6], ARGV[8], ARGV[9], ARGV[10] == '1')
+if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'EX', ARGV[6]) end
+if ARGV[7] ~= '' and ARGV[9] == '1' then
+  queue_callback(KEYS[1], KEYS[6], ARGV[5], ARGV[7], ARGV[8], true)
 end
-if ARGV[4] == 'dead_letter' then
-  redis.call('ZADD', KEYS[5], ARGV[5], ARGV[6])
+if ARGV[3] == 'dead_letter' then
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
   redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[3])
-else
-  -- The record keeps the expiry it was created with; the attempts list gets it when made.
-  if attempts == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
-  if ARGV[4] == 'retry' then
-    redis.call('HINCRBY', KEYS[1], 'retry_seq', 1)
-    redis.call('ZADD', KEYS[4], ARGV[5], ARGV[6])
-  end
+elseif ARGV[3] == 'retry' then
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 end
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[6], ARGV[6])
+redis.call('ZREM', KEYS[4], ARGV[5])
 return 1
 """
 )
@@ -196,7 +192,7 @@ return 1
 # state but shows the report). Returns applied, same, final (another final state is kept),
 # pending, missing, or not_accepted (the send is not recorded as accepted yet).
 _APPLY_REPORT = (
-    _REACHED
+    _CALLBACK
     + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
@@ -214,35 +210,47 @@ redis.call('HSET', KEYS[1], 'report_status', ARGV[2], 'report_reason', ARGV[3],
   'reported_at_ms', ARGV[4])
 if ARGV[1] == 'pending' then return 'pending' end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at_ms', ARGV[4])
-reached(KEYS[1], KEYS[3], KEYS[2], ARGV[5], ARGV[1], ARGV[4])
+redis.call('HINCRBY', KEYS[3], 'messages|' .. ARGV[1], 1)
+queue_callback(KEYS[1], KEYS[2], ARGV[5], ARGV[1], ARGV[4])
 return 'applied'
 """
 )
 
-# KEYS: message, attempts, dead letters. ARGV: message id, replacement id, ttl s.
+# KEYS: message, dead letters. ARGV: message id, replacement id, ttl s.
 _TAKE_FOR_REPLAY = """
-if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'replayed_as', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
-# KEYS: message, attempts, dead letters. ARGV: message id, score ms.
+# KEYS: message, dead letters. ARGV: message id, score ms.
 _RETURN_TO_DEAD_LETTERS = """
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('HDEL', KEYS[1], 'replayed_as')
 redis.call('PERSIST', KEYS[1])
-redis.call('PERSIST', KEYS[2])
 return 1
 """
 
-# KEYS: message, attempts, dead letters. ARGV: message id.
+# KEYS: message, dead letters. ARGV: message id.
 _PURGE = """
-if redis.call('ZREM', KEYS[3], ARGV[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1])
 return 1
 """
+
+
+_ATTEMPT_FIELD = "attempt:"
+
+
+def attempts_of(raw: dict[str, str]) -> list[Attempt]:
+    """A record hash's attempts (its ``attempt:<n>`` fields), first to last."""
+    numbered = [
+        (int(name[len(_ATTEMPT_FIELD) :]), value)
+        for name, value in raw.items()
+        if name.startswith(_ATTEMPT_FIELD)
+    ]
+    return [Attempt.from_json(value) for _, value in sorted(numbered)]
 
 
 def connect_redis(url: str) -> redis.Redis:
@@ -374,7 +382,7 @@ class MessageStore:
                 len(fields),
                 *fields,
             ]
-        raw: list[Any] = self._create(keys=[AWAITING_SENDER], args=args)
+        raw: list[Any] = self._create(keys=[PENDING], args=args)
         results = []
         for (created, stored), digest in zip(raw, digests, strict=True):
             first_id, _, first_digest = str(stored).partition("|")
@@ -387,25 +395,16 @@ class MessageStore:
 
     def get(self, message_id: str) -> tuple[MessageRecord, list[Attempt]] | None:
         """The record and its attempts, or None."""
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(message_key(message_id))
-            pipe.lrange(attempts_key(message_id), 0, -1)
-            raw, raw_attempts = pipe.execute()
+        raw: dict[str, str] = self._redis.hgetall(message_key(message_id))  # type: ignore[assignment]
         if not raw:
             return None
-        return MessageRecord.from_hash(raw), [Attempt.from_json(a) for a in raw_attempts]
+        return MessageRecord.from_hash(raw), attempts_of(raw)
 
     def claim(self, message_id: str, *, lease_ms: int, now_ms: int) -> Claim:
         """Take the send lease if the message is still to be sent and nobody holds it."""
         token = secrets.token_hex(8)
         result: list[Any] = self._claim(
-            keys=[
-                message_key(message_id),
-                lease_key(message_id),
-                DELAY_QUEUE,
-                IN_FLIGHT,
-                AWAITING_SENDER,
-            ],
+            keys=[message_key(message_id), DELAY_QUEUE, PENDING],
             args=[token, lease_ms, now_ms, message_id],
         )
         return _claim_of(result, token)
@@ -413,12 +412,10 @@ class MessageStore:
     def claim_many(self, message_ids: list[str], *, lease_ms: int, now_ms: int) -> list[Claim]:
         """:meth:`claim` for many messages in one step; one claim each, in order."""
         tokens = [secrets.token_hex(8) for _ in message_ids]
-        args: list[Any] = [MESSAGE_PREFIX, LEASE_PREFIX, lease_ms, now_ms]
+        args: list[Any] = [MESSAGE_PREFIX, lease_ms, now_ms]
         for message_id, token in zip(message_ids, tokens, strict=True):
             args += [message_id, token]
-        results: list[Any] = self._claim_many(
-            keys=[DELAY_QUEUE, IN_FLIGHT, AWAITING_SENDER], args=args
-        )
+        results: list[Any] = self._claim_many(keys=[DELAY_QUEUE, PENDING], args=args)
         return [_claim_of(r, t) for r, t in zip(results, tokens, strict=True)]
 
     def finish(
@@ -436,8 +433,9 @@ class MessageStore:
         """Record the attempt and the new fields, release the lease; with ``action`` "retry" put
         the message in the delay queue due at ``score_ms``, with "dead_letter" keep it (no TTL) in
         the dead letters. ``provider_id`` (provider, its message id) is indexed for delivery
-        reports; ``reached_state`` (a state a callback is due for) is counted in the metrics and
-        queues a status callback when the message has a callback URL.
+        reports; ``reached_state`` (a state a callback is due for) queues a status callback when
+        the message has a callback URL (the caller counts it for the metrics:
+        :mod:`dispatcher.message_counts`).
         False if the lease was lost to another sender (the attempt is still recorded; the state
         is left to the holder)."""
         assert claim.record is not None
@@ -448,23 +446,19 @@ class MessageStore:
         done = self._finish(
             keys=[
                 message_key(record.id),
-                lease_key(record.id),
-                attempts_key(record.id),
                 DELAY_QUEUE,
                 DEAD_LETTERS,
-                IN_FLIGHT,
+                PENDING,
                 provider_id_key(*provider_id) if provider_id else message_key(record.id),
                 CALLBACKS,
-                METRICS,
             ],
             args=[
                 claim.token,
                 attempt.to_json() if attempt else "",
-                self._ttl_s(record.valid_until_ms, now_ms),
                 action,
                 score_ms,
                 record.id,
-                "1" if provider_id else "",
+                self._ttl_s(record.valid_until_ms, now_ms) if provider_id else "",
                 reached_state or "",
                 now_ms,
                 "1" if record.callback_url else "",
@@ -517,7 +511,7 @@ class MessageStore:
         """Take a message out of the dead letters, once; it then expires like any finished one."""
         return bool(
             self._take_for_replay(
-                keys=[message_key(message_id), attempts_key(message_id), DEAD_LETTERS],
+                keys=[message_key(message_id), DEAD_LETTERS],
                 args=[message_id, replacement_id, self._retention_s],
             )
         )
@@ -525,7 +519,7 @@ class MessageStore:
     def return_to_dead_letters(self, message_id: str, score_ms: int) -> None:
         """Undo :meth:`take_for_replay` when the replacement could not be enqueued."""
         self._return_to_dead_letters(
-            keys=[message_key(message_id), attempts_key(message_id), DEAD_LETTERS],
+            keys=[message_key(message_id), DEAD_LETTERS],
             args=[message_id, score_ms],
         )
 
@@ -533,7 +527,7 @@ class MessageStore:
         """Delete a dead letter for good. False if it was not a dead letter."""
         return bool(
             self._purge(
-                keys=[message_key(message_id), attempts_key(message_id), DEAD_LETTERS],
+                keys=[message_key(message_id), DEAD_LETTERS],
                 args=[message_id],
             )
         )

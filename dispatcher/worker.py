@@ -18,6 +18,7 @@ from celery import signals
 from dispatcher.callbacks import CallbackSender
 from dispatcher.celery_app import HEARTBEAT_TASK, get_celery_app, sms_queue
 from dispatcher.courier import Courier
+from dispatcher.flushing import Flusher
 from dispatcher.heartbeat import Heartbeat, canary_queue
 from dispatcher.logs import configure_logging, get_logger, register_secrets
 from dispatcher.pipeline import SendPipeline
@@ -71,8 +72,11 @@ class WorkerRuntime:
             providers=providers,
             exchanger=self.bridge,
             gates_fast_path_ms=settings.worker.gates_cache_ms,
+            buffer_counts=True,
         )
-        self._report_flush_s = settings.worker.report_flush_s
+        self._flusher = Flusher(
+            settings.worker.report_flush_s, self.courier.gates.flush, self.courier.counts.flush
+        )
         self.pipeline = SendPipeline(
             self.courier,
             self.bridge,
@@ -91,13 +95,13 @@ class WorkerRuntime:
         """The delay-queue mover (and heartbeat) and the status-callback sender."""
         self.scheduler.start()
         self.callbacks.start()
-        self.courier.gates.start_flushing(self._report_flush_s)
+        self._flusher.start()
 
     def close(self) -> None:
         """Record the sends in flight, then stop the threads, the loop and the connections."""
         if not self.pipeline.drain(self._drain_s):
             get_logger().warning("worker.sends_left_in_flight", count=self.pipeline.in_flight)
-        self.courier.gates.stop_flushing()
+        self._flusher.stop()
         self.callbacks.stop()
         self.scheduler.stop()
         self.bridge.close()

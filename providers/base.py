@@ -131,10 +131,15 @@ class ConfiguredAdapter(Generic[_S]):
 
     ``counts_segments`` says whether the provider's throughput limit counts message parts rather
     than requests (the shared rate limit then charges a message its segments).
+
+    ``reports_carry_reference`` says whether the provider's documents promise that its delivery
+    reports echo our message id: such a provider's message ids need no index to find the message
+    a report is about.
     """
 
     _settings: _S
     counts_segments: bool = False
+    reports_carry_reference: bool = False
 
     @property
     def name(self) -> str:

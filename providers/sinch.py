@@ -121,6 +121,8 @@ class SinchSettings:
 class SinchProvider(ConfiguredAdapter[SinchSettings]):
     """Sends one SMS as one Sinch batch with a single recipient."""
 
+    reports_carry_reference = True  # ``client_reference``: "echoed in delivery reports"
+
     def __init__(self, settings: SinchSettings) -> None:
         self._settings = settings
         self._url = f"{settings.base_url.rstrip('/')}/xms/v1/{settings.service_plan_id}/batches"

@@ -20,6 +20,7 @@ from aiohttp import web
 from dispatcher import enqueue
 from dispatcher.embedded_redis import EmbeddedRedis, free_port
 from dispatcher.enqueue import Dispatcher
+from dispatcher.keys import message_key
 from dispatcher.runtime import LoopThread
 from dispatcher.settings import Settings, load_settings, reset_settings
 from dispatcher.simulated import simulated_providers, simulator_accounts, simulator_env
@@ -37,6 +38,11 @@ test_secret.__test__ = False  # type: ignore[attr-defined]  # not a test, whatev
 
 SINCH_TOKEN = test_secret("SMSD_PROVIDERS__SINCH__API_TOKEN")
 SINCH_PLAN = "smsdispatchdev"  # the service plan of config/default.toml
+
+
+def end_lease(client: redis.Redis, message_id: str) -> None:
+    """What time does to a send lease: it has ended (the sender died or stalled)."""
+    client.hset(message_key(message_id), "lease_until_ms", 0)
 
 
 def default_settings(extra_env: dict[str, str] | None = None) -> Settings:

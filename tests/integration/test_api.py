@@ -231,7 +231,7 @@ def test_fifty_concurrent_posts_with_one_key_send_once(
     message_id = answers[0][1]["id"]
     wait_for_state(api_url, message_id, "accepted", timeout_s=15)
     assert simulator.state.total_sends == 1
-    assert len(redis_client.keys("smsd:msg:*:attempts")) == 1
+    assert redis_client.hget(f"smsd:msg:{message_id}", "attempt_count") == "1"
 
 
 def test_oversized_body_is_413_json(api_factory: ApiFactory, redis_client: redis.Redis) -> None:

@@ -150,6 +150,7 @@ def test_reports_are_authenticated_and_idempotent(
             "code": 0,
             "status": "Delivered",
             "at": "2026-11-25T16:00:00.000Z",
+            "client_reference": created["id"],  # Sinch echoes the one we sent
         }
     ).encode()
     base = f"{api.url}/v1/delivery-reports"
@@ -177,7 +178,9 @@ def test_reports_are_authenticated_and_idempotent(
     assert first == (200, {"reports": 1, "outcomes": {"applied": 1}})
     assert again == (200, {"reports": 1, "outcomes": {"same": 1}})
     assert call("GET", url)[1]["state"] == "delivered"
-    stranger = report.replace(batch_id.encode(), b"01UNKNOWNBATCH")
+    stranger = report.replace(batch_id.encode(), b"01UNKNOWNBATCH").replace(
+        created["id"].encode(), b"01UNKNOWNMESSAGE"
+    )
     assert post_report(f"{base}/sinch?token={REPORT_TOKEN}", stranger) == (
         200,
         {"reports": 1, "outcomes": {"unknown": 1}},

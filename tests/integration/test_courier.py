@@ -11,12 +11,11 @@ import redis
 from dispatcher.courier import Courier
 from dispatcher.embedded_redis import free_port
 from dispatcher.enqueue import Dispatcher
-from dispatcher.keys import lease_key
 from dispatcher.provider_setup import build_providers
 from dispatcher.runtime import SendBridge
 from dispatcher.settings import Settings
 from providers.simulator import ScriptedAnswer
-from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator
+from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator, end_lease
 
 
 @pytest.fixture
@@ -36,6 +35,25 @@ def courier_for(
         exchanger=bridge,
         **({"clock_ms": clock_ms} if clock_ms else {}),  # type: ignore[arg-type]
     )
+
+
+@pytest.mark.parametrize(("provider", "indexed"), [("sinch", False), ("twilio", True)])
+def test_provider_ids_are_indexed_only_where_reports_lack_our_id(
+    settings: Settings,
+    dispatcher: Dispatcher,
+    bridge: SendBridge,
+    provider: str,
+    indexed: bool,
+) -> None:
+    """Sinch's reports echo our message id, so its batch ids need no index; Twilio's name only
+    its own id, so an accepted Twilio send indexes it for the report to find the message."""
+    message_id = dispatcher.send_sms("+1 415 555 2671", "hello", providers=[provider])
+    assert courier_for(settings, dispatcher, bridge).deliver(message_id) == "accepted"
+    provider_message_id = dispatcher.get_status(message_id)["provider_message_id"]
+    assert provider_message_id
+    assert len(dispatcher.store.redis.keys("smsd:pmid:*")) == (1 if indexed else 0)
+    found = dispatcher.store.find_by_provider_id(provider, provider_message_id)
+    assert found == (message_id if indexed else None)
 
 
 def test_accepted_with_the_batch_id(
@@ -185,7 +203,7 @@ def test_send_after_a_dead_sender_is_marked(
     """A message left in `sending` by a worker that died is sent with possible_duplicate set."""
     message_id = dispatcher.send_sms("+14155552671", "x")
     dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=int(time.time() * 1000))
-    redis_client.delete(lease_key(message_id))  # the dead worker's lease ran out
+    end_lease(redis_client, message_id)  # the dead worker's lease ran out
     courier_for(settings, dispatcher, bridge).deliver(message_id)
     status = dispatcher.get_status(message_id)
     assert status["possible_duplicate"] is True

@@ -22,7 +22,7 @@ import aiohttp
 import redis
 
 from dispatcher.api_keys import key_digest
-from dispatcher.keys import AWAITING_SENDER, PREFIX
+from dispatcher.keys import PENDING, PREFIX
 from dispatcher.runtime import LoopThread
 from tests.conftest import OPERATOR_KEY, SENDER_KEY, ApiFactory
 
@@ -360,7 +360,7 @@ def test_ten_thousand_hostile_requests_are_only_refused(
         answers = loop.run(send_all(api.url, requests), timeout_s=300)
         recorded = redis_client.keys(f"{PREFIX}:msg:*")
         queued = [redis_client.llen(q) for q in ("sms.high", "sms.normal", "sms.bulk")]
-        awaiting = redis_client.zcard(AWAITING_SENDER)
+        awaiting = redis_client.zcard(PENDING)
         after = loop.run(
             send_all(api.url, [Hostile("good", "POST", "/v1/messages", VALID_BODY)]), timeout_s=10
         )

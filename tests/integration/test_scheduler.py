@@ -9,8 +9,9 @@ import time
 import redis
 
 from dispatcher.enqueue import Dispatcher
-from dispatcher.keys import AWAITING_SENDER, DELAY_QUEUE, IN_FLIGHT, lease_key, message_key
+from dispatcher.keys import DELAY_QUEUE, PENDING, message_key
 from dispatcher.scheduler import DelayScheduler, job_template
+from tests.conftest import end_lease
 
 
 def now_ms() -> int:
@@ -82,13 +83,15 @@ def test_dead_sender_is_recovered(dispatcher: Dispatcher, redis_client: redis.Re
     redis_client.delete("sms.normal")
     for message_id in (dead, alive):
         dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=now_ms())
-        redis_client.zadd(IN_FLIGHT, {message_id: now_ms() - 1})  # its lease window is over
-    redis_client.delete(lease_key(dead))
+        redis_client.zadd(PENDING, {message_id: -(now_ms() - 1)})  # its lease window is over
+    end_lease(redis_client, dead)
     result = scheduler(dispatcher, redis_client).run_once()
     assert result.recovered == 1
     jobs = [json.loads(raw) for raw in redis_client.lrange("sms.normal", 0, -1)]
     assert [json.loads(job["body"])[0][0] for job in jobs] == [dead]
-    assert redis_client.zscore(IN_FLIGHT, alive) is not None  # checked again later
+    # Checked again when its lease ends; the dead sender's message waits for a sender again.
+    assert -int(redis_client.zscore(PENDING, alive) or 0) > now_ms() + 50_000
+    assert 0 < (redis_client.zscore(PENDING, dead) or 0) <= now_ms()
 
 
 def test_records_gone_are_dropped(dispatcher: Dispatcher, redis_client: redis.Redis) -> None:
@@ -125,5 +128,6 @@ def test_lost_jobs_get_new_ones(dispatcher: Dispatcher, redis_client: redis.Redi
     assert sorted(json.loads(job["body"])[0][0] for job in jobs) == sorted([lost_new, lost_retry])
     assert sweeper.requeue_orphans() == 0  # given a job just now: not again until it is old
     dispatcher.store.claim(lost_new, lease_ms=60_000, now_ms=now_ms())
-    assert redis_client.zscore(AWAITING_SENDER, lost_new) is None  # the claim takes it off
-    assert redis_client.zscore(AWAITING_SENDER, held) is None
+    # The claim turns the note into a send in flight, scored by its lease end negated.
+    for claimed in (lost_new, held):
+        assert (redis_client.zscore(PENDING, claimed) or 0) < -now_ms()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import redis
 
-from dispatcher.keys import lease_key, message_key
+from dispatcher.keys import message_key
 from dispatcher.records import Attempt, MessageRecord
 from dispatcher.states import MessageState
 from dispatcher.store import MessageStore
+from tests.conftest import end_lease
 
 NOW = 1_764_000_000_000
 
@@ -73,7 +76,7 @@ def test_claim_is_exclusive_and_final_states_are_not_sent(redis_client: redis.Re
         provider_message_id="B1",
     )
     assert store.finish(first, attempt=attempt, changes={"state": "accepted"}, now_ms=NOW)
-    assert redis_client.exists(lease_key("01TEST")) == 0
+    assert redis_client.hget(message_key("01TEST"), "lease_until_ms") == "0"
     later = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
     assert (later.status, later.previous_state) == ("done", MessageState.ACCEPTED)
     found = store.get("01TEST")
@@ -87,7 +90,7 @@ def test_claim_after_a_dead_sender_reports_sending(redis_client: redis.Redis) ->
     store = MessageStore(redis_client, retention_s=100)
     store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
     store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
-    redis_client.delete(lease_key("01TEST"))  # the lease ran out
+    end_lease(redis_client, "01TEST")  # the lease ran out
     again = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
     assert (again.status, again.previous_state) == ("claimed", MessageState.SENDING)
 
@@ -97,7 +100,7 @@ def test_finish_with_a_lost_lease_keeps_the_holders_state(redis_client: redis.Re
     store = MessageStore(redis_client, retention_s=100)
     store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
     stale = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
-    redis_client.delete(lease_key("01TEST"))
+    end_lease(redis_client, "01TEST")
     store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
     attempt = Attempt(
         number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="rejected"
@@ -117,9 +120,9 @@ def test_the_last_claim_owns_the_outcome_even_after_both_leases_ran_out(
     store = MessageStore(redis_client, retention_s=100)
     store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
     stale = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
-    redis_client.delete(lease_key("01TEST"))
+    end_lease(redis_client, "01TEST")
     newer = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
-    redis_client.delete(lease_key("01TEST"))  # the newer lease ran out too; nobody claimed since
+    end_lease(redis_client, "01TEST")  # the newer lease ran out too; nobody claimed since
     first = Attempt(number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="accepted")
     second = Attempt(
         number=2,
@@ -137,6 +140,51 @@ def test_the_last_claim_owns_the_outcome_even_after_both_leases_ran_out(
     assert found is not None
     assert (found[0].state, found[0].possible_duplicate) == (MessageState.ACCEPTED, True)
     assert len(found[1]) == 2
+
+
+def test_one_hash_holds_the_record_its_lease_and_its_attempts(redis_client: redis.Redis) -> None:
+    """The record is the message's only key: attempts are fields in order, the lease is two
+    fields, and a dead letter keeps them all with the record (no expiry)."""
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
+    steps: list[tuple[str, Literal["retry", "dead_letter"], str]] = [
+        ("retryable", "retry", "retry_scheduled"),
+        ("rejected", "dead_letter", "failed"),
+    ]
+    for number, (outcome, action, state) in enumerate(steps, 1):
+        if number == 2:
+            redis_client.hset(message_key("01TEST"), "next_attempt_at_ms", NOW)
+        claim = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+        assert claim.status == "claimed"
+        lease = redis_client.hmget(message_key("01TEST"), "claim", "lease_until_ms")
+        assert lease == [claim.token, str(NOW + 10_000)]
+        attempt = Attempt(
+            number=number, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome=outcome
+        )
+        changes = {"state": state}
+        assert store.finish(
+            claim, attempt=attempt, changes=changes, now_ms=NOW, action=action, score_ms=NOW
+        )
+    assert [k for k in redis_client.keys("smsd:*") if "01TEST" in k] == [message_key("01TEST")]
+    found = store.get("01TEST")
+    assert found is not None
+    assert [a.outcome for a in found[1]] == ["retryable", "rejected"]
+    assert found[0].attempt_count == 2
+    assert redis_client.hget(message_key("01TEST"), "lease_until_ms") == "0"
+    assert redis_client.ttl(message_key("01TEST")) == -1  # a dead letter is kept
+    assert redis_client.zscore("smsd:dead", "01TEST") == NOW
+
+
+def test_a_finish_for_a_record_that_is_gone_writes_nothing(redis_client: redis.Redis) -> None:
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(record(), idempotency_ttl_s=60, now_ms=NOW)
+    claim = store.claim("01TEST", lease_ms=10_000, now_ms=NOW)
+    redis_client.delete(message_key("01TEST"))
+    attempt = Attempt(
+        number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="accepted"
+    )
+    assert not store.finish(claim, attempt=attempt, changes={"state": "accepted"}, now_ms=NOW)
+    assert redis_client.exists(message_key("01TEST")) == 0
 
 
 def test_missing_message(redis_client: redis.Redis) -> None:
