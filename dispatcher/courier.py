@@ -39,12 +39,12 @@ from dispatcher.records import Attempt, MessageRecord, mask_number
 from dispatcher.routing import Route, draw_for, order_route, route_for
 from dispatcher.settings import Settings
 from dispatcher.states import CALLBACK_STATES, MessageState
-from dispatcher.store import Claim, MessageStore
+from dispatcher.store import Claim, Finish, MessageStore
 from providers.base import OutboundSms, Provider
 from providers.outcome import Verdict
 from providers.transport import SendOutcome, conversation_budget_s
 
-__all__ = ["Courier", "Exchanger", "PendingSend"]
+__all__ = ["Concluded", "Courier", "Exchanger", "PendingSend"]
 
 
 class Exchanger(Protocol):
@@ -79,6 +79,15 @@ class PendingSend:
     task_id: str | None
     sms: OutboundSms
     started_at_ms: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Concluded:
+    """A send judged: what to record for it, what was decided, through which provider."""
+
+    finish: Finish
+    decision: Decision
+    provider: str | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -216,17 +225,18 @@ class Courier:
             started_at_ms=self._clock_ms(),
         )
 
-    def complete(
+    def conclude(
         self,
         pending: PendingSend,
         outcome: SendOutcome,
         *,
         latency_ms: int,
         report_to_gates: bool = True,
-    ) -> str:
-        """Record what the provider answered (the attempt, its provider's gates) and decide what
-        follows: accepted, retry later, fail over, or dead letter. A caller trying again after a
-        Redis error passes ``report_to_gates=False``, so the attempt counts once in the gates."""
+    ) -> Concluded:
+        """Judge what the provider answered: report it to the provider's gates and decide what
+        follows (accepted, retry later, fail over, or dead letter); what to record is returned,
+        for :meth:`record`. A caller trying again after a Redis error passes
+        ``report_to_gates=False``, so the attempt counts once in the gates."""
         record = pending.claim.record
         assert record is not None
         provider = pending.provider
@@ -300,8 +310,37 @@ class Courier:
                 provider_code=verdict.provider_code,
                 next_provider=decision.failover_to,
             )
-        self._finish(pending.claim, decision, provider.name, attempt, extra)
-        return decision.state.value
+        finish = self._finishing(pending.claim, decision, provider.name, attempt, extra)
+        return Concluded(finish, decision, provider.name)
+
+    def complete(
+        self,
+        pending: PendingSend,
+        outcome: SendOutcome,
+        *,
+        latency_ms: int,
+        report_to_gates: bool = True,
+    ) -> str:
+        """:meth:`conclude` the send and record it; returns the state it reached."""
+        concluded = self.conclude(
+            pending, outcome, latency_ms=latency_ms, report_to_gates=report_to_gates
+        )
+        kept = self._store.apply_finish(concluded.finish)
+        self._recorded(concluded, kept)
+        return concluded.decision.state.value
+
+    def record(self, concluded: list[Concluded]) -> None:
+        """Record many concluded sends in one round trip. A lost connection raises (try them
+        all again); a script error for one is logged and leaves that message to its lease."""
+        results = self._store.finish_many([c.finish for c in concluded])
+        for one, result in zip(concluded, results, strict=True):
+            if isinstance(result, Exception):
+                record = one.finish.claim.record
+                get_logger(message_id=record.id if record else None).error(
+                    "sms.finish_failed", error=type(result).__name__
+                )
+            else:
+                self._recorded(one, result)
 
     @property
     def gates(self) -> ProviderGates:
@@ -457,6 +496,19 @@ class Courier:
         attempt: Attempt | None,
         extra: dict[str, str] | None = None,
     ) -> None:
+        finish = self._finishing(claim, decision, provider, attempt, extra)
+        concluded = Concluded(finish, decision, provider)
+        self._recorded(concluded, self._store.apply_finish(finish))
+
+    def _finishing(
+        self,
+        claim: Claim,
+        decision: Decision,
+        provider: str | None,
+        attempt: Attempt | None,
+        extra: dict[str, str] | None = None,
+    ) -> Finish:
+        """What to record for ``claim`` after ``decision``."""
         assert claim.record is not None
         changes = {**decision.changes(provider), **(extra or {})}
         if attempt is not None and attempt.possible_duplicate:
@@ -467,16 +519,21 @@ class Courier:
         adapter = self._providers.get(provider) if provider else None
         if getattr(adapter, "reports_carry_reference", False):
             accepted_id = None  # its reports name our message id: no index needed
-        kept = self._store.finish(
+        return Finish(
             claim,
-            attempt=attempt,
-            changes=changes,
+            attempt,
+            changes,
             now_ms=self._clock_ms(),
             action=decision.action,
             score_ms=decision.retry_at_ms or self._clock_ms(),
             provider_id=(provider, accepted_id) if provider and accepted_id else None,
             reached_state=decision.state.value if decision.state in CALLBACK_STATES else None,
         )
+
+    def _recorded(self, concluded: Concluded, kept: bool) -> None:
+        """Count and log a recorded send (``kept``: its lease was still ours)."""
+        claim, decision, provider = concluded.finish.claim, concluded.decision, concluded.provider
+        assert claim.record is not None
         bound = get_logger(
             message_id=claim.record.id,
             to=mask_number(claim.record.to),

@@ -13,6 +13,9 @@ lease in Redis and listed as in flight in ``smsd:pending``. If the worker dies b
 recorded, the lease runs out and the delay-queue scheduler of any worker publishes the message
 again (flagged ``possible_duplicate``), as it does for a sender that died mid-send.
 
+A finisher judges each send that ended (reports it to its provider's gates, decides) and records
+all the ones waiting, up to 64, in one Redis round trip.
+
 A finisher that cannot reach Redis tries again (a Redis restart takes seconds) until the lease
 would have run out; after that the message is left to that recovery. On shutdown the pipeline
 waits for the sends in flight to be recorded before the loop and sessions close.
@@ -27,7 +30,7 @@ import time
 
 import redis
 
-from dispatcher.courier import Courier, PendingSend
+from dispatcher.courier import Concluded, Courier, PendingSend
 from dispatcher.logs import get_logger
 from dispatcher.runtime import SendBridge
 from dispatcher.store import Claim
@@ -36,6 +39,8 @@ from providers.transport import SendOutcome
 __all__ = ["SendPipeline"]
 
 _FINISH_RETRY_S = 0.5
+# Sends that ended are recorded together, as many as are waiting, up to this many a round trip.
+_FINISH_BATCH = 64
 
 # A send that ended: what began it, what it ended with, and when it started (perf_counter).
 _Finished = tuple[PendingSend, SendOutcome | BaseException, float]
@@ -157,45 +162,74 @@ class SendPipeline:
 
     def _finish_loop(self) -> None:
         while (item := self._finished.get()) is not None:
-            self._finish(*item)
+            batch = [item]
+            ending = False
+            while len(batch) < _FINISH_BATCH:
+                try:
+                    more = self._finished.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    ending = True
+                    break
+                batch.append(more)
+            self._finish(batch)
+            if ending:
+                return
 
-    def _finish(
-        self, pending: PendingSend, outcome: SendOutcome | BaseException, started: float
-    ) -> None:
-        latency_ms = int((time.perf_counter() - started) * 1000)
+    def _finish(self, batch: list[_Finished]) -> None:
+        """Judge each send of ``batch`` that ended, then record them all in one round trip."""
+        concluded: list[Concluded] = []
         try:
-            if isinstance(outcome, BaseException):
-                # The exchange itself failed (an adapter's bug): the lease recovers the message.
-                get_logger(message_id=pending.sms.message_id).error(
-                    "sms.finish_failed", error=type(outcome).__name__
-                )
-            else:
-                self._record(pending, outcome, latency_ms)
-        except Exception as exc:  # a finisher must go on whatever one message does
-            get_logger(message_id=pending.sms.message_id).exception(
-                "sms.finish_failed", error=type(exc).__name__
+            for pending, outcome, started in batch:
+                latency_ms = int((time.perf_counter() - started) * 1000)
+                if isinstance(outcome, BaseException):
+                    # The exchange itself failed (an adapter's bug): the lease recovers it.
+                    get_logger(message_id=pending.sms.message_id).error(
+                        "sms.finish_failed", error=type(outcome).__name__
+                    )
+                    continue
+                try:
+                    concluded.append(self._conclude(pending, outcome, latency_ms))
+                except Exception as exc:  # one message's fault must not stop the others
+                    get_logger(message_id=pending.sms.message_id).exception(
+                        "sms.finish_failed", error=type(exc).__name__
+                    )
+            if concluded:
+                self._record(concluded)
+        except Exception as exc:  # a finisher must go on whatever one batch does
+            get_logger().exception(
+                "sms.finish_failed", error=type(exc).__name__, messages=len(batch)
             )
         finally:
-            self._done()
+            for _ in batch:
+                self._done()
 
-    def _record(self, pending: PendingSend, outcome: SendOutcome, latency_ms: int) -> None:
-        """Complete the delivery, trying again while Redis is unreachable, until the lease
-        would have run out (then the scheduler publishes the message again)."""
+    def _conclude(self, pending: PendingSend, outcome: SendOutcome, latency_ms: int) -> Concluded:
+        """Judge one send; when Redis is out of reach for its provider's gates, judge it without
+        reporting to them (the attempt is still recorded, by :meth:`_record`)."""
+        try:
+            return self._courier.conclude(pending, outcome, latency_ms=latency_ms)
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+            return self._courier.conclude(
+                pending, outcome, latency_ms=latency_ms, report_to_gates=False
+            )
+
+    def _record(self, concluded: list[Concluded]) -> None:
+        """Record the concluded sends, trying again while Redis is unreachable, until the lease
+        would have run out (then the scheduler publishes the messages again). Each was reported
+        to its provider's gates once, when it was concluded."""
         give_up_at = time.monotonic() + self._courier.lease_ms / 1000
-        first_try = True
         while True:
             try:
-                self._courier.complete(
-                    pending, outcome, latency_ms=latency_ms, report_to_gates=first_try
-                )
+                self._courier.record(concluded)
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
                 if time.monotonic() + _FINISH_RETRY_S >= give_up_at:
-                    get_logger(message_id=pending.sms.message_id).error(
-                        "sms.finish_failed", error=type(exc).__name__
+                    get_logger().error(
+                        "sms.finish_failed", error=type(exc).__name__, messages=len(concluded)
                     )
                     return
                 time.sleep(_FINISH_RETRY_S)
-                first_try = False
             else:
                 return
 

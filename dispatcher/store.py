@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
+from redis.exceptions import NoScriptError, RedisError
 
 from dispatcher.jobs import FILL_JOB_LUA
 from dispatcher.keys import (
@@ -34,7 +35,7 @@ from dispatcher.keys import (
 from dispatcher.records import Attempt, MessageRecord
 from dispatcher.states import NOT_TO_BE_SENT, MessageState
 
-__all__ = ["Claim", "CreateResult", "MessageStore", "attempts_of", "connect_redis"]
+__all__ = ["Claim", "CreateResult", "Finish", "MessageStore", "attempts_of", "connect_redis"]
 
 # KEYS: pending index. ARGV: now ms, idempotency ttl s, message key prefix, the batch job
 # template ('' for a job a message), queue, messages a batch job, then one group a message: id,
@@ -279,6 +280,20 @@ class CreateResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Finish:
+    """What :meth:`MessageStore.finish` records for one claimed message."""
+
+    claim: Claim
+    attempt: Attempt | None
+    changes: dict[str, str]
+    now_ms: int
+    action: Literal["none", "retry", "dead_letter"] = "none"
+    score_ms: int = 0
+    provider_id: tuple[str, str] | None = None
+    reached_state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Claim:
     """The result of trying to take a message's send lease."""
 
@@ -438,34 +453,67 @@ class MessageStore:
         :mod:`dispatcher.message_counts`).
         False if the lease was lost to another sender (the attempt is still recorded; the state
         is left to the holder)."""
-        assert claim.record is not None
-        record = claim.record
-        fields: list[str] = ["updated_at_ms", str(now_ms)]
-        for name, value in changes.items():
-            fields += [name, value]
-        done = self._finish(
-            keys=[
-                message_key(record.id),
-                DELAY_QUEUE,
-                DEAD_LETTERS,
-                PENDING,
-                provider_id_key(*provider_id) if provider_id else message_key(record.id),
-                CALLBACKS,
-            ],
-            args=[
-                claim.token,
-                attempt.to_json() if attempt else "",
-                action,
-                score_ms,
-                record.id,
-                self._ttl_s(record.valid_until_ms, now_ms) if provider_id else "",
-                reached_state or "",
-                now_ms,
-                "1" if record.callback_url else "",
-                *fields,
-            ],
+        return self.apply_finish(
+            Finish(claim, attempt, changes, now_ms, action, score_ms, provider_id, reached_state)
         )
-        return bool(done)
+
+    def apply_finish(self, finish: Finish) -> bool:
+        """:meth:`finish` with its arguments in one :class:`Finish`."""
+        keys, args = self._finish_call(finish)
+        return bool(self._finish(keys=keys, args=args))
+
+    def finish_many(self, finishes: list[Finish]) -> list[bool | RedisError]:
+        """:meth:`finish` for many messages in one round trip; for each, whether its lease was
+        still held, or the error its script met. A lost connection raises (none is known to be
+        recorded then; each finish may be tried again)."""
+        results = self._run_finishes(finishes)
+        unknown = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if unknown:  # first use on this server, or it restarted: those did not run
+            self._finish.sha = self._redis.script_load(_FINISH)
+            again = self._run_finishes([finishes[i] for i in unknown])
+            for i, result in zip(unknown, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, (redis.ConnectionError, redis.TimeoutError)):
+                raise result
+        return [r if isinstance(r, RedisError) else bool(r) for r in results]
+
+    def _run_finishes(self, finishes: list[Finish]) -> list[Any]:
+        # EVALSHA by hand: a Script object on a pipeline asks SCRIPT EXISTS first, every time.
+        with self._redis.pipeline(transaction=False) as pipe:
+            for finish in finishes:
+                keys, args = self._finish_call(finish)
+                pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
+            return list(pipe.execute(raise_on_error=False))
+
+    def _finish_call(self, finish: Finish) -> tuple[list[str], list[Any]]:
+        record = finish.claim.record
+        assert record is not None
+        now_ms, provider_id = finish.now_ms, finish.provider_id
+        fields: list[str] = ["updated_at_ms", str(now_ms)]
+        for name, value in finish.changes.items():
+            fields += [name, value]
+        keys = [
+            message_key(record.id),
+            DELAY_QUEUE,
+            DEAD_LETTERS,
+            PENDING,
+            provider_id_key(*provider_id) if provider_id else message_key(record.id),
+            CALLBACKS,
+        ]
+        args = [
+            finish.claim.token,
+            finish.attempt.to_json() if finish.attempt else "",
+            finish.action,
+            finish.score_ms,
+            record.id,
+            self._ttl_s(record.valid_until_ms, now_ms) if provider_id else "",
+            finish.reached_state or "",
+            now_ms,
+            "1" if record.callback_url else "",
+            *fields,
+        ]
+        return keys, args
 
     # --- delivery reports ---------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import redis
 from dispatcher.keys import message_key
 from dispatcher.records import Attempt, MessageRecord
 from dispatcher.states import MessageState
-from dispatcher.store import MessageStore
+from dispatcher.store import Finish, MessageStore
 from tests.conftest import end_lease
 
 NOW = 1_764_000_000_000
@@ -185,6 +185,34 @@ def test_a_finish_for_a_record_that_is_gone_writes_nothing(redis_client: redis.R
     )
     assert not store.finish(claim, attempt=attempt, changes={"state": "accepted"}, now_ms=NOW)
     assert redis_client.exists(message_key("01TEST")) == 0
+
+
+def test_many_finishes_in_one_round_trip(redis_client: redis.Redis) -> None:
+    """finish_many records each message as finish would, loads its script when the server does
+    not know it (first use, or a restart), and answers per message: kept, lease lost, or the
+    error that message's script met."""
+    store = MessageStore(redis_client, retention_s=100)
+    ids = ["01A", "01B", "01C", "01D"]
+    for message_id in ids:
+        store.create(record(message_id), idempotency_ttl_s=60, now_ms=NOW)
+    claims = [store.claim(message_id, lease_ms=10_000, now_ms=NOW) for message_id in ids]
+    end_lease(redis_client, "01B")
+    store.claim("01B", lease_ms=10_000, now_ms=NOW)  # 01B's first claim lost its lease
+    redis_client.delete(message_key("01D"))
+    redis_client.set(message_key("01D"), "not a hash")  # its script fails
+    redis_client.script_flush()
+    attempt = Attempt(
+        number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="accepted"
+    )
+    finishes = [Finish(c, attempt, {"state": "accepted"}, NOW) for c in claims]
+    results = store.finish_many(finishes)
+    assert results[:3] == [True, False, True]
+    assert isinstance(results[3], redis.ResponseError)
+    for message_id, state in (("01A", "accepted"), ("01B", "sending"), ("01C", "accepted")):
+        found = store.get(message_id)
+        assert found is not None
+        assert (found[0].state.value, len(found[1])) == (state, 1)
+    assert redis_client.zcard("smsd:pending") == 2  # 01B's new sender and the failed 01D
 
 
 def test_missing_message(redis_client: redis.Redis) -> None:
