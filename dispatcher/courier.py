@@ -325,8 +325,7 @@ class Courier:
         concluded = self.conclude(
             pending, outcome, latency_ms=latency_ms, report_to_gates=report_to_gates
         )
-        kept = self._store.apply_finish(concluded.finish)
-        self._recorded(concluded, kept)
+        self._record_one(concluded)
         return concluded.decision.state.value
 
     def record(self, concluded: list[Concluded]) -> None:
@@ -497,8 +496,10 @@ class Courier:
         extra: dict[str, str] | None = None,
     ) -> None:
         finish = self._finishing(claim, decision, provider, attempt, extra)
-        concluded = Concluded(finish, decision, provider)
-        self._recorded(concluded, self._store.apply_finish(finish))
+        self._record_one(Concluded(finish, decision, provider))
+
+    def _record_one(self, concluded: Concluded) -> None:
+        self._recorded(concluded, self._store.apply_finish(concluded.finish))
 
     def _finishing(
         self,

@@ -98,8 +98,17 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
         logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    global _base  # noqa: PLW0603
+    _base = None
+
+
+_base: Any = None  # this process's logger, made once its logging is configured
 
 
 def get_logger(**bound: Any) -> Any:
-    """A logger of sms-dispatch with ``bound`` fields on every line."""
-    return structlog.get_logger("sms_dispatch").bind(**bound)
+    """A logger of sms-dispatch with ``bound`` fields on every line. Each call binds to one
+    logger of the process, assembled once (structlog would assemble a new one every call)."""
+    global _base  # noqa: PLW0603 - one per process, remade by configure_logging
+    if _base is None:
+        _base = structlog.get_logger("sms_dispatch")
+    return _base.bind(**bound)

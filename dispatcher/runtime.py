@@ -33,6 +33,7 @@ _T = TypeVar("_T")
 
 # How long past a provider's own timeout a job thread waits for the loop before giving up.
 _BRIDGE_GRACE_S = 2.0
+_WATCH_S = 0.5  # how often the loop looks for sends past their deadline
 # The session of status callbacks, kept apart from the providers' sessions by its name.
 _CALLBACKS = "_callbacks"
 
@@ -116,7 +117,11 @@ class SendBridge:
         self._connections = connections_per_provider
         self._callbacks_public_only = callbacks_public_only
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._tasks: set[asyncio.Task[SendOutcome]] = set()  # sends under way (kept referenced)
+        # Sends under way (kept referenced) and when each must end, by the loop's clock; one
+        # watch every _WATCH_S cancels those past it (rather than a timer and a task per send).
+        self._deadlines: dict[asyncio.Task[SendOutcome], float] = {}
+        self._overdue: set[asyncio.Task[SendOutcome]] = set()
+        self._watching = False
 
     def _session(self, provider: str) -> aiohttp.ClientSession:
         # Only called on the loop thread, so no lock is needed.
@@ -147,13 +152,17 @@ class SendBridge:
         except concurrent.futures.TimeoutError:
             return _bridge_timeout()
 
-    async def _send_bounded(self, provider: Provider, sms: OutboundSms) -> SendOutcome:
-        try:
-            return await asyncio.wait_for(
-                self._send(provider, sms), conversation_budget_s(provider) + _BRIDGE_GRACE_S
-            )
-        except TimeoutError:
-            return _bridge_timeout()
+    def _watch(self) -> None:
+        """Cancel the sends past their deadline; look again while any is under way."""
+        loop = self._loop_thread.loop
+        now = loop.time()
+        for task, deadline in self._deadlines.items():
+            if deadline <= now and not task.done():
+                self._overdue.add(task)
+                task.cancel()
+        self._watching = bool(self._deadlines)
+        if self._watching:
+            loop.call_later(_WATCH_S, self._watch)
 
     def send_then(
         self,
@@ -162,16 +171,25 @@ class SendBridge:
         then: Callable[[SendOutcome | BaseException], None],
     ) -> None:
         """Start sending ``sms`` on the loop and return at once; ``then`` is called on the loop
-        with the outcome (or the exception) within the provider's budget + grace."""
+        with the outcome (or the exception) within the provider's budget + grace (+ at most
+        ``_WATCH_S``, how often overdue sends are looked for)."""
+        budget_s = conversation_budget_s(provider) + _BRIDGE_GRACE_S
 
         def start() -> None:
-            task = asyncio.get_running_loop().create_task(self._send_bounded(provider, sms))
-            self._tasks.add(task)
+            loop = asyncio.get_running_loop()
+            task = loop.create_task(self._send(provider, sms))
+            self._deadlines[task] = loop.time() + budget_s
             task.add_done_callback(done)
+            if not self._watching:
+                self._watching = True
+                loop.call_later(_WATCH_S, self._watch)
 
         def done(task: asyncio.Task[SendOutcome]) -> None:
-            self._tasks.discard(task)
-            if task.cancelled():
+            del self._deadlines[task]
+            if task in self._overdue:
+                self._overdue.discard(task)
+                then(_bridge_timeout())
+            elif task.cancelled():
                 then(asyncio.CancelledError())
             elif (error := task.exception()) is not None:
                 then(error)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -251,6 +251,26 @@ def test_sinch_request_shape() -> None:
     expire_at = datetime.fromisoformat(request.json["expire_at"].replace("Z", "+00:00"))
     assert (expire_at - datetime.now(UTC)).total_seconds() <= 3 * 86400
     assert SINCH.redacted_secrets() == ("tok-secret",)
+
+
+def test_sinch_expire_at_is_the_validity_to_the_millisecond() -> None:
+    valid_until_ms = int(datetime.now(UTC).timestamp() * 1000) + 60_000 + 7
+    request = SINCH.build_send(
+        OutboundSms(
+            message_id="01M88N7QGQ5MDYC92HSW6W7V2X",
+            to_e164="+14155552671",
+            body="hello",
+            sender=None,
+            encoding="GSM-7",
+            segments=1,
+            valid_until_ms=valid_until_ms,
+        )
+    )
+    seconds, millis = divmod(valid_until_ms, 1000)
+    expected = datetime.fromtimestamp(seconds, UTC) + timedelta(milliseconds=millis)
+    assert request.json["expire_at"] == (
+        expected.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
 
 
 # --- every status of every provider document -------------------------------------------------
