@@ -214,6 +214,13 @@ def test_many_finishes_in_one_round_trip(redis_client: redis.Redis) -> None:
         assert (found[0].state.value, len(found[1])) == (state, 1)
     assert redis_client.zcard("smsd:pending") == 2  # 01B's new sender and the failed 01D
 
+    # One finish alone takes a plain call, with the same answers.
+    store.create(record("01E"), idempotency_ttl_s=60, now_ms=NOW)
+    alone = store.claim("01E", lease_ms=10_000, now_ms=NOW)
+    assert store.finish_many([Finish(alone, attempt, {"state": "accepted"}, NOW)]) == [True]
+    (failed,) = store.finish_many([finishes[3]])
+    assert isinstance(failed, redis.ResponseError)
+
 
 def test_missing_message(redis_client: redis.Redis) -> None:
     """A job for an unknown id is reported as missing."""
