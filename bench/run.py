@@ -18,7 +18,8 @@ Each row: messages/s end to end (first enqueue to last accepted), p50/p99 enqueu
 latency, worker RSS before and after, Redis commands per message (``INFO commandstats``, the calls
 made inside Lua scripts included), provider requests per message, and the CPU time per message
 of the worker (of the client itself in the ceiling; every process's is in the JSON). The floor
-and sms-dispatch run ``--repeat`` rounds (3) and show their median run. From the CPU times it
+and sms-dispatch run ``--repeat`` rounds (3) and show their median run; the 0 ms targets of (d) and
+(e) are the median of their ratios to (b) round by round. From the CPU times it
 also works out what (d) would reach if its worker spent on a message no more than (b)'s worker on
 a job plus (a)'s client on an exchange. Results go to ``bench/results.json``; ``--soak N`` adds an
 RSS run of N messages through (e).
@@ -628,14 +629,25 @@ def cpu_bound(rows: list[Row]) -> dict[str, Any]:
 
 
 def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def row(prefix: str, latency: int) -> Row:
+        return next(r for r in rows if _is(r, prefix) and r.latency_ms == latency)
+
     def rate(prefix: str, latency: int) -> float:
-        return next(r.msgs_per_s for r in rows if _is(r, prefix) and r.latency_ms == latency)
+        return row(prefix, latency).msgs_per_s
+
+    def paired(prefix: str) -> float:
+        """The median over the rounds of (prefix) / (b), each taken in the same round at 0 ms
+        (a slow spell of the machine then weighs on both sides of a ratio)."""
+        ours, floor = row(prefix, 0).runs_msgs_per_s, row("b", 0).runs_msgs_per_s
+        if not ours or not floor:
+            return rate(prefix, 0) / rate("b", 0)
+        return statistics.median(o / f for o, f in zip(ours, floor, strict=True))
 
     checks = [
-        ("0 ms: (d) >= 80% of (b)", rate("d", 0) / rate("b", 0), 0.8),
+        ("0 ms: (d) >= 80% of (b)", paired("d"), 0.8),
         ("200 ms: (d) >= 80% of (b) at 0 ms", rate("d", 200) / rate("b", 0), 0.8),
         ("200 ms: (d) >= 40x (c)", rate("d", 200) / rate("c", 200), 40.0),
-        ("0 ms: (e) >= 3x (b)", rate("e", 0) / rate("b", 0), 3.0),
+        ("0 ms: (e) >= 3x (b)", paired("e"), 3.0),
     ]
     out = [
         {"target": name, "ratio": round(value, 2), "needed": need, "met": value >= need}
