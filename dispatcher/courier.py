@@ -192,12 +192,12 @@ class Courier:
         order = order_route(route, draw_for(record.id), self._health_factors(route))
         plan = plan_send(record, order, self._clock_ms())
         if isinstance(plan, Decision):
-            self._finish(claim, plan, None, None)
+            self._record_one(self._concluded(claim, plan, None, None))
             return plan.state.value
         chosen = self._admit(record, plan.providers, log)
         if isinstance(chosen, _Waiting):
             slot = {"slot_provider": chosen.slot_provider or "", "slot_at_ms": chosen.slot_at_ms}
-            self._finish(claim, chosen.decision, None, None, slot)
+            self._record_one(self._concluded(claim, chosen.decision, None, None, slot))
             return chosen.decision.state.value
         provider, admission = chosen
         # The sender before us died mid-send, or an earlier attempt got no clear answer.
@@ -310,8 +310,7 @@ class Courier:
                 provider_code=verdict.provider_code,
                 next_provider=decision.failover_to,
             )
-        finish = self._finishing(pending.claim, decision, provider.name, attempt, extra)
-        return Concluded(finish, decision, provider.name)
+        return self._concluded(pending.claim, decision, provider.name, attempt, extra)
 
     def complete(
         self,
@@ -487,29 +486,18 @@ class Courier:
         elif move.after is CircuitState.CLOSED:
             log.warning("provider.circuit_closed", was=move.before.value)
 
-    def _finish(
-        self,
-        claim: Claim,
-        decision: Decision,
-        provider: str | None,
-        attempt: Attempt | None,
-        extra: dict[str, str] | None = None,
-    ) -> None:
-        finish = self._finishing(claim, decision, provider, attempt, extra)
-        self._record_one(Concluded(finish, decision, provider))
-
     def _record_one(self, concluded: Concluded) -> None:
         self._recorded(concluded, self._store.apply_finish(concluded.finish))
 
-    def _finishing(
+    def _concluded(
         self,
         claim: Claim,
         decision: Decision,
         provider: str | None,
         attempt: Attempt | None,
         extra: dict[str, str] | None = None,
-    ) -> Finish:
-        """What to record for ``claim`` after ``decision``."""
+    ) -> Concluded:
+        """What to record for ``claim`` after ``decision`` (through ``provider``, if any)."""
         assert claim.record is not None
         changes = {**decision.changes(provider), **(extra or {})}
         if attempt is not None and attempt.possible_duplicate:
@@ -520,7 +508,7 @@ class Courier:
         adapter = self._providers.get(provider) if provider else None
         if getattr(adapter, "reports_carry_reference", False):
             accepted_id = None  # its reports name our message id: no index needed
-        return Finish(
+        finish = Finish(
             claim,
             attempt,
             changes,
@@ -530,6 +518,7 @@ class Courier:
             provider_id=(provider, accepted_id) if provider and accepted_id else None,
             reached_state=decision.state.value if decision.state in CALLBACK_STATES else None,
         )
+        return Concluded(finish, decision, provider)
 
     def _recorded(self, concluded: Concluded, kept: bool) -> None:
         """Count and log a recorded send (``kept``: its lease was still ours)."""
