@@ -9,6 +9,7 @@ import redis
 from dispatcher.keys import message_key
 from dispatcher.records import Attempt, MessageRecord
 from dispatcher.states import MessageState
+from dispatcher.stats import backlog
 from dispatcher.store import Finish, MessageStore
 from tests.conftest import end_lease
 
@@ -220,6 +221,22 @@ def test_many_finishes_in_one_round_trip(redis_client: redis.Redis) -> None:
     assert store.finish_many([Finish(alone, attempt, {"state": "accepted"}, NOW)]) == [True]
     (failed,) = store.finish_many([finishes[3]])
     assert isinstance(failed, redis.ResponseError)
+
+
+def test_sends_in_flight_are_the_claimed_entries_of_the_pending_index(
+    redis_client: redis.Redis,
+) -> None:
+    """Messages waiting for a sender and sends under a lease share smsd:pending; the backlog
+    counts only the second as in flight, and a recorded send leaves the index."""
+    store = MessageStore(redis_client, retention_s=100)
+    for message_id in ("01A", "01B", "01C"):
+        store.create(record(message_id), idempotency_ttl_s=60, now_ms=NOW)
+    claims = [store.claim(m, lease_ms=10_000, now_ms=NOW) for m in ("01A", "01B")]
+    assert backlog(redis_client)["in_flight"] == 2
+    assert redis_client.zcard("smsd:pending") == 3
+    store.finish(claims[0], attempt=None, changes={"state": "accepted"}, now_ms=NOW)
+    assert backlog(redis_client)["in_flight"] == 1
+    assert redis_client.zscore("smsd:pending", "01C") == NOW  # still waiting for a sender
 
 
 def test_missing_message(redis_client: redis.Redis) -> None:
