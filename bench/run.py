@@ -228,8 +228,10 @@ class CpuMeter:
     """CPU time (user + system) each process of a run spent, per message."""
 
     def __init__(self, stack: Stack, workers: list[psutil.Process]) -> None:
-        self._processes: dict[str, list[psutil.Process]] = {"worker": workers, "here": []}
-        self._processes["here"].append(psutil.Process())
+        self._processes: dict[str, list[psutil.Process]] = {
+            "worker": workers,
+            "here": [psutil.Process()],
+        }
         if stack.redis_server.pid is not None:
             self._processes["redis"] = [psutil.Process(stack.redis_server.pid)]
         if stack.simulator is not None:
