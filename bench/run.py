@@ -102,7 +102,7 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
 class Stack:
     """Embedded Redis and the simulator, and the environment that points everything at them."""
 
-    def __init__(self, data_dir: Path, concurrency: int, in_flight: int) -> None:
+    def __init__(self, data_dir: Path, concurrency: int, in_flight: int, warm_up: int = 0) -> None:
         self.redis_server = EmbeddedRedis(data_dir / "redis")
         self.redis_url = self.redis_server.start()
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
@@ -125,6 +125,8 @@ class Stack:
         self.settings = load_settings()
         self.concurrency = concurrency
         self.in_flight = in_flight
+        # Messages every run sends first, untimed and uncounted (connections opened, code warm).
+        self.warm_up = warm_up
         self.simulator: subprocess.Popen[bytes] | None = None
 
     def start_simulator(self, latency_ms: int) -> None:
@@ -294,14 +296,17 @@ def ceiling(stack: Stack, latency_ms: int, count: int) -> Row:
                         await answer.read()
                     latencies.append((time.perf_counter() - started) * 1000)
 
+            await asyncio.gather(*(one(i) for i in range(stack.warm_up)))
+            stack.reset()
+            latencies.clear()
+            meters.append(CpuMeter(stack, []))
             began = time.perf_counter()
             await asyncio.gather(*(one(i) for i in range(count)))
             return time.perf_counter() - began
 
-    stack.reset()
-    meter = CpuMeter(stack, [])
+    meters: list[CpuMeter] = []
     elapsed = asyncio.run(run())
-    cpu = meter.per_message(count)
+    cpu = meters[0].per_message(count)
     p50, p99 = _percentiles(latencies)
     return Row(
         "a ceiling: bare aiohttp client",
@@ -392,6 +397,11 @@ def _celery_baseline(
     with _baseline_workers(stack, naive=naive, reuse_clients=reuse_clients) as workers:
         rss_before = _rss_mb(workers)
         stack.reset()
+        warm_up = min(stack.warm_up, count // 6) if naive else stack.warm_up
+        if warm_up:
+            _publish_baseline(app, warm_up, naive=naive)
+            _wait(lambda: stack.redis.llen(DONE) >= warm_up, 900, "warm-up tasks")
+            stack.reset()
         commands_before = stack.commands()
         meter = CpuMeter(stack, workers)
         began = time.perf_counter()
@@ -432,25 +442,37 @@ def _accepted(stack: Stack) -> int:
     return int(stack.redis.hget(METRICS, "messages|accepted") or 0)
 
 
+def _send_messages(dispatcher: Dispatcher, count: int, *, bulk: bool) -> list[str]:
+    """Enqueue ``count`` messages: one by one, or through ``send_bulk`` 1,000 at a time."""
+    if not bulk:
+        return [dispatcher.send_sms(f"+1415555{i % 10000:04d}", "bench") for i in range(count)]
+    ids: list[str] = []
+    for start in range(0, count, 1000):
+        chunk = [
+            {"to": f"+1415555{i % 10000:04d}", "body": "bench"}
+            for i in range(start, min(count, start + 1000))
+        ]
+        ids += [r["id"] for r in dispatcher.send_bulk(chunk)]
+    return ids
+
+
 def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, workers: int) -> Row:
     stack.reset()
     with _sms_workers(stack, workers) as processes:
         rss_before = _rss_mb(processes)
         stack.reset()
         dispatcher = Dispatcher(stack.settings, redis_url=stack.redis_url)
+        if stack.warm_up:
+            _send_messages(dispatcher, stack.warm_up, bulk=bulk)
+            _wait(lambda: _accepted(stack) >= stack.warm_up, 900, "warm-up messages")
+            # The workers write their buffered counts every report_flush_s: let the warm-up's
+            # all land before the slate is wiped.
+            time.sleep(4 * stack.settings.worker.report_flush_s)
+            stack.reset()
         commands_before = stack.commands()
         meter = CpuMeter(stack, processes)
         began_ms = time.time() * 1000
-        ids: list[str] = []
-        if bulk:
-            for start in range(0, count, 1000):
-                chunk = [
-                    {"to": f"+1415555{i % 10000:04d}", "body": "bench"}
-                    for i in range(start, min(count, start + 1000))
-                ]
-                ids += [r["id"] for r in dispatcher.send_bulk(chunk)]
-        else:
-            ids = [dispatcher.send_sms(f"+1415555{i % 10000:04d}", "bench") for i in range(count)]
+        ids = _send_messages(dispatcher, count, bulk=bulk)
         _wait(lambda: _accepted(stack) >= count, 900, "sms-dispatch messages")
         cpu = meter.per_message(count)
         commands = stack.commands() - commands_before
@@ -750,6 +772,13 @@ def main() -> None:
         default=512,
         help="sends in flight: the worker's max_in_flight (its default) and the ceiling client's",
     )
+    parser.add_argument(
+        "--warm-up",
+        type=int,
+        default=500,
+        help="messages each run sends first, untimed and uncounted (the naive run: a sixth of "
+        "its count at most)",
+    )
     parser.add_argument("--latencies", type=int, nargs="+", default=[0, 200])
     parser.add_argument(
         "--repeat",
@@ -764,7 +793,7 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="smsd-bench-") as tmp:
-        stack = Stack(Path(tmp), args.concurrency, args.in_flight)
+        stack = Stack(Path(tmp), args.concurrency, args.in_flight, args.warm_up)
         try:
             for latency in args.latencies:
                 stack.start_simulator(latency)
@@ -783,6 +812,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "concurrency": args.concurrency,
         "in_flight": args.in_flight,
+        "warm_up": args.warm_up,
         "rows": [asdict(r) for r in rows],
         "redis_round_trips": counted,
         "targets": _targets(rows, counted) if set(args.latencies) >= {0, 200} else [],

@@ -227,7 +227,8 @@ class Dispatcher:
         """Enqueue many messages; one result per message, in order: ``{"index", "id", "state",
         "segments", "encoding", "duplicate"}`` or ``{"index", "error": {"code", "message", ...}}``.
         A bad message does not stop the others. The valid ones are recorded one Redis round trip
-        per chunk of a priority, their jobs queued in the same step, one job for every
+        per chunk of a priority, as soon as a chunk is full (the first are on their way while the
+        rest are checked), their jobs queued in the same step, one job for every
         ``messages.bulk_job_size`` of them (a worker sends those together)."""
         results: dict[int, dict[str, Any]] = {}
         by_queue: dict[str, list[tuple[int, MessageRecord]]] = {}
@@ -239,27 +240,41 @@ class Dispatcher:
                 results[index] = {"index": index, "error": error}
                 continue
             record = self.prepare(message, idempotency_scope=idempotency_scope)
-            by_queue.setdefault(PRIORITY_QUEUES[record.priority], []).append((index, record))
-        batch_template = self._templates()[1]
-        rules = self._settings.messages
-        for queue, records in by_queue.items():
-            for start in range(0, len(records), _BULK_CHUNK):
-                chunk = records[start : start + _BULK_CHUNK]
-                try:
-                    created = self.store.create_many(
-                        [(record, "") for _, record in chunk],
-                        idempotency_ttl_s=rules.idempotency_ttl_s,
-                        now_ms=self._clock_ms(),
-                        queue=queue,
-                        batch_template=batch_template,
-                        per_job=rules.bulk_job_size,
-                    )
-                except redis.RedisError as exc:
-                    get_logger().error("sms.publish_failed", error=type(exc).__name__)
-                    raise EnqueueError(f"could not record and queue {len(chunk)} messages") from exc
-                for (index, record), result in zip(chunk, created, strict=True):
-                    results[index] = self._bulk_result(index, record, result)
+            queue = PRIORITY_QUEUES[record.priority]
+            waiting = by_queue.setdefault(queue, [])
+            waiting.append((index, record))
+            if len(waiting) == _BULK_CHUNK:
+                # Queued while the rest are still being checked: the first sends start sooner.
+                self._record_chunk(queue, waiting, results)
+                by_queue[queue] = []
+        for queue, waiting in by_queue.items():
+            if waiting:
+                self._record_chunk(queue, waiting, results)
         return [results[index] for index in sorted(results)]
+
+    def _record_chunk(
+        self,
+        queue: str,
+        chunk: list[tuple[int, MessageRecord]],
+        results: dict[int, dict[str, Any]],
+    ) -> None:
+        """Record one chunk of valid messages of ``queue`` and queue their jobs, in one round
+        trip; each message's result goes into ``results``."""
+        rules = self._settings.messages
+        try:
+            created = self.store.create_many(
+                [(record, "") for _, record in chunk],
+                idempotency_ttl_s=rules.idempotency_ttl_s,
+                now_ms=self._clock_ms(),
+                queue=queue,
+                batch_template=self._templates()[1],
+                per_job=rules.bulk_job_size,
+            )
+        except redis.RedisError as exc:
+            get_logger().error("sms.publish_failed", error=type(exc).__name__)
+            raise EnqueueError(f"could not record and queue {len(chunk)} messages") from exc
+        for (index, record), result in zip(chunk, created, strict=True):
+            results[index] = self._bulk_result(index, record, result)
 
     def _bulk_result(
         self, index: int, record: MessageRecord, created: CreateResult

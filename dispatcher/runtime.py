@@ -135,7 +135,10 @@ class SendBridge:
                 ttl_dns_cache=300,
                 resolver=PublicOnlyResolver() if public_only else None,
             )
-            session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+            # No provider API here sets cookies: a jar that keeps none saves its work per send.
+            session = aiohttp.ClientSession(
+                connector=connector, raise_for_status=False, cookie_jar=aiohttp.DummyCookieJar()
+            )
             self._sessions[provider] = session
         return session
 

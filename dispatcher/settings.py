@@ -172,6 +172,9 @@ class WorkerSettings(BaseModel):
     gates_cache_ms: int = Field(default=100, ge=0, le=5_000)
     report_flush_s: float = Field(default=0.25, gt=0, le=10)
     lease_margin_s: float = Field(default=15.0, ge=1)
+    # Once the worker is ready its start-up objects are kept out of the garbage collector's scans,
+    # and its young generation is collected every this many new objects (0: Python's 700).
+    gc_young_threshold: int = Field(default=10_000, ge=0, le=1_000_000)
     # Each worker runs a canary job from its own queue this often; three missed make it stale.
     heartbeat_s: float = Field(default=5.0, gt=0, le=300)
 

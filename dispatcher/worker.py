@@ -17,6 +17,7 @@ from celery import signals
 
 from dispatcher.callbacks import CallbackSender
 from dispatcher.celery_app import HEARTBEAT_TASK, get_celery_app, sms_queue
+from dispatcher.collector import settle_collector
 from dispatcher.courier import Courier
 from dispatcher.flushing import Flusher
 from dispatcher.heartbeat import Heartbeat, canary_queue
@@ -126,6 +127,8 @@ def worker_runtime() -> WorkerRuntime:
 @signals.worker_ready.connect  # type: ignore[untyped-decorator]
 def _start_scheduler(**_: object) -> None:
     worker_runtime().start_background()
+    frozen = settle_collector(get_settings().worker.gc_young_threshold)
+    get_logger().info("worker.collector_settled", frozen_objects=frozen)
 
 
 @signals.worker_shutdown.connect  # type: ignore[untyped-decorator]

@@ -12,6 +12,7 @@ provider cannot hold a worker thread or grow its memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass
 
 import aiohttp
@@ -90,8 +91,10 @@ async def read_capped(content: aiohttp.StreamReader, cap_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+@functools.lru_cache(maxsize=64)
 def timeout_for(total_s: float) -> aiohttp.ClientTimeout:
-    """The timeouts of one send: connect within a third of the budget, the whole within it."""
+    """The timeouts of one send: connect within a third of the budget, the whole within it (one
+    immutable object per budget, not one per send)."""
     connect_s = max(min(total_s / 3, 10.0), 0.05)
     return aiohttp.ClientTimeout(total=total_s, sock_connect=connect_s, sock_read=total_s)
 

@@ -152,6 +152,30 @@ def test_a_message_and_its_job_are_written_together(
     assert [m for n in named for m in n] == ids
 
 
+def test_send_bulk_queues_each_full_chunk_before_checking_the_rest(
+    dispatcher: Dispatcher, redis_client: redis.Redis
+) -> None:
+    """A chunk of 500 is recorded and its jobs queued as soon as it is full: when the 501st
+    message is read, the first 500 are already waiting for a worker, in order, and the rest
+    follow with their results in input order."""
+    queued_when_asked: list[int] = []
+
+    def messages() -> Any:
+        for i in range(620):
+            if i == 500:
+                jobs = redis_client.lrange("sms.normal", 0, -1)
+                queued_when_asked.append(
+                    sum(len(json.loads(json.loads(j)["body"])[0][0].split(",")) for j in jobs)
+                )
+            yield {"to": "+14155552671", "body": f"m{i}"}
+
+    results = dispatcher.send_bulk(messages())
+    assert queued_when_asked == [500]
+    assert [r["index"] for r in results] == list(range(620))
+    assert len({r["id"] for r in results}) == 620
+    assert redis_client.llen("sms.normal") == 13  # 10 jobs of 50, then 2 of 50 and one of 20
+
+
 def test_cli_send_then_status(
     worker: RunningWorker, stack_env: dict[str, str], simulator: RunningSimulator
 ) -> None:
