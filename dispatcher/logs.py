@@ -98,17 +98,59 @@ def configure_logging(fmt: str = "json", level: str = "INFO") -> None:
         logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    global _base  # noqa: PLW0603
-    _base = None
+    global _base, _probe  # noqa: PLW0603
+    _base = _probe = None
 
 
 _base: Any = None  # this process's logger, made once its logging is configured
+_probe: Any = None  # a logger built from it once, asked which levels are written
+
+# The log methods, by the level each writes at.
+_METHOD_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+def _skipped(*_args: Any, **_fields: Any) -> None:
+    return None
+
+
+class BoundFields:
+    """The fields of a logger, bound to the process's logger only when a line is written at a
+    level in use: binding copies the context, and most lines of a message's path (``info``)
+    are below the level a busy worker runs at."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        self._fields = fields
+
+    def bind(self, **more: Any) -> BoundFields:
+        return BoundFields({**self._fields, **more})
+
+    def __getattr__(self, name: str) -> Any:
+        global _base, _probe  # noqa: PLW0603 - one per process, remade by configure_logging
+        if _base is None:
+            _base = structlog.get_logger("sms_dispatch")
+        level = _METHOD_LEVELS.get(name)
+        if level is not None:
+            if _probe is None:
+                _probe = _base.bind()
+            enabled = getattr(_probe, "is_enabled_for", None)
+            if enabled is not None and not enabled(level):
+                return _skipped
+        return getattr(_base.bind(**self._fields), name)
 
 
 def get_logger(**bound: Any) -> Any:
-    """A logger of sms-dispatch with ``bound`` fields on every line. Each call binds to one
-    logger of the process, assembled once (structlog would assemble a new one every call)."""
-    global _base  # noqa: PLW0603 - one per process, remade by configure_logging
-    if _base is None:
-        _base = structlog.get_logger("sms_dispatch")
-    return _base.bind(**bound)
+    """A logger of sms-dispatch with ``bound`` fields on every line. The fields are bound when a
+    line is written, to one logger of the process assembled once (structlog would assemble a
+    new one every call)."""
+    return BoundFields(bound)

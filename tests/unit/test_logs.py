@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from dispatcher.logs import redact, register_secrets
+import json
+
+import pytest
+import structlog
+
+from dispatcher import logs
+from dispatcher.logs import configure_logging, get_logger, redact, register_secrets
 from dispatcher.records import mask_number
 
 
@@ -44,3 +50,25 @@ def test_mask_number() -> None:
     assert mask_number("+14155552671") == "+*******2671"
     assert mask_number("79999999999") == "*******9999"
     assert mask_number("123") == "***"
+
+
+def test_fields_are_written_at_levels_in_use_and_bound_only_then(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At WARNING an info line writes nothing (its fields are never bound); a warning line
+    carries the fields given to get_logger and to bind, masked like any other line."""
+    monkeypatch.setattr(logs, "_base", None)  # put back as it was after the test
+    monkeypatch.setattr(logs, "_probe", None)
+    configure_logging("json", "WARNING")
+    try:
+        log = get_logger(message_id="m1", to="+14155552671").bind(provider="sinch")
+        assert log.info("sms.accepted", attempt=1) is None
+        log.warning("sms.lease_lost", state="accepted")
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    finally:
+        structlog.reset_defaults()
+    assert [line["event"] for line in lines] == ["sms.lease_lost"]
+    (line,) = lines
+    assert (line["message_id"], line["provider"], line["state"]) == ("m1", "sinch", "accepted")
+    assert line["to"] == "+*******2671"
+    assert line["level"] == "warning"
