@@ -7,7 +7,10 @@
 
 With ``BENCH_REUSE_BROKER_CLIENTS=1`` the process keeps one Redis client per broker connection
 pool, as the sms-dispatch worker does (:mod:`dispatcher.broker_clients`): the benchmark's (b2)
-row, the floor with that change, beside the stock floor (b) that the targets use.
+row, the floor with that change, beside the stock floor (b) that the targets use. With
+``BENCH_AS_SMS_WORKER=1`` it also takes the sms-dispatch worker's other process settings: pinned
+to one free CPU (:mod:`dispatcher.cpu_pinning`) and, once ready, the collector's
+(:mod:`dispatcher.collector`): the (b3) row, the floor like for like.
 
 Run as ``celery -A bench.baselines:noop worker ...`` / ``celery -A bench.baselines:naive ...``;
 the Redis URL and the simulator come from the environment (``SMSD_REDIS_URL``,
@@ -23,10 +26,12 @@ from typing import Any
 
 import aiohttp
 import redis
-from celery import Celery
+from celery import Celery, signals
 
 from dispatcher.broker_clients import reuse_broker_clients
 from dispatcher.celery_app import celery_config
+from dispatcher.collector import settle_collector
+from dispatcher.cpu_pinning import pin_to_a_free_cpu
 from dispatcher.settings import get_settings
 
 DONE = "bench:done"  # list: one enqueue-to-done latency (ms) per finished task
@@ -48,8 +53,15 @@ def _app(name: str) -> Celery:
     return app
 
 
-if os.environ.get("BENCH_REUSE_BROKER_CLIENTS") == "1":  # the (b2) row of the benchmark
+if os.environ.get("BENCH_REUSE_BROKER_CLIENTS") == "1":  # the (b2) and (b3) rows
     reuse_broker_clients()
+if os.environ.get("BENCH_AS_SMS_WORKER") == "1":  # the (b3) row
+    pin_to_a_free_cpu()  # before Celery starts a thread
+
+    @signals.worker_ready.connect
+    def _settle_collector(**_: object) -> None:
+        settle_collector(get_settings().worker.gc_young_threshold)
+
 
 noop = _app("bench_noop")
 naive = _app("bench_naive")

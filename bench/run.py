@@ -9,6 +9,9 @@ For each provider latency (the simulator answering after 0 ms and after 200 ms):
 - (b2) at 0 ms, the same floor with one Redis client per broker connection pool, as the
   sms-dispatch worker keeps (:mod:`dispatcher.broker_clients`), to show what that change alone is
   worth;
+- (b3) at 0 ms, the floor with all of the sms-dispatch worker's process settings: one Redis
+  client per broker pool, pinned to one CPU (:mod:`dispatcher.cpu_pinning`), the collector's
+  settings (:mod:`dispatcher.collector`): the floor like for like, beside the targets' stock one;
 - (c) naive: prefork pool at its default concurrency, ``asyncio.run`` and a new session per task;
 - (d) sms-dispatch, ``send_sms`` one by one, one worker process;
 - (e) sms-dispatch, the same count through ``send_bulk``;
@@ -325,11 +328,13 @@ def ceiling(stack: Stack, latency_ms: int, count: int) -> Row:
 
 @contextmanager
 def _baseline_workers(
-    stack: Stack, *, naive: bool, reuse_clients: bool = False
+    stack: Stack, *, naive: bool, reuse_clients: bool = False, as_sms_worker: bool = False
 ) -> Iterator[list[psutil.Process]]:
     """One worker of a baseline app: prefork at its default concurrency (naive), or the threads
     pool at the stack's concurrency (no-op), on sms-dispatch's broker settings; with
-    ``reuse_clients``, with the sms-dispatch worker's one Redis client per broker pool too."""
+    ``reuse_clients``, with the sms-dispatch worker's one Redis client per broker pool too, and
+    with ``as_sms_worker`` with all of that worker's process settings (one client per pool, one
+    CPU, the collector's settings)."""
     argv = [
         PYTHON,
         "-m",
@@ -351,7 +356,9 @@ def _baseline_workers(
     began_ms = time.time() * 1000
     allowance_ms = 6000 if naive else 4000
     ready = lambda: time.time() * 1000 - began_ms > allowance_ms  # noqa: E731
-    env = {"BENCH_REUSE_BROKER_CLIENTS": "1"} if reuse_clients else {}
+    env = {"BENCH_REUSE_BROKER_CLIENTS": "1"} if reuse_clients or as_sms_worker else {}
+    if as_sms_worker:
+        env["BENCH_AS_SMS_WORKER"] = "1"
     with _workers(stack, argv, 1, ready, env) as workers:
         yield workers
 
@@ -386,7 +393,13 @@ def _sms_workers(stack: Stack, count: int) -> Iterator[list[psutil.Process]]:
 
 
 def _celery_baseline(
-    stack: Stack, latency_ms: int, count: int, *, naive: bool, reuse_clients: bool = False
+    stack: Stack,
+    latency_ms: int,
+    count: int,
+    *,
+    naive: bool,
+    reuse_clients: bool = False,
+    as_sms_worker: bool = False,
 ) -> Row:
     from bench.baselines import DONE
     from bench.baselines import naive as naive_app
@@ -394,7 +407,9 @@ def _celery_baseline(
 
     app = naive_app if naive else noop_app
     stack.reset()
-    with _baseline_workers(stack, naive=naive, reuse_clients=reuse_clients) as workers:
+    with _baseline_workers(
+        stack, naive=naive, reuse_clients=reuse_clients, as_sms_worker=as_sms_worker
+    ) as workers:
         rss_before = _rss_mb(workers)
         stack.reset()
         warm_up = min(stack.warm_up, count // 6) if naive else stack.warm_up
@@ -416,6 +431,8 @@ def _celery_baseline(
     name = (
         "c naive: prefork, asyncio.run + new session per task"
         if naive
+        else "b3 floor as the sms worker: client per pool, 1 CPU, gc"
+        if as_sms_worker
         else "b2 floor, one Redis client per broker pool (as in (d)-(f))"
         if reuse_clients
         else "b floor: no-op Celery task, threads pool"
@@ -585,7 +602,7 @@ def count_commands(stack: Stack, count: int) -> dict[str, Any]:
 
 
 def _letter(row: Row) -> str:
-    """The scenario's letter ("a" ... "f", "b2")."""
+    """The scenario's letter ("a" ... "f", "b2", "b3")."""
     return row.scenario.split(" ", 1)[0]
 
 
@@ -652,6 +669,27 @@ def cpu_bound(rows: list[Row]) -> dict[str, Any]:
     }
 
 
+def paired_ratio(rows: list[Row], prefix: str, floor_letter: str) -> float:
+    """The median over the rounds of (prefix) / (floor), each taken in the same round at 0 ms
+    (a slow spell of the machine then weighs on both sides of a ratio)."""
+    ours = next(r for r in rows if _is(r, prefix) and r.latency_ms == 0)
+    floor = next(r for r in rows if _is(r, floor_letter) and r.latency_ms == 0)
+    if not ours.runs_msgs_per_s or not floor.runs_msgs_per_s:
+        return ours.msgs_per_s / floor.msgs_per_s
+    pairs = zip(ours.runs_msgs_per_s, floor.runs_msgs_per_s, strict=True)
+    return statistics.median(o / f for o, f in pairs)
+
+
+def like_for_like(rows: list[Row]) -> dict[str, float]:
+    """(d) and (e) against the floor with the sms-dispatch worker's process settings (b3), paired
+    by round as the targets are: how much of each ratio those settings make."""
+    return {
+        f"{letter}_to_b3": round(paired_ratio(rows, letter, "b3"), 2)
+        for letter in ("d", "e")
+        if any(_is(r, "b3") for r in rows)
+    }
+
+
 def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, Any]]:
     def row(prefix: str, latency: int) -> Row:
         return next(r for r in rows if _is(r, prefix) and r.latency_ms == latency)
@@ -660,12 +698,7 @@ def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, 
         return row(prefix, latency).msgs_per_s
 
     def paired(prefix: str) -> float:
-        """The median over the rounds of (prefix) / (b), each taken in the same round at 0 ms
-        (a slow spell of the machine then weighs on both sides of a ratio)."""
-        ours, floor = row(prefix, 0).runs_msgs_per_s, row("b", 0).runs_msgs_per_s
-        if not ours or not floor:
-            return rate(prefix, 0) / rate("b", 0)
-        return statistics.median(o / f for o, f in zip(ours, floor, strict=True))
+        return paired_ratio(rows, prefix, "b")
 
     checks = [
         ("0 ms: (d) >= 80% of (b)", paired("d"), 0.8),
@@ -732,6 +765,9 @@ def run_scenarios(stack: Stack, latency: int, args: argparse.Namespace) -> list[
     if latency == 0:
         timed.append(
             lambda: _celery_baseline(stack, 0, args.count, naive=False, reuse_clients=True)
+        )
+        timed.append(
+            lambda: _celery_baseline(stack, 0, args.count, naive=False, as_sms_worker=True)
         )
     timed += [
         lambda: sms_dispatch(stack, latency, args.count, bulk=False, workers=1),
@@ -817,6 +853,7 @@ def main() -> None:
         "redis_round_trips": counted,
         "targets": _targets(rows, counted) if set(args.latencies) >= {0, 200} else [],
         "cpu_bound": cpu_bound(rows) if 0 in args.latencies else None,
+        "like_for_like": like_for_like(rows) if 0 in args.latencies else None,
         "soak": asdict(soak) if soak else None,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -833,6 +870,12 @@ def main() -> None:
             f"({bound['d_beyond_both_ms_per_msg']} ms beyond both); a worker spending only the "
             f"two would reach {bound['d_at_most_msgs_per_s']} msgs/s, "
             f"{bound['d_at_most_ratio_to_b']} of (b)"
+        )
+    if result["like_for_like"]:
+        ratios = result["like_for_like"]
+        print(
+            f"Against the floor with the sms worker's process settings (b3), paired by round: "
+            f"(d) {ratios['d_to_b3']}, (e) {ratios['e_to_b3']}"
         )
     ours, floor = counted["sms_dispatch"], counted["floor"]
     print(

@@ -172,6 +172,9 @@ class WorkerSettings(BaseModel):
     gates_cache_ms: int = Field(default=100, ge=0, le=5_000)
     report_flush_s: float = Field(default=0.25, gt=0, le=10)
     lease_margin_s: float = Field(default=15.0, ge=1)
+    # `smsdispatch worker` pins itself to one CPU that no other worker of the host holds (its
+    # threads hand the interpreter lock to one another on one core); false: not pinned.
+    pin_cpu: bool = True
     # Once the worker is ready its start-up objects are kept out of the garbage collector's scans,
     # and its young generation is collected every this many new objects (0: Python's 700).
     gc_young_threshold: int = Field(default=10_000, ge=0, le=1_000_000)

@@ -19,6 +19,7 @@ from dispatcher.callbacks import CallbackSender
 from dispatcher.celery_app import HEARTBEAT_TASK, get_celery_app, sms_queue
 from dispatcher.collector import settle_collector
 from dispatcher.courier import Courier
+from dispatcher.cpu_pinning import pin_to_a_free_cpu
 from dispatcher.flushing import Flusher
 from dispatcher.heartbeat import Heartbeat, canary_queue
 from dispatcher.logs import configure_logging, get_logger, register_secrets
@@ -150,6 +151,9 @@ def run_worker(
     """Start a Celery worker with the ``threads`` pool and sms-dispatch's defaults."""
     settings = get_settings()
     configure_logging(settings.log.format, settings.log.level)
+    if settings.worker.pin_cpu:  # before any thread starts: each inherits the pinning
+        cpu = pin_to_a_free_cpu()
+        get_logger().info("worker.cpu_pinned", cpu=cpu)
     runtime = worker_runtime()  # fail fast on a broken provider entry, before consuming anything
     canary = canary_queue(runtime.worker_name)
     app = get_celery_app()
