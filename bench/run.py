@@ -647,25 +647,32 @@ def _table(rows: list[Row]) -> str:
 
 def cpu_bound(rows: list[Row]) -> dict[str, Any]:
     """What (d) could reach at 0 ms if its worker spent on a message only what the floor's worker
-    spends on a job (b) plus what the ceiling's client spends on one exchange (a), as measured in
-    this run: one worker process runs its Python on one core at a time."""
+    spends on a job plus what the ceiling's client spends on one exchange (a), as measured in
+    this run: one worker process runs its Python on one core at a time. The floor is the one with
+    the sms-dispatch worker's process settings (b3) when the run has it, else the stock one."""
 
-    def cpu(prefix: str, process: str) -> float:
-        row = next(r for r in rows if _is(r, prefix) and r.latency_ms == 0)
-        assert row.cpu_ms_per_msg is not None
-        return row.cpu_ms_per_msg[process]
+    def row(prefix: str) -> Row:
+        return next(r for r in rows if _is(r, prefix) and r.latency_ms == 0)
 
-    floor_job, exchange = cpu("b", "worker"), cpu("a", "here")
-    floor_rate = next(r.msgs_per_s for r in rows if _is(r, "b") and r.latency_ms == 0)
-    ours = cpu("d", "worker")
+    floor = row("b3") if any(_is(r, "b3") for r in rows) else row("b")
+    assert floor.cpu_ms_per_msg is not None
+    ceiling_cpu, ours_cpu = row("a").cpu_ms_per_msg, row("d").cpu_ms_per_msg
+    assert ceiling_cpu is not None
+    assert ours_cpu is not None
+    floor_job, exchange, ours = (
+        floor.cpu_ms_per_msg["worker"],
+        ceiling_cpu["here"],
+        ours_cpu["worker"],
+    )
     at_most = 1000 / (floor_job + exchange)
     return {
+        "floor": _letter(floor),
         "floor_worker_ms_per_job": floor_job,
         "ceiling_client_ms_per_exchange": exchange,
         "d_worker_ms_per_msg": ours,
         "d_beyond_both_ms_per_msg": round(ours - floor_job - exchange, 3),
         "d_at_most_msgs_per_s": round(at_most, 1),
-        "d_at_most_ratio_to_b": round(at_most / floor_rate, 2),
+        "d_at_most_ratio_to_floor": round(at_most / floor.msgs_per_s, 2),
     }
 
 
@@ -863,13 +870,14 @@ def main() -> None:
         print(f"{verdict} {target['target']}: {target['ratio']} (needed {target['needed']})")
     bound = result["cpu_bound"]
     if bound:
+        floor = bound["floor"]
         print(
-            f"CPU per message at 0 ms: (b) worker {bound['floor_worker_ms_per_job']} ms a job, "
-            f"(a) client {bound['ceiling_client_ms_per_exchange']} ms an exchange, "
+            f"CPU per message at 0 ms: ({floor}) worker {bound['floor_worker_ms_per_job']} ms a "
+            f"job, (a) client {bound['ceiling_client_ms_per_exchange']} ms an exchange, "
             f"(d) worker {bound['d_worker_ms_per_msg']} ms "
             f"({bound['d_beyond_both_ms_per_msg']} ms beyond both); a worker spending only the "
             f"two would reach {bound['d_at_most_msgs_per_s']} msgs/s, "
-            f"{bound['d_at_most_ratio_to_b']} of (b)"
+            f"{bound['d_at_most_ratio_to_floor']} of ({floor})"
         )
     if result["like_for_like"]:
         ratios = result["like_for_like"]
