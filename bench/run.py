@@ -17,14 +17,16 @@ For each provider latency (the simulator answering after 0 ms and after 200 ms):
 - (e) sms-dispatch, the same count through ``send_bulk``;
 - (f) sms-dispatch, two worker processes.
 
+Each run first sends ``--warm-up`` messages (500; 50 for the naive run), untimed and uncounted.
 Each row: messages/s end to end (first enqueue to last accepted), p50/p99 enqueue-to-accepted
 latency, worker RSS before and after, Redis commands per message (``INFO commandstats``, the calls
 made inside Lua scripts included), provider requests per message, and the CPU time per message
 of the worker (of the client itself in the ceiling; every process's is in the JSON). The floor
 and sms-dispatch run ``--repeat`` rounds (3) and show their median run; the 0 ms targets of (d) and
 (e) are the median of their ratios to (b) round by round. From the CPU times it
-also works out what (d) would reach if its worker spent on a message no more than (b)'s worker on
-a job plus (a)'s client on an exchange. Results go to ``bench/results.json``; ``--soak N`` adds an
+also works out what (d) would reach if its worker spent on a message no more than the floor's
+worker on a job ((b3), like for like) plus (a)'s client on an exchange, and (d) and (e) against
+(b3) paired by round. Results go to ``bench/results.json``; ``--soak N`` adds an
 RSS run of N messages through (e).
 """
 
