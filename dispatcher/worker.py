@@ -126,7 +126,7 @@ def worker_runtime() -> WorkerRuntime:
 
 
 @signals.worker_ready.connect  # type: ignore[untyped-decorator]
-def _start_scheduler(**_: object) -> None:
+def _on_worker_ready(**_: object) -> None:
     worker_runtime().start_background()
     frozen = settle_collector(get_settings().worker.gc_young_threshold)
     get_logger().info("worker.collector_settled", frozen_objects=frozen)
