@@ -12,6 +12,7 @@ process that uses them (after any fork), and :meth:`SendBridge.close` closes the
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
 import os
@@ -30,6 +31,10 @@ from providers.transport import SendOutcome, conversation_budget_s, send_through
 __all__ = ["LoopThread", "SendBridge"]
 
 _T = TypeVar("_T")
+_Then = Callable[[SendOutcome | BaseException], None]
+# A send handed to the loop: through which provider, what, what to call with its outcome, and
+# how long it may take (s).
+_Arrival = tuple[Provider, OutboundSms, _Then, float]
 
 # How long past a provider's own timeout a job thread waits for the loop before giving up.
 _BRIDGE_GRACE_S = 2.0
@@ -120,8 +125,13 @@ class SendBridge:
         # Sends under way (kept referenced) and when each must end, by the loop's clock; one
         # watch every _WATCH_S cancels those past it (rather than a timer and a task per send).
         self._deadlines: dict[asyncio.Task[SendOutcome], float] = {}
+        self._thens: dict[asyncio.Task[SendOutcome], _Then] = {}
         self._overdue: set[asyncio.Task[SendOutcome]] = set()
         self._watching = False
+        # Sends handed over by other threads and not yet started on the loop. Only the hand-over
+        # that finds it empty wakes the loop: the sends that come while it is waking ride along.
+        self._arrivals: collections.deque[_Arrival] = collections.deque()
+        self._arrivals_lock = threading.Lock()
 
     def _session(self, provider: str) -> aiohttp.ClientSession:
         # Only called on the loop thread, so no lock is needed.
@@ -171,35 +181,55 @@ class SendBridge:
         self,
         provider: Provider,
         sms: OutboundSms,
-        then: Callable[[SendOutcome | BaseException], None],
+        then: _Then,
     ) -> None:
         """Start sending ``sms`` on the loop and return at once; ``then`` is called on the loop
         with the outcome (or the exception) within the provider's budget + grace (+ at most
         ``_WATCH_S``, how often overdue sends are looked for)."""
-        budget_s = conversation_budget_s(provider) + _BRIDGE_GRACE_S
+        arrival = (provider, sms, then, conversation_budget_s(provider) + _BRIDGE_GRACE_S)
+        with self._arrivals_lock:
+            self._arrivals.append(arrival)
+            wake = len(self._arrivals) == 1
+        if wake:
+            try:
+                self._loop_thread.loop.call_soon_threadsafe(self._start_arrivals)
+            except BaseException as exc:
+                # The loop is gone (shutting down): none of the waiting sends will start. Ours
+                # raises; the others, handed over meanwhile, end with the error.
+                with self._arrivals_lock:
+                    stranded, self._arrivals = self._arrivals, collections.deque()
+                for other in stranded:
+                    if other is not arrival:
+                        other[2](exc)
+                raise
 
-        def start() -> None:
-            loop = asyncio.get_running_loop()
+    def _start_arrivals(self) -> None:
+        """On the loop: start every send handed over since the last time."""
+        with self._arrivals_lock:
+            arrivals, self._arrivals = self._arrivals, collections.deque()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for provider, sms, then, budget_s in arrivals:
             task = loop.create_task(self._send(provider, sms))
-            self._deadlines[task] = loop.time() + budget_s
-            task.add_done_callback(done)
-            if not self._watching:
-                self._watching = True
-                loop.call_later(_WATCH_S, self._watch)
+            self._deadlines[task] = now + budget_s
+            self._thens[task] = then
+            task.add_done_callback(self._send_ended)
+        if not self._watching:
+            self._watching = True
+            loop.call_later(_WATCH_S, self._watch)
 
-        def done(task: asyncio.Task[SendOutcome]) -> None:
-            del self._deadlines[task]
-            if task in self._overdue:
-                self._overdue.discard(task)
-                then(_bridge_timeout())
-            elif task.cancelled():
-                then(asyncio.CancelledError())
-            elif (error := task.exception()) is not None:
-                then(error)
-            else:
-                then(task.result())
-
-        self._loop_thread.loop.call_soon_threadsafe(start)
+    def _send_ended(self, task: asyncio.Task[SendOutcome]) -> None:
+        del self._deadlines[task]
+        then = self._thens.pop(task)
+        if task in self._overdue:
+            self._overdue.discard(task)
+            then(_bridge_timeout())
+        elif task.cancelled():
+            then(asyncio.CancelledError())
+        elif (error := task.exception()) is not None:
+            then(error)
+        else:
+            then(task.result())
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
         if self._callbacks_public_only and refused_literal(yarl.URL(url).host):

@@ -103,3 +103,40 @@ def test_the_watch_stops_once_every_send_ended() -> None:
         assert not bridge._deadlines
     finally:
         bridge.close()
+
+
+class _CountingBridge(SendBridge):
+    """A real bridge that counts how often the loop was woken to start sends."""
+
+    wakes = 0
+
+    def _start_arrivals(self) -> None:
+        self.wakes += 1
+        super()._start_arrivals()
+
+
+def test_sends_handed_over_while_the_loop_is_busy_start_with_one_wake(
+    settings: Settings, simulator: RunningSimulator
+) -> None:
+    """Only the hand-over that finds none waiting wakes the loop; the sends handed over before
+    the loop gets to them start with it."""
+    provider = build_providers(settings)["sinch"]
+    bridge = _CountingBridge(connections_per_provider=8)
+    results: list[SendOutcome | BaseException] = []
+    try:
+        busy = threading.Event()
+
+        def hold_the_loop() -> None:
+            busy.set()
+            time.sleep(0.3)
+
+        bridge._loop_thread.loop.call_soon_threadsafe(hold_the_loop)
+        assert busy.wait(5)
+        for _ in range(10):  # the loop is asleep in its callback meanwhile
+            bridge.send_then(provider, SMS, results.append)
+        _wait(results, 10, 10)
+    finally:
+        bridge.close()
+    assert bridge.wakes == 1
+    assert all(isinstance(r, SendOutcome) for r in results)
+    assert simulator.state.total_sends == 10
