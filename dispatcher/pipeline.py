@@ -14,7 +14,9 @@ recorded, the lease runs out and the delay-queue scheduler of any worker publish
 again (flagged ``possible_duplicate``), as it does for a sender that died mid-send.
 
 A finisher judges each send that ended (reports it to its provider's gates, decides) and records
-all the ones waiting, up to 64, in one Redis round trip.
+all the ones waiting, up to 64, in one Redis round trip. When fewer are waiting it first waits
+``worker.finish_linger_ms`` for more: jobs that come one at a time end one at a time, and a round
+trip (and a thread waking) per message costs more than the few milliseconds.
 
 A finisher that cannot reach Redis tries again (a Redis restart takes seconds) until the lease
 would have run out; after that the message is left to that recovery. On shutdown the pipeline
@@ -87,8 +89,10 @@ class SendPipeline:
         *,
         max_in_flight: int,
         finishers: int,
+        finish_linger_ms: int = 0,
     ) -> None:
         self._courier = courier
+        self._linger_s = finish_linger_ms / 1000
         self._bridge = bridge
         self._room = _Room(max_in_flight)
         self._finished: queue.SimpleQueue[_Finished | None] = queue.SimpleQueue()
@@ -163,19 +167,27 @@ class SendPipeline:
     def _finish_loop(self) -> None:
         while (item := self._finished.get()) is not None:
             batch = [item]
-            ending = False
-            while len(batch) < _FINISH_BATCH:
-                try:
-                    more = self._finished.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    ending = True
-                    break
-                batch.append(more)
+            ending = self._take_waiting(batch)
+            if not ending and len(batch) < _FINISH_BATCH and self._linger_s > 0:
+                # Sends end one by one when jobs come one by one: waiting a moment for the
+                # ones about to end records them in the same round trip.
+                time.sleep(self._linger_s)
+                ending = self._take_waiting(batch)
             self._finish(batch)
             if ending:
                 return
+
+    def _take_waiting(self, batch: list[_Finished]) -> bool:
+        """Add the ended sends waiting (up to a batch) to ``batch``; whether the end came."""
+        while len(batch) < _FINISH_BATCH:
+            try:
+                more = self._finished.get_nowait()
+            except queue.Empty:
+                return False
+            if more is None:
+                return True
+            batch.append(more)
+        return False
 
     def _finish(self, batch: list[_Finished]) -> None:
         """Judge each send of ``batch`` that ended, then record them all in one round trip."""

@@ -84,6 +84,7 @@ class WorkerRuntime:
             self.bridge,
             max_in_flight=settings.worker.max_in_flight,
             finishers=settings.worker.finishers,
+            finish_linger_ms=settings.worker.finish_linger_ms,
         )
         self._drain_s = self.courier.longest_conversation_s + _DRAIN_GRACE_S
         self.callbacks = CallbackSender(

@@ -1,0 +1,96 @@
+"""The worker's send pipeline in-process: job threads hand sends to the loop, a finisher records
+what they ended with. Real Redis, the real loop bridge and the simulator on loopback."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from dispatcher.courier import Concluded, Courier
+from dispatcher.enqueue import Dispatcher
+from dispatcher.pipeline import SendPipeline
+from dispatcher.provider_setup import build_providers
+from dispatcher.runtime import SendBridge
+from dispatcher.settings import Settings
+
+
+class _CountingCourier(Courier):
+    """A real courier that notes how many sends each of its record calls held."""
+
+    recorded: list[int]
+
+    def record(self, concluded: list[Concluded]) -> None:
+        self.recorded.append(len(concluded))
+        super().record(concluded)
+
+
+@pytest.fixture
+def bridge() -> Iterator[SendBridge]:
+    running = SendBridge(connections_per_provider=8)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def courier(settings: Settings, dispatcher: Dispatcher, bridge: SendBridge) -> _CountingCourier:
+    counting = _CountingCourier(
+        settings=settings,
+        store=dispatcher.store,
+        providers=build_providers(settings),
+        exchanger=bridge,
+    )
+    counting.recorded = []
+    return counting
+
+
+def _wait_accepted(dispatcher: Dispatcher, message_ids: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(dispatcher.get_status(m)["state"] != "accepted" for m in message_ids):
+        assert time.monotonic() < deadline, "not all sends were recorded"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("linger_ms", [400, 0])
+def test_sends_ending_one_by_one_are_recorded_together_within_the_linger(
+    dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingCourier, linger_ms: int
+) -> None:
+    """Eight sends handed over 20 ms apart end about 20 ms apart: with a 400 ms linger the
+    finisher records them in one or two round trips; without one, each as it ends."""
+    pipeline = SendPipeline(
+        courier, bridge, max_in_flight=16, finishers=1, finish_linger_ms=linger_ms
+    )
+    message_ids = [dispatcher.send_sms("+1 415 555 2671", f"hi {i}") for i in range(8)]
+    try:
+        for message_id in message_ids:
+            assert pipeline.dispatch(message_id) == "sending"
+            time.sleep(0.02)
+        _wait_accepted(dispatcher, message_ids, 10)
+    finally:
+        assert pipeline.drain(10)
+    assert sum(courier.recorded) == 8
+    if linger_ms:
+        assert len(courier.recorded) <= 2, courier.recorded
+    else:
+        assert len(courier.recorded) >= 4, courier.recorded
+
+
+def test_a_full_batch_is_recorded_without_lingering(
+    dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingCourier
+) -> None:
+    """200 sends end together: the finisher lingers once for its first batch (the sends are
+    still ending), records the next two full batches of 64 at once, and lingers again only for
+    the 8 left: two lingers of 1 s, not four."""
+    pipeline = SendPipeline(courier, bridge, max_in_flight=256, finishers=1, finish_linger_ms=1000)
+    results = dispatcher.send_bulk([{"to": "+1 415 555 2671", "body": "hi"}] * 200)
+    message_ids = [r["id"] for r in results]
+    started = time.monotonic()
+    try:
+        pipeline.dispatch_many(message_ids)
+        _wait_accepted(dispatcher, message_ids, 20)
+    finally:
+        assert pipeline.drain(10)
+    took = time.monotonic() - started
+    assert courier.recorded == [64, 64, 64, 8]
+    assert 2.0 <= took < 3.5, took
