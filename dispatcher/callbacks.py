@@ -30,6 +30,7 @@ from dispatcher.keys import CALLBACK_TRIES, CALLBACKS, message_key
 from dispatcher.logs import get_logger
 from dispatcher.records import MessageRecord, mask_number
 from dispatcher.settings import CallbackSettings
+from dispatcher.thread_names import name_os_thread
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -187,6 +188,7 @@ class CallbackSender:
         pipe.execute()
 
     def _loop(self) -> None:
+        name_os_thread()
         log = get_logger(component="callbacks")
         while not self._stop.is_set():
             try:
@@ -205,9 +207,7 @@ class CallbackSender:
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._loop, name="sms-dispatch-callbacks", daemon=True
-            )
+            self._thread = threading.Thread(target=self._loop, name="sms-callbacks", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

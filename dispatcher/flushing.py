@@ -14,6 +14,8 @@ from collections.abc import Callable
 
 import redis
 
+from dispatcher.thread_names import name_os_thread
+
 __all__ = ["Flusher"]
 
 
@@ -32,6 +34,7 @@ class Flusher:
                 flush()
 
     def _run(self) -> None:
+        name_os_thread()
         while not self._stop.wait(self._every_s):
             self._flush_all()
 

@@ -36,6 +36,7 @@ from dispatcher.courier import Concluded, Courier, PendingSend
 from dispatcher.logs import get_logger
 from dispatcher.runtime import SendBridge
 from dispatcher.store import Claim
+from dispatcher.thread_names import name_os_thread
 from providers.transport import SendOutcome
 
 __all__ = ["SendPipeline"]
@@ -165,6 +166,7 @@ class SendPipeline:
         return "sending"
 
     def _finish_loop(self) -> None:
+        name_os_thread()
         while (item := self._finished.get()) is not None:
             batch = [item]
             ending = self._take_waiting(batch)

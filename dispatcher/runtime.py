@@ -24,6 +24,7 @@ import aiohttp
 import yarl
 
 from dispatcher.addresses import PublicOnlyResolver, refused_literal
+from dispatcher.thread_names import name_os_thread
 from providers.base import OutboundSms, Provider
 from providers.outcome import TransportFailure, TransportPhase, classify_transport
 from providers.transport import SendOutcome, conversation_budget_s, send_through
@@ -46,7 +47,7 @@ _CALLBACKS = "_callbacks"
 class LoopThread:
     """An asyncio event loop running forever in a daemon thread, started on first use."""
 
-    def __init__(self, name: str = "sms-dispatch-loop") -> None:
+    def __init__(self, name: str = "sms-loop") -> None:
         self._name = name
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -67,6 +68,7 @@ class LoopThread:
         ready = threading.Event()
 
         def run() -> None:
+            name_os_thread()
             asyncio.set_event_loop(loop)
             loop.call_soon(ready.set)
             loop.run_forever()

@@ -54,6 +54,7 @@ from dispatcher.keys import (
     PENDING,
 )
 from dispatcher.logs import get_logger
+from dispatcher.thread_names import name_os_thread
 
 __all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template", "restore_abandoned_jobs"]
 
@@ -252,6 +253,7 @@ class DelayScheduler:
             log.warning("scheduler.requeued_lost_jobs", count=requeued)
 
     def _loop(self) -> None:
+        name_os_thread()
         log = get_logger(component="scheduler")
         failures = 0
         while not self._stop.is_set():
@@ -274,9 +276,7 @@ class DelayScheduler:
     def start(self) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(
-                target=self._loop, name="sms-dispatch-scheduler", daemon=True
-            )
+            self._thread = threading.Thread(target=self._loop, name="sms-scheduler", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:

@@ -1,0 +1,44 @@
+"""The worker's own threads are shown under their names by the operating system."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from dispatcher.runtime import LoopThread
+from dispatcher.thread_names import OS_NAME_BYTES, name_os_thread
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+
+
+def _os_name(native_id: int) -> str:
+    return Path(f"/proc/self/task/{native_id}/comm").read_text().strip()
+
+
+def test_a_thread_takes_its_python_name_cut_to_the_kernel_limit() -> None:
+    seen: dict[str, str] = {}
+
+    def run() -> None:
+        before = _os_name(threading.get_native_id())
+        name_os_thread()
+        seen["before"], seen["after"] = before, _os_name(threading.get_native_id())
+
+    thread = threading.Thread(target=run, name="sms-a-name-longer-than-fifteen")
+    thread.start()
+    thread.join()
+    assert seen["after"] == "sms-a-name-longer-than-fifteen"[:OS_NAME_BYTES]
+    assert seen["before"] != seen["after"]
+
+
+def test_the_event_loop_thread_is_named() -> None:
+    loop_thread = LoopThread()
+    try:
+        loop_thread.loop  # noqa: B018 - starts the thread
+        native_id = loop_thread._thread.native_id if loop_thread._thread else None
+        assert native_id is not None
+        assert _os_name(native_id) == "sms-loop"
+    finally:
+        loop_thread.stop()
