@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import secrets
 import statistics
 import subprocess
@@ -257,15 +258,48 @@ class CpuMeter:
                     times = member.cpu_times()
                     total += times.user + times.system
             spent[name] = total
+        workers = self._processes["worker"]
+        if len(workers) == 1 and not workers[0].children():
+            for group, seconds in _thread_groups(workers[0]).items():
+                spent[f"worker:{group}"] = seconds
         return spent
 
     def per_message(self, count: int) -> dict[str, float]:
         now = self._seconds()
         return {
-            name: round((now[name] - self._start[name]) * 1000 / count, 3)
+            name: round((now[name] - self._start.get(name, 0.0)) * 1000 / count, 3)
             for name in now
             if name != "worker" or self._processes["worker"]
         }
+
+
+def _thread_groups(process: psutil.Process) -> dict[str, float]:
+    """CPU seconds (user + system) of one worker's threads by what they are: ``main`` (Celery's
+    consumer), ``unnamed`` (Celery's job threads: the ones the operating system knows by the
+    process's name), and each kind of sms-dispatch's own threads, which name themselves
+    (:mod:`dispatcher.thread_names`; the finishers together). Empty where there is no ``/proc``."""
+    task_dir = Path(f"/proc/{process.pid}/task")
+    if not task_dir.is_dir():
+        return {}
+    try:
+        process_name = (task_dir / str(process.pid) / "comm").read_text().strip()
+        threads = process.threads()
+    except (OSError, psutil.Error):
+        return {}
+    groups: dict[str, float] = {}
+    for thread in threads:
+        try:
+            os_name = (task_dir / str(thread.id) / "comm").read_text().strip()
+        except OSError:
+            continue  # it ended meanwhile
+        if thread.id == process.pid:
+            group = "main"
+        elif os_name == process_name:
+            group = "unnamed"
+        else:
+            group = re.sub(r"-\d+$", "", os_name)
+        groups[group] = groups.get(group, 0.0) + thread.user_time + thread.system_time
+    return groups
 
 
 def _rss_mb(processes: list[psutil.Process]) -> float:
@@ -675,6 +709,23 @@ def cpu_bound(rows: list[Row]) -> dict[str, Any]:
         "d_beyond_both_ms_per_msg": round(ours - floor_job - exchange, 3),
         "d_at_most_msgs_per_s": round(at_most, 1),
         "d_at_most_ratio_to_floor": round(at_most / floor.msgs_per_s, 2),
+        # The same bound by CPU alone (the floor's job over the job plus the exchange), and what
+        # a worker at 0.8 of the floor could spend on a message beyond the floor's job.
+        "d_at_most_cpu_ratio_to_floor": round(floor_job / (floor_job + exchange), 3),
+        "room_at_0_8_of_floor_ms_per_msg": round(floor_job / 0.8 - floor_job, 3),
+    }
+
+
+def thread_cpu(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Worker CPU per message by thread (ms) of the one-worker rows at 0 ms that have it."""
+    return {
+        _letter(r): {
+            name.removeprefix("worker:"): ms
+            for name, ms in sorted(r.cpu_ms_per_msg.items(), key=lambda item: -item[1])
+            if name.startswith("worker:") and ms > 0
+        }
+        for r in rows
+        if r.latency_ms == 0 and r.cpu_ms_per_msg and "worker:main" in r.cpu_ms_per_msg
     }
 
 
@@ -863,6 +914,7 @@ def main() -> None:
         "targets": _targets(rows, counted) if set(args.latencies) >= {0, 200} else [],
         "cpu_bound": cpu_bound(rows) if 0 in args.latencies else None,
         "like_for_like": like_for_like(rows) if 0 in args.latencies else None,
+        "worker_cpu_by_thread": thread_cpu(rows),
         "soak": asdict(soak) if soak else None,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -879,8 +931,13 @@ def main() -> None:
             f"(d) worker {bound['d_worker_ms_per_msg']} ms "
             f"({bound['d_beyond_both_ms_per_msg']} ms beyond both); a worker spending only the "
             f"two would reach {bound['d_at_most_msgs_per_s']} msgs/s, "
-            f"{bound['d_at_most_ratio_to_floor']} of ({floor})"
+            f"{bound['d_at_most_ratio_to_floor']} of ({floor}) "
+            f"({bound['d_at_most_cpu_ratio_to_floor']} by CPU alone); 0.8 of ({floor}) leaves "
+            f"{bound['room_at_0_8_of_floor_ms_per_msg']} ms a message beyond its job"
         )
+    for letter, by_thread in result["worker_cpu_by_thread"].items():
+        spent = ", ".join(f"{name} {ms}" for name, ms in by_thread.items())
+        print(f"Worker CPU by thread at 0 ms, ({letter}), ms a message: {spent}")
     if result["like_for_like"]:
         ratios = result["like_for_like"]
         print(
