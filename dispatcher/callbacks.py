@@ -19,18 +19,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import redis
 
+from dispatcher.background import BackgroundThread
 from dispatcher.keys import CALLBACK_TRIES, CALLBACKS, message_key
 from dispatcher.logs import get_logger
 from dispatcher.records import MessageRecord, mask_number
 from dispatcher.settings import CallbackSettings
-from dispatcher.thread_names import name_os_thread
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -114,8 +113,8 @@ class CallbackSender:
         self._settings = settings
         self._poll_interval_s = poll_interval_s
         self._clock_ms = clock_ms
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = BackgroundThread("sms-callbacks", self._loop, join_timeout_s=15)
+        self._stop = self._thread.stopping
 
     def _delay_ms(self, tries: int) -> int:
         return int(min(self._settings.cap_s, self._settings.base_s * 2 ** (tries - 1)) * 1000)
@@ -188,7 +187,6 @@ class CallbackSender:
         pipe.execute()
 
     def _loop(self) -> None:
-        name_os_thread()
         log = get_logger(component="callbacks")
         while not self._stop.is_set():
             try:
@@ -205,13 +203,7 @@ class CallbackSender:
                 self._stop.wait(self._poll_interval_s)
 
     def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="sms-callbacks", daemon=True)
-            self._thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=15)
-            self._thread = None
+        self._thread.stop()

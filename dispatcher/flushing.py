@@ -9,12 +9,11 @@ flushes one last time.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable
 
 import redis
 
-from dispatcher.thread_names import name_os_thread
+from dispatcher.background import BackgroundThread
 
 __all__ = ["Flusher"]
 
@@ -25,8 +24,8 @@ class Flusher:
     def __init__(self, every_s: float, *flushes: Callable[[], object]) -> None:
         self._every_s = every_s
         self._flushes = flushes
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = BackgroundThread("sms-flusher", self._run, join_timeout_s=10)
+        self._stop = self._thread.stopping
 
     def _flush_all(self) -> None:
         for flush in self._flushes:
@@ -34,20 +33,13 @@ class Flusher:
                 flush()
 
     def _run(self) -> None:
-        name_os_thread()
         while not self._stop.wait(self._every_s):
             self._flush_all()
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="sms-flusher", daemon=True)
-            self._thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
         """Stop the thread and flush what is left."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._thread.stop()
         self._flush_all()

@@ -37,7 +37,6 @@ dead sends, and turned into a send in flight by the claim) is what brings the me
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from typing import Any
 import redis
 from celery import Celery
 
+from dispatcher.background import BackgroundThread
 from dispatcher.jobs import FILL_JOB_LUA, fill_job, job_template
 from dispatcher.keys import (
     DELAY_QUEUE,
@@ -54,7 +54,6 @@ from dispatcher.keys import (
     PENDING,
 )
 from dispatcher.logs import get_logger
-from dispatcher.thread_names import name_os_thread
 
 __all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template", "restore_abandoned_jobs"]
 
@@ -190,8 +189,8 @@ class DelayScheduler:
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
         self._clock_ms = clock_ms
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = BackgroundThread("sms-scheduler", self._loop, join_timeout_s=10)
+        self._stop = self._thread.stopping
 
     def run_once(self) -> MoveResult:
         """One atomic move of up to a batch of due messages."""
@@ -253,7 +252,6 @@ class DelayScheduler:
             log.warning("scheduler.requeued_lost_jobs", count=requeued)
 
     def _loop(self) -> None:
-        name_os_thread()
         log = get_logger(component="scheduler")
         failures = 0
         while not self._stop.is_set():
@@ -274,13 +272,7 @@ class DelayScheduler:
             self._stop.wait(self._poll_interval_s)
 
     def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="sms-scheduler", daemon=True)
-            self._thread.start()
+        self._thread.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        self._thread.stop()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from dispatcher.background import BackgroundThread
 from dispatcher.runtime import LoopThread
 from dispatcher.thread_names import OS_NAME_BYTES, name_os_thread
 
@@ -42,3 +45,43 @@ def test_the_event_loop_thread_is_named() -> None:
         assert _os_name(native_id) == "sms-loop"
     finally:
         loop_thread.stop()
+
+
+def _os_names() -> list[str]:
+    names = []
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            names.append((task / "comm").read_text().strip())
+        except OSError:
+            continue  # ended meanwhile
+    return names
+
+
+def _until(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_background_thread_is_named_runs_until_stopped_and_starts_again() -> None:
+    rounds: list[int] = []
+    background: BackgroundThread
+
+    def loop() -> None:
+        while not background.stopping.wait(0.01):
+            rounds.append(1)
+
+    background = BackgroundThread("sms-test-bg", loop, join_timeout_s=5)
+    for _ in range(2):  # started again after a stop
+        background.start()
+        background.start()  # already running: still one thread
+        try:
+            assert _until(lambda: bool(rounds) and "sms-test-bg" in _os_names())
+            assert _os_names().count("sms-test-bg") == 1
+        finally:
+            background.stop()
+        assert "sms-test-bg" not in _os_names()
+        rounds.clear()
