@@ -124,10 +124,10 @@ class SendBridge:
         self._connections = connections_per_provider
         self._callbacks_public_only = callbacks_public_only
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        # Sends under way (kept referenced) and when each must end, by the loop's clock; one
-        # watch every _WATCH_S cancels those past it (rather than a timer and a task per send).
-        self._deadlines: dict[asyncio.Task[SendOutcome], float] = {}
-        self._thens: dict[asyncio.Task[SendOutcome], _Then] = {}
+        # Sends under way (kept referenced): when each must end, by the loop's clock, and what to
+        # call with its outcome; one watch every _WATCH_S cancels those past their end (rather
+        # than a timer and a task per send).
+        self._under_way: dict[asyncio.Task[SendOutcome], tuple[float, _Then]] = {}
         self._overdue: set[asyncio.Task[SendOutcome]] = set()
         self._watching = False
         # Sends handed over by other threads and not yet started on the loop. Only the hand-over
@@ -171,11 +171,11 @@ class SendBridge:
         """Cancel the sends past their deadline; look again while any is under way."""
         loop = self._loop_thread.loop
         now = loop.time()
-        for task, deadline in self._deadlines.items():
+        for task, (deadline, _) in self._under_way.items():
             if deadline <= now and not task.done():
                 self._overdue.add(task)
                 task.cancel()
-        self._watching = bool(self._deadlines)
+        self._watching = bool(self._under_way)
         if self._watching:
             loop.call_later(_WATCH_S, self._watch)
 
@@ -213,16 +213,14 @@ class SendBridge:
         now = loop.time()
         for provider, sms, then, budget_s in arrivals:
             task = loop.create_task(self._send(provider, sms))
-            self._deadlines[task] = now + budget_s
-            self._thens[task] = then
+            self._under_way[task] = (now + budget_s, then)
             task.add_done_callback(self._send_ended)
         if not self._watching:
             self._watching = True
             loop.call_later(_WATCH_S, self._watch)
 
     def _send_ended(self, task: asyncio.Task[SendOutcome]) -> None:
-        del self._deadlines[task]
-        then = self._thens.pop(task)
+        _, then = self._under_way.pop(task)
         if task in self._overdue:
             self._overdue.discard(task)
             then(_bridge_timeout())

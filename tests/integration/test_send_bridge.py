@@ -100,7 +100,7 @@ def test_the_watch_stops_once_every_send_ended() -> None:
         _wait(results, count, 10)
         time.sleep(0.7)
         assert not bridge._watching
-        assert not bridge._deadlines
+        assert not bridge._under_way
     finally:
         bridge.close()
 
