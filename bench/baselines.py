@@ -6,11 +6,11 @@
   each task ``asyncio.run`` with a new ``aiohttp.ClientSession`` for one POST to the provider.
 
 With ``BENCH_REUSE_BROKER_CLIENTS=1`` the process keeps one Redis client per broker connection
-pool, as the sms-dispatch worker does (:mod:`dispatcher.broker_clients`): the benchmark's (b2)
-row, the floor with that change, beside the stock floor (b) that the targets use. With
+pool, as the sms-dispatch worker does (:mod:`dispatcher.queueing.broker_clients`): the benchmark's
+(b2) row, the floor with that change, beside the stock floor (b) that the targets use. With
 ``BENCH_AS_SMS_WORKER=1`` it also takes the sms-dispatch worker's other process settings: pinned
-to one free CPU (:mod:`dispatcher.cpu_pinning`) and, once ready, the collector's
-(:mod:`dispatcher.collector`): the (b3) row, the floor like for like.
+to one free CPU (:mod:`dispatcher.worker.cpu_pinning`) and, once ready, the collector's
+(:mod:`dispatcher.worker.gc_settings`): the (b3) row, the floor like for like.
 
 Run as ``celery -A bench.baselines:noop worker ...`` / ``celery -A bench.baselines:naive ...``;
 the Redis URL and the simulator come from the environment (``SMSD_REDIS_URL``,
@@ -28,11 +28,11 @@ import aiohttp
 import redis
 from celery import Celery, signals
 
-from dispatcher.broker_clients import reuse_broker_clients
-from dispatcher.celery_app import celery_config
-from dispatcher.collector import settle_collector
-from dispatcher.cpu_pinning import pin_to_a_free_cpu
-from dispatcher.settings import get_settings
+from dispatcher.config.settings import get_settings
+from dispatcher.queueing.broker_clients import reuse_broker_clients
+from dispatcher.queueing.celery_app import celery_config
+from dispatcher.worker.cpu_pinning import pin_to_a_free_cpu
+from dispatcher.worker.gc_settings import settle_collector
 
 DONE = "bench:done"  # list: one enqueue-to-done latency (ms) per finished task
 

@@ -7,11 +7,12 @@ For each provider latency (the simulator answering after 0 ms and after 200 ms):
 - (b) floor: a no-op Celery task, same pool, concurrency and broker settings (stock Celery and
   kombu: the targets' floor);
 - (b2) at 0 ms, the same floor with one Redis client per broker connection pool, as the
-  sms-dispatch worker keeps (:mod:`dispatcher.broker_clients`), to show what that change alone is
-  worth;
+  sms-dispatch worker keeps (:mod:`dispatcher.queueing.broker_clients`), to show what that change
+  alone is worth;
 - (b3) at 0 ms, the floor with all of the sms-dispatch worker's process settings: one Redis
-  client per broker pool, pinned to one CPU (:mod:`dispatcher.cpu_pinning`), the collector's
-  settings (:mod:`dispatcher.collector`): the floor like for like, beside the targets' stock one;
+  client per broker pool, pinned to one CPU (:mod:`dispatcher.worker.cpu_pinning`), the collector's
+  settings (:mod:`dispatcher.worker.gc_settings`): the floor like for like, beside the targets'
+  stock one;
 - (c) naive: prefork pool at its default concurrency, ``asyncio.run`` and a new session per task;
 - (d) sms-dispatch, ``send_sms`` one by one, one worker process;
 - (e) sms-dispatch, the same count through ``send_bulk``;
@@ -57,13 +58,13 @@ import redis
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dispatcher.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from dispatcher.enqueue import Dispatcher  # noqa: E402
-from dispatcher.keys import METRICS  # noqa: E402
-from dispatcher.local_http import request_json  # noqa: E402
+from dispatcher.config.settings import load_settings, reset_settings  # noqa: E402
+from dispatcher.devstack.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from dispatcher.devstack.local_http import request_json  # noqa: E402
+from dispatcher.devstack.simulator_wiring import simulator_env  # noqa: E402
+from dispatcher.intake.enqueue import Dispatcher  # noqa: E402
 from dispatcher.logs import configure_logging  # noqa: E402
-from dispatcher.settings import load_settings, reset_settings  # noqa: E402
-from dispatcher.simulated import simulator_env  # noqa: E402
+from dispatcher.store.redis_keys import METRICS  # noqa: E402
 
 PYTHON = sys.executable
 
@@ -277,7 +278,8 @@ def _thread_groups(process: psutil.Process) -> dict[str, float]:
     """CPU seconds (user + system) of one worker's threads by what they are: ``main`` (Celery's
     consumer), ``unnamed`` (Celery's job threads: the ones the operating system knows by the
     process's name), and each kind of sms-dispatch's own threads, which name themselves
-    (:mod:`dispatcher.thread_names`; the finishers together). Empty where there is no ``/proc``."""
+    (:mod:`dispatcher.sending.thread_names`; the finishers together). Empty where there is no
+    ``/proc``."""
     task_dir = Path(f"/proc/{process.pid}/task")
     if not task_dir.is_dir():
         return {}

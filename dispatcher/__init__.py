@@ -8,8 +8,7 @@ For web apps::
     dispatcher.get_status(message_id)["state"]  # "queued", "sending", "accepted", ...
 """
 
-from dispatcher.callbacks import verify_signature as verify_callback_signature
-from dispatcher.enqueue import Dispatcher, get_status, send_bulk, send_sms
+from dispatcher.core.states import MessageState
 from dispatcher.errors import (
     ConfigError,
     DispatchError,
@@ -18,7 +17,8 @@ from dispatcher.errors import (
     InvalidMessage,
     MessageNotFound,
 )
-from dispatcher.states import MessageState
+from dispatcher.intake.enqueue import Dispatcher, get_status, send_bulk, send_sms
+from dispatcher.sending.status_callbacks import verify_signature as verify_callback_signature
 
 __all__ = [
     "ConfigError",

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 import click
 import redis
 
+from dispatcher.config.settings import PRIORITY_QUEUES, get_settings
+from dispatcher.core.time_input import parse_since
 from dispatcher.errors import ConfigError, DispatchError, InvalidMessage, MessageNotFound
-from dispatcher.settings import PRIORITY_QUEUES, get_settings
-from dispatcher.since import parse_since
 
 __all__ = ["main"]
 
@@ -79,7 +79,7 @@ def worker(
     concurrency: int | None, queues: str | None, loglevel: str, celery_args: tuple[str, ...]
 ) -> None:
     """Run a worker (Celery, threads pool). Other options go to `celery worker`."""
-    from dispatcher.worker import run_worker  # noqa: PLC0415 - keep CLI start-up light
+    from dispatcher.worker.process import run_worker  # noqa: PLC0415 - keep CLI start-up light
 
     run_worker(
         concurrency=concurrency,
@@ -95,10 +95,10 @@ def worker(
 @_fail_clearly
 def api(host: str | None, port: int | None) -> None:
     """Serve the HTTP API."""
-    from dispatcher.api import build_api, serve_api  # noqa: PLC0415
-    from dispatcher.enqueue import Dispatcher  # noqa: PLC0415
+    from dispatcher.api.app import build_api, serve_api  # noqa: PLC0415
+    from dispatcher.config.provider_adapters import build_providers  # noqa: PLC0415
+    from dispatcher.intake.enqueue import Dispatcher  # noqa: PLC0415
     from dispatcher.logs import configure_logging, get_logger  # noqa: PLC0415
-    from dispatcher.provider_setup import build_providers  # noqa: PLC0415
 
     settings = get_settings()
     configure_logging(settings.log.format, settings.log.level)
@@ -133,7 +133,7 @@ def simulator(host: str, port: int, latency_ms: int, report_delay_ms: int) -> No
     Each personality accepts the credentials of the configured provider of its kind (secrets
     from the environment, as for the worker).
     """
-    from dispatcher.simulated import simulator_accounts  # noqa: PLC0415
+    from dispatcher.devstack.simulator_wiring import simulator_accounts  # noqa: PLC0415
     from providers.simulator import SimulatorConfig, serve  # noqa: PLC0415
 
     accounts = simulator_accounts(get_settings())
@@ -152,7 +152,7 @@ def simulator(host: str, port: int, latency_ms: int, report_delay_ms: int) -> No
 @_fail_clearly
 def dev(api_port: int, simulator_port: int, concurrency: int) -> None:
     """Run the whole stack locally: Redis (embedded by default), simulator, worker, API."""
-    from dispatcher.devstack import run_dev_stack  # noqa: PLC0415
+    from dispatcher.devstack.stack import run_dev_stack  # noqa: PLC0415
 
     run_dev_stack(
         get_settings(), api_port=api_port, simulator_port=simulator_port, concurrency=concurrency
@@ -178,7 +178,7 @@ def send(
     providers: tuple[str, ...],
 ) -> None:
     """Enqueue one SMS and print its id."""
-    from dispatcher.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
 
     message_id = default_dispatcher().send_sms(
         to,
@@ -204,7 +204,7 @@ def send(
 @_fail_clearly
 def status(message_id: str, wait_s: float) -> None:
     """Print a message's state, provider and attempts as JSON."""
-    from dispatcher.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
 
     dispatcher = default_dispatcher()
     deadline = time.monotonic() + wait_s
@@ -245,14 +245,14 @@ def _filter_options(function: _F) -> _F:
 
 
 def _dead_letters() -> Any:
-    from dispatcher.dead_letters import DeadLetters  # noqa: PLC0415
-    from dispatcher.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.ops.dead_letters import DeadLetters  # noqa: PLC0415
 
     return DeadLetters(default_dispatcher())
 
 
 def _wanted(provider: str | None, reason: str | None, since: str | None) -> Any:
-    from dispatcher.dead_letters import DeadLetterFilter  # noqa: PLC0415
+    from dispatcher.ops.dead_letters import DeadLetterFilter  # noqa: PLC0415
 
     try:
         since_ms = parse_since(since, now_ms=int(time.time() * 1000)) if since else None
@@ -382,8 +382,8 @@ def _chosen_ids(
 @_fail_clearly
 def providers(as_json: bool) -> None:
     """Each provider's health: circuit, 429 pause, rate limit, recent attempts; route shares."""
-    from dispatcher.enqueue import default_dispatcher  # noqa: PLC0415
-    from dispatcher.provider_status import provider_status  # noqa: PLC0415
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.ops.provider_views import provider_status  # noqa: PLC0415
 
     now_ms = int(time.time() * 1000)
     status = provider_status(get_settings(), default_dispatcher().store.redis, now_ms=now_ms)
@@ -457,7 +457,7 @@ def api_key() -> None:
 )
 def api_key_new(name: str, scopes: tuple[str, ...]) -> None:
     """Make a key: print it once, and the config lines that accept it (its hash only)."""
-    from dispatcher.api_keys import new_api_key  # noqa: PLC0415
+    from dispatcher.api.api_keys import new_api_key  # noqa: PLC0415
 
     if not name.replace("-", "").replace("_", "").isalnum():
         raise click.BadParameter("letters, digits, - and _ only", param_hint="--name")
@@ -475,8 +475,8 @@ def api_key_new(name: str, scopes: tuple[str, ...]) -> None:
 @_fail_clearly
 def stats(as_json: bool, watch_s: float | None) -> None:
     """Queues, in flight, retries waiting, dead letters, workers, and each provider's health."""
-    from dispatcher.enqueue import default_dispatcher  # noqa: PLC0415
-    from dispatcher.stats import render_stats, stats_snapshot  # noqa: PLC0415
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.ops.stats import render_stats, stats_snapshot  # noqa: PLC0415
 
     settings = get_settings()
     client = default_dispatcher().store.redis
@@ -498,8 +498,8 @@ def stats(as_json: bool, watch_s: float | None) -> None:
 @_fail_clearly
 def demo() -> None:
     """Send a mixed batch through the running `smsdispatch dev` stack: every path shows."""
-    from dispatcher.demo import run_demo  # noqa: PLC0415
-    from dispatcher.settings import dev_state_path  # noqa: PLC0415
+    from dispatcher.config.settings import dev_state_path  # noqa: PLC0415
+    from dispatcher.devstack.demo import run_demo  # noqa: PLC0415
 
     path = dev_state_path(get_settings())
     try:

@@ -2,8 +2,9 @@
 
 Events are dotted names (``sms.enqueued``, ``sms.attempt``, ``sms.accepted``, ...), bound to the
 message id, task id, provider and attempt number. Call sites pass masked numbers
-(:func:`~dispatcher.records.mask_number`) and never the body; :func:`redact` is the safety net that
-masks any phone-number-like run of digits and removes secrets before a line is written.
+(:func:`~dispatcher.core.message_record.mask_number`) and never the body; :func:`redact` is the
+safety net that masks any phone-number-like run of digits and removes secrets before a line is
+written.
 """
 
 from __future__ import annotations

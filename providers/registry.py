@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from providers.adapters.cecula import CeculaProvider, CeculaSettings
+from providers.adapters.gosms import GoSmsProvider, GoSmsSettings
+from providers.adapters.sinch import REGIONS, SinchProvider, SinchSettings
+from providers.adapters.twilio import TwilioProvider, TwilioSettings
+from providers.adapters.vonage import VonageProvider, VonageSettings
+from providers.adapters.yellowpush import YellowPushProvider, YellowPushSettings
 from providers.base import Provider
-from providers.cecula import CeculaProvider, CeculaSettings
-from providers.gosms import GoSmsProvider, GoSmsSettings
-from providers.sinch import REGIONS, SinchProvider, SinchSettings
-from providers.twilio import TwilioProvider, TwilioSettings
-from providers.vonage import VonageProvider, VonageSettings
-from providers.yellowpush import YellowPushProvider, YellowPushSettings
 
 __all__ = ["ENTRY_POINT_GROUP", "ProviderConfigError", "build_provider", "known_kinds"]
 

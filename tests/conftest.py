@@ -17,13 +17,17 @@ import pytest
 import redis
 from aiohttp import web
 
-from dispatcher import enqueue
-from dispatcher.embedded_redis import EmbeddedRedis, free_port
-from dispatcher.enqueue import Dispatcher
-from dispatcher.keys import message_key
-from dispatcher.runtime import LoopThread
-from dispatcher.settings import Settings, load_settings, reset_settings
-from dispatcher.simulated import simulated_providers, simulator_accounts, simulator_env
+from dispatcher.config.settings import Settings, load_settings, reset_settings
+from dispatcher.devstack.embedded_redis import EmbeddedRedis, free_port
+from dispatcher.devstack.simulator_wiring import (
+    simulated_providers,
+    simulator_accounts,
+    simulator_env,
+)
+from dispatcher.intake import enqueue
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.sending.send_bridge import LoopThread
+from dispatcher.store.redis_keys import message_key
 from providers.simulator import SimulatorConfig, SimulatorState, build_app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -272,10 +276,10 @@ def api_factory(settings: Settings, dispatcher: Dispatcher) -> Iterator[Callable
     """Starts the API app on a free loopback port (in this process, on its own loop) with an
     operator key and a send-only key. ``api`` overrides [api] settings; other keyword arguments
     replace whole sections of the settings (``callbacks=CallbackSettings(...)``)."""
-    from dispatcher.api import build_api
-    from dispatcher.api_keys import key_digest
-    from dispatcher.provider_setup import build_providers
-    from dispatcher.settings import ApiKeySettings, ApiSettings
+    from dispatcher.api.api_keys import key_digest
+    from dispatcher.api.app import build_api
+    from dispatcher.config.provider_adapters import build_providers
+    from dispatcher.config.settings import ApiKeySettings, ApiSettings
 
     loop_thread = LoopThread("api-loop")
     runners: list[web.AppRunner] = []

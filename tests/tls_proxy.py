@@ -12,8 +12,8 @@ from pathlib import Path
 
 import trustme
 
-from dispatcher.embedded_redis import free_port
-from dispatcher.runtime import LoopThread
+from dispatcher.devstack.embedded_redis import free_port
+from dispatcher.sending.send_bridge import LoopThread
 
 __all__ = ["TlsFront"]
 

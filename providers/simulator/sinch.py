@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
+from providers.adapters.sinch import callback_signature
 from providers.simulator.personality import OutgoingReport, Personality
 from providers.simulator.state import AcceptedMessage
-from providers.sinch import callback_signature
 
 __all__ = ["SinchPersonality"]
 

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from providers.adapters.twilio import request_signature
 from providers.simulator.personality import OutgoingReport, Personality, random_hex
 from providers.simulator.state import AcceptedMessage
-from providers.twilio import request_signature
 
 __all__ = ["TwilioPersonality"]
 

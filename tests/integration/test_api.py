@@ -175,7 +175,7 @@ def test_send_only_key_may_not_operate(api_url: str) -> None:
 def test_each_key_has_its_own_rate_limit(api_factory: ApiFactory) -> None:
     """A key limited to 1 request/s with a burst of 2: the third request at once is 429 with
     Retry-After; the other key is not held back."""
-    from dispatcher.api_keys import key_digest
+    from dispatcher.api.api_keys import key_digest
 
     slow = {"sha256": key_digest("slow-key"), "rate_limit": 1, "rate_burst": 2}
     url = api_factory(api={"keys": {"slow": slow}, "api_keys": OPERATOR_KEY}).url
@@ -390,7 +390,7 @@ def test_readyz_needs_redis_and_a_worker_that_consumes(
     import signal
     import time
 
-    from dispatcher.settings import WorkerSettings
+    from dispatcher.config.settings import WorkerSettings
 
     api_url = api_factory(worker=WorkerSettings(heartbeat_s=0.3)).url
     status, ready = call("GET", f"{api_url}/readyz", key=None)

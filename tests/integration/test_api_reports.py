@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from dispatcher.callbacks import SIGNATURE_HEADER, verify_signature
-from dispatcher.settings import DeliveryReportSettings
+from dispatcher.config.settings import DeliveryReportSettings
+from dispatcher.sending.status_callbacks import SIGNATURE_HEADER, verify_signature
 from tests.conftest import ApiFactory, RunningSimulator, WebApp, WorkerFactory, wait_for
 from tests.integration.test_api import call
 

@@ -12,12 +12,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from dispatcher.api import build_api
-from dispatcher.enqueue import Dispatcher
-from dispatcher.keys import WORKER_HEARTBEATS
-from dispatcher.openapi import openapi_document
-from dispatcher.provider_setup import build_providers
-from dispatcher.settings import Settings
+from dispatcher.api.app import build_api
+from dispatcher.api.openapi import openapi_document
+from dispatcher.config.provider_adapters import build_providers
+from dispatcher.config.settings import Settings
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.store.redis_keys import WORKER_HEARTBEATS
 from tests.conftest import OPERATOR_KEY, ApiFactory, RunningApi, default_settings
 from tests.integration.test_api import call
 

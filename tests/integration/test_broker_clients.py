@@ -7,8 +7,8 @@ import threading
 import redis
 from kombu.connection import Connection
 
-from dispatcher.broker_clients import reuse_broker_clients
-from dispatcher.embedded_redis import EmbeddedRedis
+from dispatcher.devstack.embedded_redis import EmbeddedRedis
+from dispatcher.queueing.broker_clients import reuse_broker_clients
 
 
 def test_a_channel_reuses_its_client_until_the_pool_is_replaced(

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
-from dispatcher.runtime import LoopThread
-from dispatcher.settings import Settings
+from dispatcher.config.settings import Settings
+from dispatcher.sending.send_bridge import LoopThread
 from providers.base import OutboundSms, Provider
 from providers.outcome import OutcomeKind, Scope
 from providers.registry import build_provider

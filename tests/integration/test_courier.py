@@ -8,12 +8,12 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from dispatcher.courier import Courier
-from dispatcher.embedded_redis import free_port
-from dispatcher.enqueue import Dispatcher
-from dispatcher.provider_setup import build_providers
-from dispatcher.runtime import SendBridge
-from dispatcher.settings import Settings
+from dispatcher.config.provider_adapters import build_providers
+from dispatcher.config.settings import Settings
+from dispatcher.devstack.embedded_redis import free_port
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.sending.courier import Courier
+from dispatcher.sending.send_bridge import SendBridge
 from providers.simulator import ScriptedAnswer
 from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator, end_lease
 
@@ -123,7 +123,7 @@ def test_wrong_token_is_a_provider_error(
 ) -> None:
     """The simulator checks the token: a wrong one is answered 401, a provider error."""
     monkeypatch.setenv("SMSD_PROVIDERS__SINCH__API_TOKEN", "wrong-token")
-    from dispatcher.settings import load_settings
+    from dispatcher.config.settings import load_settings
 
     message_id = dispatcher.send_sms("+14155552671", "x")
     courier = courier_for(load_settings(), dispatcher, bridge)
@@ -137,7 +137,7 @@ def test_wrong_token_is_a_provider_error(
 
 
 def redis_ttl(dispatcher: Dispatcher, message_id: str) -> int:
-    from dispatcher.keys import message_key
+    from dispatcher.store.redis_keys import message_key
 
     return int(dispatcher.store.redis.ttl(message_key(message_id)))
 
@@ -167,7 +167,7 @@ def test_connection_refused_is_retryable(
 ) -> None:
     """Nothing listening: the request never left, so the attempt is retryable, not ambiguous."""
     monkeypatch.setenv("SMSD_PROVIDERS__SINCH__BASE_URL", f"http://127.0.0.1:{free_port()}")
-    from dispatcher.settings import load_settings
+    from dispatcher.config.settings import load_settings
 
     message_id = dispatcher.send_sms("+14155552671", "x")
     assert courier_for(load_settings(), dispatcher, bridge).deliver(message_id) == "retry_scheduled"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(len(CPUS) < 2, reason="needs two CPUs to pin to"
 HOLDER = """
 import os, sys, threading
 from pathlib import Path
-from dispatcher.cpu_pinning import pin_to_a_free_cpu
+from dispatcher.worker.cpu_pinning import pin_to_a_free_cpu
 cpu = pin_to_a_free_cpu(Path(sys.argv[1]))
 seen = {}
 thread = threading.Thread(target=lambda: seen.update(later=os.sched_getaffinity(0)))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.embedded_redis import free_port
+from dispatcher.devstack.embedded_redis import free_port
 from tests.conftest import REPO, wait_for
 
 

@@ -9,12 +9,12 @@ import pytest
 from click.testing import CliRunner
 
 from dispatcher.cli import main
-from dispatcher.courier import Courier
-from dispatcher.enqueue import Dispatcher
-from dispatcher.provider_setup import build_providers
-from dispatcher.runtime import SendBridge
-from dispatcher.settings import Settings
-from dispatcher.since import parse_since
+from dispatcher.config.provider_adapters import build_providers
+from dispatcher.config.settings import Settings
+from dispatcher.core.time_input import parse_since
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.sending.courier import Courier
+from dispatcher.sending.send_bridge import SendBridge
 from providers.simulator import ScriptedAnswer
 from tests.conftest import RunningSimulator
 

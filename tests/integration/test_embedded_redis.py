@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from dispatcher.embedded_redis import EmbeddedRedis
+from dispatcher.devstack.embedded_redis import EmbeddedRedis
 
 
 def test_data_survives_a_restart(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 import dispatcher as public_api
-from dispatcher.enqueue import Dispatcher
+from dispatcher.intake.enqueue import Dispatcher
 from tests.conftest import (
     REPO,
     SINCH_PLAN,
@@ -118,8 +118,8 @@ def test_idempotent_send(dispatcher: Dispatcher, redis_client: redis.Redis) -> N
 def test_unreachable_redis_keeps_nothing(settings: object, redis_client: redis.Redis) -> None:
     """When the record and its job cannot be written (they are written in one step), the caller
     gets EnqueueError and nothing is left behind."""
-    from dispatcher.embedded_redis import free_port
-    from dispatcher.settings import Settings
+    from dispatcher.config.settings import Settings
+    from dispatcher.devstack.embedded_redis import free_port
 
     assert isinstance(settings, Settings)
     core = Dispatcher(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")

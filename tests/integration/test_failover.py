@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.dead_letters import DeadLetterFilter, DeadLetters
-from dispatcher.enqueue import Dispatcher
-from dispatcher.settings import load_settings, reset_settings
+from dispatcher.config.settings import load_settings, reset_settings
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.ops.dead_letters import DeadLetterFilter, DeadLetters
 from providers.simulator import ScriptedAnswer
 from tests.conftest import REPO, RunningSimulator, WorkerFactory
 from tests.integration.test_retries import FAST_RETRIES, NUMBER, settled

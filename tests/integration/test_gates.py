@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import redis
 
-from dispatcher.gates import AttemptClass, CircuitState, ProviderGates, circuit_class
-from dispatcher.keys import METRICS, circuit_key, hour_key
-from dispatcher.settings import ProviderSettings
+from dispatcher.config.settings import ProviderSettings
+from dispatcher.store.gates import AttemptClass, CircuitState, ProviderGates, circuit_class
+from dispatcher.store.redis_keys import METRICS, circuit_key, hour_key
 
 T0 = 1_700_000_000_000
 

@@ -14,10 +14,10 @@ import psutil
 import pytest
 import redis
 
-from dispatcher.enqueue import Dispatcher
-from dispatcher.provider_setup import build_providers
-from dispatcher.runtime import SendBridge
-from dispatcher.settings import Settings
+from dispatcher.config.provider_adapters import build_providers
+from dispatcher.config.settings import Settings
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.sending.send_bridge import SendBridge
 from providers.base import OutboundSms
 from providers.outcome import OutcomeKind
 from providers.simulator import ScriptedAnswer

@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 import redis
 
-from dispatcher.api_keys import key_digest
-from dispatcher.keys import PENDING, PREFIX
-from dispatcher.runtime import LoopThread
+from dispatcher.api.api_keys import key_digest
+from dispatcher.sending.send_bridge import LoopThread
+from dispatcher.store.redis_keys import PENDING, PREFIX
 from tests.conftest import OPERATOR_KEY, SENDER_KEY, ApiFactory
 
 REQUESTS = 10_000

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.embedded_redis import free_port
+from dispatcher.devstack.embedded_redis import free_port
 from providers.simulator import ScriptedAnswer
 from tests.conftest import REPO, RunningSimulator, WebApp, WorkerFactory, test_secret, wait_for
 from tests.integration.test_api import call, wait_for_state

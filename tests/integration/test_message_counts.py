@@ -7,9 +7,9 @@ import time
 import pytest
 import redis
 
-from dispatcher.flushing import Flusher
-from dispatcher.keys import METRICS
-from dispatcher.message_counts import MessageCounts
+from dispatcher.store.message_counts import MessageCounts
+from dispatcher.store.redis_keys import METRICS
+from dispatcher.worker.count_flusher import Flusher
 
 
 def test_unbuffered_counts_go_to_redis_at_once(redis_client: redis.Redis) -> None:

@@ -11,14 +11,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from dispatcher.embedded_redis import free_port
-from dispatcher.runtime import LoopThread
-from dispatcher.settings import Settings
+from dispatcher.config.settings import Settings
+from dispatcher.devstack.embedded_redis import free_port
+from dispatcher.sending.send_bridge import LoopThread
+from providers.adapters.twilio import verify_callback
 from providers.base import HttpAnswer, InboundReport, OutboundSms, Provider, StatusPolling
 from providers.registry import build_provider
 from providers.simulator import ScriptedAnswer
 from providers.transport import exchange, send_through
-from providers.twilio import verify_callback
 from tests.conftest import RunningSimulator, serve_on_loopback, test_secret, wait_for
 
 _numbers = itertools.count(1)

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from dispatcher.embedded_redis import EmbeddedRedis
-from dispatcher.enqueue import Dispatcher
-from dispatcher.keys import DEAD_LETTERS, message_key
-from dispatcher.settings import Settings
+from dispatcher.config.settings import Settings
+from dispatcher.devstack.embedded_redis import EmbeddedRedis
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.store.redis_keys import DEAD_LETTERS, message_key
 from tests.conftest import RunningSimulator, WorkerFactory, wait_for
 
 FINAL = {"accepted", "delivered", "undelivered", "failed", "expired"}

@@ -9,9 +9,9 @@ import psutil
 import pytest
 import redis
 
-from dispatcher.celery_app import SEND_TASK
-from dispatcher.dead_letters import DeadLetterFilter, DeadLetters
-from dispatcher.enqueue import Dispatcher
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.ops.dead_letters import DeadLetterFilter, DeadLetters
+from dispatcher.queueing.celery_app import SEND_TASK
 from providers.simulator import ScriptedAnswer
 from tests.conftest import RunningSimulator, WorkerFactory, wait_for
 

@@ -8,9 +8,9 @@ import time
 
 import redis
 
-from dispatcher.enqueue import Dispatcher
-from dispatcher.keys import DELAY_QUEUE, PENDING, message_key
-from dispatcher.scheduler import DelayScheduler, job_template
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.sending.delay_queue_mover import DelayScheduler, job_template
+from dispatcher.store.redis_keys import DELAY_QUEUE, PENDING, message_key
 from tests.conftest import end_lease
 
 

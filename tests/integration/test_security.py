@@ -17,15 +17,20 @@ import pytest
 import redis
 from kombu.connection import Connection
 
-from dispatcher.celery_app import broker_url_for
-from dispatcher.embedded_redis import EmbeddedRedis
-from dispatcher.enqueue import Dispatcher
-from dispatcher.openapi import openapi_document
-from dispatcher.runtime import SendBridge
-from dispatcher.settings import DeliveryReportSettings, Settings, load_settings, reset_settings
+from dispatcher.api.openapi import openapi_document
+from dispatcher.config.settings import (
+    DeliveryReportSettings,
+    Settings,
+    load_settings,
+    reset_settings,
+)
+from dispatcher.devstack.embedded_redis import EmbeddedRedis
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.queueing.celery_app import broker_url_for
+from dispatcher.sending.send_bridge import SendBridge
+from providers.adapters.sinch import callback_signature
+from providers.adapters.twilio import request_signature
 from providers.simulator import ScriptedAnswer
-from providers.sinch import callback_signature
-from providers.twilio import request_signature
 from tests.conftest import (
     OPERATOR_KEY,
     REPO,

@@ -9,9 +9,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dispatcher.provider_setup import build_providers
-from dispatcher.runtime import SendBridge
-from dispatcher.settings import Settings
+from dispatcher.config.provider_adapters import build_providers
+from dispatcher.config.settings import Settings
+from dispatcher.sending.send_bridge import SendBridge
 from providers.base import OutboundSms, Provider
 from providers.outcome import OutcomeKind
 from providers.transport import SendOutcome

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from dispatcher.courier import Concluded, Courier
-from dispatcher.enqueue import Dispatcher
-from dispatcher.pipeline import SendPipeline
-from dispatcher.provider_setup import build_providers
-from dispatcher.runtime import SendBridge
-from dispatcher.settings import Settings
+from dispatcher.config.provider_adapters import build_providers
+from dispatcher.config.settings import Settings
+from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.sending.courier import Concluded, Courier
+from dispatcher.sending.pipeline import SendPipeline
+from dispatcher.sending.send_bridge import SendBridge
 
 
 class _CountingCourier(Courier):

@@ -6,11 +6,11 @@ from typing import Literal
 
 import redis
 
-from dispatcher.keys import message_key
-from dispatcher.records import Attempt, MessageRecord
-from dispatcher.states import MessageState
-from dispatcher.stats import backlog
-from dispatcher.store import Finish, MessageStore
+from dispatcher.core.message_record import Attempt, MessageRecord
+from dispatcher.core.states import MessageState
+from dispatcher.ops.stats import backlog
+from dispatcher.store.messages import Finish, MessageStore
+from dispatcher.store.redis_keys import message_key
 from tests.conftest import end_lease
 
 NOW = 1_764_000_000_000

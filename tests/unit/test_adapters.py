@@ -11,19 +11,24 @@ from urllib.parse import urlencode
 
 import pytest
 
+from dispatcher.config.provider_adapters import build_providers
+from dispatcher.config.settings import SECRET_SETTINGS, load_settings
 from dispatcher.errors import ConfigError
-from dispatcher.provider_setup import build_providers
-from dispatcher.settings import SECRET_SETTINGS, load_settings
+from providers.adapters.cecula import CeculaProvider, CeculaSettings
+from providers.adapters.gosms import GoSmsProvider, GoSmsSettings
+from providers.adapters.sinch import (
+    SinchProvider,
+    SinchSettings,
+    callback_signature,
+    verify_callback,
+)
+from providers.adapters.twilio import TwilioProvider, TwilioSettings, request_signature
+from providers.adapters.twilio import verify_callback as verify_twilio
+from providers.adapters.vonage import VonageProvider, VonageSettings
+from providers.adapters.yellowpush import YellowPushProvider, YellowPushSettings
 from providers.base import HttpAnswer, InboundReport, OutboundSms, Provider
-from providers.cecula import CeculaProvider, CeculaSettings
-from providers.gosms import GoSmsProvider, GoSmsSettings
 from providers.outcome import OutcomeKind
 from providers.registry import ENTRY_POINT_GROUP, build_provider, known_kinds
-from providers.sinch import SinchProvider, SinchSettings, callback_signature, verify_callback
-from providers.twilio import TwilioProvider, TwilioSettings, request_signature
-from providers.twilio import verify_callback as verify_twilio
-from providers.vonage import VonageProvider, VonageSettings
-from providers.yellowpush import YellowPushProvider, YellowPushSettings
 
 
 def sms(*, encoding: str = "GSM-7", valid_until_ms: int | None = None) -> OutboundSms:
@@ -299,7 +304,7 @@ def test_third_party_adapter_registers_through_the_entry_point_group(
 ) -> None:
     """An installed distribution naming a factory in ``sms_dispatch.providers`` is a new kind."""
     (tmp_path / "acme_sms.py").write_text(
-        "from providers.gosms import GoSmsProvider, GoSmsSettings\n"
+        "from providers.adapters.gosms import GoSmsProvider, GoSmsSettings\n"
         "def build(name, options):\n"
         "    return GoSmsProvider(GoSmsSettings(name=name, api_token=options['api_token']))\n",
         encoding="utf-8",

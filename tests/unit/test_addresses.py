@@ -8,7 +8,7 @@ import socket
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from dispatcher.addresses import PublicOnlyResolver, callback_host_problem, is_public_address
+from dispatcher.core.addresses import PublicOnlyResolver, callback_host_problem, is_public_address
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ import tomllib
 
 from click.testing import CliRunner
 
-from dispatcher.api_keys import KeyRing, key_digest
-from dispatcher.callbacks import callback_body, sign, verify_signature
+from dispatcher.api.api_keys import KeyRing, key_digest
 from dispatcher.cli import main
-from dispatcher.records import MessageRecord
-from dispatcher.settings import ApiKeySettings, ApiSettings
-from dispatcher.states import MessageState
+from dispatcher.config.settings import ApiKeySettings, ApiSettings
+from dispatcher.core.message_record import MessageRecord
+from dispatcher.core.states import MessageState
+from dispatcher.sending.status_callbacks import callback_body, sign, verify_signature
 
 
 def test_keyring_identifies_named_and_environment_keys() -> None:

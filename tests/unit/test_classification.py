@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from providers.adapters.sinch import ERROR_CODES, SinchProvider, SinchSettings
 from providers.base import HttpAnswer, OutboundSms
 from providers.outcome import (
     OutcomeKind,
@@ -19,7 +20,6 @@ from providers.outcome import (
     classify_transport,
     parse_retry_after_s,
 )
-from providers.sinch import ERROR_CODES, SinchProvider, SinchSettings
 
 A, R, AMB, REJ, PE = (
     OutcomeKind.ACCEPTED,

@@ -10,9 +10,13 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
+from providers.adapters.cecula import CeculaProvider, CeculaSettings
+from providers.adapters.gosms import GoSmsProvider, GoSmsSettings
+from providers.adapters.sinch import SinchProvider, SinchSettings
+from providers.adapters.twilio import TwilioProvider, TwilioSettings
+from providers.adapters.vonage import VonageProvider, VonageSettings
+from providers.adapters.yellowpush import YellowPushProvider, YellowPushSettings
 from providers.base import HttpAnswer, InboundReport, Provider
-from providers.cecula import CeculaProvider, CeculaSettings
-from providers.gosms import GoSmsProvider, GoSmsSettings
 from providers.outcome import (
     OutcomeKind,
     TransportFailure,
@@ -21,10 +25,6 @@ from providers.outcome import (
     classify_transport,
     parse_retry_after_s,
 )
-from providers.sinch import SinchProvider, SinchSettings
-from providers.twilio import TwilioProvider, TwilioSettings
-from providers.vonage import VonageProvider, VonageSettings
-from providers.yellowpush import YellowPushProvider, YellowPushSettings
 
 PROVIDERS: list[Provider] = [
     SinchProvider(SinchSettings(name="s", service_plan_id="p", api_token="t")),
@@ -76,7 +76,7 @@ def test_any_answer_gets_one_verdict(
         assert math.isfinite(verdict.retry_after_s)
         assert verdict.retry_after_s >= 0
     # Accepted means an id to match reports against; only a 204, and YellowPush (whose SDKs
-    # read no id from a 200, see providers/yellowpush.py), are taken without one.
+    # read no id from a 200, see providers/adapters/yellowpush.py), are taken without one.
     if verdict.kind is OutcomeKind.ACCEPTED and status != 204 and provider.name != "y":
         assert verdict.provider_message_id
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dispatcher.collector import settle_collector
+from dispatcher.worker.gc_settings import settle_collector
 
 
 @pytest.fixture

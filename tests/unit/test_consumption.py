@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import itertools
 
-from dispatcher.consumption import PriorityShareCycle
+from dispatcher.queueing.queue_order import PriorityShareCycle
 
 SHARES = {"sms.high": 8, "sms.normal": 3, "sms.bulk": 1}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.delivery import (
+from dispatcher.core.decisions import (
     Decision,
     FinalReason,
     SendPlan,
@@ -12,9 +12,9 @@ from dispatcher.delivery import (
     plan_send,
     wait_for_provider,
 )
-from dispatcher.policy import RetryPolicy
-from dispatcher.records import MessageRecord
-from dispatcher.states import MessageState
+from dispatcher.core.message_record import MessageRecord
+from dispatcher.core.retry_policy import RetryPolicy
+from dispatcher.core.states import MessageState
 from providers.outcome import OutcomeKind, Scope, Verdict
 
 NOW = 1_000_000

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.encoding import GSM7_BASIC, GSM7_EXTENSION, encoding_of, measure
+from dispatcher.core.encoding import GSM7_BASIC, GSM7_EXTENSION, encoding_of, measure
 
 CASES = [
     # body, encoding, units, segments

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.health import MIN_FACTOR, WindowStats, health_factors, route_factors
+from dispatcher.core.provider_health import MIN_FACTOR, WindowStats, health_factors, route_factors
 
 
 def stats(calls: int, failures: int = 0, mean_ms: int = 100) -> WindowStats:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispatcher.latency import LATENCY_BUCKETS_MS, bucket_index, percentile_ms
+from dispatcher.core.latency import LATENCY_BUCKETS_MS, bucket_index, percentile_ms
 
 
 @pytest.mark.parametrize(

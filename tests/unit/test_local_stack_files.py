@@ -29,7 +29,7 @@ def test_compose_runs_every_service_the_readme_names() -> None:
 
 def test_compose_sets_every_provider_secret_the_simulator_needs() -> None:
     """Each provider of config/default.toml gets its base URL and secrets in compose."""
-    from dispatcher.settings import SECRET_SETTINGS
+    from dispatcher.config.settings import SECRET_SETTINGS
     from providers.simulator.app import PERSONALITIES
     from tests.conftest import default_settings
 

@@ -8,8 +8,8 @@ import pytest
 import structlog
 
 from dispatcher import logs
+from dispatcher.core.message_record import mask_number
 from dispatcher.logs import configure_logging, get_logger, redact, register_secrets
-from dispatcher.records import mask_number
 
 
 def run(event: dict[str, object]) -> dict[str, object]:

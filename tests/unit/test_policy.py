@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.policy import RetryPolicy, resolve_policy
+from dispatcher.core.retry_policy import RetryPolicy, resolve_policy
 
 policies = st.builds(
     lambda base, factor, attempts: RetryPolicy(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.config.settings import WeightedProvider, load_settings
+from dispatcher.core.routing import Route, draw_for, order_route, route_for, shares
 from dispatcher.errors import ConfigError
-from dispatcher.routing import Route, draw_for, order_route, route_for, shares
-from dispatcher.settings import WeightedProvider, load_settings
 
 PREFIXES = {"44": Route(("sinch",)), "447": Route(("vonage", "sinch")), "1": Route(("twilio",))}
 DEFAULT = Route(("sinch", "twilio"))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.config.provider_adapters import build_providers
+from dispatcher.config.settings import load_settings, resolve_redis_url
 from dispatcher.errors import ConfigError
-from dispatcher.provider_setup import build_providers
-from dispatcher.settings import load_settings, resolve_redis_url
 
 REPO = Path(__file__).resolve().parents[2]
 

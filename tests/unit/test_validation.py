@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dispatcher.config.settings import MessageSettings
 from dispatcher.errors import InvalidMessage
-from dispatcher.message import validate_message
-from dispatcher.settings import MessageSettings
+from dispatcher.intake.validation import validate_message
 
 RULES = MessageSettings(max_segments=10, default_validity_s=3600, max_validity_s=259_200)
 PROVIDERS = ("sinch",)

@@ -1,0 +1,510 @@
+"""The HTTP API (aiohttp web), for web apps not written in Python and for operators.
+
+Routes (the OpenAPI document at ``/openapi.json`` describes each, see
+:mod:`dispatcher.api.openapi`):
+
+- ``POST /v1/messages``, ``POST /v1/messages:batch``, ``GET /v1/messages/{id}``: keys that send;
+- ``GET /v1/dead-letters``, ``POST /v1/dead-letters/{id}/replay``: keys that operate;
+- ``POST /v1/delivery-reports/{provider}``: provider callbacks (signature or URL token);
+- ``GET /v1/dashboard``: keys that operate (the data of the dashboard page);
+- ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``, and the dashboard
+  page itself (``/dashboard``, which holds no data): open.
+
+Every refusal is a JSON ``{"error": {"code", "message", ...}}`` with a stable ``code``; nothing
+reaches a client as an HTML page or a bare 500. Enqueueing goes through the same
+:class:`~dispatcher.intake.enqueue.Dispatcher` as ``send_sms`` (one path for validation, idempotency
+and publishing); its blocking Redis calls run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import redis
+from aiohttp import web
+
+from dispatcher.api.api_keys import ApiClient, KeyRing, RequestLimiter
+from dispatcher.api.openapi import openapi_document
+from dispatcher.config.settings import ApiScope, Settings
+from dispatcher.core.time_input import parse_since
+from dispatcher.errors import EnqueueError, IdempotencyConflict, InvalidMessage, MessageNotFound
+from dispatcher.intake.delivery_reports import receive_reports
+from dispatcher.intake.enqueue import Dispatcher, Receipt
+from dispatcher.logs import get_logger, register_secrets
+from dispatcher.ops.dead_letters import (
+    DeadLetterFilter,
+    DeadLetters,
+    NotADeadLetterError,
+    dead_letter_filter_problems,
+)
+from dispatcher.ops.metrics import ApiMetrics
+from dispatcher.ops.stats import hour_series, stats_snapshot, workers
+from dispatcher.store.heartbeats import stale_after_ms
+from providers.base import InboundReport, Provider
+
+__all__ = ["build_api", "serve_api"]
+
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+SETTINGS = web.AppKey("settings", Settings)
+KEYRING = web.AppKey("keyring", KeyRing)
+LIMITER = web.AppKey("limiter", RequestLimiter)
+PROVIDERS = web.AppKey("providers", dict)
+METRICS = web.AppKey("metrics", ApiMetrics)
+DOCUMENT = web.AppKey("document", dict)
+CLIENT = web.RequestKey("api_client", ApiClient)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_MESSAGE_STATUSES = {
+    400: "malformed_json",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def _error(
+    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> web.Response:
+    body = {"error": {"code": code, "message": message, **extra}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --- middlewares ------------------------------------------------------------------------------
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every refusal as JSON with a stable code; an unexpected failure as a logged JSON 500."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _MESSAGE_STATUSES.get(exc.status, "http_error")
+        response = _error(exc.status, code, exc.reason, headers=_kept_headers(exc))
+    except redis.RedisError as exc:
+        get_logger().error("api.redis_error", path=request.path, error=type(exc).__name__)
+        response = _error(
+            503, "unavailable", "the message store is unavailable", headers={"Retry-After": "1"}
+        )
+    except Exception as exc:
+        get_logger().exception("api.unexpected_error", path=request.path, error=type(exc).__name__)
+        response = _error(500, "internal_error", "an unexpected error; it has been logged")
+    route = request.match_info.route.resource
+    request.app[METRICS].requests.labels(
+        route=route.canonical if route is not None else "unmatched", status=str(response.status)
+    ).inc()
+    return response
+
+
+def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+
+
+_QUERY_PARAMETERS: dict[str, frozenset[str]] = {
+    "/v1/dead-letters": frozenset({"provider", "reason", "since", "limit", "offset"}),
+    "/v1/delivery-reports/{provider}": frozenset({"token"}),
+}
+
+
+@web.middleware
+async def _known_query(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A query parameter a route does not take is refused, as an unknown field is."""
+    resource = request.match_info.route.resource
+    if resource is not None and request.query:
+        allowed = _QUERY_PARAMETERS.get(resource.canonical, frozenset())
+        unknown = sorted(set(request.query) - allowed)
+        if unknown:
+            return _error(
+                422,
+                "invalid_request",
+                "unknown query parameters",
+                fields=dict.fromkeys(unknown[:10], "is not a known query parameter"),
+            )
+        repeated = sorted(
+            name for name in set(request.query) if len(request.query.getall(name)) > 1
+        )
+        if repeated:
+            return _error(
+                422,
+                "invalid_request",
+                "query parameters given more than once",
+                fields=dict.fromkeys(repeated, "is given more than once"),
+            )
+    return await handler(request)
+
+
+def _needs_key(path: str) -> bool:
+    return path.startswith("/v1/") and not path.startswith("/v1/delivery-reports/")
+
+
+@web.middleware
+async def _authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``Authorization: Bearer <key>`` on /v1 (but provider callbacks), then the key's rate."""
+    if not _needs_key(request.path):
+        return await handler(request)
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    client = request.app[KEYRING].identify(key.strip()) if scheme.lower() == "bearer" else None
+    if client is None:
+        return _error(
+            401,
+            "unauthorized",
+            "a valid API key is required as 'Authorization: Bearer <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    wait_ms = await asyncio.to_thread(request.app[LIMITER].wait_ms, client, now_ms=_now_ms())
+    if wait_ms > 0:
+        return _error(
+            429,
+            "rate_limited",
+            f"key {client.name!r} is over its rate limit of {client.rate_limit:g} requests/s",
+            headers={"Retry-After": str(max(1, math.ceil(wait_ms / 1000)))},
+        )
+    request[CLIENT] = client
+    return await handler(request)
+
+
+def _requires(scope: ApiScope) -> Callable[[Handler], Handler]:
+    """A handler only keys with ``scope`` may call (403 for the others)."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            client = request[CLIENT]
+            if not client.may(scope):
+                return _error(403, "forbidden", f"key {client.name!r} may not {scope}")
+            return await handler(request)
+
+        return guarded
+
+    return wrap
+
+
+def _no_constant(name: str) -> Any:
+    # NaN, Infinity and -Infinity are not JSON, though Python's reader takes them.
+    raise ValueError(f"{name} is not JSON")
+
+
+async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The request's JSON object, or the refusal (415, 400, 422; 413 raises)."""
+    if request.content_type != "application/json":
+        return _error(415, "unsupported_media_type", "send Content-Type: application/json")
+    raw = await request.read()
+    try:
+        document = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "malformed_json", "the request body is not valid JSON")
+    except RecursionError:
+        return _error(400, "malformed_json", "the request body is nested too deeply")
+    if not isinstance(document, dict):
+        return _error(422, "invalid_request", "the request body must be a JSON object")
+    return document
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _receipt_json(receipt: Receipt) -> dict[str, Any]:
+    return {
+        "id": receipt.id,
+        "state": receipt.state,
+        "segments": receipt.segments,
+        "encoding": receipt.encoding,
+        "duplicate": receipt.duplicate,
+    }
+
+
+@_requires("send")
+async def _create_message(request: web.Request) -> web.StreamResponse:
+    document = await _json_body(request)
+    if isinstance(document, web.Response):
+        return document
+    header_key = request.headers.get("Idempotency-Key")
+    if header_key is not None:
+        if document.get("idempotency_key", header_key) != header_key:
+            return _error(
+                422,
+                "invalid_message",
+                "the Idempotency-Key header and the idempotency_key field differ",
+                fields={"idempotency_key": "differs from the Idempotency-Key header"},
+            )
+        document["idempotency_key"] = header_key
+    dispatcher = request.app[DISPATCHER]
+    client = request[CLIENT]
+    try:
+        message = dispatcher.validate(**{str(k): v for k, v in document.items()})
+        receipt = await asyncio.to_thread(
+            dispatcher.enqueue, message, idempotency_scope=client.name
+        )
+    except InvalidMessage as exc:
+        return _error(422, "invalid_message", str(exc), fields=exc.fields)
+    except IdempotencyConflict as exc:
+        return _error(409, "idempotency_conflict", str(exc), message_id=exc.message_id)
+    except EnqueueError:
+        return _error(503, "enqueue_unavailable", "the message could not be queued; retry later")
+    return web.json_response(_receipt_json(receipt), status=200 if receipt.duplicate else 202)
+
+
+@_requires("send")
+async def _create_batch(request: web.Request) -> web.StreamResponse:
+    document = await _json_body(request)
+    if isinstance(document, web.Response):
+        return document
+    limit = request.app[SETTINGS].api.max_batch
+    unknown = sorted(set(document) - {"messages"})
+    messages = document.get("messages")
+    problem = None
+    if unknown:
+        problem = dict.fromkeys(unknown, "is not a known field")
+    elif not isinstance(messages, list) or not messages:
+        problem = {"messages": "must be a non-empty list of messages"}
+    elif len(messages) > limit:
+        problem = {"messages": f"holds {len(messages)} messages; at most {limit} per batch"}
+    else:
+        not_objects = [i for i, item in enumerate(messages) if not isinstance(item, dict)]
+        if not_objects:
+            problem = {f"messages[{i}]": "must be an object" for i in not_objects[:10]}
+    if problem is not None:
+        return _error(422, "invalid_request", "the batch is not valid", fields=problem)
+    assert isinstance(messages, list)
+    client = request[CLIENT]
+    results = await asyncio.to_thread(
+        request.app[DISPATCHER].send_bulk, messages, idempotency_scope=client.name
+    )
+    refused_count = sum(1 for r in results if "error" in r)
+    return web.json_response(
+        {"accepted": len(results) - refused_count, "refused": refused_count, "results": results}
+    )
+
+
+@_requires("send")
+async def _get_message(request: web.Request) -> web.StreamResponse:
+    dispatcher = request.app[DISPATCHER]
+    try:
+        status = await asyncio.to_thread(dispatcher.get_status, request.match_info["id"])
+    except MessageNotFound:
+        return _error(404, "not_found", "no message with this id")
+    return web.json_response(status)
+
+
+# --- dead letters -----------------------------------------------------------------------------
+
+
+def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidMessage({name: f"must be a whole number from {low} to {high}"})
+    return int(raw)
+
+
+@_requires("operate")
+async def _list_dead_letters(request: web.Request) -> web.StreamResponse:
+    query = request.query
+    try:
+        limit = _int_param(query, "limit", 50, 1, 1000)
+        offset = _int_param(query, "offset", 0, 0, 10_000_000)
+        since = query.get("since")
+        since_ms = parse_since(since, now_ms=_now_ms()) if since else None
+    except InvalidMessage as exc:
+        return _error(422, "invalid_request", str(exc), fields=exc.fields)
+    except ValueError as exc:
+        return _error(422, "invalid_request", str(exc), fields={"since": str(exc)})
+    problems = dead_letter_filter_problems(query.get("provider"), query.get("reason"))
+    if problems:
+        return _error(422, "invalid_request", "the filter is not valid", fields=problems)
+    wanted = DeadLetterFilter(
+        provider=query.get("provider"), reason=query.get("reason"), since_ms=since_ms
+    )
+    letters = DeadLetters(request.app[DISPATCHER])
+
+    def page() -> dict[str, Any]:
+        items = letters.page(wanted, offset=offset, limit=limit)
+        return {"total": letters.count(), "items": items}
+
+    return web.json_response(await asyncio.to_thread(page))
+
+
+@_requires("operate")
+async def _replay_dead_letter(request: web.Request) -> web.StreamResponse:
+    original = request.match_info["id"]
+    letters = DeadLetters(request.app[DISPATCHER])
+    try:
+        new_id = await asyncio.to_thread(letters.replay, original)
+    except NotADeadLetterError:
+        return _error(404, "not_found", "no dead letter with this id (replayed or purged?)")
+    except EnqueueError:
+        return _error(503, "enqueue_unavailable", "the replay could not be queued; retry later")
+    client = request[CLIENT]
+    get_logger(message_id=original).info("sms.replayed", replayed_as=new_id, by=client.name)
+    return web.json_response({"id": new_id, "replay_of": original}, status=202)
+
+
+# --- provider callbacks -----------------------------------------------------------------------
+
+
+async def _delivery_report(request: web.Request) -> web.Response:
+    name = request.match_info["provider"]
+    provider: Provider | None = request.app[PROVIDERS].get(name)
+    if provider is None:
+        return _error(404, "not_found", f"no configured provider {name!r}")
+    report = InboundReport(
+        body=await request.read(),
+        content_type=request.content_type,
+        query=dict(request.query),
+        headers=dict(request.headers),
+        url=str(request.url),
+    )
+    answer = await asyncio.to_thread(
+        receive_reports,
+        provider,
+        report,
+        store=request.app[DISPATCHER].store,
+        secret=request.app[SETTINGS].delivery_reports.secret,
+    )
+    return web.json_response(answer.body, status=answer.status, headers=answer.headers)
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    store = request.app[DISPATCHER].store
+    heartbeat_s = request.app[SETTINGS].worker.heartbeat_s
+
+    def seen() -> list[dict[str, Any]]:
+        store.redis.ping()
+        return workers(store.redis, now_ms=_now_ms(), heartbeat_s=heartbeat_s)
+
+    try:
+        found = await asyncio.to_thread(seen)
+    except redis.RedisError as exc:
+        down = {"ready": False, "redis": type(exc).__name__, "workers": 0, "reason": "no Redis"}
+        return web.json_response(down, status=503)
+    fresh = sum(1 for worker in found if not worker["stale"])
+    stale = [worker["name"] for worker in found if worker["stale"]]
+    body: dict[str, Any] = {"ready": fresh > 0, "redis": "ok", "workers": fresh, "stale": stale}
+    if fresh == 0:
+        window_s = stale_after_ms(heartbeat_s) / 1000
+        body["reason"] = f"no worker ran a job or canary in the last {window_s:g} s"
+        return web.json_response(body, status=503)
+    return web.json_response(body)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    text = await asyncio.to_thread(request.app[METRICS].render)
+    return web.Response(body=text, content_type="text/plain", charset="utf-8")
+
+
+@_requires("operate")
+async def _dashboard_data(request: web.Request) -> web.StreamResponse:
+    settings = request.app[SETTINGS]
+    dispatcher = request.app[DISPATCHER]
+
+    def gather() -> dict[str, Any]:
+        now_ms = _now_ms()
+        snapshot = stats_snapshot(settings, dispatcher.store.redis, now_ms=now_ms)
+        snapshot["hour"] = hour_series(settings, dispatcher.store.redis, now_ms=now_ms)
+        letters = DeadLetters(dispatcher).page(DeadLetterFilter(), offset=0, limit=20)
+        snapshot["dead_letters_latest"] = letters
+        return snapshot
+
+    return web.json_response(await asyncio.to_thread(gather))
+
+
+_STATIC = Path(__file__).parent / "static"
+_PAGE_HEADERS = {
+    # The page holds no data (it reads /v1/dashboard with the operator key) and loads nothing
+    # from elsewhere.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def _static(name: str, content_type: str) -> Handler:
+    body = (_STATIC / name).read_bytes()
+
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=body, content_type=content_type, charset="utf-8", headers=_PAGE_HEADERS
+        )
+
+    return serve
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DOCUMENT])
+
+
+def build_api(
+    settings: Settings, dispatcher: Dispatcher, providers: Mapping[str, Provider]
+) -> web.Application:
+    """The API application; refuses to build without at least one key."""
+    register_secrets(settings.secret_values())
+    keyring = KeyRing(settings.api)
+    if not len(keyring):
+        raise ValueError("no API key: add [api.keys.NAME] or set SMSD_API__API_KEYS")
+    app = web.Application(
+        middlewares=[_json_errors, _authenticate, _known_query],
+        client_max_size=settings.api.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[DISPATCHER] = dispatcher
+    app[KEYRING] = keyring
+    app[LIMITER] = RequestLimiter(dispatcher.store.redis)
+    app[PROVIDERS] = dict(providers)
+    app[METRICS] = ApiMetrics(
+        dispatcher.store.redis, list(settings.providers), settings.worker.heartbeat_s
+    )
+    app[DOCUMENT] = openapi_document(settings)
+    app.router.add_post("/v1/messages", _create_message)
+    app.router.add_post("/v1/messages:batch", _create_batch)
+    app.router.add_get("/v1/messages/{id}", _get_message, allow_head=False)
+    app.router.add_get("/v1/dead-letters", _list_dead_letters, allow_head=False)
+    app.router.add_post("/v1/dead-letters/{id}/replay", _replay_dead_letter)
+    app.router.add_post("/v1/delivery-reports/{provider}", _delivery_report)
+    app.router.add_get("/healthz", _healthz, allow_head=False)
+    app.router.add_get("/readyz", _readyz, allow_head=False)
+    app.router.add_get("/metrics", _metrics, allow_head=False)
+    app.router.add_get("/openapi.json", _openapi, allow_head=False)
+    app.router.add_get("/v1/dashboard", _dashboard_data, allow_head=False)
+    app.router.add_get("/dashboard", _static("dashboard.html", "text/html"), allow_head=False)
+    app.router.add_get(
+        "/dashboard.js", _static("dashboard.js", "application/javascript"), allow_head=False
+    )
+    app.router.add_get("/dashboard.css", _static("dashboard.css", "text/css"), allow_head=False)
+    return app
+
+
+async def serve_api(app: web.Application, *, host: str, port: int) -> None:
+    """Serve until cancelled."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, backlog=1024).start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

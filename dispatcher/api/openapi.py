@@ -1,0 +1,425 @@
+"""The OpenAPI 3 document of the HTTP API, served at ``/openapi.json``.
+
+Written by hand next to the handlers; a test checks that every route of the application is in it
+(and nothing else), and a property-based run checks the answers against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher.config.settings import PRIORITY_QUEUES, Settings
+from dispatcher.core.states import MessageState
+
+__all__ = ["openapi_document"]
+
+_JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "Malformed JSON.",
+        401: "No valid API key (or callback signature / token).",
+        403: "The key may not do this.",
+        404: "Not found.",
+        405: "Method not allowed.",
+        409: "Conflict (idempotency key reused with other content; already replayed).",
+        413: "Body larger than api.max_body_bytes.",
+        415: "Not application/json.",
+        422: "Invalid input; `fields` names each bad field and why.",
+        429: "Over this key's rate limit; see Retry-After.",
+        503: "Redis unavailable, or a report arrived before its message was accepted.",
+    }
+    answers = {str(s): _json(_ref("Error"), reasons[s]) for s in statuses}
+    if 429 in statuses:
+        answers["429"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    if 503 in statuses:
+        answers["503"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    return answers
+
+
+def _page(summary: str, content_type: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "responses": {
+                "200": {
+                    "description": summary,
+                    "content": {content_type: {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    }
+
+
+def _schemas(settings: Settings) -> dict[str, Any]:
+    max_validity = settings.messages.max_validity_s
+    nullable_string = {"type": ["string", "null"]}
+    enabled = [name for name, p in settings.providers.items() if p.enabled]
+    message_fields = {
+        "to": {
+            "type": "string",
+            "pattern": r"^\+?[0-9 ()-]{7,20}$",
+            "description": "A valid phone number (libphonenumber), E.164: +14155552671",
+        },
+        "body": {"type": "string", "pattern": r"\S", "description": "Not blank; GSM-7 or UCS-2"},
+        "sender": {
+            "type": ["string", "null"],
+            "pattern": r"^((?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}|\+?[0-9]{3,15})$",
+        },
+        "idempotency_key": {"type": "string", "pattern": r"^[!-~]{1,255}$"},
+        "priority": {"type": "string", "enum": list(PRIORITY_QUEUES)},
+        "validity": {"type": "integer", "minimum": 1, "maximum": max_validity},
+        "providers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "enum": enabled},
+        },
+        "callback_url": {
+            "type": "string",
+            "pattern": r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/\S*)?$",
+            "maxLength": 2048,
+        },
+        "metadata": {
+            "type": "object",
+            "maxProperties": 32,
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        },
+    }
+    receipt = {
+        "id": {"type": "string"},
+        "state": {"type": "string", "enum": [s.value for s in MessageState]},
+        "segments": {"type": "integer"},
+        "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]},
+    }
+    return {
+        "ErrorDetail": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                "message_id": {"type": "string"},
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {"error": _ref("ErrorDetail")},
+        },
+        "NewMessage": {
+            "type": "object",
+            "required": ["to", "body"],
+            "additionalProperties": False,
+            "properties": message_fields,
+        },
+        "Receipt": {
+            "type": "object",
+            "required": list(receipt),
+            "properties": {**receipt, "duplicate": {"type": "boolean"}},
+        },
+        "Batch": {
+            "type": "object",
+            "required": ["messages"],
+            "additionalProperties": False,
+            "properties": {
+                "messages": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": settings.api.max_batch,
+                    # Each item is checked on its own and answered in `results` (a bad item
+                    # does not refuse the batch); NewMessage says what a good item is.
+                    "items": {"type": "object"},
+                    "description": "Messages as NewMessage; each is validated on its own.",
+                }
+            },
+        },
+        "BatchResult": {
+            "type": "object",
+            "required": ["results", "accepted", "refused"],
+            "properties": {
+                "accepted": {"type": "integer"},
+                "refused": {"type": "integer"},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["index"],
+                        "properties": {
+                            "index": {"type": "integer"},
+                            **receipt,
+                            "duplicate": {"type": "boolean"},
+                            "error": _ref("ErrorDetail"),
+                        },
+                    },
+                },
+            },
+        },
+        "MessageStatus": {
+            "type": "object",
+            "required": ["id", "state", "attempts"],
+            "properties": {
+                "id": {"type": "string"},
+                "state": receipt["state"],
+                "to": {"type": "string", "description": "masked: +*******2671"},
+                "provider": nullable_string,
+                "provider_message_id": nullable_string,
+                "segments": {"type": "integer"},
+                "attempt_count": {"type": "integer"},
+                "attempts": {"type": "array", "items": {"type": "object"}},
+                "final_reason": nullable_string,
+                "delivery_report": {"type": ["object", "null"]},
+            },
+        },
+        "DeadLetterPage": {
+            "type": "object",
+            "required": ["total", "items"],
+            "properties": {
+                "total": {"type": "integer"},
+                "items": {"type": "array", "items": _ref("MessageStatus")},
+            },
+        },
+        "Replayed": {
+            "type": "object",
+            "required": ["id", "replay_of"],
+            "properties": {"id": {"type": "string"}, "replay_of": {"type": "string"}},
+        },
+        "Health": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}},
+        "Ready": {
+            "type": "object",
+            "required": ["ready", "redis", "workers"],
+            "properties": {
+                "ready": {"type": "boolean"},
+                "redis": {"type": "string"},
+                "workers": {"type": "integer"},
+                "stale": {"type": "array", "items": {"type": "string"}},
+                "reason": {"type": "string"},
+            },
+        },
+        "Dashboard": {
+            "type": "object",
+            "required": ["at_ms", "queues", "workers", "providers", "hour", "dead_letters_latest"],
+            "properties": {
+                "at_ms": {"type": "integer"},
+                "queues": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "in_flight": {"type": "integer"},
+                "waiting_to_retry": {"type": "integer"},
+                "dead_letters": {"type": "integer"},
+                "callbacks_pending": {"type": "integer"},
+                "workers": {"type": "array", "items": {"type": "object"}},
+                "providers": {"type": "array", "items": {"type": "object"}},
+                "routes": {"type": "array", "items": {"type": "object"}},
+                "hour": {"type": "object"},
+                "dead_letters_latest": {"type": "array", "items": _ref("MessageStatus")},
+            },
+        },
+        "ReportsTaken": {
+            "type": "object",
+            "required": ["reports", "outcomes"],
+            "properties": {
+                "reports": {"type": "integer"},
+                "outcomes": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+        },
+    }
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The document for this configuration (batch size, validity, providers)."""
+    bearer: list[dict[str, list[str]]] = [{"apiKey": []}]
+    limit_param = {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+    }
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "sms-dispatch", "version": "1"},
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(settings),
+        },
+        "paths": {
+            "/v1/messages": {
+                "post": {
+                    "summary": "Enqueue one SMS",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {_JSON: {"schema": _ref("NewMessage")}},
+                    },
+                    "responses": {
+                        "202": _json(_ref("Receipt"), "Queued."),
+                        "200": _json(
+                            _ref("Receipt"), "The same key and content: the earlier message."
+                        ),
+                        **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                    },
+                }
+            },
+            "/v1/messages:batch": {
+                "post": {
+                    "summary": "Enqueue up to api.max_batch messages, a result each",
+                    "security": bearer,
+                    "requestBody": {
+                        "required": True,
+                        "content": {_JSON: {"schema": _ref("Batch")}},
+                    },
+                    "responses": {
+                        "200": _json(_ref("BatchResult"), "One result per message, in order."),
+                        **_errors(400, 401, 403, 413, 415, 422, 429, 503),
+                    },
+                }
+            },
+            "/v1/messages/{id}": {
+                "get": {
+                    "summary": "A message's state, provider, segments and every attempt",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": _json(_ref("MessageStatus"), "The message."),
+                        **_errors(401, 403, 404, 429, 503),
+                    },
+                }
+            },
+            "/v1/dead-letters": {
+                "get": {
+                    "summary": "Dead letters, newest first (operator keys)",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "provider", "in": "query", "schema": {"type": "string"}},
+                        {"name": "reason", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "since",
+                            "in": "query",
+                            "schema": {"type": "string"},
+                            "description": "30m, 2h, 1d or an ISO 8601 time",
+                        },
+                        limit_param,
+                        {
+                            "name": "offset",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 0},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(_ref("DeadLetterPage"), "A page of dead letters."),
+                        **_errors(401, 403, 422, 429, 503),
+                    },
+                }
+            },
+            "/v1/dead-letters/{id}/replay": {
+                "post": {
+                    "summary": "Send a dead letter again as a new message (operator keys)",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "202": _json(_ref("Replayed"), "Queued as a new message."),
+                        **_errors(401, 403, 404, 429, 503),
+                    },
+                }
+            },
+            "/v1/delivery-reports/{provider}": {
+                "post": {
+                    "summary": "A provider's delivery-report callback",
+                    "description": (
+                        "Signed (Twilio; Sinch with webhook_secret), "
+                        "or ?token=<delivery_reports.secret>."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "provider",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        {"name": "token", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "requestBody": {
+                        "content": {
+                            _JSON: {"schema": {"type": "object"}},
+                            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                        }
+                    },
+                    "responses": {
+                        "200": _json(_ref("ReportsTaken"), "Taken (repeats change nothing)."),
+                        **_errors(401, 404, 413, 422, 503),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "The process is up",
+                    "responses": {"200": _json(_ref("Health"), "Up.")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Redis answers and a worker's heartbeat is recent",
+                    "responses": {
+                        "200": _json(_ref("Ready"), "Ready."),
+                        "503": _json(_ref("Ready"), "Not ready, and why."),
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus metrics",
+                    "responses": {
+                        "200": {
+                            "description": "Text exposition format.",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(503),
+                    },
+                }
+            },
+            "/v1/dashboard": {
+                "get": {
+                    "summary": "Everything the dashboard shows (operator keys)",
+                    "security": bearer,
+                    "responses": {
+                        "200": _json(
+                            _ref("Dashboard"), "Snapshot, last hour, latest dead letters."
+                        ),
+                        **_errors(401, 403, 429, 503),
+                    },
+                }
+            },
+            "/dashboard": _page("The dashboard page (reads /v1/dashboard)", "text/html"),
+            "/dashboard.js": _page("The dashboard's script", "application/javascript"),
+            "/dashboard.css": _page("The dashboard's style", "text/css"),
+            "/openapi.json": {
+                "get": {
+                    "summary": "This document",
+                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+                }
+            },
+        },
+    }
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            if "security" in operation:
+                operation["x-scope"] = "operate" if path in OPERATOR_PATHS else "send"
+    return document
+
+
+# The operations a key needs the "operate" scope for; every other one with a key needs "send".
+# Each operation of the document states its scope as ``x-scope`` (checked against the API).
+OPERATOR_PATHS = frozenset({"/v1/dead-letters", "/v1/dead-letters/{id}/replay", "/v1/dashboard"})

@@ -1,0 +1,222 @@
+"""The recorded message and its attempts, as they are kept in the status store."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from dispatcher.core.states import MessageState
+
+__all__ = ["Attempt", "MessageRecord", "mask_number"]
+
+
+def mask_number(number: str) -> str:
+    """A phone number with all but its last four digits hidden: ``+*******2671``."""
+    digits = number.lstrip("+")
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    prefix = "+" if number.startswith("+") else ""
+    return prefix + "*" * (len(digits) - 4) + digits[-4:]
+
+
+def _optional_str(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _optional_int(value: str | None) -> int | None:
+    return None if value in (None, "") else int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call to a provider, and what came of it."""
+
+    number: int
+    provider: str
+    started_at_ms: int
+    latency_ms: int
+    outcome: str  # an OutcomeKind value
+    http_status: int | None = None
+    provider_code: str | None = None
+    reason: str = ""
+    provider_message_id: str | None = None
+    possible_duplicate: bool = False
+    task_id: str | None = None
+    next_provider: str | None = None  # set when this attempt made the message fail over
+
+    def to_json(self) -> str:
+        # Its fields are all scalars: no deep copy (asdict) needed.
+        return json.dumps(
+            {name: getattr(self, name) for name in _ATTEMPT_FIELDS}, separators=(",", ":")
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Attempt:
+        return cls(**json.loads(raw))
+
+
+_ATTEMPT_FIELDS = tuple(f.name for f in fields(Attempt))
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A message as the store holds it."""
+
+    id: str
+    to: str
+    body: str
+    sender: str | None
+    priority: str
+    encoding: str
+    segments: int
+    state: MessageState
+    created_at_ms: int
+    updated_at_ms: int
+    valid_until_ms: int
+    attempt_count: int = 0
+    providers: tuple[str, ...] = ()
+    callback_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    idempotency_scope: str | None = None  # the API key name an idempotency key belongs to
+    fingerprint: str = ""
+    provider: str | None = None
+    provider_message_id: str | None = None
+    final_reason: str | None = None  # a code: rejected, attempts_exhausted, expired, ...
+    final_detail: str | None = None  # the provider's words or ours
+    possible_duplicate: bool = False
+    next_attempt_at_ms: int | None = None
+    replay_of: str | None = None
+    replayed_as: str | None = None
+    # Providers this message has moved away from (provider_error, or its retry budget spent).
+    providers_left: tuple[str, ...] = ()
+    # Attempts in a row on ``provider``, the last provider tried.
+    provider_attempts: int = 0
+    # A rate-limit slot this message holds on a provider, while it waits in the delay queue.
+    slot_provider: str | None = None
+    slot_at_ms: int | None = None
+    # What the provider's delivery report said: its own status word, the reason, and when.
+    report_status: str | None = None
+    report_reason: str | None = None
+    reported_at_ms: int | None = None
+    callback_failed: bool = False  # a status callback to callback_url was given up
+
+    def to_hash(self) -> dict[str, str]:
+        """The Redis hash fields of this record (empty optional fields are left out)."""
+        fields: dict[str, str] = {
+            "id": self.id,
+            "to": self.to,
+            "body": self.body,
+            "priority": self.priority,
+            "encoding": self.encoding,
+            "segments": str(self.segments),
+            "state": self.state.value,
+            "created_at_ms": str(self.created_at_ms),
+            "updated_at_ms": str(self.updated_at_ms),
+            "valid_until_ms": str(self.valid_until_ms),
+            "attempt_count": str(self.attempt_count),
+            "providers": json.dumps(list(self.providers)),
+            "metadata": json.dumps(self.metadata, separators=(",", ":")),
+            "fingerprint": self.fingerprint,
+            "possible_duplicate": "1" if self.possible_duplicate else "0",
+            "providers_left": ",".join(self.providers_left),
+            "provider_attempts": str(self.provider_attempts),
+        }
+        optional = {
+            "sender": self.sender,
+            "callback_url": self.callback_url,
+            "idempotency_key": self.idempotency_key,
+            "idempotency_scope": self.idempotency_scope,
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "final_reason": self.final_reason,
+            "final_detail": self.final_detail,
+            "next_attempt_at_ms": _optional_str(self.next_attempt_at_ms),
+            "replay_of": self.replay_of,
+            "replayed_as": self.replayed_as,
+            "slot_provider": self.slot_provider,
+            "slot_at_ms": _optional_str(self.slot_at_ms),
+            "report_status": self.report_status,
+            "report_reason": self.report_reason,
+            "reported_at_ms": _optional_str(self.reported_at_ms),
+            "callback_failed": "1" if self.callback_failed else None,
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        return fields
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> MessageRecord:
+        return cls(
+            id=raw["id"],
+            to=raw["to"],
+            body=raw["body"],
+            sender=raw.get("sender"),
+            priority=raw["priority"],
+            encoding=raw["encoding"],
+            segments=int(raw["segments"]),
+            state=MessageState(raw["state"]),
+            created_at_ms=int(raw["created_at_ms"]),
+            updated_at_ms=int(raw["updated_at_ms"]),
+            valid_until_ms=int(raw["valid_until_ms"]),
+            attempt_count=int(raw.get("attempt_count", "0")),
+            providers=tuple(json.loads(raw.get("providers", "[]"))),
+            callback_url=raw.get("callback_url"),
+            metadata=json.loads(raw.get("metadata", "{}")),
+            idempotency_key=raw.get("idempotency_key"),
+            idempotency_scope=raw.get("idempotency_scope"),
+            fingerprint=raw.get("fingerprint", ""),
+            provider=raw.get("provider"),
+            provider_message_id=raw.get("provider_message_id"),
+            final_reason=raw.get("final_reason"),
+            final_detail=raw.get("final_detail"),
+            possible_duplicate=raw.get("possible_duplicate") == "1",
+            next_attempt_at_ms=_optional_int(raw.get("next_attempt_at_ms")),
+            replay_of=raw.get("replay_of"),
+            replayed_as=raw.get("replayed_as"),
+            providers_left=tuple(p for p in raw.get("providers_left", "").split(",") if p),
+            provider_attempts=int(raw.get("provider_attempts", "0")),
+            slot_provider=raw.get("slot_provider") or None,
+            slot_at_ms=_optional_int(raw.get("slot_at_ms")),
+            report_status=raw.get("report_status") or None,
+            report_reason=raw.get("report_reason") or None,
+            reported_at_ms=_optional_int(raw.get("reported_at_ms")),
+            callback_failed=raw.get("callback_failed") == "1",
+        )
+
+    def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
+        """What ``get_status`` shows: everything but the body, the number masked."""
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "to": mask_number(self.to),
+            "priority": self.priority,
+            "encoding": self.encoding,
+            "segments": self.segments,
+            "provider": self.provider,
+            "provider_message_id": self.provider_message_id,
+            "attempt_count": self.attempt_count,
+            "attempts": [asdict(a) for a in attempts],
+            "created_at_ms": self.created_at_ms,
+            "updated_at_ms": self.updated_at_ms,
+            "valid_until_ms": self.valid_until_ms,
+            "final_reason": self.final_reason,
+            "final_detail": self.final_detail,
+            "possible_duplicate": self.possible_duplicate,
+            "providers_left": list(self.providers_left),
+            "next_attempt_at_ms": self.next_attempt_at_ms,
+            "replay_of": self.replay_of,
+            "replayed_as": self.replayed_as,
+            "metadata": self.metadata,
+            "delivery_report": (
+                None
+                if self.reported_at_ms is None
+                else {
+                    "provider_status": self.report_status,
+                    "reason": self.report_reason,
+                    "at_ms": self.reported_at_ms,
+                }
+            ),
+            "callback_url": self.callback_url,
+            "callback_failed": self.callback_failed,
+        }

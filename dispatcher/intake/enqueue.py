@@ -1,0 +1,365 @@
+"""The enqueue core, shared by the Python API, the HTTP API and the CLI.
+
+A message is validated at once (:class:`~dispatcher.errors.InvalidMessage` names each bad field),
+recorded as ``queued`` in Redis, and only then is its job published: no job exists without a record.
+If publishing fails the record is removed again and :class:`~dispatcher.errors.EnqueueError` is
+raised, so the caller knows the message was not taken.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from celery import Celery
+
+from dispatcher.config.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
+from dispatcher.core.ids import new_message_id
+from dispatcher.core.message_record import MessageRecord, mask_number
+from dispatcher.core.states import MessageState
+from dispatcher.errors import (
+    EnqueueError,
+    IdempotencyConflict,
+    InvalidMessage,
+    MessageNotFound,
+)
+from dispatcher.intake.validation import NewMessage, validate_message
+from dispatcher.logs import get_logger
+from dispatcher.queueing.celery_app import SEND_BATCH_TASK, build_celery_app
+from dispatcher.queueing.job_payloads import fill_job, job_template
+from dispatcher.store.messages import CreateResult, MessageStore, connect_redis
+
+__all__ = ["Dispatcher", "Receipt", "default_dispatcher", "get_status", "send_bulk", "send_sms"]
+
+# Messages of one priority recorded by one script call of send_bulk.
+_BULK_CHUNK = 500
+
+_MESSAGE_FIELDS = frozenset(
+    {
+        "to",
+        "body",
+        "sender",
+        "idempotency_key",
+        "priority",
+        "validity",
+        "providers",
+        "callback_url",
+        "metadata",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the caller gets back for an accepted-at-the-door message."""
+
+    id: str
+    state: str
+    segments: int
+    encoding: str
+    duplicate: bool = False  # True when an idempotency key returned an earlier message
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _fields_of(item: object) -> dict[str, Any]:
+    """One item of a bulk send as keyword arguments, or InvalidMessage when it is no object."""
+    if not isinstance(item, Mapping):
+        raise InvalidMessage({"message": "must be an object with to, body, ..."})
+    return {str(k): v for k, v in item.items()}
+
+
+class Dispatcher:
+    """Enqueues messages and reads their status. Thread-safe; connects on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        redis_url: str | None = None,
+        celery_app: Celery | None = None,
+        clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        self._settings = settings
+        self._redis_url = redis_url
+        self._celery_app = celery_app
+        self._job_templates: tuple[str, str] | None = None
+        self._store: MessageStore | None = None
+        self._clock_ms = clock_ms
+        self._lock = threading.Lock()
+
+    def _url(self) -> str:
+        # Called under self._lock.
+        if self._redis_url is None:
+            self._redis_url = resolve_redis_url(self._settings)
+        return self._redis_url
+
+    @property
+    def store(self) -> MessageStore:
+        with self._lock:
+            if self._store is None:
+                self._store = MessageStore(
+                    connect_redis(self._url()), retention_s=self._settings.messages.retention_s
+                )
+            return self._store
+
+    @property
+    def celery_app(self) -> Celery:
+        with self._lock:
+            if self._celery_app is None:
+                self._celery_app = build_celery_app(self._settings, self._url())
+            return self._celery_app
+
+    def validate(self, /, **fields: Any) -> NewMessage:
+        """Validate one message's fields (the keyword arguments of :meth:`send_sms`). ``self``
+        is positional-only, so a field named ``self`` is refused like any unknown one."""
+        unknown = set(fields) - _MESSAGE_FIELDS
+        if unknown:
+            raise InvalidMessage(dict.fromkeys(sorted(unknown), "is not a known field"))
+        if "to" not in fields or "body" not in fields:
+            missing = {n: "is required" for n in ("to", "body") if n not in fields}
+            raise InvalidMessage(missing)
+        return validate_message(
+            self._settings.messages,
+            known_providers=[n for n, p in self._settings.providers.items() if p.enabled],
+            allow_private_callbacks=self._settings.callbacks.allow_private_networks,
+            **fields,
+        )
+
+    def prepare(
+        self,
+        message: NewMessage,
+        *,
+        replay_of: str | None = None,
+        idempotency_scope: str | None = None,
+    ) -> MessageRecord:
+        """The record a validated message will be kept as (state ``queued``), not yet stored;
+        its idempotency key counts within ``idempotency_scope`` (an API key's name)."""
+        now_ms = self._clock_ms()
+        return MessageRecord(
+            id=new_message_id(now_ms),
+            to=message.to,
+            body=message.body,
+            sender=message.sender,
+            priority=message.priority,
+            encoding=message.encoding,
+            segments=message.segments,
+            state=MessageState.QUEUED,
+            created_at_ms=now_ms,
+            updated_at_ms=now_ms,
+            valid_until_ms=now_ms + message.validity_s * 1000,
+            providers=message.providers,
+            callback_url=message.callback_url,
+            metadata=message.metadata,
+            idempotency_key=message.idempotency_key,
+            idempotency_scope=idempotency_scope if message.idempotency_key else None,
+            fingerprint=message.content_fingerprint(),
+            replay_of=replay_of,
+        )
+
+    def enqueue(self, message: NewMessage, *, idempotency_scope: str | None = None) -> Receipt:
+        """Record a validated message and publish its job."""
+        return self.enqueue_record(self.prepare(message, idempotency_scope=idempotency_scope))
+
+    def enqueue_record(self, record: MessageRecord) -> Receipt:
+        """Store a prepared record (claiming its idempotency key) and queue its job, in one step."""
+        queue = PRIORITY_QUEUES[record.priority]
+        job = fill_job(self._templates()[0], task_id=record.id, argument=record.id, queue=queue)
+        try:
+            created = self.store.create(
+                record,
+                idempotency_ttl_s=self._settings.messages.idempotency_ttl_s,
+                now_ms=record.created_at_ms,
+                job=job,
+                queue=queue,
+            )
+        except redis.RedisError as exc:
+            get_logger(message_id=record.id, to=mask_number(record.to)).error(
+                "sms.publish_failed", error=type(exc).__name__
+            )
+            raise EnqueueError(f"could not record and queue message {record.id}") from exc
+        return self._receipt(record, created)
+
+    def _receipt(self, record: MessageRecord, created: CreateResult) -> Receipt:
+        """What the caller is told of one record: queued now, or the earlier message of its key."""
+        log = get_logger(message_id=created.message_id, to=mask_number(record.to))
+        if not created.created:
+            if not created.same_content:
+                assert record.idempotency_key is not None
+                raise IdempotencyConflict(record.idempotency_key, created.message_id)
+            log.info("sms.idempotent_repeat")
+            found = self.store.get(created.message_id)
+            state = found[0].state.value if found else MessageState.QUEUED.value
+            return Receipt(created.message_id, state, record.segments, record.encoding, True)
+        log.info(
+            "sms.enqueued",
+            replay_of=record.replay_of,
+            priority=record.priority,
+            segments=record.segments,
+            encoding=record.encoding,
+            length=len(record.body),
+        )
+        return Receipt(record.id, MessageState.QUEUED.value, record.segments, record.encoding)
+
+    def _templates(self) -> tuple[str, str]:
+        """The job templates of one message and of a batch (made once, without connecting)."""
+        with self._lock:
+            if self._job_templates is None:
+                app = self._celery_app or build_celery_app(self._settings, self._url())
+                self._celery_app = app
+                self._job_templates = (job_template(app), job_template(app, SEND_BATCH_TASK))
+            return self._job_templates
+
+    def send_sms(self, to: str, body: str, **options: Any) -> str:
+        """Validate, record and publish one message; returns its id."""
+        return self.enqueue(self.validate(to=to, body=body, **options)).id
+
+    def send_bulk(
+        self, messages: Iterable[Mapping[str, Any]], *, idempotency_scope: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Enqueue many messages; one result per message, in order: ``{"index", "id", "state",
+        "segments", "encoding", "duplicate"}`` or ``{"index", "error": {"code", "message", ...}}``.
+        A bad message does not stop the others. The valid ones are recorded one Redis round trip
+        per chunk of a priority, as soon as a chunk is full (the first are on their way while the
+        rest are checked), their jobs queued in the same step, one job for every
+        ``messages.bulk_job_size`` of them (a worker sends those together)."""
+        results: dict[int, dict[str, Any]] = {}
+        by_queue: dict[str, list[tuple[int, MessageRecord]]] = {}
+        for index, fields in enumerate(messages):
+            try:
+                message = self.validate(**_fields_of(fields))
+            except InvalidMessage as exc:
+                error = {"code": "invalid_message", "message": str(exc), "fields": exc.fields}
+                results[index] = {"index": index, "error": error}
+                continue
+            record = self.prepare(message, idempotency_scope=idempotency_scope)
+            queue = PRIORITY_QUEUES[record.priority]
+            waiting = by_queue.setdefault(queue, [])
+            waiting.append((index, record))
+            if len(waiting) == _BULK_CHUNK:
+                # Queued while the rest are still being checked: the first sends start sooner.
+                self._record_chunk(queue, waiting, results)
+                by_queue[queue] = []
+        for queue, waiting in by_queue.items():
+            if waiting:
+                self._record_chunk(queue, waiting, results)
+        return [results[index] for index in sorted(results)]
+
+    def _record_chunk(
+        self,
+        queue: str,
+        chunk: list[tuple[int, MessageRecord]],
+        results: dict[int, dict[str, Any]],
+    ) -> None:
+        """Record one chunk of valid messages of ``queue`` and queue their jobs, in one round
+        trip; each message's result goes into ``results``."""
+        rules = self._settings.messages
+        try:
+            created = self.store.create_many(
+                [(record, "") for _, record in chunk],
+                idempotency_ttl_s=rules.idempotency_ttl_s,
+                now_ms=self._clock_ms(),
+                queue=queue,
+                batch_template=self._templates()[1],
+                per_job=rules.bulk_job_size,
+            )
+        except redis.RedisError as exc:
+            get_logger().error("sms.publish_failed", error=type(exc).__name__)
+            raise EnqueueError(f"could not record and queue {len(chunk)} messages") from exc
+        for (index, record), result in zip(chunk, created, strict=True):
+            results[index] = self._bulk_result(index, record, result)
+
+    def _bulk_result(
+        self, index: int, record: MessageRecord, created: CreateResult
+    ) -> dict[str, Any]:
+        try:
+            receipt = self._receipt(record, created)
+        except IdempotencyConflict as exc:
+            error = {
+                "code": "idempotency_conflict",
+                "message": str(exc),
+                "message_id": exc.message_id,
+            }
+            return {"index": index, "error": error}
+        return {
+            "index": index,
+            "id": receipt.id,
+            "state": receipt.state,
+            "segments": receipt.segments,
+            "encoding": receipt.encoding,
+            "duplicate": receipt.duplicate,
+        }
+
+    def get_status(self, message_id: str) -> dict[str, Any]:
+        """State, provider, provider message id and every attempt of a message."""
+        found = self.store.get(message_id)
+        if found is None:
+            raise MessageNotFound(message_id)
+        record, attempts = found
+        return record.public_view(attempts)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.redis.close()
+
+
+_default_lock = threading.Lock()
+_default: tuple[int, Dispatcher] | None = None
+
+
+def default_dispatcher() -> Dispatcher:
+    """The process-wide dispatcher of the module functions, built on first use after any fork."""
+    global _default  # noqa: PLW0603 - one per process, built lazily
+    with _default_lock:
+        if _default is None or _default[0] != os.getpid():
+            _default = (os.getpid(), Dispatcher(get_settings()))
+        return _default[1]
+
+
+def send_sms(
+    to: str,
+    body: str,
+    *,
+    sender: str | None = None,
+    idempotency_key: str | None = None,
+    priority: str = "normal",
+    validity: int | float | None = None,
+    providers: list[str] | None = None,
+    callback_url: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> str:
+    """Validate, record as ``queued`` and publish one SMS; returns the message id.
+
+    Raises :class:`InvalidMessage` naming each bad field, :class:`IdempotencyConflict` when the
+    idempotency key was used for different content. The same key with the same content returns the
+    first message's id and sends nothing more.
+    """
+    return default_dispatcher().send_sms(
+        to,
+        body,
+        sender=sender,
+        idempotency_key=idempotency_key,
+        priority=priority,
+        validity=validity,
+        providers=providers,
+        callback_url=callback_url,
+        metadata=metadata,
+    )
+
+
+def send_bulk(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Enqueue many messages; see :meth:`Dispatcher.send_bulk`."""
+    return default_dispatcher().send_bulk(messages)
+
+
+def get_status(message_id: str) -> dict[str, Any]:
+    """The status of a message; raises :class:`MessageNotFound`."""
+    return default_dispatcher().get_status(message_id)

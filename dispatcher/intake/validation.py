@@ -1,0 +1,260 @@
+"""The message model and its validation at the door.
+
+:func:`validate_message` checks every field, collects every problem and raises one
+:class:`~dispatcher.errors.InvalidMessage` naming each bad field, or returns a :class:`NewMessage`
+with the destination in E.164 and the body measured. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+from dispatcher.config.settings import PRIORITY_QUEUES, MessageSettings
+from dispatcher.core.addresses import callback_host_problem
+from dispatcher.core.encoding import measure
+from dispatcher.errors import InvalidMessage
+
+__all__ = ["NewMessage", "validate_message"]
+
+_ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+_NUMERIC_SENDER = re.compile(r"^\+?[0-9]{3,15}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_MAX_METADATA_BYTES = 4096
+_MAX_METADATA_KEYS = 32
+_MAX_URL_LENGTH = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message that passed validation, ready to be recorded."""
+
+    to: str  # E.164
+    body: str
+    sender: str | None
+    priority: str
+    validity_s: int
+    encoding: str
+    segments: int
+    providers: tuple[str, ...] = ()
+    callback_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+
+    def content_fingerprint(self) -> str:
+        """What must match for a repeated idempotency key to be the same message."""
+        return json.dumps(
+            [
+                self.to,
+                self.body,
+                self.sender,
+                self.priority,
+                list(self.providers),
+                self.callback_url,
+                self.metadata,
+            ],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+
+def validate_message(
+    rules: MessageSettings,
+    *,
+    to: object,
+    body: object,
+    sender: object = None,
+    idempotency_key: object = None,
+    priority: object = "normal",
+    validity: object = None,
+    providers: object = None,
+    callback_url: object = None,
+    metadata: object = None,
+    known_providers: Collection[str] = (),
+    allow_private_callbacks: bool = False,
+) -> NewMessage:
+    """Validate a message; raise :class:`InvalidMessage` naming every bad field."""
+    errors: dict[str, str] = {}
+    e164 = _take(errors, "to", _destination(to, rules.default_region))
+    measured_body = _take(errors, "body", _body(body, rules.max_segments))
+    clean_sender = _take(errors, "sender", _sender(sender, rules.default_sender))
+    clean_priority = _take(errors, "priority", _priority(priority))
+    validity_s = _take(errors, "validity", _validity(validity, rules))
+    clean_providers = _take(errors, "providers", _providers(providers, known_providers))
+    clean_callback = _take(
+        errors, "callback_url", _callback_url(callback_url, allow_private_callbacks)
+    )
+    clean_metadata = _take(errors, "metadata", _metadata(metadata))
+    clean_key = _take(errors, "idempotency_key", _idempotency_key(idempotency_key))
+
+    if errors:
+        raise InvalidMessage(errors)
+    assert e164 is not None
+    assert measured_body is not None
+    assert clean_priority is not None
+    assert validity_s is not None
+    text, encoding, segments = measured_body
+    return NewMessage(
+        to=e164,
+        body=text,
+        sender=clean_sender,
+        priority=clean_priority,
+        validity_s=validity_s,
+        encoding=encoding,
+        segments=segments,
+        providers=clean_providers or (),
+        callback_url=clean_callback,
+        metadata=clean_metadata or {},
+        idempotency_key=clean_key,
+    )
+
+
+class _Problem(str):
+    """A reason a field is refused (a str, so it reads as the message)."""
+
+    __slots__ = ()
+
+
+_T = TypeVar("_T")
+
+
+def _take(errors: dict[str, str], name: str, result: _T | _Problem) -> _T | None:
+    """The checked value, or None with the field's problem noted in ``errors``."""
+    if isinstance(result, _Problem):
+        errors[name] = str(result)
+        return None
+    return result
+
+
+def _destination(value: object, default_region: str | None) -> str | _Problem:
+    if not isinstance(value, str) or not value.strip():
+        return _Problem("is required: a phone number in E.164 form, e.g. +14155552671")
+    raw = value.strip()
+    if not raw.startswith("+") and not default_region:
+        return _Problem(
+            "is a national number; give it in E.164 form (+ and country code) "
+            "or set messages.default_region"
+        )
+    try:
+        number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
+    except phonenumbers.NumberParseException:
+        return _Problem("is not a phone number")
+    if not phonenumbers.is_valid_number(number):
+        return _Problem("is not a valid phone number for its country")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _body(value: object, max_segments: int) -> tuple[str, str, int] | _Problem:
+    if not isinstance(value, str):
+        return _Problem("is required: the text of the message")
+    if not value.strip():
+        return _Problem("is empty")
+    # A body longer than the longest possible message is refused before it is measured.
+    if len(value) > max_segments * 160:
+        return _Problem(f"has {len(value)} characters, over the limit of {max_segments} segments")
+    measured = measure(value)
+    if measured.segments > max_segments:
+        return _Problem(
+            f"takes {measured.segments} {measured.encoding} segments, "
+            f"over the limit of {max_segments}"
+        )
+    return value, measured.encoding, measured.segments
+
+
+def _sender(value: object, default: str | None) -> str | _Problem | None:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        return _Problem("must be a string")
+    if _ALPHANUMERIC_SENDER.match(value) or _NUMERIC_SENDER.match(value):
+        return value
+    return _Problem(
+        "must be alphanumeric (letters, digits, spaces; at least one letter; at most 11) "
+        "or a number of 3 to 15 digits"
+    )
+
+
+def _priority(value: object) -> str | _Problem:
+    if isinstance(value, str) and value in PRIORITY_QUEUES:
+        return value
+    return _Problem(f"must be one of {', '.join(PRIORITY_QUEUES)}")
+
+
+def _validity(value: object, rules: MessageSettings) -> int | _Problem:
+    if value is None:
+        return min(rules.default_validity_s, rules.max_validity_s)
+    if isinstance(value, timedelta):
+        seconds: float = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        return _Problem("must be a number of seconds or a timedelta")
+    if not 1 <= seconds <= rules.max_validity_s:
+        return _Problem(f"must be between 1 and {rules.max_validity_s} seconds")
+    return int(seconds)
+
+
+def _providers(value: object, known: Collection[str]) -> tuple[str, ...] | _Problem | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        return _Problem("must be a list of provider names")
+    names = tuple(value)
+    if not names:
+        return _Problem("must name at least one provider when given")
+    unknown = [n for n in names if not isinstance(n, str) or n not in known]
+    if unknown:
+        return _Problem(f"names unknown providers {unknown!r}; configured: {sorted(known)}")
+    if len(set(names)) != len(names):
+        return _Problem("names a provider twice")
+    return names
+
+
+def _callback_url(value: object, allow_private: bool) -> str | _Problem | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > _MAX_URL_LENGTH:
+        return _Problem(f"must be an http(s) URL of at most {_MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises on a port that is no number
+    except ValueError:
+        return _Problem("must be an absolute http or https URL")
+    if parts.scheme not in ("http", "https") or not host:
+        return _Problem("must be an absolute http or https URL")
+    problem = None if allow_private else callback_host_problem(host)
+    return _Problem(problem) if problem else value
+
+
+def _metadata(value: object) -> dict[str, Any] | _Problem | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        return _Problem("must be an object of string keys to scalar values")
+    if len(value) > _MAX_METADATA_KEYS:
+        return _Problem(f"has more than {_MAX_METADATA_KEYS} keys")
+    for key, item in value.items():
+        if not isinstance(key, str):
+            return _Problem("keys must be strings")
+        if item is not None and not isinstance(item, str | int | float | bool):
+            return _Problem(f"value of {key!r} must be a string, number, boolean or null")
+    encoded = json.dumps(dict(value), separators=(",", ":"))
+    if len(encoded.encode()) > _MAX_METADATA_BYTES:
+        return _Problem(f"is larger than {_MAX_METADATA_BYTES} bytes as JSON")
+    return dict(value)
+
+
+def _idempotency_key(value: object) -> str | _Problem | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and _IDEMPOTENCY_KEY.match(value):
+        return value
+    return _Problem("must be 1 to 255 printable ASCII characters without spaces")

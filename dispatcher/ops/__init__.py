@@ -1,0 +1,1 @@
+"""What operators look at: stats, Prometheus metrics, provider views and dead letters."""

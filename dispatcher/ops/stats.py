@@ -1,0 +1,146 @@
+"""What ``smsdispatch stats`` and the dashboard show: one snapshot of the whole system.
+
+Read from Redis in a few round trips: queue depths, in flight, waiting to retry (or for a
+provider), dead letters, status callbacks pending, workers (fresh or stale, by heartbeat age), and
+per provider its circuit, 429 pause, rate limit and what the recent window says (attempts,
+success rate, p50 / p95 latency), with each weighted route's shares.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from dispatcher.config.settings import PRIORITY_QUEUES, Settings
+from dispatcher.ops.provider_views import provider_status
+from dispatcher.store.gates import OUTCOMES
+from dispatcher.store.heartbeats import stale_after_ms, worker_ages_ms
+from dispatcher.store.redis_keys import CALLBACKS, DEAD_LETTERS, DELAY_QUEUE, PENDING, hour_key
+
+__all__ = ["backlog", "hour_series", "render_stats", "stats_snapshot", "workers"]
+
+
+def backlog(client: redis.Redis) -> dict[str, Any]:
+    """What waits, in one round trip: each Celery queue's depth, messages in flight, in the
+    delay queue, in the dead letters, and status callbacks not yet delivered."""
+    pipe = client.pipeline(transaction=False)
+    for queue in PRIORITY_QUEUES.values():
+        pipe.llen(queue)
+    pipe.zcount(PENDING, "-inf", "(0")  # sends in flight: scored by their lease end, negated
+    for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS):
+        pipe.zcard(key)
+    raw = pipe.execute()
+    return {
+        "queues": dict(zip(PRIORITY_QUEUES.values(), raw[:3], strict=True)),
+        "in_flight": raw[3],
+        "waiting_to_retry": raw[4],
+        "dead_letters": raw[5],
+        "callbacks_pending": raw[6],
+    }
+
+
+def workers(client: redis.Redis, *, now_ms: int, heartbeat_s: float) -> list[dict[str, Any]]:
+    """Every worker seen in the last day: its heartbeat's age and whether that is stale."""
+    stale_ms = stale_after_ms(heartbeat_s)
+    return [
+        {"name": name, "age_ms": age, "stale": age >= stale_ms}
+        for name, age in sorted(worker_ages_ms(client, now_ms=now_ms).items())
+    ]
+
+
+def stats_snapshot(settings: Settings, client: redis.Redis, *, now_ms: int) -> dict[str, Any]:
+    """The snapshot as JSON-ready data."""
+    providers = provider_status(settings, client, now_ms=now_ms)
+    for entry in providers["providers"]:
+        window = entry["window"]
+        window["success_rate"] = round(1 - window["failure_rate"], 4) if window["calls"] else None
+        limit = entry["rate_limit"]
+        per_s = window["calls"] / settings.providers[entry["name"]].circuit.window_s
+        entry["rate_use"] = round(per_s / limit, 4) if limit else None
+    return {
+        "at_ms": now_ms,
+        **backlog(client),
+        "workers": workers(client, now_ms=now_ms, heartbeat_s=settings.worker.heartbeat_s),
+        **providers,
+    }
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def render_stats(snapshot: dict[str, Any]) -> str:
+    """The snapshot as one screen of text."""
+    queues = "  ".join(f"{name} {depth}" for name, depth in snapshot["queues"].items())
+    lines = [
+        f"queues       {queues}",
+        f"in flight    {snapshot['in_flight']}    waiting to retry {snapshot['waiting_to_retry']}"
+        f"    dead letters {snapshot['dead_letters']}"
+        f"    callbacks pending {snapshot['callbacks_pending']}",
+    ]
+    fresh = [w for w in snapshot["workers"] if not w["stale"]]
+    stale = [w for w in snapshot["workers"] if w["stale"]]
+    lines.append(f"workers      {len(fresh)} consuming, {len(stale)} stale")
+    lines.extend(
+        f"  STALE {w['name']}: last job or canary {w['age_ms'] / 1000:.0f} s ago" for w in stale
+    )
+    lines.append("")
+    row = "{:<12} {:<10} {:>8} {:>8} {:>7} {:>7} {:>9}  {}"
+    lines.append(
+        row.format(
+            "PROVIDER", "CIRCUIT", "ATTEMPTS", "SUCCESS", "P50 MS", "P95 MS", "RATE USE", "NOTE"
+        )
+    )
+    for p in snapshot["providers"]:
+        window = p["window"]
+        success = "-" if window["success_rate"] is None else f"{window['success_rate']:.1%}"
+        rate_use = "-" if p["rate_use"] is None else f"{p['rate_use']:.0%}"
+        notes = []
+        if p["circuit"] != "closed":
+            notes.append(p["circuit_reason"])
+        if p["paused_until_ms"]:
+            notes.append("paused after 429")
+        if not p["enabled"]:
+            notes.append("disabled")
+        lines.append(
+            row.format(
+                p["name"],
+                p["circuit"],
+                window["calls"],
+                success,
+                _ms(window["p50_ms"]),
+                _ms(window["p95_ms"]),
+                rate_use,
+                "; ".join(notes),
+            )
+        )
+    return "\n".join(lines)
+
+
+def hour_series(settings: Settings, client: redis.Redis, *, now_ms: int) -> dict[str, Any]:
+    """Each provider's last 60 minutes, oldest first: attempts by outcome and mean latency."""
+    names = list(settings.providers)
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(hour_key(name))
+    now_minute = now_ms // 60_000
+    series: dict[str, Any] = {}
+    for name, raw in zip(names, pipe.execute(), strict=True):
+        fields = {str(k): int(v) for k, v in raw.items()}
+        minutes = []
+        for minute in range(now_minute - 59, now_minute + 1):
+            slot = minute % 60
+            current = fields.get(f"b{slot}") == minute
+            counts = {o: fields.get(f"{slot}:{o}", 0) if current else 0 for o in OUTCOMES}
+            attempts = sum(counts.values())
+            latency = fields.get(f"l{slot}", 0) if current else 0
+            minutes.append(
+                {
+                    "minute_ms": minute * 60_000,
+                    "outcomes": counts,
+                    "mean_latency_ms": round(latency / attempts, 1) if attempts else None,
+                }
+            )
+        series[name] = minutes
+    return series

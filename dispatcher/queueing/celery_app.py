@@ -1,0 +1,141 @@
+"""The Celery application on Redis, built lazily from the settings.
+
+``celery -A dispatcher.queueing.celery_app worker`` finds it as ``app`` (built on first access); web
+apps reach it through :func:`get_celery_app` when they publish. Nothing connects at import time.
+
+Choices:
+- one queue per priority (``sms.high``, ``sms.normal``, ``sms.bulk``): Redis priorities in Celery
+  are coarse and inverted, separate queues are not; a worker fetches them in priority order with
+  a share for the lower ones (:mod:`dispatcher.queueing.queue_order`);
+- JSON only; no result backend (the status store is ours);
+- ``acks_late`` with ``reject_on_worker_lost``: a job is acknowledged after it ran, and a killed
+  worker's jobs are redelivered (the send lease and the state check make a redelivery safe);
+- a job that raised is rejected without requeueing (``task_acks_on_failure_or_timeout`` off), so
+  a send job that could not reach Redis requeues itself (:mod:`dispatcher.worker.tasks`);
+- the visibility timeout is one setting (``celery.visibility_timeout_s``) used for the broker and
+  checked against the longest provider timeout at start; each worker looks for jobs left by dead
+  workers every ``celery.unacked_restore_interval_s``;
+- task events on, so Flower and the Celery exporter work;
+- one Redis client per broker connection pool (:mod:`dispatcher.queueing.broker_clients`).
+"""
+
+from __future__ import annotations
+
+import functools
+import urllib.parse
+from typing import Any
+
+from celery import Celery
+from kombu.entity import Exchange, Queue
+
+from dispatcher.config.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
+from dispatcher.queueing.broker_clients import reuse_broker_clients
+from dispatcher.queueing.broker_guard import guard_detached_channels
+
+__all__ = [
+    "HEARTBEAT_TASK",
+    "SEND_BATCH_TASK",
+    "SEND_TASK",
+    "broker_url_for",
+    "build_celery_app",
+    "celery_config",
+    "get_celery_app",
+    "sms_queue",
+]
+
+SEND_TASK = "sms.send"
+SEND_BATCH_TASK = "sms.send_batch"  # one argument: message ids joined by commas
+HEARTBEAT_TASK = "sms.heartbeat"
+
+
+def sms_queue(name: str) -> Queue:
+    """A queue on the ``sms`` direct exchange, routed by its own name."""
+    return Queue(name, Exchange("sms", type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
+
+
+def broker_url_for(redis_url: str) -> str:
+    """The broker URL for kombu of a redis-py URL.
+
+    kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``. For
+    ``rediss://`` without ``ssl_cert_reqs``, redis-py checks the server's certificate but kombu
+    would not check it at all; ``ssl_cert_reqs=required`` makes the broker check it too (an
+    explicit ``ssl_cert_reqs`` in the URL is kept as given).
+    """
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    if redis_url.startswith("rediss://"):
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(redis_url).query)
+        if "ssl_cert_reqs" not in query:
+            return redis_url + ("&" if "?" in redis_url else "?") + "ssl_cert_reqs=required"
+    return redis_url
+
+
+def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
+    """The Celery settings of sms-dispatch."""
+    visibility_timeout_s = settings.celery.visibility_timeout_s
+    return {
+        "broker_url": broker_url_for(redis_url),
+        "broker_transport_options": {
+            "visibility_timeout": visibility_timeout_s,
+            # Look for jobs taken by a dead worker every interval (kombu's throttle would make
+            # it ten intervals).
+            "unacked_restore_interval": settings.celery.unacked_restore_interval_s,
+            "unacked_restore_throttle": 1,
+            "socket_connect_timeout": 5,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+            "retry_on_timeout": True,
+            # sms.high first, with a share of fetches for the lower queues.
+            "queue_order_strategy": "dispatcher.queueing.queue_order:PriorityShareCycle",
+        },
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_pool_limit": 16,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_serializer": "json",
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_store_errors_even_if_ignored": False,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": False,
+        "task_default_queue": PRIORITY_QUEUES["normal"],
+        "task_default_exchange": "sms",
+        "task_queues": [sms_queue(name) for name in PRIORITY_QUEUES.values()],
+        "task_create_missing_queues": False,
+        "worker_prefetch_multiplier": settings.worker.prefetch_multiplier,
+        "worker_send_task_events": True,
+        "worker_redirect_stdouts": False,
+        "worker_hijack_root_logger": False,
+        "worker_disable_rate_limits": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "enable_utc": True,
+        "timezone": "UTC",
+    }
+
+
+def build_celery_app(settings: Settings, redis_url: str) -> Celery:
+    """A configured Celery app with the send task registered."""
+    app = Celery("sms_dispatch", set_as_current=False)
+    app.conf.update(celery_config(settings, redis_url))
+    guard_detached_channels()  # a worker keeps consuming after Redis restarts
+    reuse_broker_clients()  # not a new redis.Redis per event and acknowledgement
+    from dispatcher.worker.tasks import register_tasks  # noqa: PLC0415 - tasks import this module's names
+
+    register_tasks(app)
+    return app
+
+
+@functools.lru_cache(maxsize=1)
+def get_celery_app() -> Celery:
+    """The Celery app of this process, built from the settings on first use."""
+    settings = get_settings()
+    return build_celery_app(settings, resolve_redis_url(settings))
+
+
+def __getattr__(name: str) -> Celery:
+    # `celery -A dispatcher.queueing.celery_app` looks up `app`; build it only then.
+    if name in ("app", "celery"):
+        return get_celery_app()
+    raise AttributeError(name)

@@ -1,0 +1,1 @@
+"""The worker process: its runtime, its Celery tasks and its start-up."""

@@ -1,0 +1,1 @@
+"""Provider adapters, one module per provider: each knows its provider's HTTP API and documents."""
