@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from providers.answers import read_coded_answer
 from providers.base import (
     ConfiguredAdapter,
     DeliveryReport,
@@ -34,14 +35,7 @@ from providers.base import (
     ReportStatus,
     json_object,
 )
-from providers.outcome import (
-    PROVIDER_FAULT,
-    REJECT,
-    Rule,
-    Verdict,
-    classify_error,
-    id_or_ambiguous,
-)
+from providers.outcome import PROVIDER_FAULT, REJECT, Rule, Verdict
 
 __all__ = ["ERROR_CODES", "POLL_STATUSES", "GoSmsProvider", "GoSmsSettings"]
 
@@ -109,19 +103,14 @@ class GoSmsProvider(ConfiguredAdapter[GoSmsSettings]):
         return HttpRequest("POST", self._send_url, headers=self._headers, json=payload)
 
     def read_send_answer(self, answer: HttpAnswer) -> Verdict:
-        document = json_object(answer.body)
-        if 200 <= answer.status < 300:
-            return id_or_ambiguous(answer.status, document.get("id") if document else None)
-        error = document.get("errors") if document else None
-        code = error.get("code") if isinstance(error, dict) else None
-        text = error.get("message") if isinstance(error, dict) else None
-        rule = ERROR_CODES.get(code) if isinstance(code, int) else None
-        return classify_error(
-            answer.status,
-            answer.headers,
-            rule=rule if answer.status < 500 else None,  # a 5xx is the provider's fault
-            reason=text if isinstance(text, str) and text else f"http_{answer.status}",
-            provider_code=str(code) if isinstance(code, int) else None,
+        # The code and the text sit in the nested ``errors`` object; a 5xx is the provider's fault.
+        return read_coded_answer(
+            answer,
+            id_field="id",
+            rules=ERROR_CODES,
+            code_type=int,
+            text_field="message",
+            error_field="errors",
         )
 
     def build_status_query(self, provider_message_id: str) -> HttpRequest:

@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from providers.answers import read_coded_answer
 from providers.base import (
     ConfiguredAdapter,
     DeliveryReport,
@@ -44,14 +45,7 @@ from providers.base import (
     ReportStatus,
     json_object,
 )
-from providers.outcome import (
-    PROVIDER_FAULT,
-    REJECT,
-    Rule,
-    Verdict,
-    classify_error,
-    id_or_ambiguous,
-)
+from providers.outcome import PROVIDER_FAULT, REJECT, Rule, Verdict
 
 __all__ = [
     "ERROR_CODES",
@@ -160,19 +154,9 @@ class SinchProvider(ConfiguredAdapter[SinchSettings]):
         return HttpRequest("POST", self._url, headers=self._headers, json=payload)
 
     def read_send_answer(self, answer: HttpAnswer) -> Verdict:
-        document = json_object(answer.body)
-        if 200 <= answer.status < 300:
-            return id_or_ambiguous(answer.status, document.get("id") if document else None)
-        code = document.get("code") if document else None
-        text = document.get("text") if document else None
         # Sinch documents codes on 400 and 403; a 5xx is the provider's fault whatever it says.
-        rule = ERROR_CODES.get(code) if isinstance(code, str) and answer.status < 500 else None
-        return classify_error(
-            answer.status,
-            answer.headers,
-            rule=rule,
-            reason=text if isinstance(text, str) and text else f"http_{answer.status}",
-            provider_code=code if isinstance(code, str) else None,
+        return read_coded_answer(
+            answer, id_field="id", rules=ERROR_CODES, code_type=str, text_field="text"
         )
 
     def read_delivery_report(self, report: InboundReport) -> list[DeliveryReport]:

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
+from providers.answers import read_coded_answer
 from providers.base import (
     ConfiguredAdapter,
     DeliveryReport,
@@ -41,17 +42,8 @@ from providers.base import (
     InboundReport,
     OutboundSms,
     ReportStatus,
-    json_object,
 )
-from providers.outcome import (
-    PROVIDER_FAULT,
-    REJECT,
-    RETRY,
-    Rule,
-    Verdict,
-    classify_error,
-    id_or_ambiguous,
-)
+from providers.outcome import PROVIDER_FAULT, REJECT, RETRY, Rule, Verdict
 
 __all__ = [
     "ERROR_CODES",
@@ -147,18 +139,8 @@ class TwilioProvider(ConfiguredAdapter[TwilioSettings]):
         return HttpRequest("POST", self._url, headers=self._headers, form=form)
 
     def read_send_answer(self, answer: HttpAnswer) -> Verdict:
-        document = json_object(answer.body)
-        if 200 <= answer.status < 300:
-            return id_or_ambiguous(answer.status, document.get("sid") if document else None)
-        code = document.get("code") if document else None
-        text = document.get("message") if document else None
-        rule = ERROR_CODES.get(code) if isinstance(code, int) and answer.status < 500 else None
-        return classify_error(
-            answer.status,
-            answer.headers,
-            rule=rule,
-            reason=text if isinstance(text, str) and text else f"http_{answer.status}",
-            provider_code=str(code) if isinstance(code, int) else None,
+        return read_coded_answer(
+            answer, id_field="sid", rules=ERROR_CODES, code_type=int, text_field="message"
         )
 
     def read_delivery_report(self, report: InboundReport) -> list[DeliveryReport]:
