@@ -60,11 +60,11 @@ def _page(summary: str, content_type: str) -> dict[str, Any]:
     }
 
 
-def _schemas(settings: Settings) -> dict[str, Any]:
+def _message_fields(settings: Settings) -> dict[str, Any]:
+    """The fields a new message may have, with the limits of this configuration."""
     max_validity = settings.messages.max_validity_s
-    nullable_string = {"type": ["string", "null"]}
     enabled = [name for name, p in settings.providers.items() if p.enabled]
-    message_fields = {
+    return {
         "to": {
             "type": "string",
             "pattern": r"^\+?[0-9 ()-]{7,20}$",
@@ -94,12 +94,20 @@ def _schemas(settings: Settings) -> dict[str, Any]:
             "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
         },
     }
-    receipt = {
+
+
+def _receipt_fields() -> dict[str, Any]:
+    """The fields every answer to an accepted message has."""
+    return {
         "id": {"type": "string"},
         "state": {"type": "string", "enum": [s.value for s in MessageState]},
         "segments": {"type": "integer"},
         "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]},
     }
+
+
+def _error_schemas() -> dict[str, Any]:
+    """The error body every refusal has."""
     return {
         "ErrorDetail": {
             "type": "object",
@@ -116,17 +124,29 @@ def _schemas(settings: Settings) -> dict[str, Any]:
             "required": ["error"],
             "properties": {"error": _ref("ErrorDetail")},
         },
+    }
+
+
+def _message_schemas(settings: Settings, receipt: dict[str, Any]) -> dict[str, Any]:
+    """A new message and the receipt it is answered with."""
+    return {
         "NewMessage": {
             "type": "object",
             "required": ["to", "body"],
             "additionalProperties": False,
-            "properties": message_fields,
+            "properties": _message_fields(settings),
         },
         "Receipt": {
             "type": "object",
             "required": list(receipt),
             "properties": {**receipt, "duplicate": {"type": "boolean"}},
         },
+    }
+
+
+def _batch_schemas(settings: Settings, receipt: dict[str, Any]) -> dict[str, Any]:
+    """A batch of messages and its result, one per message."""
+    return {
         "Batch": {
             "type": "object",
             "required": ["messages"],
@@ -164,6 +184,13 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
+    """A message's status, and the dead letters and replays made of such messages."""
+    nullable_string = {"type": ["string", "null"]}
+    return {
         "MessageStatus": {
             "type": "object",
             "required": ["id", "state", "attempts"],
@@ -193,6 +220,12 @@ def _schemas(settings: Settings) -> dict[str, Any]:
             "required": ["id", "replay_of"],
             "properties": {"id": {"type": "string"}, "replay_of": {"type": "string"}},
         },
+    }
+
+
+def _probe_schemas() -> dict[str, Any]:
+    """The answers of the liveness and readiness probes."""
+    return {
         "Health": {"type": "object", "required": ["ok"], "properties": {"ok": {"type": "boolean"}}},
         "Ready": {
             "type": "object",
@@ -205,6 +238,12 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "reason": {"type": "string"},
             },
         },
+    }
+
+
+def _dashboard_schemas() -> dict[str, Any]:
+    """Everything the dashboard shows."""
+    return {
         "Dashboard": {
             "type": "object",
             "required": ["at_ms", "queues", "workers", "providers", "hour", "dead_letters_latest"],
@@ -222,6 +261,12 @@ def _schemas(settings: Settings) -> dict[str, Any]:
                 "dead_letters_latest": {"type": "array", "items": _ref("MessageStatus")},
             },
         },
+    }
+
+
+def _report_schemas() -> dict[str, Any]:
+    """The answer to a provider's delivery-report callback."""
+    return {
         "ReportsTaken": {
             "type": "object",
             "required": ["reports", "outcomes"],
@@ -233,191 +278,255 @@ def _schemas(settings: Settings) -> dict[str, Any]:
     }
 
 
-def openapi_document(settings: Settings) -> dict[str, Any]:
-    """The document for this configuration (batch size, validity, providers)."""
-    bearer: list[dict[str, list[str]]] = [{"apiKey": []}]
+def _schemas(settings: Settings) -> dict[str, Any]:
+    """Every schema of the document, in the order the document lists them."""
+    receipt = _receipt_fields()
+    return {
+        **_error_schemas(),
+        **_message_schemas(settings, receipt),
+        **_batch_schemas(settings, receipt),
+        **_status_schemas(receipt),
+        **_probe_schemas(),
+        **_dashboard_schemas(),
+        **_report_schemas(),
+    }
+
+
+def _send_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """Enqueueing one message or a batch."""
+    return {
+        "/v1/messages": {
+            "post": {
+                "summary": "Enqueue one SMS",
+                "security": bearer,
+                "parameters": [
+                    {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {_JSON: {"schema": _ref("NewMessage")}},
+                },
+                "responses": {
+                    "202": _json(_ref("Receipt"), "Queued."),
+                    "200": _json(_ref("Receipt"), "The same key and content: the earlier message."),
+                    **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                },
+            }
+        },
+        "/v1/messages:batch": {
+            "post": {
+                "summary": "Enqueue up to api.max_batch messages, a result each",
+                "security": bearer,
+                "requestBody": {
+                    "required": True,
+                    "content": {_JSON: {"schema": _ref("Batch")}},
+                },
+                "responses": {
+                    "200": _json(_ref("BatchResult"), "One result per message, in order."),
+                    **_errors(400, 401, 403, 413, 415, 422, 429, 503),
+                },
+            }
+        },
+    }
+
+
+def _status_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """Reading one message's status."""
+    return {
+        "/v1/messages/{id}": {
+            "get": {
+                "summary": "A message's state, provider, segments and every attempt",
+                "security": bearer,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": _json(_ref("MessageStatus"), "The message."),
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            }
+        },
+    }
+
+
+def _dead_letter_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """Listing dead letters and replaying one."""
     limit_param = {
         "name": "limit",
         "in": "query",
         "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
     }
-    document: dict[str, Any] = {
+    return {
+        "/v1/dead-letters": {
+            "get": {
+                "summary": "Dead letters, newest first (operator keys)",
+                "security": bearer,
+                "parameters": [
+                    {"name": "provider", "in": "query", "schema": {"type": "string"}},
+                    {"name": "reason", "in": "query", "schema": {"type": "string"}},
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "schema": {"type": "string"},
+                        "description": "30m, 2h, 1d or an ISO 8601 time",
+                    },
+                    limit_param,
+                    {
+                        "name": "offset",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ],
+                "responses": {
+                    "200": _json(_ref("DeadLetterPage"), "A page of dead letters."),
+                    **_errors(401, 403, 422, 429, 503),
+                },
+            }
+        },
+        "/v1/dead-letters/{id}/replay": {
+            "post": {
+                "summary": "Send a dead letter again as a new message (operator keys)",
+                "security": bearer,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "202": _json(_ref("Replayed"), "Queued as a new message."),
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            }
+        },
+    }
+
+
+def _delivery_report_paths() -> dict[str, Any]:
+    """The callback providers post delivery reports to."""
+    return {
+        "/v1/delivery-reports/{provider}": {
+            "post": {
+                "summary": "A provider's delivery-report callback",
+                "description": (
+                    "Signed (Twilio; Sinch with webhook_secret), "
+                    "or ?token=<delivery_reports.secret>."
+                ),
+                "parameters": [
+                    {
+                        "name": "provider",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {"name": "token", "in": "query", "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "content": {
+                        _JSON: {"schema": {"type": "object"}},
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                    }
+                },
+                "responses": {
+                    "200": _json(_ref("ReportsTaken"), "Taken (repeats change nothing)."),
+                    **_errors(401, 404, 413, 422, 503),
+                },
+            }
+        },
+    }
+
+
+def _operations_paths() -> dict[str, Any]:
+    """The probes and the metrics, which need no key."""
+    return {
+        "/healthz": {
+            "get": {
+                "summary": "The process is up",
+                "responses": {"200": _json(_ref("Health"), "Up.")},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Redis answers and a worker's heartbeat is recent",
+                "responses": {
+                    "200": _json(_ref("Ready"), "Ready."),
+                    "503": _json(_ref("Ready"), "Not ready, and why."),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "responses": {
+                    "200": {
+                        "description": "Text exposition format.",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    **_errors(503),
+                },
+            }
+        },
+    }
+
+
+def _dashboard_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """The dashboard's data and the page, script and style that show it."""
+    return {
+        "/v1/dashboard": {
+            "get": {
+                "summary": "Everything the dashboard shows (operator keys)",
+                "security": bearer,
+                "responses": {
+                    "200": _json(_ref("Dashboard"), "Snapshot, last hour, latest dead letters."),
+                    **_errors(401, 403, 429, 503),
+                },
+            }
+        },
+        "/dashboard": _page("The dashboard page (reads /v1/dashboard)", "text/html"),
+        "/dashboard.js": _page("The dashboard's script", "application/javascript"),
+        "/dashboard.css": _page("The dashboard's style", "text/css"),
+    }
+
+
+def _document_paths() -> dict[str, Any]:
+    """This document itself."""
+    return {
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+            }
+        },
+    }
+
+
+def _paths() -> dict[str, Any]:
+    """Every path of the document, each keyed operation marked with the scope it needs."""
+    bearer: list[dict[str, list[str]]] = [{"apiKey": []}]
+    paths: dict[str, Any] = {
+        **_send_paths(bearer),
+        **_status_paths(bearer),
+        **_dead_letter_paths(bearer),
+        **_delivery_report_paths(),
+        **_operations_paths(),
+        **_dashboard_paths(bearer),
+        **_document_paths(),
+    }
+    for path, operations in paths.items():
+        for operation in operations.values():
+            if "security" in operation:
+                operation["x-scope"] = "operate" if path in OPERATOR_PATHS else "send"
+    return paths
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The document for this configuration (batch size, validity, providers)."""
+    return {
         "openapi": "3.1.0",
         "info": {"title": "sms-dispatch", "version": "1"},
         "components": {
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
             "schemas": _schemas(settings),
         },
-        "paths": {
-            "/v1/messages": {
-                "post": {
-                    "summary": "Enqueue one SMS",
-                    "security": bearer,
-                    "parameters": [
-                        {"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"}}
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {_JSON: {"schema": _ref("NewMessage")}},
-                    },
-                    "responses": {
-                        "202": _json(_ref("Receipt"), "Queued."),
-                        "200": _json(
-                            _ref("Receipt"), "The same key and content: the earlier message."
-                        ),
-                        **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
-                    },
-                }
-            },
-            "/v1/messages:batch": {
-                "post": {
-                    "summary": "Enqueue up to api.max_batch messages, a result each",
-                    "security": bearer,
-                    "requestBody": {
-                        "required": True,
-                        "content": {_JSON: {"schema": _ref("Batch")}},
-                    },
-                    "responses": {
-                        "200": _json(_ref("BatchResult"), "One result per message, in order."),
-                        **_errors(400, 401, 403, 413, 415, 422, 429, 503),
-                    },
-                }
-            },
-            "/v1/messages/{id}": {
-                "get": {
-                    "summary": "A message's state, provider, segments and every attempt",
-                    "security": bearer,
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
-                    "responses": {
-                        "200": _json(_ref("MessageStatus"), "The message."),
-                        **_errors(401, 403, 404, 429, 503),
-                    },
-                }
-            },
-            "/v1/dead-letters": {
-                "get": {
-                    "summary": "Dead letters, newest first (operator keys)",
-                    "security": bearer,
-                    "parameters": [
-                        {"name": "provider", "in": "query", "schema": {"type": "string"}},
-                        {"name": "reason", "in": "query", "schema": {"type": "string"}},
-                        {
-                            "name": "since",
-                            "in": "query",
-                            "schema": {"type": "string"},
-                            "description": "30m, 2h, 1d or an ISO 8601 time",
-                        },
-                        limit_param,
-                        {
-                            "name": "offset",
-                            "in": "query",
-                            "schema": {"type": "integer", "minimum": 0},
-                        },
-                    ],
-                    "responses": {
-                        "200": _json(_ref("DeadLetterPage"), "A page of dead letters."),
-                        **_errors(401, 403, 422, 429, 503),
-                    },
-                }
-            },
-            "/v1/dead-letters/{id}/replay": {
-                "post": {
-                    "summary": "Send a dead letter again as a new message (operator keys)",
-                    "security": bearer,
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
-                    "responses": {
-                        "202": _json(_ref("Replayed"), "Queued as a new message."),
-                        **_errors(401, 403, 404, 429, 503),
-                    },
-                }
-            },
-            "/v1/delivery-reports/{provider}": {
-                "post": {
-                    "summary": "A provider's delivery-report callback",
-                    "description": (
-                        "Signed (Twilio; Sinch with webhook_secret), "
-                        "or ?token=<delivery_reports.secret>."
-                    ),
-                    "parameters": [
-                        {
-                            "name": "provider",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string"},
-                        },
-                        {"name": "token", "in": "query", "schema": {"type": "string"}},
-                    ],
-                    "requestBody": {
-                        "content": {
-                            _JSON: {"schema": {"type": "object"}},
-                            "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
-                        }
-                    },
-                    "responses": {
-                        "200": _json(_ref("ReportsTaken"), "Taken (repeats change nothing)."),
-                        **_errors(401, 404, 413, 422, 503),
-                    },
-                }
-            },
-            "/healthz": {
-                "get": {
-                    "summary": "The process is up",
-                    "responses": {"200": _json(_ref("Health"), "Up.")},
-                }
-            },
-            "/readyz": {
-                "get": {
-                    "summary": "Redis answers and a worker's heartbeat is recent",
-                    "responses": {
-                        "200": _json(_ref("Ready"), "Ready."),
-                        "503": _json(_ref("Ready"), "Not ready, and why."),
-                    },
-                }
-            },
-            "/metrics": {
-                "get": {
-                    "summary": "Prometheus metrics",
-                    "responses": {
-                        "200": {
-                            "description": "Text exposition format.",
-                            "content": {"text/plain": {"schema": {"type": "string"}}},
-                        },
-                        **_errors(503),
-                    },
-                }
-            },
-            "/v1/dashboard": {
-                "get": {
-                    "summary": "Everything the dashboard shows (operator keys)",
-                    "security": bearer,
-                    "responses": {
-                        "200": _json(
-                            _ref("Dashboard"), "Snapshot, last hour, latest dead letters."
-                        ),
-                        **_errors(401, 403, 429, 503),
-                    },
-                }
-            },
-            "/dashboard": _page("The dashboard page (reads /v1/dashboard)", "text/html"),
-            "/dashboard.js": _page("The dashboard's script", "application/javascript"),
-            "/dashboard.css": _page("The dashboard's style", "text/css"),
-            "/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
-                }
-            },
-        },
+        "paths": _paths(),
     }
-    for path, operations in document["paths"].items():
-        for operation in operations.values():
-            if "security" in operation:
-                operation["x-scope"] = "operate" if path in OPERATOR_PATHS else "send"
-    return document
 
 
 # The operations a key needs the "operate" scope for; every other one with a key needs "send".
