@@ -52,9 +52,11 @@ audit: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+## lint: ruff, and the import contracts of the layers (import-linter, in pyproject.toml)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

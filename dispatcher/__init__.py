@@ -6,9 +6,20 @@ For web apps::
 
     message_id = dispatcher.send_sms("+14155552671", "Your code is 123456", priority="high")
     dispatcher.get_status(message_id)["state"]  # "queued", "sending", "accepted", ...
+
+``import dispatcher`` loads the error classes and states only; the enqueue core (Celery's app
+configuration, the Redis client) is loaded on the first use of ``send_sms``, ``send_bulk``,
+``get_status`` or ``Dispatcher``. Nothing of the worker is loaded, and nothing connects, until a
+message is sent.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from dispatcher.core.states import MessageState
+from dispatcher.core.status_callback import verify_signature as verify_callback_signature
 from dispatcher.errors import (
     ConfigError,
     DispatchError,
@@ -16,9 +27,13 @@ from dispatcher.errors import (
     IdempotencyConflict,
     InvalidMessage,
     MessageNotFound,
+    NotADeadLetterError,
+    StoreError,
+    StoreUnavailableError,
 )
-from dispatcher.intake.enqueue import Dispatcher, get_status, send_bulk, send_sms
-from dispatcher.sending.status_callbacks import verify_signature as verify_callback_signature
+
+if TYPE_CHECKING:
+    from dispatcher.intake.enqueue import Dispatcher, get_status, send_bulk, send_sms
 
 __all__ = [
     "ConfigError",
@@ -29,8 +44,22 @@ __all__ = [
     "InvalidMessage",
     "MessageNotFound",
     "MessageState",
+    "NotADeadLetterError",
+    "StoreError",
+    "StoreUnavailableError",
     "get_status",
     "send_bulk",
     "send_sms",
     "verify_callback_signature",
 ]
+
+# The names of the enqueue core, loaded on first use.
+_ENQUEUE_NAMES = frozenset({"Dispatcher", "get_status", "send_bulk", "send_sms"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENQUEUE_NAMES:
+        value = getattr(importlib.import_module("dispatcher.intake.enqueue"), name)
+        globals()[name] = value  # found directly from now on
+        return value
+    raise AttributeError(f"module 'dispatcher' has no attribute {name!r}")

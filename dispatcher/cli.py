@@ -12,24 +12,32 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
-import redis
 
-from dispatcher.config.settings import PRIORITY_QUEUES, get_settings
+from dispatcher.config.settings import get_settings
+from dispatcher.core.clock import now_ms
+from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.time_input import parse_since
-from dispatcher.errors import ConfigError, DispatchError, InvalidMessage, MessageNotFound
+from dispatcher.errors import (
+    ConfigError,
+    DispatchError,
+    InvalidMessage,
+    MessageNotFound,
+    StoreAuthenticationError,
+    StoreError,
+)
 
 __all__ = ["main"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _redis_failure(exc: redis.RedisError) -> None:
+def _redis_failure(exc: StoreError) -> None:
     """Say what Redis did, in one line (exit 3). redis-py's messages name the host and port,
     never the password."""
-    if isinstance(exc, redis.AuthenticationError):
+    if isinstance(exc, StoreAuthenticationError):
         click.echo("error: Redis refused the password in SMSD_REDIS_URL", err=True)
     else:
-        click.echo(f"error: Redis is unavailable ({type(exc).__name__}: {exc})", err=True)
+        click.echo(f"error: Redis is unavailable ({exc.error}: {exc.detail})", err=True)
     sys.exit(3)
 
 
@@ -46,13 +54,13 @@ def _fail_clearly(function: _F) -> _F:
         except ConfigError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        except StoreError as exc:
+            _redis_failure(exc)
         except DispatchError as exc:
-            if isinstance(exc.__cause__, redis.RedisError):  # an EnqueueError from Redis
+            if isinstance(exc.__cause__, StoreError):  # an EnqueueError from Redis
                 _redis_failure(exc.__cause__)
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
-        except redis.RedisError as exc:
-            _redis_failure(exc)
 
     wrapper.__name__ = function.__name__
     wrapper.__doc__ = function.__doc__
@@ -79,7 +87,7 @@ def worker(
     concurrency: int | None, queues: str | None, loglevel: str, celery_args: tuple[str, ...]
 ) -> None:
     """Run a worker (Celery, threads pool). Other options go to `celery worker`."""
-    from dispatcher.worker.process import run_worker  # noqa: PLC0415 - keep CLI start-up light
+    from dispatcher.worker.start import run_worker  # noqa: PLC0415 - keep CLI start-up light
 
     run_worker(
         concurrency=concurrency,
@@ -248,14 +256,14 @@ def _dead_letters() -> Any:
     from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
     from dispatcher.ops.dead_letters import DeadLetters  # noqa: PLC0415
 
-    return DeadLetters(default_dispatcher())
+    return DeadLetters(default_dispatcher().store)
 
 
 def _wanted(provider: str | None, reason: str | None, since: str | None) -> Any:
     from dispatcher.ops.dead_letters import DeadLetterFilter  # noqa: PLC0415
 
     try:
-        since_ms = parse_since(since, now_ms=int(time.time() * 1000)) if since else None
+        since_ms = parse_since(since, now_ms=now_ms()) if since else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from exc
     return DeadLetterFilter(provider=provider, reason=reason, since_ms=since_ms)
@@ -329,12 +337,15 @@ def dlq_replay(
     yes: bool,
 ) -> None:
     """Send dead letters again as new messages (fresh attempts), linked to the originals."""
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.intake.replay import replay_dead_letter  # noqa: PLC0415
+
     letters = _dead_letters()
     ids = _chosen_ids(letters, message_ids, replay_all, provider, reason, since)
     if replay_all and not yes:
         click.confirm(f"Replay {len(ids)} dead letters?", abort=True)
     for message_id in ids:
-        click.echo(f"{message_id} -> {letters.replay(message_id)}")
+        click.echo(f"{message_id} -> {replay_dead_letter(default_dispatcher(), message_id)}")
 
 
 @dlq.command("purge")
@@ -385,8 +396,7 @@ def providers(as_json: bool) -> None:
     from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
     from dispatcher.ops.provider_views import provider_status  # noqa: PLC0415
 
-    now_ms = int(time.time() * 1000)
-    status = provider_status(get_settings(), default_dispatcher().store.redis, now_ms=now_ms)
+    status = provider_status(get_settings(), default_dispatcher().store_client, now_ms=now_ms())
     if as_json:
         click.echo(json.dumps(status))
         return
@@ -479,9 +489,9 @@ def stats(as_json: bool, watch_s: float | None) -> None:
     from dispatcher.ops.stats import render_stats, stats_snapshot  # noqa: PLC0415
 
     settings = get_settings()
-    client = default_dispatcher().store.redis
+    client = default_dispatcher().store_client
     while True:
-        snapshot = stats_snapshot(settings, client, now_ms=int(time.time() * 1000))
+        snapshot = stats_snapshot(settings, client, now_ms=now_ms())
         if as_json:
             click.echo(json.dumps(snapshot))
         else:
@@ -498,16 +508,14 @@ def stats(as_json: bool, watch_s: float | None) -> None:
 @_fail_clearly
 def demo() -> None:
     """Send a mixed batch through the running `smsdispatch dev` stack: every path shows."""
-    from dispatcher.config.settings import dev_state_path  # noqa: PLC0415
+    from dispatcher.config.dev_state import dev_state_path, read_dev_state  # noqa: PLC0415
     from dispatcher.devstack.demo import run_demo  # noqa: PLC0415
 
-    path = dev_state_path(get_settings())
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            "data_dir", f"has no running stack ({path}): start `make dev` first"
-        ) from exc
+    settings = get_settings()
+    state = read_dev_state(settings)
+    if state is None:
+        path = dev_state_path(settings)
+        raise ConfigError("data_dir", f"has no running stack ({path}): start `make dev` first")
     click.echo(
         "sending a mixed batch: accepted, retried after a 503, failed over after a 401, "
         "rejected into the dead letters, reported undelivered ...",

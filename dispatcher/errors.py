@@ -7,7 +7,14 @@
     ├── IdempotencyConflict   the same idempotency key came with different content
     ├── MessageNotFound       no message has that id
     ├── ConfigError           the configuration cannot work; names the setting (and env variable)
-    └── EnqueueError          the message was valid but could not be recorded or published
+    ├── EnqueueError          the message was valid but could not be recorded or published
+    ├── NotADeadLetterError   the id names no message in the dead letters
+    └── StoreError            the message store (Redis) failed a command
+        └── StoreUnavailableError       it could not be reached or is not ready: try again
+            └── StoreAuthenticationError  it refused the credentials of the Redis URL
+
+Redis errors never leave :mod:`dispatcher.store`: they are translated there
+(:func:`dispatcher.store.connection.store_error`), the original kept as ``__cause__``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidMessage",
     "MessageNotFound",
+    "NotADeadLetterError",
+    "StoreAuthenticationError",
+    "StoreError",
+    "StoreUnavailableError",
 ]
 
 
@@ -69,3 +80,29 @@ class ConfigError(DispatchError):
 
 class EnqueueError(DispatchError):
     """A valid message could not be recorded or its job published; nothing was kept."""
+
+
+class NotADeadLetterError(DispatchError):
+    """The id names no message in the dead letters (never was, or replayed or purged)."""
+
+    def __init__(self, message_id: str) -> None:
+        self.message_id = message_id
+        super().__init__(f"{message_id} is not in the dead letters")
+
+
+class StoreError(DispatchError):
+    """The message store (Redis) failed a command; ``error`` names what Redis raised."""
+
+    def __init__(self, error: str, detail: str) -> None:
+        self.error = error
+        self.detail = detail
+        super().__init__(f"the message store failed ({error}: {detail})")
+
+
+class StoreUnavailableError(StoreError):
+    """The message store could not be reached, timed out, or is still loading: a later try may
+    succeed."""
+
+
+class StoreAuthenticationError(StoreUnavailableError):
+    """The message store refused the password of the Redis URL."""

@@ -164,6 +164,18 @@ class Provider(Protocol):
         """The whole-request timeout for one send."""
         ...
 
+    @property
+    def counts_segments(self) -> bool:
+        """Whether the provider's throughput limit counts message parts rather than requests
+        (the shared rate limit then charges a message its segments)."""
+        ...
+
+    @property
+    def reports_carry_reference(self) -> bool:
+        """Whether the provider's documents promise that its delivery reports echo our message
+        id (its message ids then need no index to find the message a report is about)."""
+        ...
+
     def build_send(self, sms: OutboundSms) -> HttpRequest:
         """The request that sends ``sms``."""
         ...

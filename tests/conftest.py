@@ -26,7 +26,7 @@ from dispatcher.devstack.simulator_wiring import (
 )
 from dispatcher.intake import enqueue
 from dispatcher.intake.enqueue import Dispatcher
-from dispatcher.sending.send_bridge import LoopThread
+from dispatcher.sending.loop_thread import LoopThread
 from dispatcher.store.redis_keys import message_key
 from providers.simulator import SimulatorConfig, SimulatorState, build_app
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import trustme
 
 from dispatcher.devstack.embedded_redis import free_port
-from dispatcher.sending.send_bridge import LoopThread
+from dispatcher.sending.loop_thread import LoopThread
 
 __all__ = ["TlsFront"]
 

@@ -13,11 +13,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-import redis
-
 from dispatcher.config.settings import ApiKeySettings, ApiScope, ApiSettings
-from dispatcher.store.rate_limiter import Gcra
-from dispatcher.store.redis_keys import PREFIX
+from dispatcher.store.connection import RedisClient
+from dispatcher.store.request_rate import ApiKeyRates
 
 __all__ = ["ApiClient", "KeyRing", "RequestLimiter", "key_digest", "new_api_key"]
 
@@ -80,15 +78,15 @@ def _client(name: str, cfg: ApiKeySettings) -> ApiClient:
 
 
 class RequestLimiter:
-    """Each API key's request rate, counted in Redis."""
+    """Each API key's request rate, counted in Redis and shared by every API process."""
 
-    def __init__(self, client: redis.Redis) -> None:
-        self._gcra = Gcra(client)
+    def __init__(self, client: RedisClient) -> None:
+        self._rates = ApiKeyRates(client)
 
     def wait_ms(self, api_client: ApiClient, *, now_ms: int) -> int:
         """0 when the request may go now, else the milliseconds to wait (for Retry-After)."""
-        return self._gcra.wait_ms(
-            f"{PREFIX}:apirate:{api_client.name}",
+        return self._rates.wait_ms(
+            api_client.name,
             now_ms=now_ms,
             per_second=api_client.rate_limit,
             burst=api_client.rate_burst,

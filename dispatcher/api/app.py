@@ -21,30 +21,33 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import redis
 from aiohttp import web
 
 from dispatcher.api.api_keys import ApiClient, KeyRing, RequestLimiter
 from dispatcher.api.openapi import openapi_document
 from dispatcher.config.settings import ApiScope, Settings
+from dispatcher.core.clock import now_ms
 from dispatcher.core.time_input import parse_since
-from dispatcher.errors import EnqueueError, IdempotencyConflict, InvalidMessage, MessageNotFound
+from dispatcher.errors import (
+    EnqueueError,
+    IdempotencyConflict,
+    InvalidMessage,
+    MessageNotFound,
+    NotADeadLetterError,
+    StoreError,
+)
 from dispatcher.intake.delivery_reports import receive_reports
 from dispatcher.intake.enqueue import Dispatcher, Receipt
+from dispatcher.intake.replay import replay_dead_letter
 from dispatcher.logs import get_logger, register_secrets
-from dispatcher.ops.dead_letters import (
-    DeadLetterFilter,
-    DeadLetters,
-    NotADeadLetterError,
-    dead_letter_filter_problems,
-)
+from dispatcher.ops.dead_letters import DeadLetterFilter, DeadLetters, dead_letter_filter_problems
 from dispatcher.ops.metrics import ApiMetrics
 from dispatcher.ops.stats import hour_series, stats_snapshot, workers
+from dispatcher.store.backlog import ping
 from dispatcher.store.heartbeats import stale_after_ms
 from providers.base import InboundReport, Provider
 
@@ -79,10 +82,6 @@ def _error(
     return web.json_response(body, status=status, headers=headers)
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 # --- middlewares ------------------------------------------------------------------------------
 
 
@@ -96,8 +95,8 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
             raise
         code = _MESSAGE_STATUSES.get(exc.status, "http_error")
         response = _error(exc.status, code, exc.reason, headers=_kept_headers(exc))
-    except redis.RedisError as exc:
-        get_logger().error("api.redis_error", path=request.path, error=type(exc).__name__)
+    except StoreError as exc:
+        get_logger().error("api.redis_error", path=request.path, error=exc.error)
         response = _error(
             503, "unavailable", "the message store is unavailable", headers={"Retry-After": "1"}
         )
@@ -166,7 +165,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
             "a valid API key is required as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    wait_ms = await asyncio.to_thread(request.app[LIMITER].wait_ms, client, now_ms=_now_ms())
+    wait_ms = await asyncio.to_thread(request.app[LIMITER].wait_ms, client, now_ms=now_ms())
     if wait_ms > 0:
         return _error(
             429,
@@ -319,7 +318,7 @@ async def _list_dead_letters(request: web.Request) -> web.StreamResponse:
         limit = _int_param(query, "limit", 50, 1, 1000)
         offset = _int_param(query, "offset", 0, 0, 10_000_000)
         since = query.get("since")
-        since_ms = parse_since(since, now_ms=_now_ms()) if since else None
+        since_ms = parse_since(since, now_ms=now_ms()) if since else None
     except InvalidMessage as exc:
         return _error(422, "invalid_request", str(exc), fields=exc.fields)
     except ValueError as exc:
@@ -330,7 +329,7 @@ async def _list_dead_letters(request: web.Request) -> web.StreamResponse:
     wanted = DeadLetterFilter(
         provider=query.get("provider"), reason=query.get("reason"), since_ms=since_ms
     )
-    letters = DeadLetters(request.app[DISPATCHER])
+    letters = DeadLetters(request.app[DISPATCHER].store)
 
     def page() -> dict[str, Any]:
         items = letters.page(wanted, offset=offset, limit=limit)
@@ -342,9 +341,8 @@ async def _list_dead_letters(request: web.Request) -> web.StreamResponse:
 @_requires("operate")
 async def _replay_dead_letter(request: web.Request) -> web.StreamResponse:
     original = request.match_info["id"]
-    letters = DeadLetters(request.app[DISPATCHER])
     try:
-        new_id = await asyncio.to_thread(letters.replay, original)
+        new_id = await asyncio.to_thread(replay_dead_letter, request.app[DISPATCHER], original)
     except NotADeadLetterError:
         return _error(404, "not_found", "no dead letter with this id (replayed or purged?)")
     except EnqueueError:
@@ -387,17 +385,17 @@ async def _healthz(_request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    store = request.app[DISPATCHER].store
+    client = request.app[DISPATCHER].store_client
     heartbeat_s = request.app[SETTINGS].worker.heartbeat_s
 
     def seen() -> list[dict[str, Any]]:
-        store.redis.ping()
-        return workers(store.redis, now_ms=_now_ms(), heartbeat_s=heartbeat_s)
+        ping(client)
+        return workers(client, now_ms=now_ms(), heartbeat_s=heartbeat_s)
 
     try:
         found = await asyncio.to_thread(seen)
-    except redis.RedisError as exc:
-        down = {"ready": False, "redis": type(exc).__name__, "workers": 0, "reason": "no Redis"}
+    except StoreError as exc:
+        down = {"ready": False, "redis": exc.error, "workers": 0, "reason": "no Redis"}
         return web.json_response(down, status=503)
     fresh = sum(1 for worker in found if not worker["stale"])
     stale = [worker["name"] for worker in found if worker["stale"]]
@@ -420,10 +418,11 @@ async def _dashboard_data(request: web.Request) -> web.StreamResponse:
     dispatcher = request.app[DISPATCHER]
 
     def gather() -> dict[str, Any]:
-        now_ms = _now_ms()
-        snapshot = stats_snapshot(settings, dispatcher.store.redis, now_ms=now_ms)
-        snapshot["hour"] = hour_series(settings, dispatcher.store.redis, now_ms=now_ms)
-        letters = DeadLetters(dispatcher).page(DeadLetterFilter(), offset=0, limit=20)
+        now = now_ms()
+        client = dispatcher.store_client
+        snapshot = stats_snapshot(settings, client, now_ms=now)
+        snapshot["hour"] = hour_series(settings, client, now_ms=now)
+        letters = DeadLetters(dispatcher.store).page(DeadLetterFilter(), offset=0, limit=20)
         snapshot["dead_letters_latest"] = letters
         return snapshot
 
@@ -474,10 +473,10 @@ def build_api(
     app[SETTINGS] = settings
     app[DISPATCHER] = dispatcher
     app[KEYRING] = keyring
-    app[LIMITER] = RequestLimiter(dispatcher.store.redis)
+    app[LIMITER] = RequestLimiter(dispatcher.store_client)
     app[PROVIDERS] = dict(providers)
     app[METRICS] = ApiMetrics(
-        dispatcher.store.redis, list(settings.providers), settings.worker.heartbeat_s
+        dispatcher.store_client, list(settings.providers), settings.worker.heartbeat_s
     )
     app[DOCUMENT] = openapi_document(settings)
     app.router.add_post("/v1/messages", _create_message)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.config.settings import PRIORITY_QUEUES, Settings
+from dispatcher.config.settings import Settings
+from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.states import MessageState
 
 __all__ = ["openapi_document"]

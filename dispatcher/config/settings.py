@@ -9,7 +9,6 @@ passwords) are read only from the environment; a secret found in the file stops 
 from __future__ import annotations
 
 import functools
-import json
 import os
 import tomllib
 import urllib.parse
@@ -24,12 +23,12 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.retry_policy import RetryPolicy
 from dispatcher.core.routing import Route
 from dispatcher.errors import ConfigError
 
 __all__ = [
-    "PRIORITY_QUEUES",
     "SECRET_SETTINGS",
     "ProviderSettings",
     "Settings",
@@ -37,12 +36,10 @@ __all__ = [
     "get_settings",
     "load_settings",
     "reset_settings",
-    "resolve_redis_url",
 ]
 
 ENV_PREFIX = "SMSD_"
 DEFAULT_CONFIG_PATH = Path("config/default.toml")
-PRIORITY_QUEUES: dict[str, str] = {"high": "sms.high", "normal": "sms.normal", "bulk": "sms.bulk"}
 SECRET_SETTINGS = frozenset(
     {
         "api_token",
@@ -455,6 +452,8 @@ def _check_consistency(settings: Settings) -> None:
     ]:
         if retry.cap_s < retry.base_s:
             raise ConfigError(f"{where}.cap_s", "must not be below base_s")
+    if settings.callbacks.cap_s < settings.callbacks.base_s:
+        raise ConfigError("callbacks.cap_s", "must not be below base_s")
     for queue in settings.worker.queues:
         if queue not in PRIORITY_QUEUES.values():
             raise ConfigError(
@@ -480,38 +479,3 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget the cached settings (after the environment changed)."""
     get_settings.cache_clear()
-
-
-def dev_state_path(settings: Settings) -> Path:
-    """Where ``smsdispatch dev`` writes the addresses of the stack it runs."""
-    return settings.data_dir / "dev.json"
-
-
-def resolve_redis_url(settings: Settings) -> str:
-    """``SMSD_REDIS_URL`` (or ``redis_url`` in the file), else the running dev stack's Redis."""
-    if settings.redis_url:
-        return settings.redis_url
-    state_path = dev_state_path(settings)
-    try:
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        state = None
-    if isinstance(state, dict) and _pid_alive(state.get("pid")) and state.get("redis_url"):
-        return str(state["redis_url"])
-    raise ConfigError(
-        "redis_url",
-        "is not set and no `smsdispatch dev` stack is running here",
-        env_var="SMSD_REDIS_URL",
-    )
-
-
-def _pid_alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

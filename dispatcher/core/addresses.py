@@ -8,9 +8,9 @@ cloud metadata service on 169.254.169.254, an admin page on 10.x. So, with
 - at the door, a URL whose host is ``localhost`` or an address literal that is not public is
   refused, naming ``callback_url`` (:func:`callback_host_problem`);
 - at the moment of posting, the callback session resolves names through
-  :class:`PublicOnlyResolver`, which drops every address that is not public, so a name that
-  resolves (or is re-pointed) to a private address is never connected to; an address literal is
-  checked again there too (aiohttp does not resolve literals).
+  :class:`~dispatcher.sending.public_resolver.PublicOnlyResolver`, which drops every address that is
+  not public, so a name that resolves (or is re-pointed) to a private address is never connected to;
+  an address literal is checked again there too (aiohttp does not resolve literals).
 
 Not public: loopback, private (RFC 1918, unique local), link-local, multicast, reserved,
 unspecified and shared (100.64/10) ranges, and IPv4 addresses mapped into IPv6.
@@ -19,13 +19,8 @@ unspecified and shared (100.64/10) ranges, and IPv4 addresses mapped into IPv6.
 from __future__ import annotations
 
 import ipaddress
-import socket
-
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 __all__ = [
-    "PublicOnlyResolver",
     "callback_host_problem",
     "is_public_address",
     "refused_literal",
@@ -67,22 +62,3 @@ def callback_host_problem(host: str) -> str | None:
     if refused_literal(name):
         return "must not point at a loopback, private, link-local or reserved address"
     return None
-
-
-class PublicOnlyResolver(AbstractResolver):
-    """aiohttp's resolver, keeping only public addresses (none left: the connection fails)."""
-
-    def __init__(self, inner: AbstractResolver | None = None) -> None:
-        self._inner = inner or DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        found = await self._inner.resolve(host, port, family)
-        public = [entry for entry in found if is_public_address(entry["host"])]
-        if not public:
-            raise OSError(f"{host} has no public address; callbacks go to public addresses only")
-        return public
-
-    async def close(self) -> None:
-        await self._inner.close()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import time
+
+from dispatcher.core.clock import now_ms as wall_clock_ms
 
 __all__ = ["new_message_id"]
 
@@ -12,7 +13,7 @@ _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 def new_message_id(now_ms: int | None = None) -> str:
     """A 26-character ULID: 48 bits of milliseconds, then 80 random bits, Crockford base32."""
-    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    ms = wall_clock_ms() if now_ms is None else now_ms
     value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
     chars = []
     for _ in range(26):

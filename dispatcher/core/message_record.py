@@ -6,18 +6,10 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from dispatcher.core.masking import mask_number
 from dispatcher.core.states import MessageState
 
-__all__ = ["Attempt", "MessageRecord", "mask_number"]
-
-
-def mask_number(number: str) -> str:
-    """A phone number with all but its last four digits hidden: ``+*******2671``."""
-    digits = number.lstrip("+")
-    if len(digits) <= 4:
-        return "*" * len(digits)
-    prefix = "+" if number.startswith("+") else ""
-    return prefix + "*" * (len(digits) - 4) + digits[-4:]
+__all__ = ["Attempt", "MessageRecord"]
 
 
 def _optional_str(value: int | None) -> str | None:

@@ -8,7 +8,6 @@ as child processes, writes their addresses to ``<data_dir>/dev.json`` so other t
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -16,12 +15,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import FrameType
 
 import click
 
-from dispatcher.config.settings import Settings, dev_state_path
+from dispatcher.config.dev_state import dev_state_path, write_dev_state
+from dispatcher.config.settings import Settings
 from dispatcher.devstack.embedded_redis import EmbeddedRedis, free_port
 from dispatcher.devstack.local_http import request_json
 from dispatcher.devstack.simulator_wiring import report_wiring, simulated_providers, simulator_env
@@ -62,23 +61,10 @@ def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(timeout=5)
 
 
-def run_dev_stack(
-    settings: Settings, *, api_port: int, simulator_port: int, concurrency: int
-) -> None:
-    """Run Redis (embedded unless configured), simulator, worker and API until interrupted."""
-    data_dir = settings.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
-    embedded: EmbeddedRedis | None = None
-    if settings.redis_url:
-        redis_url = settings.redis_url
-    else:
-        embedded = EmbeddedRedis(data_dir / "redis")
-        redis_url = embedded.start()
-
-    api_key = os.environ.get("SMSD_API__API_KEYS", "").split(",")[0] or secrets.token_urlsafe(24)
-    simulator_port = _port_or_free(simulator_port)
-    api_port = _port_or_free(api_port)
-    simulator_url = f"http://127.0.0.1:{simulator_port}"
+def _stack_env(
+    settings: Settings, redis_url: str, api_key: str, *, api_port: int, simulator_url: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The children's environment, and where each provider's panel posts delivery reports."""
     report_token = os.environ.get("SMSD_DELIVERY_REPORTS__SECRET") or secrets.token_urlsafe(24)
     report_env, report_panels = report_wiring(
         settings, f"http://127.0.0.1:{api_port}", report_token
@@ -96,49 +82,72 @@ def run_dev_stack(
             "SMSD_CALLBACKS__ALLOW_PRIVATE_NETWORKS", "true"
         ),
     }
+    return env, report_panels
+
+
+def _start_children(
+    env: dict[str, str],
+    processes: list[subprocess.Popen[bytes]],
+    *,
+    api_port: int,
+    simulator_port: int,
+    concurrency: int,
+    report_panels: dict[str, str],
+) -> None:
+    """Start the simulator, a worker and the API (each appended to ``processes`` as it starts)
+    and wait until the simulator and the API listen."""
     cli = [sys.executable, "-m", "dispatcher"]
+    simulator = subprocess.Popen([*cli, "simulator", "--port", str(simulator_port)], env=env)  # noqa: S603
+    processes.append(simulator)
+    _wait_http(simulator_port, 20, simulator)
+    simulator_url = f"http://127.0.0.1:{simulator_port}"
+    for kind, url in report_panels.items():  # as a customer sets it in each panel
+        request_json(f"{simulator_url}/_sim/report-urls", {"provider": kind, "url": url})
+    worker = subprocess.Popen([*cli, "worker", "--concurrency", str(concurrency)], env=env)  # noqa: S603
+    processes.append(worker)
+    api = subprocess.Popen([*cli, "api", "--port", str(api_port)], env=env)  # noqa: S603
+    processes.append(api)
+    _wait_http(api_port, 30, api)
+
+
+def run_dev_stack(
+    settings: Settings, *, api_port: int, simulator_port: int, concurrency: int
+) -> None:
+    """Run Redis (embedded unless configured), simulator, worker and API until interrupted."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    embedded = None if settings.redis_url else EmbeddedRedis(data_dir / "redis")
+    redis_url = settings.redis_url or (embedded.start() if embedded else "")
+    api_key = os.environ.get("SMSD_API__API_KEYS", "").split(",")[0] or secrets.token_urlsafe(24)
+    simulator_port, api_port = _port_or_free(simulator_port), _port_or_free(api_port)
+    simulator_url = f"http://127.0.0.1:{simulator_port}"
+    env, panels = _stack_env(
+        settings, redis_url, api_key, api_port=api_port, simulator_url=simulator_url
+    )
     processes: list[subprocess.Popen[bytes]] = []
-    state_path = dev_state_path(settings)
 
     def handle_signal(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handle_signal)
     try:
-        simulator = subprocess.Popen([*cli, "simulator", "--port", str(simulator_port)], env=env)  # noqa: S603
-        processes.append(simulator)
-        _wait_http(simulator_port, 20, simulator)
-        for kind, url in report_panels.items():  # as a customer sets it in each panel
-            request_json(f"{simulator_url}/_sim/report-urls", {"provider": kind, "url": url})
-        worker = subprocess.Popen([*cli, "worker", "--concurrency", str(concurrency)], env=env)  # noqa: S603
-        processes.append(worker)
-        api = subprocess.Popen([*cli, "api", "--port", str(api_port)], env=env)  # noqa: S603
-        processes.append(api)
-        _wait_http(api_port, 30, api)
-        # The local stack's own addresses and key, for `smsdispatch demo`; readable by this user
-        # only (the key is made up for this run).
-        state_path.touch(mode=0o600)
-        state_path.write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "redis_url": redis_url,
-                    "api_url": f"http://127.0.0.1:{api_port}",
-                    "simulator_url": simulator_url,
-                    "api_key": api_key,
-                }
-            ),
-            encoding="utf-8",
-        )
-        _print_banner(
-            redis_url,
-            embedded=embedded is not None,
+        _start_children(
+            env,
+            processes,
             api_port=api_port,
-            simulator_url=simulator_url,
-            api_key=api_key,
-            data_dir=data_dir,
-            providers=sorted(simulated_providers(settings)),
+            simulator_port=simulator_port,
+            concurrency=concurrency,
+            report_panels=panels,
         )
+        # The local stack's own addresses and key, for `smsdispatch demo`.
+        state = {
+            "redis_url": redis_url,
+            "api_url": f"http://127.0.0.1:{api_port}",
+            "simulator_url": simulator_url,
+            "api_key": api_key,
+        }
+        write_dev_state(settings, state)
+        _print_banner(settings, state, embedded=embedded is not None, api_port=api_port)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         raise click.ClickException("a child process stopped; stopping the stack")
@@ -148,21 +157,17 @@ def run_dev_stack(
         signal.signal(signal.SIGTERM, previous)
         _stop(processes)
         with contextlib.suppress(FileNotFoundError):
-            state_path.unlink()
+            dev_state_path(settings).unlink()
         if embedded is not None:
             embedded.stop()
 
 
 def _print_banner(
-    redis_url: str,
-    *,
-    embedded: bool,
-    api_port: int,
-    simulator_url: str,
-    api_key: str,
-    data_dir: Path,
-    providers: list[str],
+    settings: Settings, state: dict[str, str], *, embedded: bool, api_port: int
 ) -> None:
+    redis_url, simulator_url, api_key = state["redis_url"], state["simulator_url"], state["api_key"]
+    data_dir = settings.data_dir
+    providers = sorted(simulated_providers(settings))
     where = f"embedded, data in {data_dir / 'redis'}" if embedded else "from SMSD_REDIS_URL"
     click.echo(
         "\nsms-dispatch local stack is up\n"

@@ -14,10 +14,10 @@ with 503 so the provider sends it again.
 from __future__ import annotations
 
 import hmac
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from dispatcher.core.clock import now_ms
 from dispatcher.logs import get_logger, scrub
 from dispatcher.store.messages import MessageStore
 from providers.base import DeliveryReport, InboundReport, Provider, SignedReports
@@ -78,7 +78,7 @@ def receive_reports(
     if not found:
         return _error(422, "not_a_report", f"the body is not a {provider.name} delivery report")
     counts: dict[str, int] = {}
-    now_ms = int(time.time() * 1000)
+    now = now_ms()
     for item in found:
         message_id = _message_id(store, provider.name, item)
         outcome = "unknown"
@@ -88,7 +88,7 @@ def receive_reports(
                 state=item.status,
                 provider_status=item.provider_status,
                 reason=scrub(item.reason or ""),
-                now_ms=now_ms,
+                now_ms=now,
             )
         counts[outcome] = counts.get(outcome, 0) + 1
         get_logger(message_id=message_id, provider=provider.name).info(

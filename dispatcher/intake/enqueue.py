@@ -10,29 +10,33 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from celery import Celery
 
-from dispatcher.config.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
+from dispatcher.config.dev_state import resolve_redis_url
+from dispatcher.config.settings import Settings, get_settings
+from dispatcher.core.clock import now_ms
 from dispatcher.core.ids import new_message_id
-from dispatcher.core.message_record import MessageRecord, mask_number
+from dispatcher.core.masking import mask_number
+from dispatcher.core.message_record import MessageRecord
+from dispatcher.core.names import PRIORITY_QUEUES, SEND_BATCH_TASK
 from dispatcher.core.states import MessageState
 from dispatcher.errors import (
     EnqueueError,
     IdempotencyConflict,
     InvalidMessage,
     MessageNotFound,
+    StoreError,
 )
 from dispatcher.intake.validation import NewMessage, validate_message
 from dispatcher.logs import get_logger
-from dispatcher.queueing.celery_app import SEND_BATCH_TASK, build_celery_app
+from dispatcher.queueing.celery_app import build_celery_app
 from dispatcher.queueing.job_payloads import fill_job, job_template
-from dispatcher.store.messages import CreateResult, MessageStore, connect_redis
+from dispatcher.store.connection import RedisClient, connect_redis
+from dispatcher.store.messages import CreateResult, MessageStore
 
 __all__ = ["Dispatcher", "Receipt", "default_dispatcher", "get_status", "send_bulk", "send_sms"]
 
@@ -65,10 +69,6 @@ class Receipt:
     duplicate: bool = False  # True when an idempotency key returned an earlier message
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _fields_of(item: object) -> dict[str, Any]:
     """One item of a bulk send as keyword arguments, or InvalidMessage when it is no object."""
     if not isinstance(item, Mapping):
@@ -85,13 +85,14 @@ class Dispatcher:
         *,
         redis_url: str | None = None,
         celery_app: Celery | None = None,
-        clock_ms: Callable[[], int] = _now_ms,
+        clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._settings = settings
         self._redis_url = redis_url
         self._celery_app = celery_app
         self._job_templates: tuple[str, str] | None = None
         self._store: MessageStore | None = None
+        self._client: RedisClient | None = None
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
 
@@ -103,12 +104,21 @@ class Dispatcher:
 
     @property
     def store(self) -> MessageStore:
+        """The status store this dispatcher records in (connects on first use)."""
         with self._lock:
             if self._store is None:
+                self._client = connect_redis(self._url())
                 self._store = MessageStore(
-                    connect_redis(self._url()), retention_s=self._settings.messages.retention_s
+                    self._client, retention_s=self._settings.messages.retention_s
                 )
             return self._store
+
+    @property
+    def store_client(self) -> RedisClient:
+        """The connection of :attr:`store`, for the store's views (stats, metrics, limits)."""
+        self.store  # noqa: B018 - connects on first use
+        assert self._client is not None
+        return self._client
 
     @property
     def celery_app(self) -> Celery:
@@ -142,9 +152,9 @@ class Dispatcher:
     ) -> MessageRecord:
         """The record a validated message will be kept as (state ``queued``), not yet stored;
         its idempotency key counts within ``idempotency_scope`` (an API key's name)."""
-        now_ms = self._clock_ms()
+        now = self._clock_ms()
         return MessageRecord(
-            id=new_message_id(now_ms),
+            id=new_message_id(now),
             to=message.to,
             body=message.body,
             sender=message.sender,
@@ -152,9 +162,9 @@ class Dispatcher:
             encoding=message.encoding,
             segments=message.segments,
             state=MessageState.QUEUED,
-            created_at_ms=now_ms,
-            updated_at_ms=now_ms,
-            valid_until_ms=now_ms + message.validity_s * 1000,
+            created_at_ms=now,
+            updated_at_ms=now,
+            valid_until_ms=now + message.validity_s * 1000,
             providers=message.providers,
             callback_url=message.callback_url,
             metadata=message.metadata,
@@ -180,9 +190,9 @@ class Dispatcher:
                 job=job,
                 queue=queue,
             )
-        except redis.RedisError as exc:
+        except StoreError as exc:
             get_logger(message_id=record.id, to=mask_number(record.to)).error(
-                "sms.publish_failed", error=type(exc).__name__
+                "sms.publish_failed", error=exc.error
             )
             raise EnqueueError(f"could not record and queue message {record.id}") from exc
         return self._receipt(record, created)
@@ -270,8 +280,8 @@ class Dispatcher:
                 batch_template=self._templates()[1],
                 per_job=rules.bulk_job_size,
             )
-        except redis.RedisError as exc:
-            get_logger().error("sms.publish_failed", error=type(exc).__name__)
+        except StoreError as exc:
+            get_logger().error("sms.publish_failed", error=exc.error)
             raise EnqueueError(f"could not record and queue {len(chunk)} messages") from exc
         for (index, record), result in zip(chunk, created, strict=True):
             results[index] = self._bulk_result(index, record, result)
@@ -308,7 +318,7 @@ class Dispatcher:
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
-                self._store.redis.close()
+                self._store.close()
 
 
 _default_lock = threading.Lock()

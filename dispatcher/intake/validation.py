@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
-from dispatcher.config.settings import PRIORITY_QUEUES, MessageSettings
+from dispatcher.config.settings import MessageSettings
 from dispatcher.core.addresses import callback_host_problem
 from dispatcher.core.encoding import measure
+from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.errors import InvalidMessage
 
 __all__ = ["NewMessage", "validate_message"]

@@ -2,8 +2,9 @@
 
 A dead letter is the message record itself (with every attempt: provider, HTTP status, provider
 code and text, outcome, latency, time, and the final reason), kept without expiry and indexed in
-``smsd:dead`` by when it was dead-lettered. Nothing leaves the store except by :meth:`replay`
-(a new message with a fresh attempt budget, linked both ways to the original) or :meth:`purge`.
+``smsd:dead`` by when it was dead-lettered. Nothing leaves the store except by a replay (a new
+message with a fresh attempt budget, linked both ways to the original:
+:func:`dispatcher.intake.replay.replay_dead_letter`) or :meth:`DeadLetters.purge`.
 """
 
 from __future__ import annotations
@@ -15,26 +16,16 @@ from typing import Any
 
 from dispatcher.core.decisions import FinalReason
 from dispatcher.core.message_record import MessageRecord
-from dispatcher.errors import DispatchError
-from dispatcher.intake.enqueue import Dispatcher
-from dispatcher.intake.validation import NewMessage
+from dispatcher.errors import NotADeadLetterError
+from dispatcher.store.messages import MessageStore
 
 __all__ = [
     "DeadLetterFilter",
     "DeadLetters",
-    "NotADeadLetterError",
     "dead_letter_filter_problems",
 ]
 
 _SCAN_CHUNK = 500
-
-
-class NotADeadLetterError(DispatchError):
-    """The id names no message in the dead letters (never was, or replayed or purged)."""
-
-    def __init__(self, message_id: str) -> None:
-        self.message_id = message_id
-        super().__init__(f"{message_id} is not in the dead letters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +59,10 @@ def dead_letter_filter_problems(provider: str | None, reason: str | None) -> dic
 
 
 class DeadLetters:
-    """Operations on the dead letters, through the same store and enqueue core as sending."""
+    """What operators do with the dead letters: count, list, show, purge."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self._dispatcher = dispatcher
-        self._store = dispatcher.store
+    def __init__(self, store: MessageStore) -> None:
+        self._store = store
 
     def count(self) -> int:
         return self._store.dead_letter_count()
@@ -123,39 +113,6 @@ class DeadLetters:
         view["dead_lettered_at_ms"] = dead_at_ms
         view["length"] = len(record.body)
         return view
-
-    def replay(self, message_id: str) -> str:
-        """Send a dead letter again as a new message with a fresh attempt budget; returns its id.
-
-        The original leaves the dead letters (once: a second replay of it fails) and records the
-        new id in ``replayed_as``; the new message records the original in ``replay_of``.
-        """
-        dead_at_ms = self._store.dead_lettered_at_ms(message_id)
-        found = self._store.get(message_id) if dead_at_ms is not None else None
-        if dead_at_ms is None or found is None:
-            raise NotADeadLetterError(message_id)
-        original = found[0]
-        again = NewMessage(
-            to=original.to,
-            body=original.body,
-            sender=original.sender,
-            priority=original.priority,
-            validity_s=max((original.valid_until_ms - original.created_at_ms) // 1000, 1),
-            encoding=original.encoding,
-            segments=original.segments,
-            providers=original.providers,
-            callback_url=original.callback_url,
-            metadata=original.metadata,
-        )
-        replacement = self._dispatcher.prepare(again, replay_of=original.id)
-        if not self._store.take_for_replay(original.id, replacement.id):
-            raise NotADeadLetterError(message_id)  # replayed or purged meanwhile
-        try:
-            self._dispatcher.enqueue_record(replacement)
-        except Exception:
-            self._store.return_to_dead_letters(original.id, dead_at_ms)
-            raise
-        return replacement.id
 
     def matching_ids(self, wanted: DeadLetterFilter) -> list[str]:
         """Every matching dead letter's id, newest first."""

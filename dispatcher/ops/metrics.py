@@ -11,10 +11,8 @@ circuit state. Request counts are this API process's own.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
-import redis
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -24,9 +22,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from dispatcher.core.clock import now_ms
 from dispatcher.core.latency import LATENCY_BUCKETS_MS
-from dispatcher.ops.stats import backlog, workers
-from dispatcher.store.redis_keys import METRICS, circuit_key
+from dispatcher.ops.stats import workers
+from dispatcher.store.backlog import backlog, counters_and_circuits
+from dispatcher.store.connection import RedisClient
 
 __all__ = ["CIRCUIT_STATE_VALUES", "ApiMetrics"]
 
@@ -34,18 +34,14 @@ CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class _BacklogCollector(Collector):
-    def __init__(self, client: redis.Redis, providers: list[str], heartbeat_s: float) -> None:
+    def __init__(self, client: RedisClient, providers: list[str], heartbeat_s: float) -> None:
         self._redis = client
         self._providers = providers
         self._heartbeat_s = heartbeat_s
 
     def collect(self) -> Iterator[Metric]:
-        now_ms = int(time.time() * 1000)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(METRICS)
-        for name in self._providers:
-            pipe.hget(circuit_key(name), "state")
-        counted, *states = pipe.execute()
+        now = now_ms()
+        counted, states = counters_and_circuits(self._redis, self._providers)
         yield from _counted(counted, self._providers)
         waiting = backlog(self._redis)
         queues = GaugeMetricFamily(
@@ -54,7 +50,7 @@ class _BacklogCollector(Collector):
         for queue, depth in waiting["queues"].items():
             queues.add_metric([queue], depth)
         yield queues
-        seen = workers(self._redis, now_ms=now_ms, heartbeat_s=self._heartbeat_s)
+        seen = workers(self._redis, now_ms=now, heartbeat_s=self._heartbeat_s)
         stale = sum(1 for worker in seen if worker["stale"])
         for name, doc, value in (
             (
@@ -86,7 +82,7 @@ class _BacklogCollector(Collector):
 class ApiMetrics:
     """The API process's registry: Redis backlog gauges and its own request counts."""
 
-    def __init__(self, client: redis.Redis, providers: list[str], heartbeat_s: float) -> None:
+    def __init__(self, client: RedisClient, providers: list[str], heartbeat_s: float) -> None:
         self.registry = CollectorRegistry()
         self.registry.register(_BacklogCollector(client, providers, heartbeat_s))
         self.requests = Counter(

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from dispatcher.config.settings import Settings
 from dispatcher.core.provider_health import route_factors
 from dispatcher.core.routing import shares
+from dispatcher.store.connection import RedisClient
 from dispatcher.store.gates import ProviderGates
 
 __all__ = ["provider_status"]
 
 
-def provider_status(settings: Settings, client: redis.Redis, *, now_ms: int) -> dict[str, Any]:
+def provider_status(settings: Settings, client: RedisClient, *, now_ms: int) -> dict[str, Any]:
     """Providers (config, circuit, pause, rate backlog, recent window) and weighted routes
     (configured weight and the share in force after health factors), as JSON-ready data."""
     gates = ProviderGates(client, settings.providers)

@@ -10,37 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
-from dispatcher.config.settings import PRIORITY_QUEUES, Settings
+from dispatcher.config.settings import Settings
+from dispatcher.core.circuit import OUTCOMES
 from dispatcher.ops.provider_views import provider_status
-from dispatcher.store.gates import OUTCOMES
+from dispatcher.store.backlog import backlog, hour_rows
+from dispatcher.store.connection import RedisClient
 from dispatcher.store.heartbeats import stale_after_ms, worker_ages_ms
-from dispatcher.store.redis_keys import CALLBACKS, DEAD_LETTERS, DELAY_QUEUE, PENDING, hour_key
 
-__all__ = ["backlog", "hour_series", "render_stats", "stats_snapshot", "workers"]
-
-
-def backlog(client: redis.Redis) -> dict[str, Any]:
-    """What waits, in one round trip: each Celery queue's depth, messages in flight, in the
-    delay queue, in the dead letters, and status callbacks not yet delivered."""
-    pipe = client.pipeline(transaction=False)
-    for queue in PRIORITY_QUEUES.values():
-        pipe.llen(queue)
-    pipe.zcount(PENDING, "-inf", "(0")  # sends in flight: scored by their lease end, negated
-    for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS):
-        pipe.zcard(key)
-    raw = pipe.execute()
-    return {
-        "queues": dict(zip(PRIORITY_QUEUES.values(), raw[:3], strict=True)),
-        "in_flight": raw[3],
-        "waiting_to_retry": raw[4],
-        "dead_letters": raw[5],
-        "callbacks_pending": raw[6],
-    }
+__all__ = ["hour_series", "render_stats", "stats_snapshot", "workers"]
 
 
-def workers(client: redis.Redis, *, now_ms: int, heartbeat_s: float) -> list[dict[str, Any]]:
+def workers(client: RedisClient, *, now_ms: int, heartbeat_s: float) -> list[dict[str, Any]]:
     """Every worker seen in the last day: its heartbeat's age and whether that is stale."""
     stale_ms = stale_after_ms(heartbeat_s)
     return [
@@ -49,7 +29,7 @@ def workers(client: redis.Redis, *, now_ms: int, heartbeat_s: float) -> list[dic
     ]
 
 
-def stats_snapshot(settings: Settings, client: redis.Redis, *, now_ms: int) -> dict[str, Any]:
+def stats_snapshot(settings: Settings, client: RedisClient, *, now_ms: int) -> dict[str, Any]:
     """The snapshot as JSON-ready data."""
     providers = provider_status(settings, client, now_ms=now_ms)
     for entry in providers["providers"]:
@@ -118,16 +98,12 @@ def render_stats(snapshot: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def hour_series(settings: Settings, client: redis.Redis, *, now_ms: int) -> dict[str, Any]:
+def hour_series(settings: Settings, client: RedisClient, *, now_ms: int) -> dict[str, Any]:
     """Each provider's last 60 minutes, oldest first: attempts by outcome and mean latency."""
     names = list(settings.providers)
-    pipe = client.pipeline(transaction=False)
-    for name in names:
-        pipe.hgetall(hour_key(name))
     now_minute = now_ms // 60_000
     series: dict[str, Any] = {}
-    for name, raw in zip(names, pipe.execute(), strict=True):
-        fields = {str(k): int(v) for k, v in raw.items()}
+    for name, fields in zip(names, hour_rows(client, names), strict=True):
         minutes = []
         for minute in range(now_minute - 59, now_minute + 1):
             slot = minute % 60

@@ -1,7 +1,7 @@
 """The Celery application on Redis, built lazily from the settings.
 
-``celery -A dispatcher.queueing.celery_app worker`` finds it as ``app`` (built on first access); web
-apps reach it through :func:`get_celery_app` when they publish. Nothing connects at import time.
+Web apps build it when they first publish, the worker when it starts (``smsdispatch worker``,
+which registers its tasks on it). Nothing connects at import time.
 
 Choices:
 - one queue per priority (``sms.high``, ``sms.normal``, ``sms.bulk``): Redis priorities in Celery
@@ -28,24 +28,19 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from dispatcher.config.settings import PRIORITY_QUEUES, Settings, get_settings, resolve_redis_url
+from dispatcher.config.dev_state import resolve_redis_url
+from dispatcher.config.settings import Settings, get_settings
+from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.queueing.broker_clients import reuse_broker_clients
 from dispatcher.queueing.broker_guard import guard_detached_channels
 
 __all__ = [
-    "HEARTBEAT_TASK",
-    "SEND_BATCH_TASK",
-    "SEND_TASK",
     "broker_url_for",
     "build_celery_app",
     "celery_config",
     "get_celery_app",
     "sms_queue",
 ]
-
-SEND_TASK = "sms.send"
-SEND_BATCH_TASK = "sms.send_batch"  # one argument: message ids joined by commas
-HEARTBEAT_TASK = "sms.heartbeat"
 
 
 def sms_queue(name: str) -> Queue:
@@ -116,14 +111,13 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
 
 
 def build_celery_app(settings: Settings, redis_url: str) -> Celery:
-    """A configured Celery app with the send task registered."""
+    """A configured Celery app. It has no tasks: a process that publishes needs none (the jobs
+    are written by the store's scripts), and the worker registers its own
+    (:func:`dispatcher.worker.tasks.register_tasks`)."""
     app = Celery("sms_dispatch", set_as_current=False)
     app.conf.update(celery_config(settings, redis_url))
     guard_detached_channels()  # a worker keeps consuming after Redis restarts
     reuse_broker_clients()  # not a new redis.Redis per event and acknowledgement
-    from dispatcher.worker.tasks import register_tasks  # noqa: PLC0415 - tasks import this module's names
-
-    register_tasks(app)
     return app
 
 
@@ -132,10 +126,3 @@ def get_celery_app() -> Celery:
     """The Celery app of this process, built from the settings on first use."""
     settings = get_settings()
     return build_celery_app(settings, resolve_redis_url(settings))
-
-
-def __getattr__(name: str) -> Celery:
-    # `celery -A dispatcher.queueing.celery_app` looks up `app`; build it only then.
-    if name in ("app", "celery"):
-        return get_celery_app()
-    raise AttributeError(name)

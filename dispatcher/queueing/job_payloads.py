@@ -9,10 +9,9 @@ import json
 from celery import Celery
 from kombu import serialization
 
-from dispatcher.queueing.celery_app import SEND_TASK
+from dispatcher.core.names import SEND_TASK
 
 __all__ = [
-    "FILL_JOB_LUA",
     "MESSAGE_MARK",
     "QUEUE_MARK",
     "TASK_MARK",
@@ -20,7 +19,7 @@ __all__ = [
     "job_template",
 ]
 
-# The markers of a template, replaced per job (the Lua scripts use the same three words).
+# The markers of a template, replaced per job (the store's fill_job.lua uses the same three words).
 MESSAGE_MARK = "SMSDMSGID"
 TASK_MARK = "SMSDTASKID"
 QUEUE_MARK = "SMSDQUEUE"
@@ -62,15 +61,3 @@ def fill_job(template: str, *, task_id: str, argument: str, queue: str) -> str:
         .replace(MESSAGE_MARK, argument)
         .replace(QUEUE_MARK, queue)
     )
-
-
-# fill_job for the Lua scripts that queue jobs themselves (the values hold no '%', which gsub
-# would read in a replacement).
-FILL_JOB_LUA = f"""
-local function fill_job(template, task_id, argument, queue)
-  local job = string.gsub(template, '{TASK_MARK}', task_id)
-  job = string.gsub(job, '{MESSAGE_MARK}', argument)
-  job = string.gsub(job, '{QUEUE_MARK}', queue)
-  return job
-end
-"""

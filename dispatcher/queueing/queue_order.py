@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from dispatcher.config.settings import PRIORITY_QUEUES, get_settings
-from dispatcher.store.heartbeats import CANARY_PREFIX
+from dispatcher.config.settings import get_settings
+from dispatcher.core.names import CANARY_PREFIX, PRIORITY_QUEUES
 
 __all__ = ["PriorityShareCycle", "queue_rank"]
 

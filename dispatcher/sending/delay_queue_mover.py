@@ -37,100 +37,21 @@ dead sends, and turned into a send in flight by the claim) is what brings the me
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import redis
-from celery import Celery
-
+from dispatcher.core.clock import now_ms
+from dispatcher.errors import StoreError
 from dispatcher.logs import get_logger
-from dispatcher.queueing.job_payloads import FILL_JOB_LUA, fill_job, job_template
+from dispatcher.queueing.job_payloads import fill_job
 from dispatcher.sending.background_thread import BackgroundThread
-from dispatcher.store.redis_keys import (
-    DELAY_QUEUE,
-    MESSAGE_PREFIX,
-    PENDING,
-)
+from dispatcher.store.delay_queue import DelayQueue, MoveResult
 
-__all__ = ["Canary", "DelayScheduler", "MoveResult", "job_template", "restore_abandoned_jobs"]
+__all__ = ["Canary", "DelayScheduler", "MoveResult"]
 
-
-# KEYS: delay queue, pending index. ARGV: now ms, batch size, job template, message key prefix.
-# Every job it publishes is noted in the pending index, so a job lost on its way to a worker is
-# found by the orphan sweep. A send is due for recovery when its lease ended: its score, the
-# lease end negated, is at least -now.
-_MOVE = (
-    FILL_JOB_LUA
-    + """
-local function publish(id, priority, task_id)
-  local queue = 'sms.' .. priority
-  redis.call('LPUSH', queue, fill_job(ARGV[3], task_id, id, queue))
-  redis.call('ZADD', KEYS[2], ARGV[1], id)
-end
-local moved, recovered = 0, 0
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(due) do
-  redis.call('ZREM', KEYS[1], id)
-  local f = redis.call('HMGET', ARGV[4] .. id, 'state', 'priority', 'retry_seq')
-  if f[1] == 'retry_scheduled' and f[2] then
-    publish(id, f[2], id .. '.r' .. (f[3] or '0'))
-    moved = moved + 1
-  end
-end
-local stale = redis.call('ZRANGEBYSCORE', KEYS[2], -tonumber(ARGV[1]), '(0', 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(stale) do
-  local f = redis.call('HMGET', ARGV[4] .. id, 'state', 'priority', 'lease_until_ms')
-  local lease_until = tonumber(f[3] or '0')
-  if f[1] ~= 'sending' or not f[2] then
-    redis.call('ZREM', KEYS[2], id)
-  elseif lease_until > tonumber(ARGV[1]) then
-    redis.call('ZADD', KEYS[2], -lease_until, id)  -- claimed again since: look when that ends
-  else
-    publish(id, f[2], id .. '.s' .. ARGV[1])  -- back to waiting for a sender
-    recovered = recovered + 1
-  end
-end
-return {moved, recovered}
-"""
-)
-
-
-# KEYS: pending index. ARGV: published before (ms), batch size, job template, message key prefix,
-# now ms. Only the entries waiting for a sender (scored by when their job was published, so
-# positive) are looked at. A message is still to be sent by the job it was given when it is
-# queued, due for a retry, or left sending with no lease by a dead sender.
-_REQUEUE_ORPHANS = (
-    FILL_JOB_LUA
-    + """
-local requeued = 0
-local waiting = {queued = true, retry_scheduled = true, sending = true}
--- Whether each priority queue was empty before this sweep pushed anything onto it.
-local empty = {}
-local function was_empty(queue)
-  if empty[queue] == nil then empty[queue] = redis.call('LLEN', queue) == 0 end
-  return empty[queue]
-end
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '(0', ARGV[1], 'LIMIT', 0, ARGV[2])
-for _, id in ipairs(old) do
-  local f = redis.call('HMGET', ARGV[4] .. id, 'state', 'priority', 'lease_until_ms')
-  local lease_until = tonumber(f[3] or '0')
-  if not waiting[f[1]] or not f[2] then
-    redis.call('ZREM', KEYS[1], id)
-  elseif f[1] == 'sending' and lease_until > tonumber(ARGV[5]) then
-    redis.call('ZADD', KEYS[1], -lease_until, id)  -- being sent: watched as a send in flight
-  elseif was_empty('sms.' .. f[2]) then
-    local queue = 'sms.' .. f[2]
-    redis.call('LPUSH', queue, fill_job(ARGV[3], id .. '.q' .. ARGV[5], id, queue))
-    redis.call('ZADD', KEYS[1], ARGV[5], id)
-    requeued = requeued + 1
-  end
-end
-return requeued
-"""
-)
+_MOST_BACKOFF_S = 5.0  # the longest pause after Redis errors in a row
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,49 +64,28 @@ class Canary:
     every_ms: int
 
 
-def restore_abandoned_jobs(app: Celery) -> None:
-    """Put back on their queues the jobs taken and not acknowledged within the visibility timeout
-    (kombu's own ``restore_visible``, under its mutex, so workers doing it at once are safe)."""
-    with app.connection_for_write() as connection:
-        connection.default_channel.qos.restore_visible(num=1_000, interval=1)
-
-
-@dataclass(frozen=True, slots=True)
-class MoveResult:
-    moved: int  # due retries published
-    recovered: int  # messages of dead senders published again
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class DelayScheduler:
     """Moves due messages from the delay queue to their Celery queues, in a background thread."""
 
     def __init__(
         self,
-        client: redis.Redis,
-        template: str,
+        delay_queue: DelayQueue,
         *,
         poll_interval_s: float,
         batch_size: int,
-        clock_ms: Callable[[], int] = _now_ms,
+        clock_ms: Callable[[], int] = now_ms,
         canary: Canary | None = None,
         restore_jobs: Callable[[], None] | None = None,
         restore_every_ms: int = 10_000,
         orphan_after_ms: int = 300_000,
     ) -> None:
-        self._redis = client
+        self._delay_queue = delay_queue
         self._canary = canary
         self._last_canary_ms = 0
         self._restore_jobs = restore_jobs
         self._restore_every_ms = restore_every_ms
         self._last_restore_ms = 0
         self._orphan_after_ms = orphan_after_ms
-        self._requeue_orphans = client.register_script(_REQUEUE_ORPHANS)
-        self._move = client.register_script(_MOVE)
-        self._template = template
         self._poll_interval_s = poll_interval_s
         self._batch_size = batch_size
         self._clock_ms = clock_ms
@@ -194,54 +94,38 @@ class DelayScheduler:
 
     def run_once(self) -> MoveResult:
         """One atomic move of up to a batch of due messages."""
-        moved, recovered = self._move(
-            keys=[DELAY_QUEUE, PENDING],
-            args=[
-                self._clock_ms(),
-                self._batch_size,
-                self._template,
-                MESSAGE_PREFIX,
-            ],
-        )
-        return MoveResult(int(moved), int(recovered))
+        return self._delay_queue.move_due(now_ms=self._clock_ms(), batch_size=self._batch_size)
 
     def _push_canary(self) -> None:
-        """Every ``every_ms``: a canary job onto this worker's own queue (see heartbeat)."""
+        """Every ``every_ms``: a canary job onto this worker's own queue (see heartbeats)."""
         canary = self._canary
-        now_ms = self._clock_ms()
-        if canary is None or now_ms - self._last_canary_ms < canary.every_ms:
+        now = self._clock_ms()
+        if canary is None or now - self._last_canary_ms < canary.every_ms:
             return
-        self._last_canary_ms = now_ms
+        self._last_canary_ms = now
         job = fill_job(
             canary.template,
             task_id=f"canary-{uuid.uuid4()}",
             argument=canary.worker_name,
             queue=canary.queue,
         )
-        self._redis.lpush(canary.queue, job)
+        self._delay_queue.push_job(canary.queue, job)
 
     def requeue_orphans(self) -> int:
         """A new job for each message still waiting for a sender a visibility timeout after its
         job was published, while its priority queue is empty; returns how many got one."""
-        now_ms = self._clock_ms()
-        return int(
-            self._requeue_orphans(
-                keys=[PENDING],
-                args=[
-                    now_ms - self._orphan_after_ms,
-                    self._batch_size,
-                    self._template,
-                    MESSAGE_PREFIX,
-                    now_ms,
-                ],
-            )
+        now = self._clock_ms()
+        return self._delay_queue.requeue_orphans(
+            published_before_ms=now - self._orphan_after_ms,
+            now_ms=now,
+            batch_size=self._batch_size,
         )
 
     def _restore_jobs_when_due(self, log: Any) -> None:
-        now_ms = self._clock_ms()
-        if self._restore_jobs is None or now_ms - self._last_restore_ms < self._restore_every_ms:
+        now = self._clock_ms()
+        if self._restore_jobs is None or now - self._last_restore_ms < self._restore_every_ms:
             return
-        self._last_restore_ms = now_ms
+        self._last_restore_ms = now
         try:
             self._restore_jobs()
             requeued = self.requeue_orphans()
@@ -257,10 +141,10 @@ class DelayScheduler:
         while not self._stop.is_set():
             try:
                 result = self.run_once()
-            except redis.RedisError as exc:
+            except StoreError as exc:
                 failures += 1
-                log.warning("scheduler.redis_error", error=type(exc).__name__, failures=failures)
-                self._stop.wait(min(self._poll_interval_s * 2**failures, 5.0))
+                log.warning("scheduler.redis_error", error=exc.error, failures=failures)
+                self._stop.wait(min(self._poll_interval_s * 2**failures, _MOST_BACKOFF_S))
                 continue
             failures = 0
             self._push_canary()

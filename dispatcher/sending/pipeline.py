@@ -1,10 +1,11 @@
 """The worker's send pipeline: a job thread claims and admits, the event loop sends, a finisher
 records.
 
-A Celery job thread runs :meth:`Courier.begin` (claim the send lease, route, admit) and hands the
+A Celery job thread runs :meth:`Admitter.begin` (claim the send lease, route, admit) and hands the
 provider exchange to the worker's event loop, then returns, so Celery acknowledges the job while
 the SMS is still on its way. The loop runs up to ``worker.max_in_flight`` exchanges at once; when
-one ends, a finisher thread runs :meth:`Courier.complete` (report the attempt, decide, record).
+one ends, a finisher thread runs :meth:`Concluder.conclude` (report the attempt, decide) and
+records it.
 A provider that takes 200 ms to answer so holds no job thread for those 200 ms, and a worker with
 a handful of job threads keeps hundreds of sends in flight.
 
@@ -30,12 +31,13 @@ import queue
 import threading
 import time
 
-import redis
-
+from dispatcher.errors import StoreUnavailableError
 from dispatcher.logs import get_logger
-from dispatcher.sending.courier import Concluded, Courier, PendingSend
+from dispatcher.sending.background_thread import BackgroundThread
+from dispatcher.sending.conclusion import Concluded
+from dispatcher.sending.pending_send import PendingSend
 from dispatcher.sending.send_bridge import SendBridge
-from dispatcher.sending.thread_names import name_os_thread
+from dispatcher.sending.send_path import SendPath
 from dispatcher.store.messages import Claim
 from providers.transport import SendOutcome
 
@@ -85,20 +87,27 @@ class SendPipeline:
 
     def __init__(
         self,
-        courier: Courier,
+        path: SendPath,
         bridge: SendBridge,
         *,
         max_in_flight: int,
         finishers: int,
         finish_linger_ms: int = 0,
     ) -> None:
-        self._courier = courier
+        self._admitter = path.admitter
+        self._concluder = path.concluder
+        self._lease_s = path.plans.lease_ms / 1000
         self._linger_s = finish_linger_ms / 1000
         self._bridge = bridge
         self._room = _Room(max_in_flight)
         self._finished: queue.SimpleQueue[_Finished | None] = queue.SimpleQueue()
         self._finishers = [
-            threading.Thread(target=self._finish_loop, name=f"sms-finisher-{i}", daemon=True)
+            BackgroundThread(
+                f"sms-finisher-{i}",
+                self._finish_loop,
+                join_timeout_s=10,
+                wake=lambda: self._finished.put(None),  # each ends after what is queued before it
+            )
             for i in range(finishers)
         ]
         for thread in self._finishers:
@@ -121,7 +130,7 @@ class SendPipeline:
             part = message_ids[start : start + self._room.size]
             self._room.take(len(part))
             try:
-                claims = self._courier.claim_many(part)
+                claims = self._admitter.claim_many(part)
             except BaseException:
                 self._room.give(len(part))
                 raise
@@ -144,7 +153,7 @@ class SendPipeline:
         """With room taken in the pipeline: begin, and hand the exchange to the loop (the room
         is given back when the attempt is recorded, or at once when there is nothing to send)."""
         try:
-            begun = self._courier.begin(message_id, task_id=task_id, claim=claim)
+            begun = self._admitter.begin(message_id, task_id=task_id, claim=claim)
         except BaseException:
             self._room.give(1)
             raise
@@ -166,7 +175,6 @@ class SendPipeline:
         return "sending"
 
     def _finish_loop(self) -> None:
-        name_os_thread()
         while (item := self._finished.get()) is not None:
             batch = [item]
             ending = self._take_waiting(batch)
@@ -223,9 +231,9 @@ class SendPipeline:
         """Judge one send; when Redis is out of reach for its provider's gates, judge it without
         reporting to them (the attempt is still recorded, by :meth:`_record`)."""
         try:
-            return self._courier.conclude(pending, outcome, latency_ms=latency_ms)
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
-            return self._courier.conclude(
+            return self._concluder.conclude(pending, outcome, latency_ms=latency_ms)
+        except StoreUnavailableError:
+            return self._concluder.conclude(
                 pending, outcome, latency_ms=latency_ms, report_to_gates=False
             )
 
@@ -233,14 +241,14 @@ class SendPipeline:
         """Record the concluded sends, trying again while Redis is unreachable, until the lease
         would have run out (then the scheduler publishes the messages again). Each was reported
         to its provider's gates once, when it was concluded."""
-        give_up_at = time.monotonic() + self._courier.lease_ms / 1000
+        give_up_at = time.monotonic() + self._lease_s
         while True:
             try:
-                self._courier.record(concluded)
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+                self._concluder.record(concluded)
+            except StoreUnavailableError as exc:
                 if time.monotonic() + _FINISH_RETRY_S >= give_up_at:
                     get_logger().error(
-                        "sms.finish_failed", error=type(exc).__name__, messages=len(concluded)
+                        "sms.finish_failed", error=exc.error, messages=len(concluded)
                     )
                     return
                 time.sleep(_FINISH_RETRY_S)
@@ -265,9 +273,9 @@ class SendPipeline:
                     break
                 self._idle.wait(left)
             drained = self._in_flight == 0
-        for _ in self._finishers:
-            self._finished.put(None)  # each finisher ends after what is queued before it
+        for thread in self._finishers:
+            thread.signal_stop()
         if drained:
             for thread in self._finishers:
-                thread.join(timeout=10)
+                thread.join()
         return drained

@@ -1,4 +1,4 @@
-"""The worker's concurrency model: one asyncio loop in a background thread per process.
+"""The worker's provider exchanges, on its event loop (:mod:`dispatcher.sending.loop_thread`).
 
 Celery's ``threads`` pool runs many jobs at once; each job thread hands its provider conversation
 to the loop (:meth:`SendBridge.send`) and waits for it with a bound, since the ``threads`` pool
@@ -15,23 +15,21 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
-import os
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 import aiohttp
 import yarl
 
-from dispatcher.core.addresses import PublicOnlyResolver, refused_literal
-from dispatcher.sending.thread_names import name_os_thread
+from dispatcher.core.addresses import refused_literal
+from dispatcher.sending.loop_thread import LoopThread
+from dispatcher.sending.public_resolver import PublicOnlyResolver
 from providers.base import OutboundSms, Provider
 from providers.outcome import TransportFailure, TransportPhase, classify_transport
 from providers.transport import SendOutcome, conversation_budget_s, send_through
 
-__all__ = ["LoopThread", "SendBridge"]
+__all__ = ["SendBridge"]
 
-_T = TypeVar("_T")
 _Then = Callable[[SendOutcome | BaseException], None]
 # A send handed to the loop: through which provider, what, what to call with its outcome, and
 # how long it may take (s).
@@ -42,70 +40,6 @@ _BRIDGE_GRACE_S = 2.0
 _WATCH_S = 0.5  # how often the loop looks for sends past their deadline
 # The session of status callbacks, kept apart from the providers' sessions by its name.
 _CALLBACKS = "_callbacks"
-
-
-class LoopThread:
-    """An asyncio event loop running forever in a daemon thread, started on first use."""
-
-    def __init__(self, name: str = "sms-loop") -> None:
-        self._name = name
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._pid: int | None = None
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The running loop of this process, started if needed (again after a fork)."""
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                self._start()
-            assert self._loop is not None
-            return self._loop
-
-    def _start(self) -> None:
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-
-        def run() -> None:
-            name_os_thread()
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            loop.run_forever()
-
-        thread = threading.Thread(target=run, name=self._name, daemon=True)
-        thread.start()
-        ready.wait(timeout=10)
-        self._loop, self._thread, self._pid = loop, thread, os.getpid()
-
-    @property
-    def started(self) -> bool:
-        """Whether this process's loop is running."""
-        return self._loop is not None and self._pid == os.getpid()
-
-    def submit(self, coro: Coroutine[Any, Any, _T]) -> concurrent.futures.Future[_T]:
-        """Schedule ``coro`` on the loop from any other thread."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def run(self, coro: Coroutine[Any, Any, _T], *, timeout_s: float) -> _T:
-        """Run ``coro`` on the loop and wait at most ``timeout_s`` for it (then cancel it)."""
-        future = self.submit(coro)
-        try:
-            return future.result(timeout=timeout_s)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise
-
-    def stop(self) -> None:
-        """Stop the loop and join its thread (only in the process that started it)."""
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            if loop is None or thread is None or self._pid != os.getpid():
-                return
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=10)
-            loop.close()
-            self._loop = self._thread = None
 
 
 def _bridge_timeout() -> SendOutcome:

@@ -1,7 +1,9 @@
 """Per-provider gates shared by every worker through Redis: circuit breaker, rate limit, 429 pause,
 and the sliding window of recent attempts.
 
-Two Lua scripts, one round trip each, atomic across workers:
+Lua scripts (``admit``, ``report_attempt``, ``report_successes``), one round trip each, atomic
+across
+workers:
 
 - ``admit`` before an attempt: is the provider paused after a 429, is its circuit open (after the
   cool-down it turns half-open and lets ``probes`` attempts through), and when may this message
@@ -14,17 +16,13 @@ Two Lua scripts, one round trip each, atomic across workers:
   once; a half-open probe closes it on success and opens it again on failure), and pauses the
   provider for every worker after a 429.
 
-What counts as a failure for the circuit: ``retryable`` (but a 429, which pauses instead),
-``ambiguous`` and ``provider_error`` answers. ``accepted`` and ``rejected`` (the message's own
-fault) show a working provider.
+What counts as a failure for the circuit: :func:`dispatcher.core.circuit.circuit_class`.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,8 +30,12 @@ from typing import Any
 import redis
 
 from dispatcher.config.settings import ProviderSettings
+from dispatcher.core.circuit import AdmissionVerdict, AttemptClass, CircuitState, rate_cost
+from dispatcher.core.clock import now_ms as wall_clock_ms
 from dispatcher.core.latency import LATENCY_BUCKETS_MS, bucket_index
 from dispatcher.core.provider_health import WindowStats
+from dispatcher.store.connection import translates_redis_errors
+from dispatcher.store.lua_scripts import register_script
 from dispatcher.store.redis_keys import (
     METRICS,
     circuit_key,
@@ -43,256 +45,9 @@ from dispatcher.store.redis_keys import (
     window_key,
 )
 
-__all__ = [
-    "Admission",
-    "AttemptClass",
-    "CircuitMove",
-    "CircuitState",
-    "GateView",
-    "ProviderGates",
-    "circuit_class",
-    "rate_cost",
-]
+__all__ = ["WINDOW_SLOTS", "Admission", "CircuitMove", "GateView", "ProviderGates"]
 
-WINDOW_SLOTS = 6  # the window is kept as this many buckets
-OUTCOMES = ("accepted", "retryable", "ambiguous", "rejected", "provider_error")
-# The per-outcome fields of one minute of the last hour, for the Lua HDEL at a minute's reuse.
-OUTCOME_FIELDS_LUA = ", ".join(f"m .. ':{o}'" for o in OUTCOMES)
-
-
-class CircuitState(enum.StrEnum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class AttemptClass(enum.StrEnum):
-    """What one attempt says about its provider's health."""
-
-    SUCCESS = "success"
-    FAILURE = "failure"
-    TRIP = "trip"  # an account or path error: open at once
-    THROTTLED = "throttled"  # a 429: pause, but the provider is not failing
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def rate_cost(segments: int, *, counts_segments: bool) -> int:
-    """What one message costs against a rate limit: its segments where the provider counts
-    parts, else 1."""
-    return segments if counts_segments else 1
-
-
-def circuit_class(outcome: str, http_status: int | None) -> AttemptClass:
-    """The health class of an attempt's outcome (see the module text)."""
-    if http_status == 429:
-        return AttemptClass.THROTTLED
-    if outcome in ("accepted", "rejected"):
-        return AttemptClass.SUCCESS
-    if outcome == "provider_error":
-        return AttemptClass.TRIP
-    return AttemptClass.FAILURE
-
-
-# KEYS: circuit, rate, pause, metrics. ARGV: now ms, probes, probe window ms, emission interval
-# ms (0: no limit), burst, cost, longest wait ms, 1 when the message already holds its slot,
-# provider. Returns {verdict, at ms, probe 0/1, turned half-open 0/1}; verdict: go | paused | open
-# | probing | saturated. ``at`` is when to go (go) or when to look again (the others). Every wait
-# is counted in the metrics ("waits|<provider>|<why>").
-_ADMIT = """
-local function held(why, at, turned)
-  redis.call('HINCRBY', KEYS[4], 'waits|' .. ARGV[9] .. '|' .. why, 1)
-  return {why, at, 0, turned}
-end
-local now = tonumber(ARGV[1])
-local pause = redis.call('PTTL', KEYS[3])
-if pause > 0 then return held('paused', now + pause, 0) end
-local c = redis.call('HMGET', KEYS[1], 'state', 'open_until_ms', 'probe_until_ms', 'probes')
-local state = c[1] or 'closed'
-local turned = 0
-local probe = 0
-local probes = tonumber(c[4] or '0')
-local probe_until = tonumber(c[3] or '0')
-if state == 'open' then
-  local open_until = tonumber(c[2] or '0')
-  if now < open_until then return held('open', open_until, 0) end
-  state = 'half_open'
-  turned = 1
-  probes = 0
-  probe_until = 0
-  redis.call('HSET', KEYS[1], 'state', 'half_open', 'since_ms', now,
-    'probes', 0, 'probe_until_ms', 0)
-end
-if state == 'half_open' then
-  if now >= probe_until then probes = 0 end
-  if probes >= tonumber(ARGV[2]) then return held('probing', probe_until, turned) end
-  probe = 1
-end
-local at = now
-local interval = tonumber(ARGV[4])
-if interval > 0 and ARGV[8] ~= '1' then
-  local cost = tonumber(ARGV[6])
-  -- A message of more parts than the burst goes once the limiter is idle, and pays in full.
-  local burst = math.max(tonumber(ARGV[5]), cost)
-  local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if tat < now then tat = now end
-  local new_tat = tat + interval * cost
-  local allow_at = new_tat - interval * burst
-  if allow_at - now > tonumber(ARGV[7]) then return held('saturated', allow_at, turned) end
-  redis.call('SET', KEYS[2], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-  if allow_at > now then
-    at = allow_at
-    redis.call('HINCRBY', KEYS[4], 'waits|' .. ARGV[9] .. '|rate_limit', 1)
-  end
-end
-if probe == 1 then
-  if probes == 0 then probe_until = now + tonumber(ARGV[3]) end
-  redis.call('HSET', KEYS[1], 'probes', probes + 1, 'probe_until_ms', probe_until)
-end
-return {'go', math.floor(at), probe, turned}
-"""
-
-# Lua shared by the two report scripts: where ``now`` falls in a provider's recent window and in
-# its last hour, and the reset of a slot being reused.
-_SLOTS = f"""
-local function window_position(now, window_ms)
-  local bucket = math.floor(now / math.floor(window_ms / {WINDOW_SLOTS}))
-  return bucket % {WINDOW_SLOTS}, bucket
-end
-local function fresh_window_slot(window, slot, bucket)
-  if tonumber(redis.call('HGET', window, 'b' .. slot) or '-1') ~= bucket then
-    redis.call('HSET', window, 'b' .. slot, bucket, 'n' .. slot, 0, 'f' .. slot, 0, 'l' .. slot, 0)
-    for i = 0, {len(LATENCY_BUCKETS_MS)} do redis.call('HDEL', window, 'h' .. slot .. '_' .. i) end
-  end
-end
-local function hour_slot(hour, now)
-  local minute = math.floor(now / 60000)
-  local m = minute % 60
-  if tonumber(redis.call('HGET', hour, 'b' .. m) or '-1') ~= minute then
-    redis.call('HDEL', hour, 'l' .. m, {OUTCOME_FIELDS_LUA})
-    redis.call('HSET', hour, 'b' .. m, minute)
-  end
-  return m
-end
-"""
-
-# KEYS: circuit, window, pause, metrics, last hour. ARGV: now ms, class, latency ms, probe 0/1,
-# failures in a row, failure rate, min calls, window ms, cool-down ms, pause ms, reason, provider,
-# outcome, latency bucket. Returns {state before, state after, reason of an opening}.
-_REPORT = (
-    _SLOTS
-    + f"""
-local now = tonumber(ARGV[1])
-local class = ARGV[2]
-local provider, outcome, lb = ARGV[12], ARGV[13], ARGV[14]
-local slots = {WINDOW_SLOTS}
-local slot, bucket = window_position(now, tonumber(ARGV[8]))
--- Counters since the start, for /metrics.
-redis.call('HINCRBY', KEYS[4], 'attempts|' .. provider .. '|' .. outcome, 1)
-redis.call('HINCRBY', KEYS[4], 'latency|' .. provider .. '|' .. lb, 1)
-redis.call('HINCRBY', KEYS[4], 'latency_ms_sum|' .. provider, ARGV[3])
--- The last hour, a slot a minute, for the dashboard.
-local m = hour_slot(KEYS[5], now)
-redis.call('HINCRBY', KEYS[5], m .. ':' .. outcome, 1)
-redis.call('HINCRBY', KEYS[5], 'l' .. m, ARGV[3])
-redis.call('PEXPIRE', KEYS[5], 7200000)
--- The recent window: circuit failure rate, adaptive weights, p50 / p95.
-if class ~= 'throttled' then
-  fresh_window_slot(KEYS[2], slot, bucket)
-  redis.call('HINCRBY', KEYS[2], 'n' .. slot, 1)
-  redis.call('HINCRBY', KEYS[2], 'l' .. slot, ARGV[3])
-  redis.call('HINCRBY', KEYS[2], 'h' .. slot .. '_' .. lb, 1)
-  if class ~= 'success' then redis.call('HINCRBY', KEYS[2], 'f' .. slot, 1) end
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[8]) * 2)
-end
-local c = redis.call('HMGET', KEYS[1], 'state', 'run', 'probes')
-local before = c[1] or 'closed'
-local after = before
-local run = tonumber(c[2] or '0')
-local why = ''
-local function open(reason)
-  why = reason
-  redis.call('HSET', KEYS[1], 'state', 'open', 'since_ms', now,
-    'open_until_ms', now + tonumber(ARGV[9]), 'reason', reason, 'probes', 0, 'probe_until_ms', 0)
-  after = 'open'
-end
-if class == 'throttled' then
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[10])
-  if before == 'half_open' and ARGV[4] == '1' then
-    redis.call('HSET', KEYS[1], 'probes', math.max(0, tonumber(c[3] or '1') - 1))
-  end
-elseif class == 'success' then
-  redis.call('HSET', KEYS[1], 'run', 0)
-  if before == 'half_open' then
-    redis.call('HSET', KEYS[1], 'state', 'closed', 'since_ms', now, 'reason', '', 'probes', 0)
-    after = 'closed'
-  end
-else
-  run = run + 1
-  redis.call('HSET', KEYS[1], 'run', run)
-  if class == 'trip' and before ~= 'open' then
-    open(ARGV[11])
-  elseif before == 'half_open' then
-    open('probe failed: ' .. ARGV[11])
-  elseif before == 'closed' then
-    if run >= tonumber(ARGV[5]) then
-      open(run .. ' failures in a row; last: ' .. ARGV[11])
-    else
-      local calls, failures = 0, 0
-      for s = 0, slots - 1 do
-        local b = tonumber(redis.call('HGET', KEYS[2], 'b' .. s) or '-1')
-        if b > bucket - slots then
-          calls = calls + tonumber(redis.call('HGET', KEYS[2], 'n' .. s) or '0')
-          failures = failures + tonumber(redis.call('HGET', KEYS[2], 'f' .. s) or '0')
-        end
-      end
-      if calls >= tonumber(ARGV[7]) and failures / calls >= tonumber(ARGV[6]) then
-        open(string.format('%d of %d attempts failed; last: %s', failures, calls, ARGV[11]))
-      end
-    end
-  end
-end
-return {{before, after, why}}
-"""
-)
-
-
-# KEYS: circuit, window, metrics, last hour. ARGV: now ms, window ms, provider, attempts,
-# latency ms sum, then outcome/count pairs until '|', then latency bucket/count pairs. Adds the
-# successes a worker counted since its last flush (see ProviderGates): what _REPORT does for each
-# success on a closed circuit, in one step for all of them.
-_REPORT_SUCCESSES = (
-    _SLOTS
-    + """
-local now = tonumber(ARGV[1])
-local provider, attempts, latency = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local slot, bucket = window_position(now, tonumber(ARGV[2]))
-local m = hour_slot(KEYS[4], now)
-fresh_window_slot(KEYS[2], slot, bucket)
-local i = 6
-while ARGV[i] ~= '|' do
-  redis.call('HINCRBY', KEYS[3], 'attempts|' .. provider .. '|' .. ARGV[i], ARGV[i + 1])
-  redis.call('HINCRBY', KEYS[4], m .. ':' .. ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-i = i + 1
-while i <= #ARGV do
-  redis.call('HINCRBY', KEYS[3], 'latency|' .. provider .. '|' .. ARGV[i], ARGV[i + 1])
-  redis.call('HINCRBY', KEYS[2], 'h' .. slot .. '_' .. ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
-redis.call('HINCRBY', KEYS[3], 'latency_ms_sum|' .. provider, latency)
-redis.call('HINCRBY', KEYS[4], 'l' .. m, latency)
-redis.call('PEXPIRE', KEYS[4], 7200000)
-redis.call('HINCRBY', KEYS[2], 'n' .. slot, attempts)
-redis.call('HINCRBY', KEYS[2], 'l' .. slot, latency)
-redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]) * 2)
-redis.call('HSET', KEYS[1], 'run', 0)
-return attempts
-"""
-)
+WINDOW_SLOTS = 6  # the window is kept as this many buckets (window_slots_lib.lua says the same)
 
 
 @dataclass
@@ -326,14 +81,14 @@ class CircuitMove:
 class Admission:
     """The answer of ``admit``: go at ``at_ms`` (now or a reserved slot), or look again then."""
 
-    verdict: str  # go | paused | open | probing | saturated
+    verdict: AdmissionVerdict
     at_ms: int
     probe: bool = False
     turned_half_open: bool = False
 
     @property
     def go(self) -> bool:
-        return self.verdict == "go"
+        return self.verdict is AdmissionVerdict.GO
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,13 +143,13 @@ class ProviderGates:
         settings: dict[str, ProviderSettings],
         *,
         fast_path_ms: int = 0,
-        clock_ms: Callable[[], int] = _now_ms,
+        clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self._redis = client
         self._settings = settings
-        self._admit = client.register_script(_ADMIT)
-        self._report = client.register_script(_REPORT)
-        self._report_successes = client.register_script(_REPORT_SUCCESSES)
+        self._admit = register_script(client, "admit")
+        self._report = register_script(client, "report_attempt")
+        self._report_successes = register_script(client, "report_successes")
         # The fast path (off with 0): a provider without a rate limit that Redis just admitted
         # with a closed circuit is admitted without asking again for this long, and successes
         # that were no half-open probe are counted here and written by flush() instead of one
@@ -405,6 +160,7 @@ class ProviderGates:
         self._successes: dict[str, _Successes] = {}
         self._lock = threading.Lock()
 
+    @translates_redis_errors
     def admit(
         self,
         provider: str,
@@ -421,7 +177,7 @@ class ProviderGates:
         interval_ms = 1000.0 / cfg.rate_limit if cfg.rate_limit else 0.0
         fast = self._fast_path_ms > 0 and interval_ms == 0.0
         if fast and now_ms < self._closed_until_ms.get(provider, 0):
-            return Admission("go", now_ms)
+            return Admission(AdmissionVerdict.GO, now_ms)
         cost = rate_cost(segments, counts_segments=counts_segments)
         raw = self._admit(
             keys=[circuit_key(provider), rate_key(provider), pause_key(provider), METRICS],
@@ -439,7 +195,7 @@ class ProviderGates:
         )
         verdict, at_ms, probe, turned = raw
         admission = Admission(
-            verdict.decode() if isinstance(verdict, bytes) else str(verdict),
+            AdmissionVerdict(_text(verdict)),
             int(at_ms),
             probe=bool(int(probe)),
             turned_half_open=bool(int(turned)),
@@ -450,6 +206,7 @@ class ProviderGates:
             self._closed_until_ms.pop(provider, None)
         return admission
 
+    @translates_redis_errors
     def report(
         self,
         provider: str,
@@ -506,6 +263,7 @@ class ProviderGates:
         with self._lock:
             self._successes.setdefault(provider, _Successes()).add(one)
 
+    @translates_redis_errors
     def flush(self, provider: str | None = None) -> int:
         """Write the successes counted here since the last flush (of one provider, or of all)
         to Redis; returns how many. Nothing counted is lost when Redis fails: it is kept for the
@@ -538,6 +296,7 @@ class ProviderGates:
             written += counted.attempts
         return written
 
+    @translates_redis_errors
     def windows(self, providers: Iterable[str], *, now_ms: int) -> dict[str, WindowStats]:
         """The recent-attempt window of each provider, in one round trip."""
         names = list(providers)
@@ -549,6 +308,7 @@ class ProviderGates:
             for name, raw in zip(names, pipe.execute(), strict=True)
         }
 
+    @translates_redis_errors
     def views(self, providers: Iterable[str], *, now_ms: int) -> list[GateView]:
         """Circuit, pause, rate backlog and window of each provider, in one round trip."""
         names = list(providers)

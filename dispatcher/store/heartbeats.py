@@ -10,24 +10,19 @@ heartbeat goes stale while its process looks fine. ``/readyz``, ``/metrics`` and
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 
+from dispatcher.core.clock import now_ms
+from dispatcher.store.connection import translates_redis_errors
 from dispatcher.store.redis_keys import WORKER_HEARTBEATS
 
-__all__ = ["CANARY_PREFIX", "Heartbeat", "canary_queue", "stale_after_ms", "worker_ages_ms"]
+__all__ = ["Heartbeat", "stale_after_ms", "worker_ages_ms"]
 
 _THROTTLE_MS = 1000
 _FORGET_AFTER_MS = 86_400_000  # a worker silent for a day is forgotten
-CANARY_PREFIX = "smsd.canary."
-
-
-def canary_queue(worker_name: str) -> str:
-    """The queue only ``worker_name`` consumes, for its canary jobs."""
-    return CANARY_PREFIX + worker_name
 
 
 def stale_after_ms(heartbeat_s: float) -> int:
@@ -35,6 +30,7 @@ def stale_after_ms(heartbeat_s: float) -> int:
     return int(heartbeat_s * 3000)
 
 
+@translates_redis_errors
 def worker_ages_ms(client: redis.Redis, *, now_ms: int) -> dict[str, int]:
     """Every worker that beat in the last day, and how long ago (ms)."""
     rows: list[Any] = client.zrangebyscore(
@@ -43,27 +39,24 @@ def worker_ages_ms(client: redis.Redis, *, now_ms: int) -> dict[str, int]:
     return {str(name): max(0, now_ms - int(score)) for name, score in rows}
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 class Heartbeat:
     """This worker's heartbeat; :meth:`beat` is cheap to call from every job."""
 
     def __init__(
-        self, client: redis.Redis, worker_name: str, *, clock_ms: Callable[[], int] = _now_ms
+        self, client: redis.Redis, worker_name: str, *, clock_ms: Callable[[], int] = now_ms
     ) -> None:
         self._redis = client
         self.worker_name = worker_name
         self._clock_ms = clock_ms
         self._last_ms = 0
 
+    @translates_redis_errors
     def beat(self, *, force: bool = False) -> None:
         """Record that this worker just ran a job (at most once a second unless ``force``)."""
-        now_ms = self._clock_ms()
-        if not force and now_ms - self._last_ms < _THROTTLE_MS:
+        now = self._clock_ms()
+        if not force and now - self._last_ms < _THROTTLE_MS:
             return
-        self._last_ms = now_ms
-        self._redis.zadd(WORKER_HEARTBEATS, {self.worker_name: now_ms})
+        self._last_ms = now
+        self._redis.zadd(WORKER_HEARTBEATS, {self.worker_name: now})
         if force:  # the canary, every few seconds: forget workers silent for a day
-            self._redis.zremrangebyscore(WORKER_HEARTBEATS, "-inf", now_ms - _FORGET_AFTER_MS)
+            self._redis.zremrangebyscore(WORKER_HEARTBEATS, "-inf", now - _FORGET_AFTER_MS)

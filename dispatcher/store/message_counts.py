@@ -14,6 +14,7 @@ import threading
 
 import redis
 
+from dispatcher.store.connection import translates_redis_errors
 from dispatcher.store.redis_keys import METRICS
 
 __all__ = ["MessageCounts"]
@@ -28,6 +29,7 @@ class MessageCounts:
         self._lock = threading.Lock()
         self._counts: collections.Counter[str] = collections.Counter()
 
+    @translates_redis_errors
     def reached(self, state: str) -> None:
         """One more message reached ``state``."""
         if not self._buffered:
@@ -36,6 +38,7 @@ class MessageCounts:
         with self._lock:
             self._counts[state] += 1
 
+    @translates_redis_errors
     def flush(self) -> int:
         """Add what was counted since the last flush to Redis; returns how many. When Redis
         fails, the counts are kept for the next flush."""

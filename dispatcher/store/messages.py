@@ -1,10 +1,14 @@
 """The status store: message records, their attempts and send leases, in Redis.
 
-Each state change that must not race is one Lua script (one round trip, atomic):
+Each state change that must not race is one Lua script (one round trip, atomic; the ``.lua``
+files beside this module):
 
-- ``create``: record the message (and claim its idempotency key) before its job is published;
-- ``claim``: take the send lease of a message that is still to be sent;
-- ``finish``: append the attempt, move the state and release the lease, while the lease is ours.
+- ``create_messages``: record messages (and claim their idempotency keys) and queue their jobs;
+- ``claim_message`` / ``claim_messages``: take the send lease of a message still to be sent;
+- ``finish_message``: append the attempt, move the state and release the lease, while the lease is
+  ours;
+- ``apply_report``: move an accepted message to its reported final state;
+- ``take_for_replay``, ``return_to_dead_letters``, ``purge_dead_letter``: the dead letters.
 
 A message is one hash (``smsd:msg:<id>``): its fields, its send lease (``claim``,
 ``lease_until_ms``) and its attempts (``attempt:<n>``), so one expiry covers all of it.
@@ -12,17 +16,20 @@ A message is one hash (``smsd:msg:<id>``): its fields, its send lease (``claim``
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
 from dispatcher.core.message_record import Attempt, MessageRecord
-from dispatcher.core.states import NOT_TO_BE_SENT, MessageState
-from dispatcher.queueing.job_payloads import FILL_JOB_LUA
+from dispatcher.core.states import MessageState
+from dispatcher.errors import StoreError, StoreUnavailableError
+from dispatcher.store.connection import REDIS_UNAVAILABLE, store_error, translates_redis_errors
+from dispatcher.store.lua_scripts import lua_source, register_script
 from dispatcher.store.redis_keys import (
     CALLBACKS,
     DEAD_LETTERS,
@@ -35,211 +42,14 @@ from dispatcher.store.redis_keys import (
     provider_id_key,
 )
 
-__all__ = ["Claim", "CreateResult", "Finish", "MessageStore", "attempts_of", "connect_redis"]
-
-# KEYS: pending index. ARGV: now ms, idempotency ttl s, message key prefix, the batch job
-# template ('' for a job a message), queue, messages a batch job, then one group a message: id,
-# "<id>|<digest>", record ttl s, idempotency key ('' none), its own job ('' none), field count,
-# fields... Records the new messages (state ``queued``), each claiming its idempotency key, and
-# queues their jobs in the same step: each message's own job, or one batch job for every
-# ``messages a batch job`` new ids. Returns {1 | 0, the first "<id>|<digest>" of the key} each.
-_CREATE = (
-    FILL_JOB_LUA
-    + """
-local now, idem_ttl, prefix = ARGV[1], ARGV[2], ARGV[3]
-local batch_template, queue, per_job = ARGV[4], ARGV[5], tonumber(ARGV[6])
-local results, fresh = {}, {}
-local i = 7
-while i <= #ARGV do
-  local id, marker, ttl, idem, job = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local count = tonumber(ARGV[i + 5])
-  local existing = false
-  if idem ~= '' then
-    existing = redis.call('GET', idem)
-    if not existing then redis.call('SET', idem, marker, 'EX', idem_ttl) end
-  end
-  if existing then
-    table.insert(results, {0, existing})
-  else
-    local key = prefix .. id
-    redis.call('HSET', key, unpack(ARGV, i + 6, i + 5 + count))
-    redis.call('EXPIRE', key, ttl)
-    redis.call('ZADD', KEYS[1], now, id)
-    if job ~= '' then redis.call('LPUSH', queue, job) end
-    table.insert(fresh, id)
-    table.insert(results, {1, marker})
-  end
-  i = i + 6 + count
-end
-if batch_template ~= '' then
-  for first = 1, #fresh, per_job do
-    local ids = table.concat(fresh, ',', first, math.min(#fresh, first + per_job - 1))
-    redis.call('LPUSH', queue, fill_job(batch_template, fresh[first] .. '.b' .. now, ids, queue))
-  end
-end
-return results
-"""
-)
-
-_NOT_TO_BE_SENT_LUA = "{" + ", ".join(f"['{s.value}'] = true" for s in NOT_TO_BE_SENT) + "}"
-
-# Take the send lease of a message still to be sent: state ``sending``, and in the pending index
-# from waiting for a sender to being sent (scored by the lease end, negated). The lease is two
-# fields of the record: the claim's token (``claim``) and when the lease ends
-# (``lease_until_ms``, by the claimer's clock); a message ``sending`` under a lease that has not
-# ended is busy.
-_CLAIM_ONE = f"""
-local function claim(message, delay, pending, token, lease_ms, now, id)
-  local flat = redis.call('HGETALL', message)
-  if #flat == 0 then return {{'missing'}} end
-  local fields = {{}}
-  for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
-  local state = fields['state']
-  local done = {_NOT_TO_BE_SENT_LUA}
-  if done[state] then return {{'done', state}} end
-  if state == 'retry_scheduled' then
-    local due = tonumber(fields['next_attempt_at_ms'] or '0')
-    if due > tonumber(now) then return {{'not_due', state}} end
-  end
-  if state == 'sending' and tonumber(fields['lease_until_ms'] or '0') > tonumber(now) then
-    return {{'busy', state}}
-  end
-  if state == 'retry_scheduled' then redis.call('ZREM', delay, id) end
-  local lease_until = tonumber(now) + tonumber(lease_ms)
-  redis.call('ZADD', pending, -lease_until, id)
-  redis.call('HSET', message, 'state', 'sending', 'updated_at_ms', now, 'claim', token,
-    'lease_until_ms', lease_until)
-  -- The record as it was read; the caller knows it is now sending.
-  return {{'claimed', state, flat}}
-end
-"""
-
-# KEYS: message, delay queue, pending index. ARGV: token, lease ms, now ms, message id.
-_CLAIM = _CLAIM_ONE + "return claim(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])"
-
-# KEYS: delay queue, pending index. ARGV: message key prefix, lease ms, now ms, then message id
-# and token pairs. One claim result a message.
-_CLAIM_MANY = (
-    _CLAIM_ONE
-    + """
-local results = {}
-for i = 4, #ARGV, 2 do
-  local id = ARGV[i]
-  table.insert(results, claim(ARGV[1] .. id, KEYS[1], KEYS[2], ARGV[i + 1], ARGV[2], ARGV[3], id))
-end
-return results
-"""
-)
-
-# A message reached a state a callback is due for (accepted, delivered, ...): when it has a
-# callback_url, queue one status callback ("<id>|<state>", once).
-_CALLBACK = """
-local function queue_callback(message, callbacks, id, state, now, has_callback)
-  if has_callback == nil then has_callback = redis.call('HEXISTS', message, 'callback_url') == 1 end
-  if has_callback then redis.call('ZADD', callbacks, 'NX', now, id .. '|' .. state) end
-end
-"""
-
-# KEYS: message, delay queue, dead letters, pending index, provider-id index, status callbacks.
-# ARGV: token, attempt JSON or '', action (none|retry|dead_letter), score ms, message id,
-#       provider-id index ttl s or '' (not indexed), the state reached (for a callback) or '',
-#       now ms, '1' when the message has a callback URL,
-#       then field/value pairs for the message hash.
-# Each attempt is a field of the record (``attempt:<n>``, its JSON), so the record's expiry covers
-# them and a dead letter keeps them.
-_FINISH = (
-    _CALLBACK
-    + """
-local known = redis.call('HMGET', KEYS[1], 'claim', 'attempt_count', 'retry_seq')
-if not known[1] then return 0 end  -- no record (or never claimed): nothing to add to
-local attempts = tonumber(known[2] or '0')
-local fields = {}
-if ARGV[2] ~= '' then
-  attempts = attempts + 1
-  fields = {'attempt:' .. attempts, ARGV[2], 'attempt_count', attempts}
-end
--- The last claim owns the outcome, whether or not its lease ran out meanwhile.
-if known[1] ~= ARGV[1] then
-  -- Another sender holds the message now: keep this attempt, leave the rest to the holder.
-  if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
-  return 0
-end
-for i = 10, #ARGV do table.insert(fields, ARGV[i]) end
-table.insert(fields, 'lease_until_ms')
-table.insert(fields, '0')
-if ARGV[3] == 'retry' then
-  table.insert(fields, 'retry_seq')
-  table.insert(fields, tonumber(known[3] or '0') + 1)
-end
-redis.call('HSET', KEYS[1], unpack(fields))
-if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[5], 'EX', ARGV[6]) end
-if ARGV[7] ~= '' and ARGV[9] == '1' then
-  queue_callback(KEYS[1], KEYS[6], ARGV[5], ARGV[7], ARGV[8], true)
-end
-if ARGV[3] == 'dead_letter' then
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
-  redis.call('PERSIST', KEYS[1])
-elseif ARGV[3] == 'retry' then
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-end
-redis.call('ZREM', KEYS[4], ARGV[5])
-return 1
-"""
-)
-
-# KEYS: message, status callbacks, metrics. ARGV: state (delivered|undelivered|pending), the
-# provider's status word, reason, now ms, message id. Moves an accepted message to its reported
-# final state (the first final report wins; a repeat changes nothing; a dead letter keeps its
-# state but shows the report). Returns applied, same, final (another final state is kept),
-# pending, missing, or not_accepted (the send is not recorded as accepted yet).
-_APPLY_REPORT = (
-    _CALLBACK
-    + """
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'missing' end
-if state == ARGV[1] then return 'same' end
-if state == 'delivered' or state == 'undelivered' then return 'final' end
-if state == 'failed' or state == 'expired' then
-  -- A dead letter whose send got through after all (an ambiguous attempt): keep what the
-  -- provider says for the operator to see; the state stays.
-  redis.call('HSET', KEYS[1], 'report_status', ARGV[2], 'report_reason', ARGV[3],
-    'reported_at_ms', ARGV[4])
-  return 'final'
-end
-if state ~= 'accepted' then return 'not_accepted' end
-redis.call('HSET', KEYS[1], 'report_status', ARGV[2], 'report_reason', ARGV[3],
-  'reported_at_ms', ARGV[4])
-if ARGV[1] == 'pending' then return 'pending' end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'updated_at_ms', ARGV[4])
-redis.call('HINCRBY', KEYS[3], 'messages|' .. ARGV[1], 1)
-queue_callback(KEYS[1], KEYS[2], ARGV[5], ARGV[1], ARGV[4])
-return 'applied'
-"""
-)
-
-# KEYS: message, dead letters. ARGV: message id, replacement id, ttl s.
-_TAKE_FOR_REPLAY = """
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'replayed_as', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return 1
-"""
-
-# KEYS: message, dead letters. ARGV: message id, score ms.
-_RETURN_TO_DEAD_LETTERS = """
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'replayed_as')
-redis.call('PERSIST', KEYS[1])
-return 1
-"""
-
-# KEYS: message, dead letters. ARGV: message id.
-_PURGE = """
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
-redis.call('DEL', KEYS[1])
-return 1
-"""
-
+__all__ = [
+    "Claim",
+    "ClaimStatus",
+    "CreateResult",
+    "Finish",
+    "MessageStore",
+    "attempts_of",
+]
 
 _ATTEMPT_FIELD = "attempt:"
 
@@ -254,18 +64,6 @@ def attempts_of(raw: dict[str, str]) -> list[Attempt]:
     return [Attempt.from_json(value) for _, value in sorted(numbered)]
 
 
-def connect_redis(url: str) -> redis.Redis:
-    """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``); connects on first use."""
-    return redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=5,
-        socket_timeout=10,
-        health_check_interval=30,
-        retry_on_timeout=True,
-    )
-
-
 def fingerprint_digest(fingerprint: str) -> str:
     return hashlib.sha256(fingerprint.encode()).hexdigest()
 
@@ -277,6 +75,26 @@ class CreateResult:
     created: bool
     message_id: str
     same_content: bool = True
+
+
+class ClaimStatus(enum.StrEnum):
+    """What came of trying to take a message's send lease."""
+
+    CLAIMED = "claimed"  # ours to send
+    DONE = "done"  # accepted or final already: nothing to send
+    BUSY = "busy"  # another sender holds a live lease
+    NOT_DUE = "not_due"  # waiting for its retry; the delay queue publishes it when due
+    MISSING = "missing"  # no record
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """The result of trying to take a message's send lease."""
+
+    status: ClaimStatus
+    previous_state: MessageState | None = None
+    record: MessageRecord | None = None
+    token: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,28 +111,18 @@ class Finish:
     reached_state: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """The result of trying to take a message's send lease."""
-
-    status: Literal["claimed", "done", "busy", "not_due", "missing"]
-    previous_state: MessageState | None = None
-    record: MessageRecord | None = None
-    token: str = ""
-
-
 def _claim_of(result: list[Any], token: str) -> Claim:
     """A claim script's answer as a :class:`Claim`."""
-    status = result[0]
-    if status == "missing":
-        return Claim("missing")
+    status = ClaimStatus(result[0])
+    if status is ClaimStatus.MISSING:
+        return Claim(status)
     previous = MessageState(result[1])
-    if status != "claimed":
+    if status is not ClaimStatus.CLAIMED:
         return Claim(status, previous)
     flat = result[2]
     raw = dict(zip(flat[::2], flat[1::2], strict=True))
     raw["state"] = MessageState.SENDING.value  # the record was read just before the claim
-    return Claim("claimed", previous, MessageRecord.from_hash(raw), token)
+    return Claim(status, previous, MessageRecord.from_hash(raw), token)
 
 
 class MessageStore:
@@ -323,18 +131,18 @@ class MessageStore:
     def __init__(self, client: redis.Redis, *, retention_s: int) -> None:
         self._redis = client
         self._retention_s = retention_s
-        self._create = client.register_script(_CREATE)
-        self._claim = client.register_script(_CLAIM)
-        self._claim_many = client.register_script(_CLAIM_MANY)
-        self._finish = client.register_script(_FINISH)
-        self._take_for_replay = client.register_script(_TAKE_FOR_REPLAY)
-        self._return_to_dead_letters = client.register_script(_RETURN_TO_DEAD_LETTERS)
-        self._purge = client.register_script(_PURGE)
-        self._apply_report = client.register_script(_APPLY_REPORT)
+        self._create = register_script(client, "create_messages")
+        self._claim = register_script(client, "claim_message")
+        self._claim_many = register_script(client, "claim_messages")
+        self._finish = register_script(client, "finish_message")
+        self._take_for_replay = register_script(client, "take_for_replay")
+        self._return_to_dead_letters = register_script(client, "return_to_dead_letters")
+        self._purge = register_script(client, "purge_dead_letter")
+        self._apply_report = register_script(client, "apply_report")
 
-    @property
-    def redis(self) -> redis.Redis:
-        return self._redis
+    def close(self) -> None:
+        """Close the connections of this store's client."""
+        self._redis.close()
 
     def _ttl_s(self, record_valid_until_ms: int, now_ms: int) -> int:
         return max(record_valid_until_ms - now_ms, 0) // 1000 + self._retention_s
@@ -355,6 +163,7 @@ class MessageStore:
         )
         return result
 
+    @translates_redis_errors
     def create_many(
         self,
         records: list[tuple[MessageRecord, str]],
@@ -408,6 +217,7 @@ class MessageStore:
             )
         return results
 
+    @translates_redis_errors
     def get(self, message_id: str) -> tuple[MessageRecord, list[Attempt]] | None:
         """The record and its attempts, or None."""
         raw: dict[str, str] = self._redis.hgetall(message_key(message_id))  # type: ignore[assignment]
@@ -415,6 +225,7 @@ class MessageStore:
             return None
         return MessageRecord.from_hash(raw), attempts_of(raw)
 
+    @translates_redis_errors
     def claim(self, message_id: str, *, lease_ms: int, now_ms: int) -> Claim:
         """Take the send lease if the message is still to be sent and nobody holds it."""
         token = secrets.token_hex(8)
@@ -424,6 +235,7 @@ class MessageStore:
         )
         return _claim_of(result, token)
 
+    @translates_redis_errors
     def claim_many(self, message_ids: list[str], *, lease_ms: int, now_ms: int) -> list[Claim]:
         """:meth:`claim` for many messages in one step; one claim each, in order."""
         tokens = [secrets.token_hex(8) for _ in message_ids]
@@ -457,33 +269,40 @@ class MessageStore:
             Finish(claim, attempt, changes, now_ms, action, score_ms, provider_id, reached_state)
         )
 
+    @translates_redis_errors
     def apply_finish(self, finish: Finish) -> bool:
         """:meth:`finish` with its arguments in one :class:`Finish`."""
         keys, args = self._finish_call(finish)
         return bool(self._finish(keys=keys, args=args))
 
-    def finish_many(self, finishes: list[Finish]) -> list[bool | RedisError]:
+    def finish_many(self, finishes: list[Finish]) -> list[bool | StoreError]:
         """:meth:`finish` for many messages in one round trip; for each, whether its lease was
-        still held, or the error its script met. A lost connection raises (none is known to be
-        recorded then; each finish may be tried again)."""
+        still held, or the error its script met. Redis out of reach raises
+        :class:`~dispatcher.errors.StoreUnavailableError` (none is known to be recorded then;
+        each finish may be tried again)."""
         if len(finishes) == 1:  # a pipeline costs more than a plain call for one
             try:
                 return [self.apply_finish(finishes[0])]
-            except (redis.ConnectionError, redis.TimeoutError):
+            except StoreUnavailableError:
                 raise
-            except RedisError as error:
+            except StoreError as error:
                 return [error]
+        results = self._finish_in_pipeline(finishes)
+        for result in results:
+            if isinstance(result, REDIS_UNAVAILABLE):
+                raise store_error(result) from result
+        return [store_error(r) if isinstance(r, redis.RedisError) else bool(r) for r in results]
+
+    @translates_redis_errors
+    def _finish_in_pipeline(self, finishes: list[Finish]) -> list[Any]:
         results = self._run_finishes(finishes)
         unknown = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if unknown:  # first use on this server, or it restarted: those did not run
-            self._finish.sha = self._redis.script_load(_FINISH)
+            self._finish.sha = self._redis.script_load(lua_source("finish_message"))
             again = self._run_finishes([finishes[i] for i in unknown])
             for i, result in zip(unknown, again, strict=True):
                 results[i] = result
-        for result in results:
-            if isinstance(result, (redis.ConnectionError, redis.TimeoutError)):
-                raise result
-        return [r if isinstance(r, RedisError) else bool(r) for r in results]
+        return results
 
     def _run_finishes(self, finishes: list[Finish]) -> list[Any]:
         # EVALSHA by hand: a Script object on a pipeline asks SCRIPT EXISTS first, every time.
@@ -524,15 +343,17 @@ class MessageStore:
 
     # --- delivery reports ---------------------------------------------------------------------
 
+    @translates_redis_errors
     def find_by_provider_id(self, provider: str, provider_message_id: str) -> str | None:
         """Our message id for a provider's message id, while the record is kept."""
         found = self._redis.get(provider_id_key(provider, provider_message_id))
         return None if found is None else str(found)
 
+    @translates_redis_errors
     def apply_report(
         self, message_id: str, *, state: str, provider_status: str, reason: str, now_ms: int
     ) -> str:
-        """Record a delivery report; see ``_APPLY_REPORT`` for what comes back."""
+        """Record a delivery report; see ``apply_report.lua`` for what comes back."""
         return str(
             self._apply_report(
                 keys=[message_key(message_id), CALLBACKS, METRICS],
@@ -542,18 +363,22 @@ class MessageStore:
 
     # --- dead letters -------------------------------------------------------------------------
 
+    @translates_redis_errors
     def dead_letter_count(self) -> int:
         return int(self._redis.zcard(DEAD_LETTERS))
 
+    @translates_redis_errors
     def dead_letter_ids(self, *, start: int, count: int) -> list[tuple[str, int]]:
         """Dead-lettered ids, newest first, with when they were dead-lettered (epoch ms)."""
         rows = self._redis.zrevrange(DEAD_LETTERS, start, start + count - 1, withscores=True)
         return [(str(row[0]), int(row[1])) for row in rows]
 
+    @translates_redis_errors
     def dead_lettered_at_ms(self, message_id: str) -> int | None:
         score = self._redis.zscore(DEAD_LETTERS, message_id)
         return None if score is None else int(score)
 
+    @translates_redis_errors
     def get_many(self, message_ids: list[str]) -> list[MessageRecord | None]:
         """Records for ``message_ids`` in one round trip (None where a record is gone)."""
         with self._redis.pipeline(transaction=False) as pipe:
@@ -562,6 +387,7 @@ class MessageStore:
             rows = pipe.execute()
         return [MessageRecord.from_hash(raw) if raw else None for raw in rows]
 
+    @translates_redis_errors
     def take_for_replay(self, message_id: str, replacement_id: str) -> bool:
         """Take a message out of the dead letters, once; it then expires like any finished one."""
         return bool(
@@ -571,6 +397,7 @@ class MessageStore:
             )
         )
 
+    @translates_redis_errors
     def return_to_dead_letters(self, message_id: str, score_ms: int) -> None:
         """Undo :meth:`take_for_replay` when the replacement could not be enqueued."""
         self._return_to_dead_letters(
@@ -578,6 +405,7 @@ class MessageStore:
             args=[message_id, score_ms],
         )
 
+    @translates_redis_errors
     def purge(self, message_id: str) -> bool:
         """Delete a dead letter for good. False if it was not a dead letter."""
         return bool(

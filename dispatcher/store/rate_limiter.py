@@ -1,40 +1,32 @@
 """A GCRA (generic cell rate algorithm) limiter in Redis that answers "go now" or "wait N ms".
 
 One timestamp per key (the theoretical arrival time). Used for each API key's request rate and,
-at the moment of sending, as each provider's last check: planned slots (see
-:mod:`dispatcher.store.gates`) keep messages spaced, and this check keeps the sends themselves
-within the limit when late messages would otherwise go together.
+at the moment of sending, as each provider's last check. The arithmetic is the one admission
+uses (``gcra_lib.lua``, shared by ``admit.lua`` and ``rate_limit.lua``), on a key of its own:
+admission *reserves* each message's slot ahead on ``smsd:rate:<provider>``
+(:mod:`dispatcher.store.gates`), which keeps messages spaced; this check counts the sends
+themselves as they go, on ``smsd:rate:<provider>:sent``, so messages that come late to their
+reserved slots do not go together. One key could not do both: a send checked against the key
+that already holds its reservation would be counted twice.
 """
 
 from __future__ import annotations
 
 import redis
 
-__all__ = ["Gcra"]
+from dispatcher.store.connection import translates_redis_errors
+from dispatcher.store.lua_scripts import register_script
 
-# KEYS: the limiter. ARGV: now ms, emission interval ms, burst, cost. Returns 0 when the request
-# may go (and counts it), else how many ms until it may.
-_ALLOW = """
-local now = tonumber(ARGV[1])
-local interval = tonumber(ARGV[2])
-local cost = tonumber(ARGV[4])
-local burst = math.max(tonumber(ARGV[3]), cost)
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local allow_at = new_tat - interval * burst
-if allow_at > now then return math.ceil(allow_at - now) end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-return 0
-"""
+__all__ = ["Gcra"]
 
 
 class Gcra:
     """Deny-mode GCRA limiters on one Redis client."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self._allow = client.register_script(_ALLOW)
+        self._allow = register_script(client, "rate_limit")
 
+    @translates_redis_errors
     def wait_ms(
         self, key: str, *, now_ms: int, per_second: float, burst: int, cost: int = 1
     ) -> int:

@@ -14,6 +14,7 @@ __all__ = [
     "PENDING",
     "PREFIX",
     "WORKER_HEARTBEATS",
+    "api_rate_key",
     "circuit_key",
     "hour_key",
     "idempotency_key",
@@ -73,6 +74,11 @@ def provider_id_key(provider: str, provider_message_id: str) -> str:
     """String with a TTL: our message id for a provider's message id (delivery reports)."""
     digest = hashlib.sha256(provider_message_id.encode()).hexdigest()[:32]
     return f"{PREFIX}:pmid:{provider}:{digest}"
+
+
+def api_rate_key(key_name: str) -> str:
+    """String with a TTL: an API key's request rate limit (GCRA theoretical arrival time)."""
+    return f"{PREFIX}:apirate:{key_name}"
 
 
 def circuit_key(provider: str) -> str:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-import redis
-
+from dispatcher.errors import StoreError
 from dispatcher.sending.background_thread import BackgroundThread
 
 __all__ = ["Flusher"]
@@ -29,7 +28,7 @@ class Flusher:
 
     def _flush_all(self) -> None:
         for flush in self._flushes:
-            with contextlib.suppress(redis.RedisError):  # kept for the next flush
+            with contextlib.suppress(StoreError):  # kept for the next flush
                 flush()
 
     def _run(self) -> None:

@@ -1,9 +1,9 @@
-"""The worker process: its runtime (providers, status store, loop bridge) and its start-up.
+"""The worker process: its runtime (providers, status store, loop bridge, background threads).
 
-The runtime is built on first use in the process that runs jobs; its delay-queue scheduler starts
-when Celery says the worker is ready, and all of it is closed when Celery shuts the worker down.
-``smsdispatch worker`` builds it before Celery starts, so a provider with missing credentials or
-an unknown kind stops the worker at once with the setting to fix.
+The runtime is built on first use in the process that runs jobs (``smsdispatch worker`` builds it
+before Celery starts, so a provider with missing credentials or an unknown kind stops the worker
+at once with the setting to fix); its background threads start when Celery says the worker is
+ready, and all of it is closed when Celery shuts the worker down (:mod:`dispatcher.worker.start`).
 """
 
 from __future__ import annotations
@@ -11,31 +11,30 @@ from __future__ import annotations
 import os
 import socket
 import threading
-from collections.abc import Sequence
 
-from celery import signals
+from celery import Celery
 
+from dispatcher.config.dev_state import resolve_redis_url
 from dispatcher.config.provider_adapters import build_providers
-from dispatcher.config.settings import Settings, get_settings, resolve_redis_url
-from dispatcher.logs import configure_logging, get_logger, register_secrets
-from dispatcher.queueing.celery_app import HEARTBEAT_TASK, get_celery_app, sms_queue
-from dispatcher.sending.courier import Courier
-from dispatcher.sending.delay_queue_mover import (
-    Canary,
-    DelayScheduler,
-    job_template,
-    restore_abandoned_jobs,
-)
+from dispatcher.config.settings import Settings, get_settings
+from dispatcher.core.names import HEARTBEAT_TASK, canary_queue
+from dispatcher.logs import get_logger, register_secrets
+from dispatcher.queueing.abandoned_jobs import restore_abandoned_jobs
+from dispatcher.queueing.celery_app import get_celery_app
+from dispatcher.queueing.job_payloads import job_template
+from dispatcher.sending.delay_queue_mover import Canary, DelayScheduler
 from dispatcher.sending.pipeline import SendPipeline
 from dispatcher.sending.send_bridge import SendBridge
+from dispatcher.sending.send_path import build_send_path
 from dispatcher.sending.status_callbacks import CallbackSender
-from dispatcher.store.heartbeats import Heartbeat, canary_queue
-from dispatcher.store.messages import MessageStore, connect_redis
+from dispatcher.store.callback_queue import CallbackQueue
+from dispatcher.store.connection import RedisClient, connect_redis
+from dispatcher.store.delay_queue import DelayQueue
+from dispatcher.store.heartbeats import Heartbeat
+from dispatcher.store.messages import MessageStore
 from dispatcher.worker.count_flusher import Flusher
-from dispatcher.worker.cpu_pinning import pin_to_a_free_cpu
-from dispatcher.worker.gc_settings import settle_collector
 
-__all__ = ["WorkerRuntime", "run_worker", "worker_runtime"]
+__all__ = ["WorkerRuntime", "close_worker_runtime", "worker_runtime"]
 
 # How long past the longest provider conversation a stopping worker waits for its sends.
 _DRAIN_GRACE_S = 3.0
@@ -44,7 +43,7 @@ _DRAIN_GRACE_S = 3.0
 class WorkerRuntime:
     """Everything one worker process needs to deliver messages."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, app: Celery) -> None:
         register_secrets(settings.secret_values())
         providers = build_providers(settings)
         redis_url = resolve_redis_url(settings)
@@ -52,15 +51,41 @@ class WorkerRuntime:
             connections_per_provider=settings.worker.connections_per_provider,
             callbacks_public_only=not settings.callbacks.allow_private_networks,
         )
-        self.store = MessageStore(
-            connect_redis(redis_url), retention_s=settings.messages.retention_s
-        )
+        client = connect_redis(redis_url)
+        self.store = MessageStore(client, retention_s=settings.messages.retention_s)
         self.worker_name = f"{socket.gethostname()}.{os.getpid()}"
-        self.heartbeat = Heartbeat(self.store.redis, self.worker_name)
-        app = get_celery_app()
-        self.scheduler = DelayScheduler(
-            connect_redis(redis_url),
-            job_template(app),
+        self.heartbeat = Heartbeat(client, self.worker_name)
+        self.scheduler = self._scheduler(settings, app, connect_redis(redis_url))
+        self.path = build_send_path(
+            settings,
+            client=client,
+            store=self.store,
+            providers=providers,
+            gates_fast_path_ms=settings.worker.gates_cache_ms,
+            buffer_counts=True,
+        )
+        self._flusher = Flusher(
+            settings.worker.report_flush_s, self.path.gates.flush, self.path.counts.flush
+        )
+        self.pipeline = SendPipeline(
+            self.path,
+            self.bridge,
+            max_in_flight=settings.worker.max_in_flight,
+            finishers=settings.worker.finishers,
+            finish_linger_ms=settings.worker.finish_linger_ms,
+        )
+        self._drain_s = self.path.plans.longest_conversation_s + _DRAIN_GRACE_S
+        self.callbacks = CallbackSender(
+            CallbackQueue(client),
+            self.bridge,
+            settings.callbacks,
+            poll_interval_s=settings.scheduler.poll_interval_s,
+        )
+
+    def _scheduler(self, settings: Settings, app: Celery, client: RedisClient) -> DelayScheduler:
+        """The delay-queue mover, with this worker's canary and the sweeps for lost jobs."""
+        return DelayScheduler(
+            DelayQueue(client, job_template(app)),
             poll_interval_s=settings.scheduler.poll_interval_s,
             batch_size=settings.scheduler.batch_size,
             canary=Canary(
@@ -73,34 +98,9 @@ class WorkerRuntime:
             restore_every_ms=settings.celery.unacked_restore_interval_s * 1000,
             orphan_after_ms=settings.celery.visibility_timeout_s * 1000,
         )
-        self.courier = Courier(
-            settings=settings,
-            store=self.store,
-            providers=providers,
-            exchanger=self.bridge,
-            gates_fast_path_ms=settings.worker.gates_cache_ms,
-            buffer_counts=True,
-        )
-        self._flusher = Flusher(
-            settings.worker.report_flush_s, self.courier.gates.flush, self.courier.counts.flush
-        )
-        self.pipeline = SendPipeline(
-            self.courier,
-            self.bridge,
-            max_in_flight=settings.worker.max_in_flight,
-            finishers=settings.worker.finishers,
-            finish_linger_ms=settings.worker.finish_linger_ms,
-        )
-        self._drain_s = self.courier.longest_conversation_s + _DRAIN_GRACE_S
-        self.callbacks = CallbackSender(
-            self.store.redis,
-            self.bridge,
-            settings.callbacks,
-            poll_interval_s=settings.scheduler.poll_interval_s,
-        )
 
     def start_background(self) -> None:
-        """The delay-queue mover (and heartbeat) and the status-callback sender."""
+        """The delay-queue mover (and heartbeat), the status-callback sender, the flusher."""
         self.scheduler.start()
         self.callbacks.start()
         self._flusher.start()
@@ -113,7 +113,7 @@ class WorkerRuntime:
         self.callbacks.stop()
         self.scheduler.stop()
         self.bridge.close()
-        self.store.redis.close()
+        self.store.close()
 
 
 _lock = threading.Lock()
@@ -126,56 +126,15 @@ def worker_runtime() -> WorkerRuntime:
     global _runtime, _runtime_pid  # noqa: PLW0603 - one runtime per process, built lazily
     with _lock:
         if _runtime is None or _runtime_pid != os.getpid():
-            _runtime = WorkerRuntime(get_settings())
+            _runtime = WorkerRuntime(get_settings(), get_celery_app())
             _runtime_pid = os.getpid()
         return _runtime
 
 
-@signals.worker_ready.connect  # type: ignore[untyped-decorator]
-def _on_worker_ready(**_: object) -> None:
-    worker_runtime().start_background()
-    frozen = settle_collector(get_settings().worker.gc_young_threshold)
-    get_logger().info("worker.collector_settled", frozen_objects=frozen)
-
-
-@signals.worker_shutdown.connect  # type: ignore[untyped-decorator]
-def _close_runtime(**_: object) -> None:
+def close_worker_runtime() -> None:
+    """Close this process's runtime, if it built one."""
     global _runtime  # noqa: PLW0603
     with _lock:
         if _runtime is not None and _runtime_pid == os.getpid():
             _runtime.close()
             _runtime = None
-
-
-def run_worker(
-    *,
-    concurrency: int | None,
-    queues: Sequence[str] | None,
-    loglevel: str,
-    extra_args: Sequence[str],
-) -> None:
-    """Start a Celery worker with the ``threads`` pool and sms-dispatch's defaults."""
-    settings = get_settings()
-    configure_logging(settings.log.format, settings.log.level)
-    if settings.worker.pin_cpu:  # before any thread starts: each inherits the pinning
-        cpu = pin_to_a_free_cpu()
-        get_logger().info("worker.cpu_pinned", cpu=cpu)
-    runtime = worker_runtime()  # fail fast on a broken provider entry, before consuming anything
-    canary = canary_queue(runtime.worker_name)
-    app = get_celery_app()
-    app.conf.task_queues = [*app.conf.task_queues, sms_queue(canary)]
-    chosen_queues = [*(queues or settings.worker.queues), canary]
-    argv = [
-        "worker",
-        "--pool=threads",
-        f"--concurrency={concurrency or settings.worker.concurrency}",
-        f"--queues={','.join(chosen_queues)}",
-        f"--loglevel={loglevel}",
-        f"--hostname=smsd-{os.getpid()}@%h",
-        "--events",
-        "--without-gossip",
-        "--without-mingle",
-        *extra_args,
-    ]
-    get_logger().info("worker.starting", queues=chosen_queues, pid=os.getpid())
-    app.worker_main(argv)

@@ -1,4 +1,7 @@
-"""The Celery tasks: thin shells that decode the job and hand it to the worker's courier.
+"""The Celery tasks: thin shells that decode the job and hand it to the worker's pipeline.
+
+The worker registers them on its app with its runtime handed in (:func:`register_tasks`); a web
+app that publishes jobs never registers them.
 
 A job that raises is rejected by Celery without being requeued (``acks_late`` with acknowledgement
 on failure off), which on the Redis broker removes it. So a send job that could not reach Redis
@@ -11,16 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import redis
 from celery import Celery
 from celery.exceptions import Reject
 
+from dispatcher.core.names import HEARTBEAT_TASK, SEND_BATCH_TASK, SEND_TASK
+from dispatcher.errors import StoreUnavailableError
 from dispatcher.logs import get_logger
-from dispatcher.queueing.celery_app import HEARTBEAT_TASK, SEND_BATCH_TASK, SEND_TASK
-from dispatcher.worker.process import worker_runtime
+from dispatcher.worker.process import WorkerRuntime
 
 __all__ = ["register_tasks"]
 
@@ -33,37 +36,38 @@ def _back_to_its_queue_when_redis_is_down(**log_fields: str | None) -> Iterator[
     """Hand the running job back to its queue (after a pause) when Redis cannot be reached."""
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+    except StoreUnavailableError as exc:
         get_logger(**log_fields).warning(
-            "sms.job_requeued", reason="redis_unavailable", error=type(exc).__name__
+            "sms.job_requeued", reason="redis_unavailable", error=exc.error
         )
         time.sleep(_REDIS_DOWN_PAUSE_S)
         raise Reject(reason="redis unavailable", requeue=True) from exc
 
 
-def register_tasks(app: Celery) -> None:
-    """Register the send tasks (one message, a batch) and the canary task on ``app``."""
+def register_tasks(app: Celery, runtime: Callable[[], WorkerRuntime]) -> None:
+    """Register the send tasks (one message, a batch) and the canary task on ``app``; each runs
+    on ``runtime()``, this process's runtime."""
 
     @app.task(name=SEND_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_message(self: Any, message_id: str) -> str:
-        runtime = worker_runtime()
+        parts = runtime()
         with _back_to_its_queue_when_redis_is_down(message_id=message_id, task_id=self.request.id):
-            runtime.heartbeat.beat()
-            return runtime.pipeline.dispatch(message_id, task_id=self.request.id)
+            parts.heartbeat.beat()
+            return parts.pipeline.dispatch(message_id, task_id=self.request.id)
 
     @app.task(name=SEND_BATCH_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_batch(self: Any, message_ids: str) -> int:
         """The messages of one ``send_bulk`` chunk: their leases claimed in one step, then each
         handed to the pipeline."""
-        runtime = worker_runtime()
+        parts = runtime()
         ids = [m for m in message_ids.split(",") if m]
         with _back_to_its_queue_when_redis_is_down(task_id=self.request.id):
-            runtime.heartbeat.beat()
-            runtime.pipeline.dispatch_many(ids, task_id=self.request.id)
+            parts.heartbeat.beat()
+            parts.pipeline.dispatch_many(ids, task_id=self.request.id)
         return len(ids)
 
     @app.task(name=HEARTBEAT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
     def canary(worker_name: str) -> None:
-        runtime = worker_runtime()
-        if worker_name == runtime.heartbeat.worker_name:
-            runtime.heartbeat.beat(force=True)
+        parts = runtime()
+        if worker_name == parts.heartbeat.worker_name:
+            parts.heartbeat.beat(force=True)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dispatcher.config.settings import DeliveryReportSettings
-from dispatcher.sending.status_callbacks import SIGNATURE_HEADER, verify_signature
+from dispatcher.core.status_callback import SIGNATURE_HEADER, verify_signature
 from tests.conftest import ApiFactory, RunningSimulator, WebApp, WorkerFactory, wait_for
 from tests.integration.test_api import call
 

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from dispatcher.config.settings import Settings
-from dispatcher.sending.send_bridge import LoopThread
+from dispatcher.sending.loop_thread import LoopThread
 from providers.base import OutboundSms, Provider
 from providers.outcome import OutcomeKind, Scope
 from providers.registry import build_provider

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 
-from dispatcher.config.provider_adapters import build_providers
 from dispatcher.config.settings import Settings
 from dispatcher.devstack.embedded_redis import free_port
 from dispatcher.intake.enqueue import Dispatcher
-from dispatcher.sending.courier import Courier
 from dispatcher.sending.send_bridge import SendBridge
 from providers.simulator import ScriptedAnswer
 from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator, end_lease
+from tests.send_path_helpers import DirectCourier
 
 
 @pytest.fixture
@@ -26,14 +25,13 @@ def bridge() -> Iterator[SendBridge]:
 
 
 def courier_for(
-    settings: Settings, dispatcher: Dispatcher, bridge: SendBridge, clock_ms: object = None
-) -> Courier:
-    return Courier(
-        settings=settings,
-        store=dispatcher.store,
-        providers=build_providers(settings),
-        exchanger=bridge,
-        **({"clock_ms": clock_ms} if clock_ms else {}),  # type: ignore[arg-type]
+    settings: Settings,
+    dispatcher: Dispatcher,
+    bridge: SendBridge,
+    clock_ms: Callable[[], int] | None = None,
+) -> DirectCourier:
+    return DirectCourier(
+        settings, dispatcher, bridge, **({"clock_ms": clock_ms} if clock_ms else {})
     )
 
 
@@ -51,7 +49,7 @@ def test_provider_ids_are_indexed_only_where_reports_lack_our_id(
     assert courier_for(settings, dispatcher, bridge).deliver(message_id) == "accepted"
     provider_message_id = dispatcher.get_status(message_id)["provider_message_id"]
     assert provider_message_id
-    assert len(dispatcher.store.redis.keys("smsd:pmid:*")) == (1 if indexed else 0)
+    assert len(dispatcher.store_client.keys("smsd:pmid:*")) == (1 if indexed else 0)
     found = dispatcher.store.find_by_provider_id(provider, provider_message_id)
     assert found == (message_id if indexed else None)
 
@@ -139,7 +137,7 @@ def test_wrong_token_is_a_provider_error(
 def redis_ttl(dispatcher: Dispatcher, message_id: str) -> int:
     from dispatcher.store.redis_keys import message_key
 
-    return int(dispatcher.store.redis.ttl(message_key(message_id)))
+    return int(dispatcher.store_client.ttl(message_key(message_id)))
 
 
 def test_read_timeout_is_ambiguous_and_bounded(

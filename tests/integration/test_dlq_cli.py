@@ -9,14 +9,13 @@ import pytest
 from click.testing import CliRunner
 
 from dispatcher.cli import main
-from dispatcher.config.provider_adapters import build_providers
 from dispatcher.config.settings import Settings
 from dispatcher.core.time_input import parse_since
 from dispatcher.intake.enqueue import Dispatcher
-from dispatcher.sending.courier import Courier
 from dispatcher.sending.send_bridge import SendBridge
 from providers.simulator import ScriptedAnswer
 from tests.conftest import RunningSimulator
+from tests.send_path_helpers import DirectCourier
 
 BAD = "+14155550100"
 
@@ -32,23 +31,12 @@ def dead_letters(
         repeat_last=True,
     )
     bridge = SendBridge(connections_per_provider=2)
-    courier = Courier(
-        settings=settings,
-        store=dispatcher.store,
-        providers=build_providers(settings),
-        exchanger=bridge,
-    )
+    courier = DirectCourier(settings, dispatcher, bridge)
     ids = [dispatcher.send_sms(BAD, f"r{i}") for i in range(2)]
     for message_id in ids:
         courier.deliver(message_id)
     expired = dispatcher.send_sms("+14155552671", "late", validity=1)
-    Courier(
-        settings=settings,
-        store=dispatcher.store,
-        providers=build_providers(settings),
-        exchanger=bridge,
-        clock_ms=lambda: 2**42,
-    ).deliver(expired)
+    DirectCourier(settings, dispatcher, bridge, clock_ms=lambda: 2**42).deliver(expired)
     yield [*ids, expired]
     bridge.close()
 

@@ -73,7 +73,7 @@ def test_every_provider_failing_dead_letters_with_the_whole_story(
         ("sinch", 401),
         ("twilio", 401),
     ]
-    dead = DeadLetters(dispatcher).page(DeadLetterFilter(reason="provider_error"))
+    dead = DeadLetters(dispatcher.store).page(DeadLetterFilter(reason="provider_error"))
     assert [d["id"] for d in dead] == [message_id]
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 import redis
 
 from dispatcher.config.settings import ProviderSettings
-from dispatcher.store.gates import AttemptClass, CircuitState, ProviderGates, circuit_class
+from dispatcher.core.circuit import AttemptClass, CircuitState, circuit_class
+from dispatcher.store.gates import ProviderGates
 from dispatcher.store.redis_keys import METRICS, circuit_key, hour_key
 
 T0 = 1_700_000_000_000

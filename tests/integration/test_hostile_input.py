@@ -22,7 +22,7 @@ import aiohttp
 import redis
 
 from dispatcher.api.api_keys import key_digest
-from dispatcher.sending.send_bridge import LoopThread
+from dispatcher.sending.loop_thread import LoopThread
 from dispatcher.store.redis_keys import PENDING, PREFIX
 from tests.conftest import OPERATOR_KEY, SENDER_KEY, ApiFactory
 

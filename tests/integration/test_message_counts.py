@@ -7,6 +7,7 @@ import time
 import pytest
 import redis
 
+from dispatcher.errors import StoreError
 from dispatcher.store.message_counts import MessageCounts
 from dispatcher.store.redis_keys import METRICS
 from dispatcher.worker.count_flusher import Flusher
@@ -28,8 +29,9 @@ def test_buffered_counts_wait_for_a_flush_and_survive_a_failed_one(
     assert redis_client.hget(METRICS, "messages|accepted") is None
 
     redis_client.set(METRICS, "not a hash")  # HINCRBY on it fails
-    with pytest.raises(redis.ResponseError):
+    with pytest.raises(StoreError) as caught:
         counts.flush()
+    assert isinstance(caught.value.__cause__, redis.ResponseError)
     redis_client.delete(METRICS)
     counts.reached("accepted")  # counted while the flush had failed
     assert counts.flush() == 4

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from dispatcher.config.settings import Settings
 from dispatcher.devstack.embedded_redis import free_port
-from dispatcher.sending.send_bridge import LoopThread
+from dispatcher.sending.loop_thread import LoopThread
 from providers.adapters.twilio import verify_callback
 from providers.base import HttpAnswer, InboundReport, OutboundSms, Provider, StatusPolling
 from providers.registry import build_provider

@@ -9,9 +9,10 @@ import psutil
 import pytest
 import redis
 
+from dispatcher.core.names import SEND_TASK
 from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.intake.replay import replay_dead_letter
 from dispatcher.ops.dead_letters import DeadLetterFilter, DeadLetters
-from dispatcher.queueing.celery_app import SEND_TASK
 from providers.simulator import ScriptedAnswer
 from tests.conftest import RunningSimulator, WorkerFactory, wait_for
 
@@ -72,7 +73,7 @@ def test_400_is_dead_lettered_after_one_attempt(
     message_id = dispatcher.send_sms(NUMBER, "x")
     status = settled(dispatcher, message_id)
     assert (status["state"], status["final_reason"]) == ("failed", "rejected")
-    letter = DeadLetters(dispatcher).show(message_id)
+    letter = DeadLetters(dispatcher.store).show(message_id)
     assert len(letter["attempts"]) == 1
     assert letter["attempts"][0]["provider_code"] == "syntax_invalid_parameter_format"
     assert letter["attempts"][0]["reason"] == "Invalid MSISDN in 'to'"
@@ -125,7 +126,8 @@ def test_validity_runs_out_while_the_provider_is_down(
     assert time.time() - started < 4.5
     assert status["attempt_count"] >= 2
     assert all(a["started_at_ms"] < status["valid_until_ms"] for a in status["attempts"])
-    assert DeadLetters(dispatcher).page(DeadLetterFilter(reason="expired"))[0]["id"] == message_id
+    expired = DeadLetters(dispatcher.store).page(DeadLetterFilter(reason="expired"))
+    assert expired[0]["id"] == message_id
 
 
 @pytest.mark.parametrize(
@@ -184,8 +186,8 @@ def test_replay_after_recovery_is_accepted_and_linked(
     original = dispatcher.send_sms(NUMBER, "replay me")
     assert settled(dispatcher, original)["state"] == "failed"
     simulator.state.end_outage()
-    letters = DeadLetters(dispatcher)
-    replacement = letters.replay(original)
+    letters = DeadLetters(dispatcher.store)
+    replacement = replay_dead_letter(dispatcher, original)
     status = settled(dispatcher, replacement)
     assert status["state"] == "accepted"
     assert status["replay_of"] == original

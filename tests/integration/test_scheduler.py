@@ -9,7 +9,9 @@ import time
 import redis
 
 from dispatcher.intake.enqueue import Dispatcher
-from dispatcher.sending.delay_queue_mover import DelayScheduler, job_template
+from dispatcher.queueing.job_payloads import job_template
+from dispatcher.sending.delay_queue_mover import DelayScheduler
+from dispatcher.store.delay_queue import DelayQueue
 from dispatcher.store.redis_keys import DELAY_QUEUE, PENDING, message_key
 from tests.conftest import end_lease
 
@@ -20,7 +22,9 @@ def now_ms() -> int:
 
 def scheduler(dispatcher: Dispatcher, client: redis.Redis, batch: int = 50) -> DelayScheduler:
     return DelayScheduler(
-        client, job_template(dispatcher.celery_app), poll_interval_s=0.01, batch_size=batch
+        DelayQueue(client, job_template(dispatcher.celery_app)),
+        poll_interval_s=0.01,
+        batch_size=batch,
     )
 
 
@@ -114,8 +118,7 @@ def test_lost_jobs_get_new_ones(dispatcher: Dispatcher, redis_client: redis.Redi
     dispatcher.store.claim(held, lease_ms=60_000, now_ms=now_ms())
     later = now_ms() + 301_000
     sweeper = DelayScheduler(
-        redis_client,
-        job_template(dispatcher.celery_app),
+        DelayQueue(redis_client, job_template(dispatcher.celery_app)),
         poll_interval_s=0.01,
         batch_size=50,
         clock_ms=lambda: later,

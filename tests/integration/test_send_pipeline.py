@@ -3,6 +3,7 @@ what they ended with. Real Redis, the real loop bridge and the simulator on loop
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 
@@ -11,19 +12,18 @@ import pytest
 from dispatcher.config.provider_adapters import build_providers
 from dispatcher.config.settings import Settings
 from dispatcher.intake.enqueue import Dispatcher
-from dispatcher.sending.courier import Concluded, Courier
+from dispatcher.sending.conclusion import Concluded
 from dispatcher.sending.pipeline import SendPipeline
 from dispatcher.sending.send_bridge import SendBridge
+from dispatcher.sending.send_path import SendPath, build_send_path
 
 
-class _CountingCourier(Courier):
-    """A real courier that notes how many sends each of its record calls held."""
+@dataclasses.dataclass
+class _CountingPath:
+    """The real send path, and how many sends each record call of its concluder held."""
 
+    path: SendPath
     recorded: list[int]
-
-    def record(self, concluded: list[Concluded]) -> None:
-        self.recorded.append(len(concluded))
-        super().record(concluded)
 
 
 @pytest.fixture
@@ -34,14 +34,23 @@ def bridge() -> Iterator[SendBridge]:
 
 
 @pytest.fixture
-def courier(settings: Settings, dispatcher: Dispatcher, bridge: SendBridge) -> _CountingCourier:
-    counting = _CountingCourier(
-        settings=settings,
+def courier(
+    settings: Settings, dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+) -> _CountingPath:
+    path = build_send_path(
+        settings,
+        client=dispatcher.store_client,
         store=dispatcher.store,
         providers=build_providers(settings),
-        exchanger=bridge,
     )
-    counting.recorded = []
+    counting = _CountingPath(path, [])
+    record = path.concluder.record
+
+    def counted(concluded: list[Concluded]) -> None:
+        counting.recorded.append(len(concluded))
+        record(concluded)
+
+    monkeypatch.setattr(path.concluder, "record", counted)
     return counting
 
 
@@ -54,12 +63,12 @@ def _wait_accepted(dispatcher: Dispatcher, message_ids: list[str], timeout_s: fl
 
 @pytest.mark.parametrize("linger_ms", [400, 0])
 def test_sends_ending_one_by_one_are_recorded_together_within_the_linger(
-    dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingCourier, linger_ms: int
+    dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingPath, linger_ms: int
 ) -> None:
     """Eight sends handed over 20 ms apart end about 20 ms apart: with a 400 ms linger the
     finisher records them in one or two round trips; without one, each as it ends."""
     pipeline = SendPipeline(
-        courier, bridge, max_in_flight=16, finishers=1, finish_linger_ms=linger_ms
+        courier.path, bridge, max_in_flight=16, finishers=1, finish_linger_ms=linger_ms
     )
     message_ids = [dispatcher.send_sms("+1 415 555 2671", f"hi {i}") for i in range(8)]
     try:
@@ -77,12 +86,14 @@ def test_sends_ending_one_by_one_are_recorded_together_within_the_linger(
 
 
 def test_a_full_batch_is_recorded_without_lingering(
-    dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingCourier
+    dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingPath
 ) -> None:
     """200 sends end together: the finisher lingers once for its first batch (the sends are
     still ending), records the next two full batches of 64 at once, and lingers again only for
     the 8 left: two lingers of 1 s, not four."""
-    pipeline = SendPipeline(courier, bridge, max_in_flight=256, finishers=1, finish_linger_ms=1000)
+    pipeline = SendPipeline(
+        courier.path, bridge, max_in_flight=256, finishers=1, finish_linger_ms=1000
+    )
     results = dispatcher.send_bulk([{"to": "+1 415 555 2671", "body": "hi"}] * 200)
     message_ids = [r["id"] for r in results]
     started = time.monotonic()

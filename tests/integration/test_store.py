@@ -8,7 +8,8 @@ import redis
 
 from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.states import MessageState
-from dispatcher.ops.stats import backlog
+from dispatcher.errors import StoreError, StoreUnavailableError
+from dispatcher.store.backlog import backlog
 from dispatcher.store.messages import Finish, MessageStore
 from dispatcher.store.redis_keys import message_key
 from tests.conftest import end_lease
@@ -208,7 +209,9 @@ def test_many_finishes_in_one_round_trip(redis_client: redis.Redis) -> None:
     finishes = [Finish(c, attempt, {"state": "accepted"}, NOW) for c in claims]
     results = store.finish_many(finishes)
     assert results[:3] == [True, False, True]
-    assert isinstance(results[3], redis.ResponseError)
+    assert isinstance(results[3], StoreError)
+    assert not isinstance(results[3], StoreUnavailableError)
+    assert results[3].error == "ResponseError"
     for message_id, state in (("01A", "accepted"), ("01B", "sending"), ("01C", "accepted")):
         found = store.get(message_id)
         assert found is not None
@@ -220,7 +223,8 @@ def test_many_finishes_in_one_round_trip(redis_client: redis.Redis) -> None:
     alone = store.claim("01E", lease_ms=10_000, now_ms=NOW)
     assert store.finish_many([Finish(alone, attempt, {"state": "accepted"}, NOW)]) == [True]
     (failed,) = store.finish_many([finishes[3]])
-    assert isinstance(failed, redis.ResponseError)
+    assert isinstance(failed, StoreError)
+    assert failed.error == "ResponseError"
 
 
 def test_sends_in_flight_are_the_claimed_entries_of_the_pending_index(

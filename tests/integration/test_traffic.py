@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from dispatcher.config.settings import Settings
+from dispatcher.core.circuit import AttemptClass
 from dispatcher.intake.enqueue import Dispatcher
-from dispatcher.store.gates import AttemptClass, ProviderGates
+from dispatcher.store.gates import ProviderGates
 from providers.simulator import ScriptedAnswer
 from tests.conftest import REPO, RunningSimulator, WorkerFactory, wait_for
 from tests.integration.test_retries import FAST_RETRIES, NUMBER, settled
@@ -226,7 +227,7 @@ def test_adaptive_weights_show_a_failing_provider_losing_share(
         "SMSD_PROVIDERS__SINCH__CIRCUIT__FAILURES_IN_A_ROW": "1000",
         "SMSD_PROVIDERS__SINCH__CIRCUIT__FAILURE_RATE": "1",
     }
-    gates = ProviderGates(dispatcher.store.redis, settings.providers)
+    gates = ProviderGates(dispatcher.store_client, settings.providers)
     now_ms = int(time.time() * 1000)
     for i in range(100):
         for provider, failed in (("sinch", i % 5 < 3), ("twilio", False)):

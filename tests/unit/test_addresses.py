@@ -8,7 +8,8 @@ import socket
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from dispatcher.core.addresses import PublicOnlyResolver, callback_host_problem, is_public_address
+from dispatcher.core.addresses import callback_host_problem, is_public_address
+from dispatcher.sending.public_resolver import PublicOnlyResolver
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from dispatcher.cli import main
 from dispatcher.config.settings import ApiKeySettings, ApiSettings
 from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.states import MessageState
-from dispatcher.sending.status_callbacks import callback_body, sign, verify_signature
+from dispatcher.core.status_callback import callback_body, sign, verify_signature
 
 
 def test_keyring_identifies_named_and_environment_keys() -> None:

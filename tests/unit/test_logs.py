@@ -8,7 +8,7 @@ import pytest
 import structlog
 
 from dispatcher import logs
-from dispatcher.core.message_record import mask_number
+from dispatcher.core.masking import mask_number
 from dispatcher.logs import configure_logging, get_logger, redact, register_secrets
 
 

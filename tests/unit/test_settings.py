@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from dispatcher.config.dev_state import resolve_redis_url
 from dispatcher.config.provider_adapters import build_providers
-from dispatcher.config.settings import load_settings, resolve_redis_url
+from dispatcher.config.settings import load_settings
 from dispatcher.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dispatcher.sending.background_thread import BackgroundThread
-from dispatcher.sending.send_bridge import LoopThread
+from dispatcher.sending.loop_thread import LoopThread
 from dispatcher.sending.thread_names import OS_NAME_BYTES, name_os_thread
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")

@@ -1,0 +1,74 @@
+"""What waits and what was counted, read for operators: queue depths, sends in flight, the delay
+queue, dead letters, status callbacks pending, the workers' counters (``smsd:metrics``), each
+provider's circuit state and last hour."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from dispatcher.core.names import PRIORITY_QUEUES
+from dispatcher.store.connection import translates_redis_errors
+from dispatcher.store.redis_keys import (
+    CALLBACKS,
+    DEAD_LETTERS,
+    DELAY_QUEUE,
+    METRICS,
+    PENDING,
+    circuit_key,
+    hour_key,
+)
+
+__all__ = ["backlog", "counters_and_circuits", "hour_rows", "ping"]
+
+
+@translates_redis_errors
+def ping(client: redis.Redis) -> None:
+    """Ask Redis whether it answers (a store error when it does not)."""
+    client.ping()
+
+
+@translates_redis_errors
+def backlog(client: redis.Redis) -> dict[str, Any]:
+    """What waits, in one round trip: each Celery queue's depth, messages in flight, in the
+    delay queue, in the dead letters, and status callbacks not yet delivered."""
+    pipe = client.pipeline(transaction=False)
+    for queue in PRIORITY_QUEUES.values():
+        pipe.llen(queue)
+    pipe.zcount(PENDING, "-inf", "(0")  # sends in flight: scored by their lease end, negated
+    for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS):
+        pipe.zcard(key)
+    raw = pipe.execute()
+    return {
+        "queues": dict(zip(PRIORITY_QUEUES.values(), raw[:3], strict=True)),
+        "in_flight": raw[3],
+        "waiting_to_retry": raw[4],
+        "dead_letters": raw[5],
+        "callbacks_pending": raw[6],
+    }
+
+
+@translates_redis_errors
+def counters_and_circuits(
+    client: redis.Redis, providers: Sequence[str]
+) -> tuple[dict[str, str], list[str | None]]:
+    """The workers' counters since the start, and each provider's circuit state (None: never
+    moved, so closed), in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    pipe.hgetall(METRICS)
+    for name in providers:
+        pipe.hget(circuit_key(name), "state")
+    counted, *states = pipe.execute()
+    return counted, states
+
+
+@translates_redis_errors
+def hour_rows(client: redis.Redis, providers: Sequence[str]) -> list[dict[str, int]]:
+    """Each provider's last-hour hash (a slot a minute: ``b<m>`` the minute, ``<m>:<outcome>``
+    counts, ``l<m>`` the latency sum), in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for name in providers:
+        pipe.hgetall(hour_key(name))
+    return [{str(k): int(v) for k, v in raw.items()} for raw in pipe.execute()]

@@ -1,0 +1,3 @@
+--#include claim_lib
+-- KEYS: message, delay queue, pending index. ARGV: token, lease ms, now ms, message id.
+return claim(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])

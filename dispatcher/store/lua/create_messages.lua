@@ -1,0 +1,39 @@
+--#include fill_job
+-- KEYS: pending index. ARGV: now ms, idempotency ttl s, message key prefix, the batch job
+-- template ('' for a job a message), queue, messages a batch job, then one group a message: id,
+-- "<id>|<digest>", record ttl s, idempotency key ('' none), its own job ('' none), field count,
+-- fields... Records the new messages (state ``queued``), each claiming its idempotency key, and
+-- queues their jobs in the same step: each message's own job, or one batch job for every
+-- ``messages a batch job`` new ids. Returns {1 | 0, the first "<id>|<digest>" of the key} each.
+local now, idem_ttl, prefix = ARGV[1], ARGV[2], ARGV[3]
+local batch_template, queue, per_job = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local results, fresh = {}, {}
+local i = 7
+while i <= #ARGV do
+  local id, marker, ttl, idem, job = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local count = tonumber(ARGV[i + 5])
+  local existing = false
+  if idem ~= '' then
+    existing = redis.call('GET', idem)
+    if not existing then redis.call('SET', idem, marker, 'EX', idem_ttl) end
+  end
+  if existing then
+    table.insert(results, {0, existing})
+  else
+    local key = prefix .. id
+    redis.call('HSET', key, unpack(ARGV, i + 6, i + 5 + count))
+    redis.call('EXPIRE', key, ttl)
+    redis.call('ZADD', KEYS[1], now, id)
+    if job ~= '' then redis.call('LPUSH', queue, job) end
+    table.insert(fresh, id)
+    table.insert(results, {1, marker})
+  end
+  i = i + 6 + count
+end
+if batch_template ~= '' then
+  for first = 1, #fresh, per_job do
+    local ids = table.concat(fresh, ',', first, math.min(#fresh, first + per_job - 1))
+    redis.call('LPUSH', queue, fill_job(batch_template, fresh[first] .. '.b' .. now, ids, queue))
+  end
+end
+return results

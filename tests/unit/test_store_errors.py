@@ -1,0 +1,59 @@
+"""Every error redis-py can raise becomes an error of sms-dispatch where the store meets it."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import redis
+import redis.exceptions
+
+from dispatcher.errors import (
+    DispatchError,
+    StoreAuthenticationError,
+    StoreError,
+    StoreUnavailableError,
+)
+from dispatcher.store.connection import store_error, translates_redis_errors
+
+REDIS_ERRORS = sorted(
+    (
+        cls
+        for _, cls in inspect.getmembers(redis.exceptions, inspect.isclass)
+        if issubclass(cls, redis.RedisError)
+    ),
+    key=lambda cls: cls.__name__,
+)
+
+
+@pytest.mark.parametrize("error_class", REDIS_ERRORS, ids=lambda cls: cls.__name__)
+def test_every_redis_error_is_translated(error_class: type[redis.RedisError]) -> None:
+    """Each redis-py exception class maps to a StoreError that names it; the unreachable and
+    not-ready ones to StoreUnavailableError, a refused password to StoreAuthenticationError."""
+    try:
+        original = error_class("boom")
+    except (TypeError, ValueError):  # a class whose message has a form of its own
+        original = error_class.__new__(error_class)
+    translated = store_error(original)
+    assert isinstance(translated, StoreError)
+    assert isinstance(translated, DispatchError)
+    assert translated.error == error_class.__name__
+    unavailable = issubclass(
+        error_class, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError
+    )
+    assert isinstance(translated, StoreUnavailableError) == unavailable
+    if issubclass(error_class, redis.AuthenticationError):
+        assert isinstance(translated, StoreAuthenticationError)
+
+
+def test_a_translated_call_keeps_the_original_as_its_cause() -> None:
+    """A store call that meets a Redis error raises ours, with redis-py's as __cause__."""
+
+    @translates_redis_errors
+    def call() -> None:
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    with pytest.raises(StoreUnavailableError) as caught:
+        call()
+    assert isinstance(caught.value.__cause__, redis.ConnectionError)
+    assert "127.0.0.1:1" in caught.value.detail
