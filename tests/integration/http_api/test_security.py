@@ -42,9 +42,9 @@ from tests.conftest import (
     test_secret,
     wait_for,
 )
-from tests.integration.test_api import call
-from tests.integration.test_api_reports import post_report
-from tests.integration.test_reliability import all_final, enqueue_all, numbers
+from tests.integration.delivery_reports.test_api_reports import post_report
+from tests.integration.http_api.test_api import call
+from tests.integration.reliability.test_reliability import all_final, enqueue_all, numbers
 from tests.tls_proxy import TlsFront
 
 REDIS_PASSWORD = "redis-pw-3c1f9e7a"

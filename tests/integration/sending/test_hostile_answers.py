@@ -22,7 +22,7 @@ from providers.base import OutboundSms
 from providers.outcome import OutcomeKind
 from providers.simulator import ScriptedAnswer
 from tests.conftest import RunningSimulator, WorkerFactory, wait_for
-from tests.integration.test_reliability import all_final, numbers
+from tests.integration.reliability.test_reliability import all_final, numbers
 
 # The simulator fixture gives every provider a 2 s timeout.
 TIMEOUT_S = 2.0

@@ -24,8 +24,8 @@ from providers.registry import build_provider
 from providers.simulator import ScriptedAnswer
 from providers.transport import SendOutcome, send_through
 from tests.conftest import RunningSimulator
-from tests.integration.test_simulator import call, sinch
-from tests.unit.test_classification import _STATUS_IN_DOC, PROVIDER_DOCS
+from tests.integration.providers.test_simulator import call, sinch
+from tests.unit.providers.test_classification import _STATUS_IN_DOC, PROVIDER_DOCS
 
 A, R, AMB, REJ, PE = (
     OutcomeKind.ACCEPTED,

@@ -11,7 +11,7 @@ from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.ops.dead_letters import DeadLetterFilter, DeadLetters
 from providers.simulator import ScriptedAnswer
 from tests.conftest import REPO, RunningSimulator, WorkerFactory
-from tests.integration.test_retries import FAST_RETRIES, NUMBER, settled
+from tests.integration.sending.test_retries import FAST_RETRIES, NUMBER, settled
 
 ROUTE = ["sinch", "twilio"]
 

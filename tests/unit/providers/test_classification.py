@@ -299,7 +299,7 @@ DOCUMENTED_STATUSES = {
     },  # Cecula
     "004": {200, 201, 400, 401, 403, 404, 405, 415, 429, 500, 503},  # Sinch
 }
-PROVIDER_DOCS = Path(__file__).resolve().parents[3] / "shared" / "providers"
+PROVIDER_DOCS = Path(__file__).resolve().parents[4] / "shared" / "providers"
 _STATUS_IN_DOC = re.compile(
     r"(?<![\w.+-])([1-5]\d\d)(?=(?:&nbsp;|\s)+(?:[A-Z][a-z]|[A-Z]{2}|\|)|\s*\(|\s*-\s)"
 )

@@ -15,8 +15,8 @@ import pytest
 from dispatcher.devstack.embedded_redis import free_port
 from providers.simulator import ScriptedAnswer
 from tests.conftest import REPO, RunningSimulator, WebApp, WorkerFactory, test_secret, wait_for
-from tests.integration.test_api import call, wait_for_state
-from tests.integration.test_api_reports import CALLBACK_SECRET, REPORT_TOKEN
+from tests.integration.delivery_reports.test_api_reports import CALLBACK_SECRET, REPORT_TOKEN
+from tests.integration.http_api.test_api import call, wait_for_state
 
 API_KEY = "test-log-run-key-6f0e"
 NUMBERS = {

@@ -11,7 +11,7 @@ import pytest
 from dispatcher.config.settings import DeliveryReportSettings
 from dispatcher.core.status_callback import SIGNATURE_HEADER, verify_signature
 from tests.conftest import ApiFactory, RunningSimulator, WebApp, WorkerFactory, wait_for
-from tests.integration.test_api import call
+from tests.integration.http_api.test_api import call
 
 REPORT_TOKEN = "test-report-token-77c1"
 CALLBACK_SECRET = "test-callback-secret-19ab"

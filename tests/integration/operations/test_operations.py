@@ -12,7 +12,7 @@ import urllib.request
 
 from providers.simulator import ScriptedAnswer
 from tests.conftest import REPO, ApiFactory, RunningSimulator, WorkerFactory, wait_for
-from tests.integration.test_api import call, wait_for_state
+from tests.integration.http_api.test_api import call, wait_for_state
 
 FAST = {
     "SMSD_RETRY__BASE_S": "0.05",

@@ -19,7 +19,7 @@ from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.store.gates import ProviderGates
 from providers.simulator import ScriptedAnswer
 from tests.conftest import REPO, RunningSimulator, WorkerFactory, wait_for
-from tests.integration.test_retries import FAST_RETRIES, NUMBER, settled
+from tests.integration.sending.test_retries import FAST_RETRIES, NUMBER, settled
 
 # Long enough for `smsdispatch providers` (a process that starts in 1.3-1.9 s here) to look at the
 # open circuit and for the next messages to pass it before the circuit turns half-open.

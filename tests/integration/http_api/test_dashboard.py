@@ -11,7 +11,7 @@ import pytest
 
 from providers.simulator import ScriptedAnswer
 from tests.conftest import OPERATOR_KEY, REPO, ApiFactory, RunningSimulator, WorkerFactory
-from tests.integration.test_api import call, wait_for_state
+from tests.integration.http_api.test_api import call, wait_for_state
 
 ARTIFACTS = REPO / ".artifacts"
 CHROMIUM_FLAGS = [

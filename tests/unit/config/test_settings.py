@@ -11,7 +11,7 @@ from dispatcher.config.provider_adapters import build_providers
 from dispatcher.config.settings import load_settings
 from dispatcher.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)

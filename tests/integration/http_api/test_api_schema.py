@@ -19,7 +19,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.store.redis_keys import WORKER_HEARTBEATS
 from tests.conftest import OPERATOR_KEY, ApiFactory, RunningApi, default_settings
-from tests.integration.test_api import call
+from tests.integration.http_api.test_api import call
 
 
 def test_document_lists_exactly_the_routes(
