@@ -318,3 +318,37 @@ def test_third_party_adapter_registers_through_the_entry_point_group(
     assert "acme" in known_kinds()
     provider = build_provider("acme-main", "acme", {"api_token": "tok"})
     assert provider.name == "acme-main"
+
+
+def test_a_third_party_adapter_lacking_a_part_of_the_protocol_is_refused_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An adapter of another distribution without the protocol's flags stops start-up with the
+    provider's kind setting and the parts it lacks, instead of failing at its first send."""
+    (tmp_path / "bare_sms.py").write_text(
+        "class Bare:\n"
+        "    name = 'main'\n"
+        "    timeout_s = 5.0\n"
+        "    def build_send(self, sms): ...\n"
+        "    def read_send_answer(self, answer): ...\n"
+        "    def read_delivery_report(self, report): return []\n"
+        "    def redacted_secrets(self): return ()\n"
+        "def build(name, options):\n"
+        "    return Bare()\n",
+        encoding="utf-8",
+    )
+    dist = tmp_path / "bare_sms-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bare-sms\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nbare = bare_sms:build\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "bare_sms", raising=False)
+    config = tmp_path / "smsd.toml"
+    config.write_text(
+        '[routes]\ndefault = ["main"]\n[providers.main]\nkind = "bare"\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("SMSD_CONFIG", str(config))
+    with pytest.raises(ConfigError) as caught:
+        build_providers(load_settings())
+    assert caught.value.setting == "providers.main.kind"
+    assert "counts_segments, reports_carry_reference" in caught.value.reason
