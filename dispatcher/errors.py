@@ -98,6 +98,10 @@ class StoreError(DispatchError):
         self.detail = detail
         super().__init__(f"the message store failed ({error}: {detail})")
 
+    def __reduce__(self) -> tuple[type[StoreError], tuple[str, str]]:
+        # Made again from its two fields (where Celery or a pool copies an exception).
+        return type(self), (self.error, self.detail)
+
 
 class StoreUnavailableError(StoreError):
     """The message store could not be reached, timed out, or is still loading: a later try may

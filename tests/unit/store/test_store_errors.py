@@ -57,3 +57,12 @@ def test_a_translated_call_keeps_the_original_as_its_cause() -> None:
         call()
     assert isinstance(caught.value.__cause__, redis.ConnectionError)
     assert "127.0.0.1:1" in caught.value.detail
+
+
+def test_a_store_error_survives_pickling() -> None:
+    """A StoreError copied through pickle keeps its class and both fields."""
+    import pickle
+
+    copied = pickle.loads(pickle.dumps(StoreUnavailableError("ConnectionError", "refused")))
+    assert type(copied) is StoreUnavailableError
+    assert (copied.error, copied.detail) == ("ConnectionError", "refused")
