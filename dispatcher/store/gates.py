@@ -2,8 +2,7 @@
 and the sliding window of recent attempts.
 
 Lua scripts (``admit``, ``report_attempt``, ``report_successes``), one round trip each, atomic
-across
-workers:
+across workers:
 
 - ``admit`` before an attempt: is the provider paused after a 429, is its circuit open (after the
   cool-down it turns half-open and lets ``probes`` attempts through), and when may this message
@@ -11,7 +10,7 @@ workers:
   one timestamp per provider, the theoretical arrival time. Admission *reserves* the message's
   slot, so a message that must wait goes to the delay queue until its own slot instead of
   coming back to compete again. A slot further away than the caller can wait is not reserved.
-- ``report`` after an attempt: counts it in the provider's window, moves the circuit (a run of
+- ``report_attempt`` after an attempt: counts it in the provider's window, moves the circuit (a run of
   failures, or a failure rate over the window, opens it; an account or path error opens it at
   once; a half-open probe closes it on success and opens it again on failure), and pauses the
   provider for every worker after a 429.
