@@ -299,22 +299,33 @@ def test_missing_setting_stops_start_up_naming_it(
     assert caught.value.env_var == f"SMSD_PROVIDERS__MAIN__{setting.upper()}"
 
 
+def _install_plug_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, module_source: str
+) -> None:
+    """An installed distribution ``<kind>-sms`` whose module ``<kind>_sms`` registers the
+    factory ``build`` as adapter kind ``kind`` in ``sms_dispatch.providers``."""
+    module = f"{kind}_sms"
+    (tmp_path / f"{module}.py").write_text(module_source, encoding="utf-8")
+    dist = tmp_path / f"{module}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {kind}-sms\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{kind} = {module}:build\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, module, raising=False)
+
+
 def test_third_party_adapter_registers_through_the_entry_point_group(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An installed distribution naming a factory in ``sms_dispatch.providers`` is a new kind."""
-    (tmp_path / "acme_sms.py").write_text(
+    _install_plug_in(
+        tmp_path,
+        monkeypatch,
+        "acme",
         "from providers.adapters.gosms import GoSmsProvider, GoSmsSettings\n"
         "def build(name, options):\n"
         "    return GoSmsProvider(GoSmsSettings(name=name, api_token=options['api_token']))\n",
-        encoding="utf-8",
     )
-    dist = tmp_path / "acme_sms-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-sms\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nacme = acme_sms:build\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "acme_sms", raising=False)
     assert "acme" in known_kinds()
     provider = build_provider("acme-main", "acme", {"api_token": "tok"})
     assert provider.name == "acme-main"
@@ -325,7 +336,10 @@ def test_a_third_party_adapter_lacking_a_part_of_the_protocol_is_refused_at_star
 ) -> None:
     """An adapter of another distribution without the protocol's flags stops start-up with the
     provider's kind setting and the parts it lacks, instead of failing at its first send."""
-    (tmp_path / "bare_sms.py").write_text(
+    _install_plug_in(
+        tmp_path,
+        monkeypatch,
+        "bare",
         "class Bare:\n"
         "    name = 'main'\n"
         "    timeout_s = 5.0\n"
@@ -335,14 +349,7 @@ def test_a_third_party_adapter_lacking_a_part_of_the_protocol_is_refused_at_star
         "    def redacted_secrets(self): return ()\n"
         "def build(name, options):\n"
         "    return Bare()\n",
-        encoding="utf-8",
     )
-    dist = tmp_path / "bare_sms-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bare-sms\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\nbare = bare_sms:build\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delitem(sys.modules, "bare_sms", raising=False)
     config = tmp_path / "smsd.toml"
     config.write_text(
         '[routes]\ndefault = ["main"]\n[providers.main]\nkind = "bare"\n', encoding="utf-8"
