@@ -10,9 +10,9 @@ across workers:
   one timestamp per provider, the theoretical arrival time. Admission *reserves* the message's
   slot, so a message that must wait goes to the delay queue until its own slot instead of
   coming back to compete again. A slot further away than the caller can wait is not reserved.
-- ``report_attempt`` after an attempt: counts it in the provider's window, moves the circuit (a run of
-  failures, or a failure rate over the window, opens it; an account or path error opens it at
-  once; a half-open probe closes it on success and opens it again on failure), and pauses the
+- ``report_attempt`` after an attempt: counts it in the provider's window, moves the circuit (a
+  run of failures, or a failure rate over the window, opens it; an account or path error opens it
+  at once; a half-open probe closes it on success and opens it again on failure), and pauses the
   provider for every worker after a 429.
 
 What counts as a failure for the circuit: :func:`dispatcher.core.circuit.circuit_class`.
