@@ -63,3 +63,7 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value  # found directly from now on
         return value
     raise AttributeError(f"module 'dispatcher' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
