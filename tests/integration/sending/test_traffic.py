@@ -73,8 +73,11 @@ def test_rate_limit_holds_across_three_workers(
     """1,000 messages, three worker processes, Sinch limited to 50/s (burst 2): no second at the
     simulator sees more than 55, and the run takes at least 19 s."""
     limit = {"SMSD_PROVIDERS__SINCH__RATE_LIMIT": "50", "SMSD_PROVIDERS__SINCH__RATE_BURST": "2"}
-    for _ in range(3):
-        worker_factory(limit)
+    workers = [worker_factory(limit) for _ in range(3)]
+    # Timed once all three have settled after start-up: a worker still in its ready handler
+    # (threads starting, the collector's full pass) holds sends it already checked, and they
+    # arrive together in the first second.
+    wait_for(lambda: all('"worker.collector_settled"' in w.log() for w in workers), timeout_s=30)
     started = time.monotonic()
     results = dispatcher.send_bulk({"to": to, "body": "rate"} for to in numbers(1000))
     wait_for(lambda: simulator.state.total_sends >= 1000, timeout_s=60, interval_s=0.2)
