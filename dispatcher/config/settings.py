@@ -180,6 +180,11 @@ class WorkerSettings(BaseModel):
     gc_young_threshold: int = Field(default=10_000, ge=0, le=1_000_000)
     # Each worker runs a canary job from its own queue this often; three missed make it stale.
     heartbeat_s: float = Field(default=5.0, gt=0, le=300)
+    # A message published and not claimed by any sender this long after (a worker died holding
+    # its job, or the job was lost on its way) gets a new job once its queue is empty; the old
+    # job, if it ever runs, finds the message claimed. Looked for every
+    # celery.unacked_restore_interval_s.
+    claim_deadline_s: int = Field(default=30, ge=1, le=86_400)
 
 
 class SchedulerSettings(BaseModel):

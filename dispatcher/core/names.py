@@ -13,6 +13,7 @@ __all__ = [
     "HEARTBEAT_TASK",
     "PRIORITY_QUEUES",
     "SEND_BATCH_TASK",
+    "SEND_READY_TASK",
     "SEND_TASK",
     "canary_queue",
 ]
@@ -21,6 +22,7 @@ PRIORITY_QUEUES: dict[str, str] = {"high": "sms.high", "normal": "sms.normal", "
 
 SEND_TASK = "sms.send"  # one argument: a message id
 SEND_BATCH_TASK = "sms.send_batch"  # one argument: message ids joined by commas
+SEND_READY_TASK = "sms.send_ready"  # one argument: the queue whose ready list it drains
 HEARTBEAT_TASK = "sms.heartbeat"  # one argument: the worker's name
 
 CANARY_PREFIX = "smsd.canary."

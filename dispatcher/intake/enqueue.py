@@ -1,9 +1,17 @@
 """The enqueue core, shared by the Python API, the HTTP API and the CLI.
 
 A message is validated at once (:class:`~dispatcher.errors.InvalidMessage` names each bad field),
-recorded as ``queued`` in Redis, and only then is its job published: no job exists without a record.
-If publishing fails the record is removed again and :class:`~dispatcher.errors.EnqueueError` is
-raised, so the caller knows the message was not taken.
+then recorded as ``queued`` in Redis and given its place to be sent in one script: nothing is
+queued without a record, and no record is left without a way to be sent. If Redis cannot be
+reached :class:`~dispatcher.errors.EnqueueError` is raised, so the caller knows the message was
+not taken.
+
+Messages sent one at a time share send jobs under load, as ``send_bulk``'s do. Each joins its
+priority queue's ready list (``smsd:ready:<queue>``); one arriving at an empty list gets a job at
+once (a lone message goes as soon as it would with a job of its own), and the ones arriving while
+that job waits only join the list. A worker's job takes up to ``messages.bulk_job_size`` ids from
+the list, claims them in the same step and queues the next job when it leaves any behind, so
+several job threads and workers drain one list at once and nothing waits to fill a batch.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from dispatcher.core.clock import now_ms
 from dispatcher.core.ids import new_message_id
 from dispatcher.core.masking import mask_number
 from dispatcher.core.message_record import MessageRecord
-from dispatcher.core.names import PRIORITY_QUEUES, SEND_BATCH_TASK
+from dispatcher.core.names import PRIORITY_QUEUES, SEND_BATCH_TASK, SEND_READY_TASK
 from dispatcher.core.states import MessageState
 from dispatcher.errors import (
     EnqueueError,
@@ -34,7 +42,7 @@ from dispatcher.errors import (
 from dispatcher.intake.validation import NewMessage, validate_message
 from dispatcher.logs import get_logger
 from dispatcher.queueing.celery_app import build_celery_app
-from dispatcher.queueing.job_payloads import fill_job, job_template
+from dispatcher.queueing.job_payloads import job_template
 from dispatcher.store.connection import RedisClient, connect_redis
 from dispatcher.store.messages import CreateResult, MessageStore
 
@@ -56,6 +64,14 @@ _MESSAGE_FIELDS = frozenset(
         "metadata",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class _JobTemplates:
+    """The Celery jobs enqueue has the store's scripts write: a batch's, a ready list's."""
+
+    batch: str
+    ready: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +106,7 @@ class Dispatcher:
         self._settings = settings
         self._redis_url = redis_url
         self._celery_app = celery_app
-        self._job_templates: tuple[str, str] | None = None
+        self._job_templates: _JobTemplates | None = None
         self._store: MessageStore | None = None
         self._client: RedisClient | None = None
         self._clock_ms = clock_ms
@@ -179,16 +195,17 @@ class Dispatcher:
         return self.enqueue_record(self.prepare(message, idempotency_scope=idempotency_scope))
 
     def enqueue_record(self, record: MessageRecord) -> Receipt:
-        """Store a prepared record (claiming its idempotency key) and queue its job, in one step."""
+        """Store a prepared record (claiming its idempotency key) and put it on its queue's ready
+        list, in one step: it gets a send job of its own when it is the only message there, and
+        otherwise is taken by the job already queued for the list, with the others waiting."""
         queue = PRIORITY_QUEUES[record.priority]
-        job = fill_job(self._templates()[0], task_id=record.id, argument=record.id, queue=queue)
         try:
             created = self.store.create(
                 record,
                 idempotency_ttl_s=self._settings.messages.idempotency_ttl_s,
                 now_ms=record.created_at_ms,
-                job=job,
                 queue=queue,
+                ready_template=self._templates().ready,
             )
         except StoreError as exc:
             get_logger(message_id=record.id, to=mask_number(record.to)).error(
@@ -218,13 +235,16 @@ class Dispatcher:
         )
         return Receipt(record.id, MessageState.QUEUED.value, record.segments, record.encoding)
 
-    def _templates(self) -> tuple[str, str]:
-        """The job templates of one message and of a batch (made once, without connecting)."""
+    def _templates(self) -> _JobTemplates:
+        """The job templates of a batch and of a ready list (made once, without connecting)."""
         with self._lock:
             if self._job_templates is None:
                 app = self._celery_app or build_celery_app(self._settings, self._url())
                 self._celery_app = app
-                self._job_templates = (job_template(app), job_template(app, SEND_BATCH_TASK))
+                self._job_templates = _JobTemplates(
+                    batch=job_template(app, SEND_BATCH_TASK),
+                    ready=job_template(app, SEND_READY_TASK),
+                )
             return self._job_templates
 
     def send_sms(self, to: str, body: str, **options: Any) -> str:
@@ -277,7 +297,7 @@ class Dispatcher:
                 idempotency_ttl_s=rules.idempotency_ttl_s,
                 now_ms=self._clock_ms(),
                 queue=queue,
-                batch_template=self._templates()[1],
+                batch_template=self._templates().batch,
                 per_job=rules.bulk_job_size,
             )
         except StoreError as exc:

@@ -95,6 +95,17 @@ class Admitter:
             message_ids, lease_ms=self._plans.lease_ms, now_ms=self._clock_ms()
         )
 
+    def take_ready(self, queue: str, *, count: int, ready_template: str) -> list[tuple[str, Claim]]:
+        """Up to ``count`` messages from the head of ``queue``'s ready list, each with its send
+        lease claimed (for :meth:`begin`), the list's next job queued when any are left."""
+        return self._store.take_ready(
+            queue,
+            count=count,
+            lease_ms=self._plans.lease_ms,
+            now_ms=self._clock_ms(),
+            ready_template=ready_template,
+        )
+
     def begin(
         self, message_id: str, *, task_id: str | None = None, claim: Claim | None = None
     ) -> PendingSend | str:

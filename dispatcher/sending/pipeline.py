@@ -73,6 +73,21 @@ class _Room:
                         del self._wanted[count]
             self._free -= count
 
+    def take_up_to(self, count: int) -> int:
+        """Room for at least one send and at most ``count``, as much as is free; how much."""
+        with self._changed:
+            if self._free < 1:
+                self._wanted[1] += 1
+                try:
+                    self._changed.wait_for(lambda: self._free >= 1)
+                finally:
+                    self._wanted[1] -= 1
+                    if not self._wanted[1]:
+                        del self._wanted[1]
+            taken = min(self._free, count)
+            self._free -= taken
+            return taken
+
     def give(self, count: int) -> None:
         if count <= 0:
             return
@@ -93,6 +108,8 @@ class SendPipeline:
         max_in_flight: int,
         finishers: int,
         finish_linger_ms: int = 0,
+        ready_template: str = "",
+        ready_take: int = 50,
     ) -> None:
         self._admitter = path.admitter
         self._concluder = path.concluder
@@ -100,6 +117,8 @@ class SendPipeline:
         self._linger_s = finish_linger_ms / 1000
         self._bridge = bridge
         self._room = _Room(max_in_flight)
+        self._ready_template = ready_template
+        self._ready_take = ready_take
         self._finished: queue.SimpleQueue[_Finished | None] = queue.SimpleQueue()
         self._finishers = [
             BackgroundThread(
@@ -141,6 +160,31 @@ class SendPipeline:
                     self._room.give(len(part) - index - 1)
                     raise
         return outcomes
+
+    def dispatch_ready(self, queue: str, *, task_id: str | None = None) -> int:
+        """The job of a ready list: take as many messages from the head of ``queue``'s list as
+        there is room for in the pipeline (at least one, at most ``ready_take``), their leases
+        claimed in the same step (which queues the list's next job when messages are left), then
+        begin each. Waits only for room for one: nothing waits to fill a batch. How many were
+        taken."""
+        if not self._ready_template:
+            raise RuntimeError("this pipeline was built without the job of a ready list")
+        room = self._room.take_up_to(self._ready_take)
+        try:
+            taken = self._admitter.take_ready(
+                queue, count=room, ready_template=self._ready_template
+            )
+        except BaseException:
+            self._room.give(room)
+            raise
+        self._room.give(room - len(taken))
+        for index, (message_id, claim) in enumerate(taken):
+            try:
+                self._begin_in_room(message_id, task_id, claim)
+            except BaseException:
+                self._room.give(len(taken) - index - 1)
+                raise
+        return len(taken)
 
     def dispatch(self, message_id: str, *, task_id: str | None = None) -> str:
         """Begin the delivery of ``message_id`` and leave its exchange to the loop; returns what

@@ -4,8 +4,9 @@ delay-queue mover of every worker drives them.
 Each tick's move is one script: it takes the due ids out of the delay queue and pushes a Celery job
 for each onto its priority's queue, and publishes again the sends whose lease ended (their sender
 died), so however many workers tick at once each message is moved once. The orphan sweep gives a
-new job to a message still waiting for a sender long after its job was published, while its
-priority queue is empty. The scripts take the queue of each priority as arguments
+new job to a ready list that holds messages and has not moved for a while, and to a message still
+waiting for a sender long after its job was published, while its priority queue is empty. The
+scripts take the queue of each priority as arguments
 (:data:`dispatcher.core.names.PRIORITY_QUEUES`).
 """
 
@@ -19,7 +20,7 @@ import redis
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.store.connection import translates_redis_errors
 from dispatcher.store.lua_scripts import register_script
-from dispatcher.store.redis_keys import DELAY_QUEUE, MESSAGE_PREFIX, PENDING
+from dispatcher.store.redis_keys import DELAY_QUEUE, MESSAGE_PREFIX, PENDING, READY_PREFIX
 
 __all__ = ["DelayQueue", "MoveResult"]
 
@@ -35,11 +36,13 @@ class MoveResult:
 
 
 class DelayQueue:
-    """Moves due messages to their queues with jobs made from ``template`` (a send job's)."""
+    """Moves due messages to their queues with jobs made from ``template`` (a send job's); a
+    ready list found stuck gets a job of ``ready_template`` (one that drains a list)."""
 
-    def __init__(self, client: redis.Redis, template: str) -> None:
+    def __init__(self, client: redis.Redis, template: str, ready_template: str) -> None:
         self._redis = client
         self._template = template
+        self._ready_template = ready_template
         self._move = register_script(client, "move_due")
         self._requeue_orphans = register_script(client, "requeue_orphans")
 
@@ -52,14 +55,18 @@ class DelayQueue:
 
     @translates_redis_errors
     def requeue_orphans(self, *, published_before_ms: int, now_ms: int, batch_size: int) -> int:
-        """A new job for each message still waiting for a sender whose job was published before
-        ``published_before_ms``, while its priority queue is empty; how many got one."""
+        """While its priority queue is empty: a new job for each ready list that has not moved
+        since ``published_before_ms``, and for each message still waiting for a sender whose job
+        was published before then and whose ready list is not moving; how many jobs were
+        published."""
         args: list[Any] = [
             published_before_ms,
             batch_size,
             self._template,
             MESSAGE_PREFIX,
             now_ms,
+            self._ready_template,
+            READY_PREFIX,
             *_QUEUE_ARGS,
         ]
         return int(self._requeue_orphans(keys=[PENDING], args=args))

@@ -5,6 +5,8 @@ files beside this module):
 
 - ``create_messages``: record messages (and claim their idempotency keys) and queue their jobs;
 - ``claim_message`` / ``claim_messages``: take the send lease of a message still to be sent;
+- ``take_ready``: take the messages at the head of a queue's ready list and claim them, queueing
+  the next job for the list when it still holds messages;
 - ``finish_message``: append the attempt, move the state and release the lease, while the lease is
   ours;
 - ``apply_report``: move an accepted message to its reported final state;
@@ -40,6 +42,8 @@ from dispatcher.store.redis_keys import (
     idempotency_key,
     message_key,
     provider_id_key,
+    ready_list_key,
+    ready_moved_key,
 )
 
 __all__ = [
@@ -134,6 +138,7 @@ class MessageStore:
         self._create = register_script(client, "create_messages")
         self._claim = register_script(client, "claim_message")
         self._claim_many = register_script(client, "claim_messages")
+        self._take_ready = register_script(client, "take_ready")
         self._finish = register_script(client, "finish_message")
         self._take_for_replay = register_script(client, "take_for_replay")
         self._return_to_dead_letters = register_script(client, "return_to_dead_letters")
@@ -155,11 +160,17 @@ class MessageStore:
         now_ms: int,
         job: str = "",
         queue: str = "",
+        ready_template: str = "",
     ) -> CreateResult:
         """Record a new message (state ``queued``), claiming its idempotency key if it has one,
-        and push ``job`` onto ``queue`` in the same step (nothing when the key was known)."""
+        and in the same step push ``job`` onto ``queue``, or with ``ready_template`` add the
+        message to the queue's ready list (nothing when the key was known)."""
         (result,) = self.create_many(
-            [(record, job)], idempotency_ttl_s=idempotency_ttl_s, now_ms=now_ms, queue=queue
+            [(record, job)],
+            idempotency_ttl_s=idempotency_ttl_s,
+            now_ms=now_ms,
+            queue=queue,
+            ready_template=ready_template,
         )
         return result
 
@@ -173,10 +184,13 @@ class MessageStore:
         queue: str,
         batch_template: str = "",
         per_job: int = 1,
+        ready_template: str = "",
     ) -> list[CreateResult]:
         """Record many new messages of one queue in one step, each with its own job (the
         ``str`` of each pair), or with one job of ``batch_template`` for every ``per_job`` new
-        ids. A message whose idempotency key is known is not recorded again."""
+        ids, or (with ``ready_template``, a job that drains a ready list) each added to the
+        queue's ready list, which gets a job when it held none of them before. A message whose
+        idempotency key is known is not recorded again."""
         args: list[Any] = [
             now_ms,
             idempotency_ttl_s,
@@ -184,6 +198,8 @@ class MessageStore:
             batch_template,
             queue,
             per_job,
+            ready_list_key(queue) if ready_template else "",
+            ready_template,
         ]
         digests = []
         for record, job in records:
@@ -244,6 +260,23 @@ class MessageStore:
             args += [message_id, token]
         results: list[Any] = self._claim_many(keys=[DELAY_QUEUE, PENDING], args=args)
         return [_claim_of(r, t) for r, t in zip(results, tokens, strict=True)]
+
+    @translates_redis_errors
+    def take_ready(
+        self, queue: str, *, count: int, lease_ms: int, now_ms: int, ready_template: str
+    ) -> list[tuple[str, Claim]]:
+        """Take up to ``count`` messages from the head of ``queue``'s ready list and claim each
+        (:meth:`claim`), in one step that also queues the next job of ``ready_template`` for the
+        list when messages are left in it. Each id taken, with its claim, oldest first."""
+        prefix = secrets.token_hex(8) + "."
+        results: list[Any] = self._take_ready(
+            keys=[ready_list_key(queue), ready_moved_key(queue), DELAY_QUEUE, PENDING],
+            args=[MESSAGE_PREFIX, lease_ms, now_ms, count, prefix, ready_template, queue],
+        )
+        return [
+            (str(message_id), _claim_of(claim, f"{prefix}{place}"))
+            for place, (message_id, claim) in enumerate(results, start=1)
+        ]
 
     def finish(
         self,

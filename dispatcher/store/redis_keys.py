@@ -13,6 +13,7 @@ __all__ = [
     "METRICS",
     "PENDING",
     "PREFIX",
+    "READY_PREFIX",
     "WORKER_HEARTBEATS",
     "api_rate_key",
     "circuit_key",
@@ -22,6 +23,8 @@ __all__ = [
     "pause_key",
     "provider_id_key",
     "rate_key",
+    "ready_list_key",
+    "ready_moved_key",
     "sent_rate_key",
     "window_key",
 ]
@@ -39,6 +42,11 @@ DELAY_QUEUE = f"{PREFIX}:delay"
 # for it. A message still waiting for a sender long after its job was published, with its
 # priority queue empty, lost its job: the scheduler publishes a new one.
 PENDING = f"{PREFIX}:pending"
+# List a priority queue (``smsd:ready:<queue>``): ids of the messages ``send_sms`` queued on it and
+# no sender has taken yet, oldest first. Enqueue gives the list a send job when its message is the
+# only one there; a job takes up to messages.bulk_job_size ids from the head and claims them, and
+# queues the next job when it leaves any behind (MessageStore.take_ready).
+READY_PREFIX = f"{PREFIX}:ready:"
 # Sorted set: dead-lettered message ids, scored by when they were dead-lettered (epoch ms).
 DEAD_LETTERS = f"{PREFIX}:dead"
 # Sorted set: status callbacks to post, "<message id>|<state>", scored by when due (epoch ms).
@@ -109,3 +117,13 @@ def hour_key(provider: str) -> str:
 def window_key(provider: str) -> str:
     """Hash: the provider's recent attempts, failures and latency, in rotating buckets."""
     return f"{PREFIX}:window:{provider}"
+
+
+def ready_list_key(queue: str) -> str:
+    """List: the messages ready to send on ``queue``, oldest first (see READY_PREFIX)."""
+    return f"{READY_PREFIX}{queue}"
+
+
+def ready_moved_key(queue: str) -> str:
+    """String: when a send job last took messages from ``queue``'s ready list (epoch ms)."""
+    return f"{READY_PREFIX}{queue}:moved"

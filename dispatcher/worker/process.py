@@ -17,7 +17,7 @@ from celery import Celery
 from dispatcher.config.dev_state import resolve_redis_url
 from dispatcher.config.provider_adapters import build_providers
 from dispatcher.config.settings import Settings, get_settings
-from dispatcher.core.names import HEARTBEAT_TASK, canary_queue
+from dispatcher.core.names import HEARTBEAT_TASK, SEND_READY_TASK, canary_queue
 from dispatcher.logs import get_logger, register_secrets
 from dispatcher.queueing.abandoned_jobs import restore_abandoned_jobs
 from dispatcher.queueing.celery_app import get_celery_app
@@ -73,6 +73,8 @@ class WorkerRuntime:
             max_in_flight=settings.worker.max_in_flight,
             finishers=settings.worker.finishers,
             finish_linger_ms=settings.worker.finish_linger_ms,
+            ready_template=job_template(app, SEND_READY_TASK),
+            ready_take=settings.messages.bulk_job_size,
         )
         self._drain_s = self.path.plans.longest_conversation_s + _DRAIN_GRACE_S
         self.callbacks = CallbackSender(
@@ -85,7 +87,7 @@ class WorkerRuntime:
     def _scheduler(self, settings: Settings, app: Celery, client: RedisClient) -> DelayScheduler:
         """The delay-queue mover, with this worker's canary and the sweeps for lost jobs."""
         return DelayScheduler(
-            DelayQueue(client, job_template(app)),
+            DelayQueue(client, job_template(app), job_template(app, SEND_READY_TASK)),
             poll_interval_s=settings.scheduler.poll_interval_s,
             batch_size=settings.scheduler.batch_size,
             canary=Canary(
@@ -96,7 +98,7 @@ class WorkerRuntime:
             ),
             restore_jobs=lambda: restore_abandoned_jobs(app),
             restore_every_ms=settings.celery.unacked_restore_interval_s * 1000,
-            orphan_after_ms=settings.celery.visibility_timeout_s * 1000,
+            orphan_after_ms=settings.worker.claim_deadline_s * 1000,
         )
 
     def start_background(self) -> None:

@@ -20,12 +20,20 @@ from typing import Any
 from celery import Celery
 from celery.exceptions import Reject
 
-from dispatcher.core.names import HEARTBEAT_TASK, SEND_BATCH_TASK, SEND_TASK
+from dispatcher.core.names import (
+    HEARTBEAT_TASK,
+    PRIORITY_QUEUES,
+    SEND_BATCH_TASK,
+    SEND_READY_TASK,
+    SEND_TASK,
+)
 from dispatcher.errors import StoreUnavailableError
 from dispatcher.logs import get_logger
 from dispatcher.worker.process import WorkerRuntime
 
 __all__ = ["register_tasks"]
+
+_QUEUES = frozenset(PRIORITY_QUEUES.values())
 
 # How long a job that could not reach Redis waits before it goes back to its queue.
 _REDIS_DOWN_PAUSE_S = 1.0
@@ -45,8 +53,8 @@ def _back_to_its_queue_when_redis_is_down(**log_fields: str | None) -> Iterator[
 
 
 def register_tasks(app: Celery, runtime: Callable[[], WorkerRuntime]) -> None:
-    """Register the send tasks (one message, a batch) and the canary task on ``app``; each runs
-    on ``runtime()``, this process's runtime."""
+    """Register the send tasks (one message, a batch, a ready list) and the canary task on
+    ``app``; each runs on ``runtime()``, this process's runtime."""
 
     @app.task(name=SEND_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_message(self: Any, message_id: str) -> str:
@@ -65,6 +73,19 @@ def register_tasks(app: Celery, runtime: Callable[[], WorkerRuntime]) -> None:
             parts.heartbeat.beat()
             parts.pipeline.dispatch_many(ids, task_id=self.request.id)
         return len(ids)
+
+    @app.task(name=SEND_READY_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
+    def send_ready(self: Any, queue: str) -> int:
+        """The messages at the head of ``queue``'s ready list: taken and claimed in one step
+        (which queues the list's next job when any are left), then each handed to the
+        pipeline."""
+        if queue not in _QUEUES:
+            get_logger(task_id=self.request.id).error("sms.job_refused", queue=queue)
+            return 0
+        parts = runtime()
+        with _back_to_its_queue_when_redis_is_down(task_id=self.request.id):
+            parts.heartbeat.beat()
+            return parts.pipeline.dispatch_ready(queue, task_id=self.request.id)
 
     @app.task(name=HEARTBEAT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
     def canary(worker_name: str) -> None:

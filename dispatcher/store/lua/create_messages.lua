@@ -1,14 +1,18 @@
 --#include fill_job
 -- KEYS: pending index. ARGV: now ms, idempotency ttl s, message key prefix, the batch job
--- template ('' for a job a message), queue, messages a batch job, then one group a message: id,
--- "<id>|<digest>", record ttl s, idempotency key ('' none), its own job ('' none), field count,
--- fields... Records the new messages (state ``queued``), each claiming its idempotency key, and
--- queues their jobs in the same step: each message's own job, or one batch job for every
--- ``messages a batch job`` new ids. Returns {1 | 0, the first "<id>|<digest>" of the key} each.
+-- template ('' for a job a message), queue, messages a batch job, the queue's ready list ('' none),
+-- the template of a job that drains it, then one group a message: id, "<id>|<digest>", record
+-- ttl s, idempotency key ('' none), its own job ('' none), field count, fields... Records the new
+-- messages (state ``queued``), each claiming its idempotency key, and gives them jobs in the same
+-- step: each message its own job; or one batch job for every ``messages a batch job`` new ids; or,
+-- with a ready list, each joins the list, and the list gets a job when the message is its only
+-- one (a job taking from a list that it leaves non-empty queues the next: take_ready). Returns
+-- {1 | 0, the first "<id>|<digest>" of the key} each.
 local now, idem_ttl, prefix = ARGV[1], ARGV[2], ARGV[3]
 local batch_template, queue, per_job = ARGV[4], ARGV[5], tonumber(ARGV[6])
+local ready, ready_template = ARGV[7], ARGV[8]
 local results, fresh = {}, {}
-local i = 7
+local i = 9
 while i <= #ARGV do
   local id, marker, ttl, idem, job = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local count = tonumber(ARGV[i + 5])
@@ -21,10 +25,17 @@ while i <= #ARGV do
     table.insert(results, {0, existing})
   else
     local key = prefix .. id
-    redis.call('HSET', key, unpack(ARGV, i + 6, i + 5 + count))
+    if ready ~= '' then  -- noted, so the orphan sweep knows it is in the list (until claimed)
+      redis.call('HSET', key, 'ready_list', '1', unpack(ARGV, i + 6, i + 5 + count))
+    else
+      redis.call('HSET', key, unpack(ARGV, i + 6, i + 5 + count))
+    end
     redis.call('EXPIRE', key, ttl)
     redis.call('ZADD', KEYS[1], now, id)
     if job ~= '' then redis.call('LPUSH', queue, job) end
+    if ready ~= '' and redis.call('RPUSH', ready, id) == 1 then
+      redis.call('LPUSH', queue, fill_job(ready_template, id .. '.c', queue, queue))
+    end
     table.insert(fresh, id)
     table.insert(results, {1, marker})
   end

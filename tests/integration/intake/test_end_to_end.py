@@ -16,6 +16,7 @@ import redis
 
 import dispatcher as public_api
 from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.store.redis_keys import message_key, ready_list_key
 from tests.conftest import (
     REPO,
     SINCH_PLAN,
@@ -134,12 +135,22 @@ def test_unreachable_redis_keeps_nothing(settings: object, redis_client: redis.R
 def test_a_message_and_its_job_are_written_together(
     dispatcher: Dispatcher, redis_client: redis.Redis
 ) -> None:
-    """send_sms leaves the record and exactly one job naming it; send_bulk one job per
-    messages.bulk_job_size messages of a priority, naming them all."""
+    """send_sms leaves the record on its queue's ready list and, when it is the only message
+    there, one job for the list; messages sent while that job waits only join the list. send_bulk
+    queues one job per messages.bulk_job_size messages of a priority, naming them all."""
     message_id = dispatcher.send_sms("+14155552671", "one")
+    assert redis_client.hget(message_key(message_id), "state") == "queued"
     (job,) = [json.loads(raw) for raw in redis_client.lrange("sms.normal", 0, -1)]
-    assert json.loads(job["body"])[0] == [message_id]
-    assert job["headers"]["task"] == "sms.send"
+    assert json.loads(job["body"])[0] == ["sms.normal"]
+    assert job["headers"]["task"] == "sms.send_ready"
+    joined = [dispatcher.send_sms("+14155552671", f"then {i}") for i in range(2)]
+    assert redis_client.llen("sms.normal") == 1
+    ready = redis_client.lrange(ready_list_key("sms.normal"), 0, -1)
+    assert ready == [message_id, *joined]
+    high = dispatcher.send_sms("+14155552671", "urgent", priority="high")
+    (high_job,) = [json.loads(raw) for raw in redis_client.lrange("sms.high", 0, -1)]
+    assert json.loads(high_job["body"])[0] == ["sms.high"]
+    assert redis_client.lrange(ready_list_key("sms.high"), 0, -1) == [high]
     redis_client.delete("sms.normal")
     results = dispatcher.send_bulk(
         [{"to": "+14155552671", "body": f"m{i}", "priority": "bulk"} for i in range(120)]

@@ -10,8 +10,8 @@ from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.states import MessageState
 from dispatcher.errors import StoreError, StoreUnavailableError
 from dispatcher.store.backlog import backlog
-from dispatcher.store.messages import Finish, MessageStore
-from dispatcher.store.redis_keys import message_key
+from dispatcher.store.messages import ClaimStatus, Finish, MessageStore
+from dispatcher.store.redis_keys import message_key, ready_list_key, ready_moved_key
 from tests.conftest import end_lease
 
 NOW = 1_764_000_000_000
@@ -280,3 +280,91 @@ def test_delivery_reports_apply_once_and_only_to_accepted_messages(
     found = store.get("01D")
     assert found is not None
     assert (found[0].state, found[0].report_status) == (MessageState.FAILED, "DELIVRD")
+
+
+READY_JOB = "job of SMSDQUEUE as SMSDTASKID for SMSDMSGID"  # a template's three markers
+
+
+def test_ready_list_gets_a_job_only_when_its_message_is_alone(redis_client: redis.Redis) -> None:
+    """The first message onto an empty ready list brings one job for the list; the ones after
+    it only join; an idempotent repeat neither joins nor brings a job."""
+    store = MessageStore(redis_client, retention_s=100)
+    for message_id in ("01R1", "01R2", "01R3"):
+        created = store.create(
+            record(message_id, key=f"k-{message_id}"),
+            idempotency_ttl_s=60,
+            now_ms=NOW,
+            queue="sms.normal",
+            ready_template=READY_JOB,
+        )
+        assert created.created
+    again = store.create(
+        record("01R4", key="k-01R1"),
+        idempotency_ttl_s=60,
+        now_ms=NOW,
+        queue="sms.normal",
+        ready_template=READY_JOB,
+    )
+    assert not again.created
+    assert redis_client.lrange("sms.normal", 0, -1) == [
+        "job of sms.normal as 01R1.c for sms.normal"
+    ]
+    assert redis_client.lrange(ready_list_key("sms.normal"), 0, -1) == ["01R1", "01R2", "01R3"]
+
+
+def test_take_ready_claims_the_head_and_queues_the_next_job(redis_client: redis.Redis) -> None:
+    """A take claims up to its count from the head, oldest first, in one step that queues the
+    list's next job when messages are left (and only then); a take from an empty list takes
+    nothing and queues nothing."""
+    store = MessageStore(redis_client, retention_s=100)
+    ids = [f"01T{i}" for i in range(3)]
+    store.create_many(
+        [(record(message_id), "") for message_id in ids],
+        idempotency_ttl_s=60,
+        now_ms=NOW,
+        queue="sms.normal",
+        ready_template=READY_JOB,
+    )
+    redis_client.delete("sms.normal")
+    first = store.take_ready(
+        "sms.normal", count=2, lease_ms=30_000, now_ms=NOW + 5, ready_template=READY_JOB
+    )
+    assert [message_id for message_id, _ in first] == ids[:2]
+    assert all(claim.status is ClaimStatus.CLAIMED for _, claim in first)
+    assert len({claim.token for _, claim in first}) == 2
+    assert redis_client.lrange("sms.normal", 0, -1) == [
+        "job of sms.normal as 01T0.n for sms.normal"
+    ]
+    assert redis_client.get(ready_moved_key("sms.normal")) == str(NOW + 5)
+    for message_id, claim in first:
+        assert redis_client.hget(message_key(message_id), "state") == "sending"
+        assert redis_client.hget(message_key(message_id), "claim") == claim.token
+    redis_client.delete("sms.normal")
+    (last,) = store.take_ready(
+        "sms.normal", count=50, lease_ms=30_000, now_ms=NOW + 6, ready_template=READY_JOB
+    )
+    assert last[0] == ids[2]
+    assert redis_client.llen("sms.normal") == 0
+    assert (
+        store.take_ready(
+            "sms.normal", count=50, lease_ms=30_000, now_ms=NOW + 7, ready_template=READY_JOB
+        )
+        == []
+    )
+    assert redis_client.llen("sms.normal") == 0
+
+
+def test_take_ready_skips_what_is_not_to_be_sent(redis_client: redis.Redis) -> None:
+    """An id in the list whose message was sent meanwhile (by a job of its own) is taken off
+    the list without a new claim."""
+    store = MessageStore(redis_client, retention_s=100)
+    store.create(
+        record("01S1"), idempotency_ttl_s=60, now_ms=NOW, queue="sms.normal", ready_template="x"
+    )
+    redis_client.hset(message_key("01S1"), "state", "accepted")
+    ((message_id, claim),) = store.take_ready(
+        "sms.normal", count=50, lease_ms=30_000, now_ms=NOW, ready_template="x"
+    )
+    assert message_id == "01S1"
+    assert claim.status is ClaimStatus.DONE
+    assert redis_client.hget(message_key("01S1"), "state") == "accepted"
