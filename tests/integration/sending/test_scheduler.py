@@ -142,10 +142,10 @@ def test_lost_jobs_get_new_ones(dispatcher: Dispatcher, redis_client: redis.Redi
     given = sorted((job["headers"]["task"], json.loads(job["body"])[0][0]) for job in jobs)
     assert given == [("sms.send", lost_retry), ("sms.send_ready", "sms.normal")]
     assert sweeper.requeue_orphans() == 0  # given a job just now: not again until it is old
-    taken = dispatcher.store.take_ready(
+    drained = dispatcher.store.take_ready(
         "sms.normal", count=50, lease_ms=60_000, now_ms=now_ms(), ready_template="-"
     )
-    assert [message_id for message_id, _ in taken] == lost_new
+    assert [message_id for message_id, _ in drained] == lost_new
     dispatcher.store.claim(lost_retry, lease_ms=60_000, now_ms=now_ms())
     # The claim turns the note into a send in flight, scored by its lease end negated.
     for claimed in (*lost_new, lost_retry, held):
