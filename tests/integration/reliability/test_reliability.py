@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,19 +20,21 @@ import redis
 
 from dispatcher.config.settings import Settings
 from dispatcher.devstack.embedded_redis import EmbeddedRedis
+from dispatcher.errors import EnqueueError
 from dispatcher.intake.enqueue import Dispatcher
-from dispatcher.store.redis_keys import DEAD_LETTERS, message_key
+from dispatcher.store.redis_keys import DEAD_LETTERS, message_key, ready_list_key
 from tests.conftest import RunningSimulator, WorkerFactory, wait_for
 
 FINAL = {"accepted", "delivered", "undelivered", "failed", "expired"}
 
-# Jobs a dead worker had prefetched come back after 20 s; a dead sender's message after its lease
-# (the simulator's 2 s timeout plus 1 s).
+# Jobs a dead worker had prefetched come back after 20 s, and their messages get new jobs after
+# 5 s; a dead sender's message comes back after its lease (the simulator's 2 s timeout plus 1 s).
 FAST_RECOVERY = {
     "SMSD_CELERY__VISIBILITY_TIMEOUT_S": "20",
     "SMSD_CELERY__UNACKED_RESTORE_INTERVAL_S": "1",
     "SMSD_WORKER__LEASE_MARGIN_S": "1",
     "SMSD_SCHEDULER__POLL_INTERVAL_S": "0.1",
+    "SMSD_WORKER__CLAIM_DEADLINE_S": "5",
 }
 
 
@@ -40,13 +43,60 @@ def numbers(count: int, offset: int = 0) -> list[str]:
     return [f"+1415555{(offset + i) % 10000:04d}" for i in range(count)]
 
 
-def enqueue_all(core: Dispatcher, count: int, *, offset: int = 0, **fields: object) -> list[str]:
+# The two ways messages reach the queues: one job per 50 of a send_bulk, or one at a time through
+# send_sms onto a ready list whose jobs take up to 50 each.
+PATHS = ("send_bulk", "send_sms")
+
+
+def enqueue_all(
+    core: Dispatcher, count: int, *, offset: int = 0, path: str = "send_bulk", **fields: object
+) -> list[str]:
+    if path == "send_sms":
+        return [core.send_sms(to, "reliability run", **fields) for to in numbers(count, offset)]  # type: ignore[arg-type]
     results = core.send_bulk(
         [{"to": to, "body": "reliability run", **fields} for to in numbers(count, offset)]
     )
     ids = [r["id"] for r in results if "id" in r]
     assert len(ids) == count, [r for r in results if "error" in r][:3]
     return ids
+
+
+class Enqueuing:
+    """Messages enqueued by a thread of their own while the test goes on: through send_bulk, or
+    through send_sms one at a time as web apps do, each with an idempotency key so that a send
+    refused while Redis is out of reach is tried again (as a web app would) without a second
+    message."""
+
+    def __init__(self, core: Dispatcher, count: int, *, offset: int = 0, path: str) -> None:
+        self.ids: list[str] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(core, count, offset, path), daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, core: Dispatcher, count: int, offset: int, path: str) -> None:
+        if path == "send_bulk":
+            self.ids.extend(enqueue_all(core, count, offset=offset))
+            return
+        for index, to in enumerate(numbers(count, offset)):
+            while True:
+                try:
+                    message_id = core.send_sms(
+                        to, "reliability run", idempotency_key=f"run-{offset + index}"
+                    )
+                except EnqueueError:
+                    time.sleep(0.1)
+                else:
+                    self.ids.append(message_id)
+                    break
+
+    def so_far(self) -> list[str]:
+        return list(self.ids)
+
+    def done(self, timeout_s: float = 120) -> list[str]:
+        self._thread.join(timeout_s)
+        assert not self._thread.is_alive(), f"enqueued {len(self.ids)} in {timeout_s} s"
+        return list(self.ids)
 
 
 def states(client: redis.Redis, ids: list[str]) -> list[str]:
@@ -76,25 +126,30 @@ def all_final(client: redis.Redis, ids: list[str], *, timeout_s: float) -> Count
     return result
 
 
+@pytest.mark.parametrize("path", PATHS)
 def test_worker_killed_with_5000_in_flight(
     worker_factory: WorkerFactory,
     dispatcher: Dispatcher,
     simulator: RunningSimulator,
     redis_client: redis.Redis,
+    path: str,
 ) -> None:
     """kill -9 a worker mid-run; a new worker finishes: 0 lost, and only sends that were in flight
     at the kill go out twice, each flagged possible_duplicate."""
     first = worker_factory(FAST_RECOVERY, "--concurrency", "16")
     simulator.state.latency_ms = 5
-    ids = enqueue_all(dispatcher, 5000)
-    wait_for(lambda: states(redis_client, ids).count("accepted") >= 1000, timeout_s=60)
+    enqueuing = Enqueuing(dispatcher, 5000, path=path)
+    wait_for(
+        lambda: states(redis_client, enqueuing.so_far()).count("accepted") >= 1000, timeout_s=60
+    )
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=10)
-    at_kill = Counter(states(redis_client, ids))
+    at_kill = Counter(states(redis_client, enqueuing.so_far()))
     in_flight_at_kill = at_kill["sending"]
     killed_at = time.monotonic()
 
     worker_factory(FAST_RECOVERY, "--concurrency", "16")
+    ids = enqueuing.done()
     final = all_final(redis_client, ids, timeout_s=120)
     recovered_s = time.monotonic() - killed_at
 
@@ -107,9 +162,9 @@ def test_worker_killed_with_5000_in_flight(
     flagged = dict(zip(ids, possible_duplicates(redis_client, ids), strict=True))
     assert all(flagged[message_id] for message_id in twice)
     print(
-        f"\nreliability: worker killed: 5000 messages, killed at {at_kill['accepted']} accepted "
-        f"with {in_flight_at_kill} sending; lost 0; sent twice {len(twice)} (all flagged); "
-        f"all final {recovered_s:.1f} s after the kill"
+        f"\nreliability: worker killed ({path}): 5000 messages, killed at "
+        f"{at_kill['accepted']} accepted with {in_flight_at_kill} sending; lost 0; sent twice "
+        f"{len(twice)} (all flagged); all final {recovered_s:.1f} s after the kill"
     )
 
 
@@ -122,11 +177,13 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     server.stop()
 
 
+@pytest.mark.parametrize("path", PATHS)
 def test_redis_restarted_mid_run(
     worker_factory: WorkerFactory,
     settings: Settings,
     simulator: RunningSimulator,
     own_redis: EmbeddedRedis,
+    path: str,
 ) -> None:
     """Redis (AOF on) shut down and started again under a running worker: 0 lost, and the same
     worker, not restarted, consumes the jobs enqueued after the restart."""
@@ -135,14 +192,15 @@ def test_redis_restarted_mid_run(
     core = Dispatcher(settings, redis_url=own_redis.url)
     client = redis.Redis.from_url(own_redis.url, decode_responses=True)
     simulator.state.latency_ms = 50  # many sends under way when Redis goes
-    before = enqueue_all(core, 2000)
-    wait_for(lambda: states(client, before).count("accepted") >= 300, timeout_s=60)
+    enqueuing = Enqueuing(core, 2000, path=path)
+    wait_for(lambda: states(client, enqueuing.so_far()).count("accepted") >= 300, timeout_s=60)
 
     own_redis.stop()  # SHUTDOWN: the AOF is flushed, every client is cut off
     time.sleep(2)
     own_redis.start()
     restarted_at = time.monotonic()
-    after = enqueue_all(core, 500, offset=5000)
+    before = enqueuing.done()
+    after = enqueue_all(core, 500, offset=5000, path=path)
     final = all_final(client, before + after, timeout_s=90)
     recovered_s = time.monotonic() - restarted_at
 
@@ -162,13 +220,103 @@ def test_redis_restarted_mid_run(
     )
     assert "Unrecoverable error" not in log
     print(
-        f"\nreliability: Redis restarted: 2000 + 500 messages, restart at >= 300 accepted; "
-        f"lost 0; sent twice {len(twice)} (all flagged); jobs requeued {requeued}, "
+        f"\nreliability: Redis restarted ({path}): 2000 + 500 messages, restart at >= 300 "
+        f"accepted; lost 0; sent twice {len(twice)} (all flagged); jobs requeued {requeued}, "
         f"lost jobs given a new one {lost_jobs}; all final {recovered_s:.1f} s after the restart, "
         f"same worker"
     )
     client.close()
     core.close()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_worker_killed_all_final_within_60_s_at_default_settings(
+    worker_factory: WorkerFactory,
+    dispatcher: Dispatcher,
+    simulator: RunningSimulator,
+    redis_client: redis.Redis,
+    path: str,
+) -> None:
+    """kill -9 a worker that holds sends in flight and jobs it reserved and had not started
+    (with the shipped recovery settings: a 300 s visibility timeout, a 30 s claim deadline); a
+    new worker makes every message final within 60 s of the kill, 0 lost, a message sent twice
+    only if it was in flight at the kill (flagged)."""
+    # Room for 20 sends at once and 1.5 s a send: the first worker's jobs wait for room with
+    # their messages, or the rest of their ready list, still to take.
+    first = worker_factory({"SMSD_WORKER__MAX_IN_FLIGHT": "20"}, "--concurrency", "2")
+    simulator.state.latency_ms = 1500
+    ids = enqueue_all(dispatcher, 400, path=path)
+    wait_for(lambda: states(redis_client, ids).count("sending") >= 20, timeout_s=30)
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=10)
+    killed_at = time.monotonic()
+    at_kill = Counter(states(redis_client, ids))
+    reserved = redis_client.hlen("unacked")
+    simulator.state.latency_ms = 5
+
+    worker_factory()
+    final = all_final(redis_client, ids, timeout_s=75)
+    recovered_s = time.monotonic() - killed_at
+
+    assert final["accepted"] == len(ids), final
+    assert reserved >= 1  # the dead worker held jobs it had taken from the queue
+    sends = simulator.state.sends_by_reference
+    twice = [message_id for message_id in ids if sends[message_id] > 1]
+    assert all(sends[message_id] >= 1 for message_id in ids)
+    assert len(twice) <= at_kill["sending"]
+    flagged = dict(zip(ids, possible_duplicates(redis_client, ids), strict=True))
+    assert all(flagged[message_id] for message_id in twice)
+    assert recovered_s <= 60, recovered_s
+    print(
+        f"\nreliability: worker killed at default settings ({path}): 400 messages, killed with "
+        f"{at_kill['sending']} sending, {at_kill['queued']} queued, {reserved} jobs reserved; "
+        f"lost 0; sent twice {len(twice)} (all flagged); all final {recovered_s:.1f} s after "
+        f"the kill"
+    )
+
+
+def test_worker_killed_with_a_ready_list_half_taken(
+    worker_factory: WorkerFactory,
+    dispatcher: Dispatcher,
+    simulator: RunningSimulator,
+    redis_client: redis.Redis,
+) -> None:
+    """kill -9 a worker while a ready list is half taken: the messages its jobs took from the
+    list are claimed and in flight, the rest still in the list, and the list's next job is held
+    by the dead worker. Nothing is lost: the taken ones come back through their send lease
+    (flagged, sent at most twice), the rest through the claim deadline, sent once."""
+    first = worker_factory({"SMSD_WORKER__MAX_IN_FLIGHT": "10"}, "--concurrency", "2")
+    simulator.state.latency_ms = 1500
+    ids = enqueue_all(dispatcher, 200, path="send_sms")
+    ready = ready_list_key("sms.normal")
+    wait_for(lambda: states(redis_client, ids).count("sending") >= 10, timeout_s=30)
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait(timeout=10)
+    killed_at = time.monotonic()
+    taken = [m for m, s in zip(ids, states(redis_client, ids), strict=True) if s == "sending"]
+    left = redis_client.lrange(ready, 0, -1)
+    assert taken
+    assert left
+    assert redis_client.llen("sms.normal") == 0  # no job for the list but the dead worker's
+    simulator.state.latency_ms = 5
+
+    worker_factory({"SMSD_WORKER__CLAIM_DEADLINE_S": "5"})
+    final = all_final(redis_client, ids, timeout_s=60)
+    recovered_s = time.monotonic() - killed_at
+
+    assert final["accepted"] == len(ids), final
+    sends = simulator.state.sends_by_reference
+    assert all(sends[m] == 1 for m in left)
+    assert all(1 <= sends[m] <= 2 for m in taken)
+    flagged = dict(zip(ids, possible_duplicates(redis_client, ids), strict=True))
+    assert all(flagged[m] for m in taken if sends[m] == 2)
+    assert redis_client.llen(ready) == 0
+    print(
+        f"\nreliability: worker killed with a ready list half taken: 200 messages, "
+        f"{len(taken)} taken and in flight, {len(left)} still in the list; lost 0; "
+        f"sent twice {sum(sends[m] == 2 for m in taken)} (all flagged); all final "
+        f"{recovered_s:.1f} s after the kill"
+    )
 
 
 def test_provider_outage_of_20_s(
