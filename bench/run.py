@@ -123,7 +123,6 @@ class Stack:
             **simulator_env(base, self.sim_url, lambda _var: secrets.token_urlsafe(16), environ={}),
             "SMSD_WORKER__CONCURRENCY": str(concurrency),
             "SMSD_WORKER__MAX_IN_FLIGHT": str(in_flight),
-            "SMSD_LOG__LEVEL": "WARNING",
             "SMSD_DATA_DIR": str(data_dir / "smsd"),
             "PYTHONPATH": str(REPO),
         }
@@ -200,8 +199,10 @@ def _workers(
     count: int,
     ready: Callable[[], bool],
     extra_env: dict[str, str] | None = None,
+    *,
+    cwd: Path = REPO,
 ) -> Iterator[list[psutil.Process]]:
-    """Start ``count`` worker processes; yield them once ``ready()``."""
+    """Start ``count`` worker processes (in ``cwd``); yield them once ``ready()``."""
     processes, logs = [], []
     for i in range(count):
         log = tempfile.NamedTemporaryFile(prefix=f"bench-worker-{i}-", suffix=".log", delete=False)  # noqa: SIM115
@@ -210,7 +211,7 @@ def _workers(
             subprocess.Popen(
                 [*argv, f"--hostname=bench{i}-{os.getpid()}@%h"],
                 env={**stack.env, **(extra_env or {})},
-                cwd=REPO,
+                cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -415,17 +416,9 @@ def _publish_baseline(app: Any, count: int, *, naive: bool) -> None:
 
 @contextmanager
 def _sms_workers(stack: Stack, count: int) -> Iterator[list[psutil.Process]]:
-    """``count`` sms-dispatch workers; each is ready once it ran its first canary job."""
-    argv = [
-        PYTHON,
-        "-m",
-        "dispatcher",
-        "worker",
-        "--concurrency",
-        str(stack.concurrency),
-        "--loglevel",
-        "WARNING",
-    ]
+    """``count`` sms-dispatch workers as shipped (``config/default.toml``: INFO JSON logs, Celery's
+    at INFO too); each is ready once it ran its first canary job."""
+    argv = [PYTHON, "-m", "dispatcher", "worker", "--concurrency", str(stack.concurrency)]
     with _workers(stack, argv, count, lambda: stack.redis.zcard("smsd:workers") >= count) as found:
         yield found
 
@@ -558,6 +551,114 @@ def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, worke
         round(stack.provider_requests() / count, 3),
         cpu,
     )
+
+
+# --- (g) a quiet web app: send_sms at 5 msgs/s, this tree and the one before shared jobs ----------
+
+# The last commit whose send_sms gave every message a job of its own (before the ready lists).
+BEFORE_SHARED_JOBS = "fbc215b"
+
+
+def tree_before_shared_jobs(into: Path) -> Path | None:
+    """The source tree of :data:`BEFORE_SHARED_JOBS`, written under ``into`` (``git archive``);
+    None when this checkout does not have that commit."""
+    tree = into / "before-shared-jobs"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", BEFORE_SHARED_JOBS],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        print(f"(g0) skipped: {archive.stderr.decode(errors='replace').strip()}", flush=True)
+        return None
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
+def paced(stack: Stack, count: int, rate: float, tree: Path, name: str) -> tuple[Row, list[float]]:
+    """``count`` messages through ``send_sms`` at ``rate`` a second into an idle system, with the
+    worker and the enqueue code of ``tree``: how long each took from enqueue to accepted."""
+
+    def enqueue(how_many: int, per_second: float) -> list[str]:
+        done = subprocess.run(
+            [
+                PYTHON,
+                str(REPO / "bench" / "paced_sends.py"),
+                "--rate",
+                str(per_second),
+                "--count",
+                str(how_many),
+                "--redis-url",
+                stack.redis_url,
+            ],
+            env={**stack.env, "PYTHONPATH": str(tree)},
+            cwd=tree,
+            capture_output=True,
+            check=True,
+        )
+        return [str(i) for i in json.loads(done.stdout)]
+
+    def all_accepted(ids: list[str]) -> bool:
+        pipe = stack.redis.pipeline(transaction=False)
+        for message_id in ids:
+            pipe.hget(f"smsd:msg:{message_id}", "state")
+        return all(state == "accepted" for state in pipe.execute())
+
+    stack.reset()
+    argv = [PYTHON, "-m", "dispatcher", "worker", "--concurrency", str(stack.concurrency)]
+    ready = lambda: stack.redis.zcard("smsd:workers") >= 1  # noqa: E731
+    with _workers(stack, argv, 1, ready, {"PYTHONPATH": str(tree)}, cwd=tree) as processes:
+        warm = enqueue(20, 20.0)
+        _wait(lambda: all_accepted(warm), 120, "warm-up messages")
+        stack.reset()
+        meter = CpuMeter(stack, processes)
+        began = time.perf_counter()
+        ids = enqueue(count, rate)
+        _wait(lambda: all_accepted(ids), 120, "paced messages")
+        elapsed = time.perf_counter() - began
+        cpu = meter.per_message(count)
+        pipe = stack.redis.pipeline(transaction=False)
+        for message_id in ids:
+            pipe.hmget(f"smsd:msg:{message_id}", "created_at_ms", "updated_at_ms")
+        latencies = [float(u) - float(c) for c, u in pipe.execute()]
+    p50, p99 = _percentiles(latencies)
+    row = Row(
+        name,
+        0,
+        count,
+        round(count / elapsed, 1),
+        p50,
+        p99,
+        provider_requests_per_msg=round(stack.provider_requests() / count, 3),
+        cpu_ms_per_msg=cpu,
+    )
+    return row, latencies
+
+
+def paced_rows(stack: Stack, args: argparse.Namespace, scratch: Path) -> list[Row]:
+    """(g) this tree and (g0) the tree before shared jobs, at ``--paced-rate``, ``--repeat``
+    rounds taken in turn; each row's p50 and p99 are over the messages of every round, its other
+    figures those of its median-rate round."""
+    old = tree_before_shared_jobs(scratch)
+    rate = args.paced_rate
+    trees = [(REPO, f"g sms-dispatch: send_sms at {rate:g} msgs/s, idle system")]
+    if old is not None:
+        trees.append((old, f"g0 the same, code before shared jobs ({BEFORE_SHARED_JOBS})"))
+    runs: list[list[Row]] = [[] for _ in trees]
+    latencies: list[list[float]] = [[] for _ in trees]
+    for _ in range(args.repeat):
+        for which, (tree, name) in enumerate(trees):
+            row, took = paced(stack, args.paced_count, rate, tree, name)
+            runs[which].append(row)
+            latencies[which] += took
+    rows = []
+    for which, rounds in enumerate(runs):
+        row = _median_run(rounds)
+        row.count = len(latencies[which])
+        row.p50_ms, row.p99_ms = _percentiles(latencies[which])
+        rows.append(row)
+    return rows
 
 
 # --- Redis commands per message, counted with MONITOR (an untimed pass) --------------------------
@@ -759,10 +860,14 @@ def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, 
     def rate(prefix: str, latency: int) -> float:
         return row(prefix, latency).msgs_per_s
 
-    def paired(prefix: str) -> float:
-        return paired_ratio(rows, prefix, "b")
+    def paired(prefix: str, floor: str = "b") -> float:
+        return paired_ratio(rows, prefix, floor)
 
     checks = [
+        ("0 ms: (d) send_sms >= 2.5x (b)", paired("d"), 2.5),
+        ("200 ms: (d) send_sms >= 2.5x (b)", rate("d", 200) / rate("b", 200), 2.5),
+        ("0 ms: (d) send_sms >= 0.8 of (e) send_bulk", paired("d", "e"), 0.8),
+        ("200 ms: (d) send_sms >= 0.8 of (e) send_bulk", rate("d", 200) / rate("e", 200), 0.8),
         ("0 ms: (d) >= 80% of (b)", paired("d"), 0.8),
         ("200 ms: (d) >= 80% of (b) at 0 ms", rate("d", 200) / rate("b", 0), 0.8),
         ("200 ms: (d) >= 40x (c)", rate("d", 200) / rate("c", 200), 40.0),
@@ -772,6 +877,18 @@ def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, 
         {"target": name, "ratio": round(value, 2), "needed": need, "met": value >= need}
         for name, value, need in checks
     ]
+    paced = {_letter(r): r for r in rows if _letter(r) in ("g", "g0")}
+    if {"g", "g0"} <= set(paced) and paced["g"].p99_ms and paced["g0"].p99_ms:
+        # p99 enqueue-to-accepted at 5 msgs/s, this tree over the tree before shared jobs.
+        worse = paced["g"].p99_ms / paced["g0"].p99_ms
+        out.append(
+            {
+                "target": "5 msgs/s: p99 enqueue-to-accepted of (g) <= (g0), as a ratio <= 1",
+                "ratio": round(worse, 2),
+                "needed": 1,
+                "met": worse <= 1,
+            }
+        )
     for letter, label in (("d", "send_sms"), ("e", "send_bulk")):
         ours = next(r for r in rows if _is(r, letter) and r.latency_ms == 0)
         floor = next(r for r in rows if _is(r, "b") and r.latency_ms == 0)
@@ -849,6 +966,47 @@ def run_scenarios(stack: Stack, latency: int, args: argparse.Namespace) -> list[
     ]
 
 
+def _summary(
+    result: dict[str, Any], rows: list[Row], counted: dict[str, Any], soak: Row | None
+) -> None:
+    """Print the whole table, the targets and the CPU and Redis figures of a run."""
+    print("\n" + _table(rows))
+    for target in result["targets"]:
+        verdict = "MET " if target["met"] else "MISS"
+        print(f"{verdict} {target['target']}: {target['ratio']} (needed {target['needed']})")
+    bound = result["cpu_bound"]
+    if bound:
+        floor = bound["floor"]
+        print(
+            f"CPU per message at 0 ms: ({floor}) worker {bound['floor_worker_ms_per_job']} ms a "
+            f"job, (a) client {bound['ceiling_client_ms_per_exchange']} ms an exchange, "
+            f"(d) worker {bound['d_worker_ms_per_msg']} ms "
+            f"({bound['d_beyond_both_ms_per_msg']} ms beyond both); a worker spending only the "
+            f"two would reach {bound['d_at_most_msgs_per_s']} msgs/s, "
+            f"{bound['d_at_most_ratio_to_floor']} of ({floor}) "
+            f"({bound['d_at_most_cpu_ratio_to_floor']} by CPU alone); 0.8 of ({floor}) leaves "
+            f"{bound['room_at_0_8_of_floor_ms_per_msg']} ms a message beyond its job"
+        )
+    for letter, by_thread in result["worker_cpu_by_thread"].items():
+        spent = ", ".join(f"{name} {ms}" for name, ms in by_thread.items())
+        print(f"Worker CPU by thread at 0 ms, ({letter}), ms a message: {spent}")
+    if result["like_for_like"]:
+        ratios = result["like_for_like"]
+        print(
+            f"Against the floor with the sms worker's process settings (b3), paired by round: "
+            f"(d) {ratios['d_to_b3']}, (e) {ratios['e_to_b3']}"
+        )
+    ours, floor = counted["sms_dispatch"], counted["floor"]
+    print(
+        f"Redis round trips per message (MONITOR, {counted['count']} messages): "
+        f"floor {floor['per_msg']}, sms-dispatch {ours['per_msg']} "
+        f"(+{ours['in_scripts_per_msg']} inside scripts), "
+        f"beyond Celery's own {counted['beyond_celery_per_msg']}"
+    )
+    if soak:
+        print(f"soak: {soak.count} messages, RSS {soak.rss_before_mb} -> {soak.rss_after_mb} MB")
+
+
 def main() -> None:
     configure_logging("json", "WARNING")  # this process enqueues: no line per message
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -885,7 +1043,13 @@ def main() -> None:
         help="rounds of the floor and sms-dispatch runs; each row is its median run",
     )
     parser.add_argument(
-        "--soak", type=int, default=0, help="also send this many through (d) for RSS"
+        "--soak", type=int, default=0, help="also send this many through (e) for RSS"
+    )
+    parser.add_argument(
+        "--paced-rate", type=float, default=5.0, help="messages a second of the (g) rows"
+    )
+    parser.add_argument(
+        "--paced-count", type=int, default=100, help="messages a round of the (g) rows"
     )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
     args = parser.parse_args()
@@ -898,6 +1062,9 @@ def main() -> None:
                 rows += run_scenarios(stack, latency, args)
                 print(_table([r for r in rows if r.latency_ms == latency]), flush=True)
             stack.start_simulator(0)
+            paced_at = paced_rows(stack, args, Path(tmp))
+            rows += paced_at
+            print(_table(paced_at), flush=True)
             counted = count_commands(stack, 300)
             soak = None
             if args.soak:
@@ -920,41 +1087,7 @@ def main() -> None:
         "soak": asdict(soak) if soak else None,
     }
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print("\n" + _table(rows))
-    for target in result["targets"]:
-        verdict = "MET " if target["met"] else "MISS"
-        print(f"{verdict} {target['target']}: {target['ratio']} (needed {target['needed']})")
-    bound = result["cpu_bound"]
-    if bound:
-        floor = bound["floor"]
-        print(
-            f"CPU per message at 0 ms: ({floor}) worker {bound['floor_worker_ms_per_job']} ms a "
-            f"job, (a) client {bound['ceiling_client_ms_per_exchange']} ms an exchange, "
-            f"(d) worker {bound['d_worker_ms_per_msg']} ms "
-            f"({bound['d_beyond_both_ms_per_msg']} ms beyond both); a worker spending only the "
-            f"two would reach {bound['d_at_most_msgs_per_s']} msgs/s, "
-            f"{bound['d_at_most_ratio_to_floor']} of ({floor}) "
-            f"({bound['d_at_most_cpu_ratio_to_floor']} by CPU alone); 0.8 of ({floor}) leaves "
-            f"{bound['room_at_0_8_of_floor_ms_per_msg']} ms a message beyond its job"
-        )
-    for letter, by_thread in result["worker_cpu_by_thread"].items():
-        spent = ", ".join(f"{name} {ms}" for name, ms in by_thread.items())
-        print(f"Worker CPU by thread at 0 ms, ({letter}), ms a message: {spent}")
-    if result["like_for_like"]:
-        ratios = result["like_for_like"]
-        print(
-            f"Against the floor with the sms worker's process settings (b3), paired by round: "
-            f"(d) {ratios['d_to_b3']}, (e) {ratios['e_to_b3']}"
-        )
-    ours, floor = counted["sms_dispatch"], counted["floor"]
-    print(
-        f"Redis round trips per message (MONITOR, {counted['count']} messages): "
-        f"floor {floor['per_msg']}, sms-dispatch {ours['per_msg']} "
-        f"(+{ours['in_scripts_per_msg']} inside scripts), "
-        f"beyond Celery's own {counted['beyond_celery_per_msg']}"
-    )
-    if soak:
-        print(f"soak: {soak.count} messages, RSS {soak.rss_before_mb} -> {soak.rss_after_mb} MB")
+    _summary(result, rows, counted, soak)
     print(f"\nwritten to {args.out}")
 
 

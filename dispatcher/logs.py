@@ -9,6 +9,7 @@ written.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -43,6 +44,7 @@ def register_secrets(values: Iterable[str]) -> None:
     """Values (provider tokens, API keys) that must never appear in a log line."""
     with _secrets_lock:
         _secrets.update(v for v in values if v and len(v) >= 4)
+        _scrubbed.cache_clear()  # what was scrubbed before did not know these
 
 
 def _mask_match(match: re.Match[str]) -> str:
@@ -58,19 +60,35 @@ def scrub(text: str) -> str:
     """``text`` with every registered secret removed and number-like digit runs masked: for log
     lines, and for what a provider wrote back (it may echo the number or a credential) before it
     is kept with a message."""
+    if len(text) > _SCRUB_CACHED_UP_TO:
+        return _scrub(text)
+    return _scrubbed(text)
+
+
+def _scrub(text: str) -> str:
     for secret in _secrets:
         if secret in text:
             text = text.replace(secret, "[redacted]")
     return _NUMBER_LIKE.sub(_mask_match, text)
 
 
+# The short values of log lines repeat (event names, providers, outcomes, a message's id on each
+# of its lines): each is scrubbed once. Emptied when a secret is registered.
+_SCRUB_CACHED_UP_TO = 200
+_scrubbed = functools.lru_cache(maxsize=8192)(_scrub)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_secret_key(key: str) -> bool:
+    return key.lower() in _SECRET_KEYS
+
+
 def redact(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: drop secret fields and the SMS body, mask number-like digit runs."""
-    for key in list(event_dict):
-        value = event_dict[key]
-        if key.lower() in _SECRET_KEYS:
+    for key, value in event_dict.items():  # values replaced in place: the keys stay as they are
+        if _is_secret_key(key):
             event_dict[key] = "[redacted]"
         elif isinstance(value, str):
             event_dict[key] = scrub(value)

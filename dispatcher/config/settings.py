@@ -158,8 +158,8 @@ class WorkerSettings(BaseModel):
     # prefetch), and the threads that record what each exchange ended with.
     max_in_flight: int = Field(default=512, ge=1, le=10_000)
     finishers: int = Field(default=2, ge=1, le=64)
-    # A finisher that finds fewer than a full batch of ended sends waits this long for more before
-    # recording them in one round trip (0: record at once).
+    # A finisher that finds fewer than a full batch of ended sends, with others still under way,
+    # waits this long for more before recording them in one round trip (0: record at once).
     finish_linger_ms: int = Field(default=5, ge=0, le=100)
     # Keep-alive connections a worker opens to one provider at most; sends beyond them wait for
     # a free one.

@@ -50,6 +50,14 @@ class _BacklogCollector(Collector):
         for queue, depth in waiting["queues"].items():
             queues.add_metric([queue], depth)
         yield queues
+        ready = GaugeMetricFamily(
+            "smsdispatch_ready_messages",
+            "Messages sent one by one on each queue's ready list, not yet taken by a job.",
+            labels=["queue"],
+        )
+        for queue, depth in waiting["ready"].items():
+            ready.add_metric([queue], depth)
+        yield ready
         seen = workers(self._redis, now_ms=now, heartbeat_s=self._heartbeat_s)
         stale = sum(1 for worker in seen if worker["stale"])
         for name, doc, value in (

@@ -52,7 +52,10 @@ def _ms(value: float | None) -> str:
 
 def render_stats(snapshot: dict[str, Any]) -> str:
     """The snapshot as one screen of text."""
-    queues = "  ".join(f"{name} {depth}" for name, depth in snapshot["queues"].items())
+    queues = "  ".join(
+        f"{name} {depth} jobs, {snapshot['ready'][name]} ready"
+        for name, depth in snapshot["queues"].items()
+    )
     lines = [
         f"queues       {queues}",
         f"in flight    {snapshot['in_flight']}    waiting to retry {snapshot['waiting_to_retry']}"

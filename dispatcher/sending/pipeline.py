@@ -15,9 +15,11 @@ recorded, the lease runs out and the delay-queue scheduler of any worker publish
 again (flagged ``possible_duplicate``), as it does for a sender that died mid-send.
 
 A finisher judges each send that ended (reports it to its provider's gates, decides) and records
-all the ones waiting, up to 64, in one Redis round trip. When fewer are waiting it first waits
-``worker.finish_linger_ms`` for more: jobs that come one at a time end one at a time, and a round
-trip (and a thread waking) per message costs more than the few milliseconds.
+all the ones waiting, up to 64, in one Redis round trip. When fewer are waiting and other sends
+are still under way it first waits ``worker.finish_linger_ms`` for more: jobs that come one at a
+time end one at a time, and a round trip (and a thread waking) per message costs more than the
+few milliseconds. A send that ended with no other under way is recorded at once: nothing waits
+for company that cannot come.
 
 A finisher that cannot reach Redis tries again (a Redis restart takes seconds) until the lease
 would have run out; after that the message is left to that recovery. On shutdown the pipeline
@@ -222,9 +224,15 @@ class SendPipeline:
         while (item := self._finished.get()) is not None:
             batch = [item]
             ending = self._take_waiting(batch)
-            if not ending and len(batch) < _FINISH_BATCH and self._linger_s > 0:
+            if (
+                not ending
+                and len(batch) < _FINISH_BATCH
+                and self._linger_s > 0
+                and self._in_flight > len(batch)
+            ):
                 # Sends end one by one when jobs come one by one: waiting a moment for the
-                # ones about to end records them in the same round trip.
+                # ones about to end records them in the same round trip. With none other under
+                # way (a quiet spell, a lone message) nothing can come: record at once.
                 time.sleep(self._linger_s)
                 ending = self._take_waiting(batch)
             self._finish(batch)

@@ -19,6 +19,7 @@ from dispatcher.store.redis_keys import (
     PENDING,
     circuit_key,
     hour_key,
+    ready_list_key,
 )
 
 __all__ = ["backlog", "counters_and_circuits", "hour_rows", "ping"]
@@ -32,21 +33,27 @@ def ping(client: redis.Redis) -> None:
 
 @translates_redis_errors
 def backlog(client: redis.Redis) -> dict[str, Any]:
-    """What waits, in one round trip: each Celery queue's depth, messages in flight, in the
+    """What waits, in one round trip: each Celery queue's depth (jobs), the messages on each
+    queue's ready list (sent one by one, no job has taken them yet), messages in flight, in the
     delay queue, in the dead letters, and status callbacks not yet delivered."""
+    queues = list(PRIORITY_QUEUES.values())
     pipe = client.pipeline(transaction=False)
-    for queue in PRIORITY_QUEUES.values():
+    for queue in queues:
         pipe.llen(queue)
+    for queue in queues:
+        pipe.llen(ready_list_key(queue))
     pipe.zcount(PENDING, "-inf", "(0")  # sends in flight: scored by their lease end, negated
     for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS):
         pipe.zcard(key)
     raw = pipe.execute()
+    jobs, ready, (in_flight, retries, dead, callbacks) = raw[:3], raw[3:6], raw[6:]
     return {
-        "queues": dict(zip(PRIORITY_QUEUES.values(), raw[:3], strict=True)),
-        "in_flight": raw[3],
-        "waiting_to_retry": raw[4],
-        "dead_letters": raw[5],
-        "callbacks_pending": raw[6],
+        "queues": dict(zip(queues, jobs, strict=True)),
+        "ready": dict(zip(queues, ready, strict=True)),
+        "in_flight": in_flight,
+        "waiting_to_retry": retries,
+        "dead_letters": dead,
+        "callbacks_pending": callbacks,
     }
 
 

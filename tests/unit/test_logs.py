@@ -45,6 +45,15 @@ def test_registered_secret_values_are_scrubbed_anywhere() -> None:
     assert "sk-live-9a8b7c6d" not in str(out["url"])
 
 
+def test_a_secret_registered_later_is_scrubbed_from_text_seen_before() -> None:
+    """A value scrubbed once is remembered, until a secret is registered: the same text is then
+    scrubbed again with it."""
+    text = "provider answered: bad key late-secret-5b1e"
+    assert logs.scrub(text) == text
+    register_secrets(["late-secret-5b1e"])
+    assert logs.scrub(text) == "provider answered: bad key [redacted]"
+
+
 def test_mask_number() -> None:
     """Only the last four digits stay."""
     assert mask_number("+14155552671") == "+*******2671"

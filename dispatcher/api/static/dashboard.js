@@ -41,8 +41,8 @@ async function api(path, options = {}) {
 
 function summary(data) {
   const cards = [
-    ["sms.high", data.queues["sms.high"]], ["sms.normal", data.queues["sms.normal"]],
-    ["sms.bulk", data.queues["sms.bulk"]], ["in flight", data.in_flight],
+    ...["sms.high", "sms.normal", "sms.bulk"].map((q) => [`${q}: jobs, ready`, `${data.queues[q]}, ${data.ready[q]}`]),
+    ["in flight", data.in_flight],
     ["waiting to retry", data.waiting_to_retry], ["dead letters", data.dead_letters],
     ["callbacks pending", data.callbacks_pending],
   ];

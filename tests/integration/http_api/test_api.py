@@ -418,7 +418,8 @@ def test_metrics_show_queues_and_requests(api_url: str) -> None:
     request = urllib.request.Request(f"{api_url}/metrics")
     with urllib.request.urlopen(request, timeout=10) as response:
         text = response.read().decode()
-    assert 'smsdispatch_queue_depth{queue="sms.normal"} 1.0' in text
+    assert 'smsdispatch_queue_depth{queue="sms.normal"} 1.0' in text  # the ready list's job
+    assert 'smsdispatch_ready_messages{queue="sms.normal"} 1.0' in text
     assert "smsdispatch_dead_letters 0.0" in text
     assert 'smsdispatch_circuit_state{provider="sinch"} 0.0' in text
     assert 'smsdispatch_api_requests_total{route="/v1/messages",status="202"} 1.0' in text

@@ -98,6 +98,7 @@ def test_stats_shows_queues_workers_and_providers(
     snapshot = json.loads(stats("--json"))
     assert snapshot["dead_letters"] == 1
     assert snapshot["queues"] == {"sms.high": 0, "sms.normal": 0, "sms.bulk": 0}
+    assert snapshot["ready"] == {"sms.high": 0, "sms.normal": 0, "sms.bulk": 0}
     assert [w["stale"] for w in snapshot["workers"]] == [False]
     sinch = next(p for p in snapshot["providers"] if p["name"] == "sinch")
     assert sinch["window"]["calls"] == 4
@@ -106,5 +107,6 @@ def test_stats_shows_queues_workers_and_providers(
     assert sinch["circuit"] == "closed"
     screen = stats()
     assert "dead letters 1" in screen
+    assert "sms.normal 0 jobs, 0 ready" in screen
     assert "1 consuming, 0 stale" in screen
     assert re.search(r"^sinch\s+closed\s+4\s+75\.0%", screen, re.MULTILINE)

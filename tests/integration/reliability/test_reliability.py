@@ -52,7 +52,7 @@ def enqueue_all(
     core: Dispatcher, count: int, *, offset: int = 0, path: str = "send_bulk", **fields: object
 ) -> list[str]:
     if path == "send_sms":
-        return [core.send_sms(to, "reliability run", **fields) for to in numbers(count, offset)]  # type: ignore[arg-type]
+        return [core.send_sms(to, "reliability run", **fields) for to in numbers(count, offset)]
     results = core.send_bulk(
         [{"to": to, "body": "reliability run", **fields} for to in numbers(count, offset)]
     )
@@ -294,7 +294,7 @@ def test_worker_killed_with_a_ready_list_half_taken(
     first.process.wait(timeout=10)
     killed_at = time.monotonic()
     taken = [m for m, s in zip(ids, states(redis_client, ids), strict=True) if s == "sending"]
-    left = redis_client.lrange(ready, 0, -1)
+    left = [str(m) for m in redis_client.lrange(ready, 0, -1)]
     assert taken
     assert left
     assert redis_client.llen("sms.normal") == 0  # no job for the list but the dead worker's

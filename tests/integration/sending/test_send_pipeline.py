@@ -16,6 +16,7 @@ from dispatcher.sending.conclusion import Concluded
 from dispatcher.sending.pipeline import SendPipeline
 from dispatcher.sending.send_bridge import SendBridge
 from dispatcher.sending.send_path import SendPath, build_send_path
+from tests.conftest import RunningSimulator
 
 
 @dataclasses.dataclass
@@ -35,7 +36,10 @@ def bridge() -> Iterator[SendBridge]:
 
 @pytest.fixture
 def courier(
-    settings: Settings, dispatcher: Dispatcher, monkeypatch: pytest.MonkeyPatch
+    settings: Settings,
+    dispatcher: Dispatcher,
+    simulator: RunningSimulator,  # answering at once unless a test says otherwise
+    monkeypatch: pytest.MonkeyPatch,
 ) -> _CountingPath:
     path = build_send_path(
         settings,
@@ -63,10 +67,16 @@ def _wait_accepted(dispatcher: Dispatcher, message_ids: list[str], timeout_s: fl
 
 @pytest.mark.parametrize("linger_ms", [400, 0])
 def test_sends_ending_one_by_one_are_recorded_together_within_the_linger(
-    dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingPath, linger_ms: int
+    dispatcher: Dispatcher,
+    bridge: SendBridge,
+    courier: _CountingPath,
+    simulator: RunningSimulator,
+    linger_ms: int,
 ) -> None:
-    """Eight sends handed over 20 ms apart end about 20 ms apart: with a 400 ms linger the
-    finisher records them in one or two round trips; without one, each as it ends."""
+    """Eight sends of 100 ms handed over 20 ms apart end about 20 ms apart, each while others
+    are under way: with a 400 ms linger the finisher records them in one or two round trips;
+    without one, each as it ends."""
+    simulator.state.latency_ms = 100
     pipeline = SendPipeline(
         courier.path, bridge, max_in_flight=16, finishers=1, finish_linger_ms=linger_ms
     )
@@ -89,8 +99,8 @@ def test_a_full_batch_is_recorded_without_lingering(
     dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingPath
 ) -> None:
     """200 sends end together: the finisher lingers once for its first batch (the sends are
-    still ending), records the next two full batches of 64 at once, and lingers again only for
-    the 8 left: two lingers of 1 s, not four."""
+    still ending), records the next two full batches of 64 at once, and the 8 left, with none
+    other under way, at once too: one linger of 1 s, not four."""
     pipeline = SendPipeline(
         courier.path, bridge, max_in_flight=256, finishers=1, finish_linger_ms=1000
     )
@@ -104,4 +114,23 @@ def test_a_full_batch_is_recorded_without_lingering(
         assert pipeline.drain(10)
     took = time.monotonic() - started
     assert courier.recorded == [64, 64, 64, 8]
-    assert 2.0 <= took < 3.5, took
+    assert 1.0 <= took < 2.0, took
+
+
+def test_a_lone_send_is_recorded_without_lingering(
+    dispatcher: Dispatcher, bridge: SendBridge, courier: _CountingPath
+) -> None:
+    """A send that ends with none other under way (a lone OTP in a quiet spell) is recorded at
+    once, not after the finisher's 1 s linger."""
+    pipeline = SendPipeline(
+        courier.path, bridge, max_in_flight=16, finishers=1, finish_linger_ms=1000
+    )
+    message_id = dispatcher.send_sms("+1 415 555 2671", "your code is 123456")
+    started = time.monotonic()
+    try:
+        assert pipeline.dispatch(message_id) == "sending"
+        _wait_accepted(dispatcher, [message_id], 10)
+    finally:
+        assert pipeline.drain(10)
+    assert time.monotonic() - started < 0.9
+    assert courier.recorded == [1]
