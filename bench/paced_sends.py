@@ -19,16 +19,17 @@ from dispatcher.logs import configure_logging
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=float, default=5.0, help="messages a second")
+    parser.add_argument("--rate", type=float, default=5.0, help="messages a second (0: no pause)")
     parser.add_argument("--count", type=int, default=150)
     parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--log-level", default="INFO", help="this process's (a web app's) logs")
     args = parser.parse_args()
-    configure_logging("json", "INFO")  # as a web app runs it (the lines go to stderr)
+    configure_logging("json", args.log_level)  # the lines go to stderr
     dispatcher = Dispatcher(load_settings(), redis_url=args.redis_url)
     ids = []
     began = time.monotonic()
     for i in range(args.count):
-        pause = began + i / args.rate - time.monotonic()
+        pause = began + i / args.rate - time.monotonic() if args.rate else 0
         if pause > 0:
             time.sleep(pause)
         ids.append(dispatcher.send_sms(f"+1415555{i % 10000:04d}", "bench"))

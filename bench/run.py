@@ -576,52 +576,98 @@ def tree_before_shared_jobs(into: Path) -> Path | None:
     return tree
 
 
+def _send_from(stack: Stack, tree: Path, count: int, rate: float, log_level: str) -> list[str]:
+    """``count`` messages through the ``send_sms`` of ``tree``, ``rate`` a second (0: as fast as
+    one process goes), from a process of its own (bench/paced_sends.py); their ids."""
+    done = subprocess.run(
+        [
+            PYTHON,
+            str(REPO / "bench" / "paced_sends.py"),
+            *("--rate", str(rate), "--count", str(count), "--redis-url", stack.redis_url),
+            *("--log-level", log_level),
+        ],
+        env={**stack.env, "PYTHONPATH": str(tree)},
+        cwd=tree,
+        capture_output=True,
+        check=True,
+    )
+    return [str(i) for i in json.loads(done.stdout)]
+
+
+def _all_accepted(stack: Stack, ids: list[str]) -> bool:
+    pipe = stack.redis.pipeline(transaction=False)
+    for message_id in ids:
+        pipe.hget(f"smsd:msg:{message_id}", "state")
+    return all(state == "accepted" for state in pipe.execute())
+
+
+def _stamps(stack: Stack, ids: list[str]) -> list[tuple[float, float]]:
+    """(created, updated) of each message, epoch ms."""
+    pipe = stack.redis.pipeline(transaction=False)
+    for message_id in ids:
+        pipe.hmget(f"smsd:msg:{message_id}", "created_at_ms", "updated_at_ms")
+    return [(float(c), float(u)) for c, u in pipe.execute()]
+
+
+def older_send_sms(stack: Stack, count: int, tree: Path) -> Row:
+    """(d0): (d) with the worker and the ``send_sms`` of the code before shared jobs, the
+    messages sent by one process of that code as fast as it goes (its logs at WARNING, as
+    (d)'s enqueuer); messages/s from the first enqueue to the last accepted."""
+    stack.reset()
+    argv = [PYTHON, "-m", "dispatcher", "worker", "--concurrency", str(stack.concurrency)]
+    ready = lambda: stack.redis.zcard("smsd:workers") >= 1  # noqa: E731
+    with _workers(stack, argv, 1, ready, {"PYTHONPATH": str(tree)}, cwd=tree) as processes:
+        rss_before = _rss_mb(processes)
+        stack.reset()
+        if stack.warm_up:
+            warm = _send_from(stack, tree, stack.warm_up, 0, "WARNING")
+            _wait(lambda: _all_accepted(stack, warm), 900, "warm-up messages")
+            time.sleep(4 * stack.settings.worker.report_flush_s)
+            stack.reset()
+        commands_before = stack.commands()
+        meter = CpuMeter(stack, processes)
+        ids = _send_from(stack, tree, count, 0, "WARNING")
+        _wait(lambda: _all_accepted(stack, ids), 900, "messages of the older code")
+        cpu = meter.per_message(count)
+        commands = stack.commands() - commands_before
+        rss_after = _rss_mb(processes)
+        stamps = _stamps(stack, ids)
+    elapsed = (max(u for _, u in stamps) - min(c for c, _ in stamps)) / 1000
+    p50, p99 = _percentiles([u - c for c, u in stamps])
+    return Row(
+        f"d0 (d) with the code before shared jobs ({BEFORE_SHARED_JOBS})",
+        0,
+        count,
+        round(count / elapsed, 1),
+        p50,
+        p99,
+        rss_before,
+        rss_after,
+        round(commands / count, 2),
+        round(stack.provider_requests() / count, 3),
+        cpu,
+    )
+
+
 def paced(stack: Stack, count: int, rate: float, tree: Path, name: str) -> tuple[Row, list[float]]:
     """``count`` messages through ``send_sms`` at ``rate`` a second into an idle system, with the
-    worker and the enqueue code of ``tree``: how long each took from enqueue to accepted."""
-
-    def enqueue(how_many: int, per_second: float) -> list[str]:
-        done = subprocess.run(
-            [
-                PYTHON,
-                str(REPO / "bench" / "paced_sends.py"),
-                "--rate",
-                str(per_second),
-                "--count",
-                str(how_many),
-                "--redis-url",
-                stack.redis_url,
-            ],
-            env={**stack.env, "PYTHONPATH": str(tree)},
-            cwd=tree,
-            capture_output=True,
-            check=True,
-        )
-        return [str(i) for i in json.loads(done.stdout)]
-
-    def all_accepted(ids: list[str]) -> bool:
-        pipe = stack.redis.pipeline(transaction=False)
-        for message_id in ids:
-            pipe.hget(f"smsd:msg:{message_id}", "state")
-        return all(state == "accepted" for state in pipe.execute())
+    worker and the enqueue code of ``tree`` (a web app's logs at INFO): how long each took from
+    enqueue to accepted."""
 
     stack.reset()
     argv = [PYTHON, "-m", "dispatcher", "worker", "--concurrency", str(stack.concurrency)]
     ready = lambda: stack.redis.zcard("smsd:workers") >= 1  # noqa: E731
     with _workers(stack, argv, 1, ready, {"PYTHONPATH": str(tree)}, cwd=tree) as processes:
-        warm = enqueue(20, 20.0)
-        _wait(lambda: all_accepted(warm), 120, "warm-up messages")
+        warm = _send_from(stack, tree, 20, 20.0, "INFO")
+        _wait(lambda: _all_accepted(stack, warm), 120, "warm-up messages")
         stack.reset()
         meter = CpuMeter(stack, processes)
         began = time.perf_counter()
-        ids = enqueue(count, rate)
-        _wait(lambda: all_accepted(ids), 120, "paced messages")
+        ids = _send_from(stack, tree, count, rate, "INFO")
+        _wait(lambda: _all_accepted(stack, ids), 120, "paced messages")
         elapsed = time.perf_counter() - began
         cpu = meter.per_message(count)
-        pipe = stack.redis.pipeline(transaction=False)
-        for message_id in ids:
-            pipe.hmget(f"smsd:msg:{message_id}", "created_at_ms", "updated_at_ms")
-        latencies = [float(u) - float(c) for c, u in pipe.execute()]
+        latencies = [u - c for c, u in _stamps(stack, ids)]
     p50, p99 = _percentiles(latencies)
     row = Row(
         name,
@@ -636,11 +682,10 @@ def paced(stack: Stack, count: int, rate: float, tree: Path, name: str) -> tuple
     return row, latencies
 
 
-def paced_rows(stack: Stack, args: argparse.Namespace, scratch: Path) -> list[Row]:
+def paced_rows(stack: Stack, args: argparse.Namespace, old: Path | None) -> list[Row]:
     """(g) this tree and (g0) the tree before shared jobs, at ``--paced-rate``, ``--repeat``
     rounds taken in turn; each row's p50 and p99 are over the messages of every round, its other
     figures those of its median-rate round."""
-    old = tree_before_shared_jobs(scratch)
     rate = args.paced_rate
     trees = [(REPO, f"g sms-dispatch: send_sms at {rate:g} msgs/s, idle system")]
     if old is not None:
@@ -934,10 +979,13 @@ def _median_run(runs: list[Row]) -> Row:
     return chosen
 
 
-def run_scenarios(stack: Stack, latency: int, args: argparse.Namespace) -> list[Row]:
+def run_scenarios(
+    stack: Stack, latency: int, args: argparse.Namespace, older: Path | None
+) -> list[Row]:
     """Every scenario at one provider latency. The floor and sms-dispatch run ``--repeat``
     rounds, one of each per round (so a slow spell of the machine falls on all of them), and
-    each reports its median run; the ceiling and the naive baseline run once."""
+    each reports its median run; the ceiling and the naive baseline run once. At 0 ms, with the
+    tree of the code before shared jobs (``older``), (d0) too."""
     timed: list[Callable[[], Row]] = [
         lambda: _celery_baseline(stack, latency, args.count, naive=False),
     ]
@@ -953,6 +1001,10 @@ def run_scenarios(stack: Stack, latency: int, args: argparse.Namespace) -> list[
         lambda: sms_dispatch(stack, latency, args.count, bulk=True, workers=1),
         lambda: sms_dispatch(stack, latency, args.count, bulk=False, workers=2),
     ]
+    ours = 3  # the last rows of timed: sms-dispatch's
+    if latency == 0 and older is not None:
+        timed.append(lambda: older_send_sms(stack, args.count, older))
+        ours += 1
     runs: list[list[Row]] = [[] for _ in timed]
     for _ in range(args.repeat):
         for scenario, measure in enumerate(timed):
@@ -960,9 +1012,9 @@ def run_scenarios(stack: Stack, latency: int, args: argparse.Namespace) -> list[
     medians = [_median_run(r) for r in runs]
     return [
         ceiling(stack, latency, args.count),
-        *medians[: len(medians) - 3],
+        *medians[: len(medians) - ours],
         _celery_baseline(stack, latency, args.naive_count, naive=True),
-        *medians[-3:],
+        *medians[-ours:],
     ]
 
 
@@ -1056,13 +1108,14 @@ def main() -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="smsd-bench-") as tmp:
         stack = Stack(Path(tmp), args.concurrency, args.in_flight, args.warm_up)
+        older = tree_before_shared_jobs(Path(tmp))
         try:
             for latency in args.latencies:
                 stack.start_simulator(latency)
-                rows += run_scenarios(stack, latency, args)
+                rows += run_scenarios(stack, latency, args, older)
                 print(_table([r for r in rows if r.latency_ms == latency]), flush=True)
             stack.start_simulator(0)
-            paced_at = paced_rows(stack, args, Path(tmp))
+            paced_at = paced_rows(stack, args, older)
             rows += paced_at
             print(_table(paced_at), flush=True)
             counted = count_commands(stack, 300)
