@@ -16,7 +16,14 @@ For each provider latency (the simulator answering after 0 ms and after 200 ms):
 - (c) naive: prefork pool at its default concurrency, ``asyncio.run`` and a new session per task;
 - (d) sms-dispatch, ``send_sms`` one by one, one worker process;
 - (e) sms-dispatch, the same count through ``send_bulk``;
-- (f) sms-dispatch, two worker processes.
+- (f) sms-dispatch, two worker processes;
+- (d0) at 0 ms, (d) with the worker and ``send_sms`` of the code before single sends shared jobs
+  (:data:`BEFORE_SHARED_JOBS`, from ``git archive``);
+- (g) ``send_sms`` at ``--paced-rate`` (5) messages a second into an idle system, and (g0) the
+  same with the code before shared jobs: enqueue-to-accepted p50/p99 of a lone message.
+
+The sms-dispatch workers run with the shipped defaults (``config/default.toml``: INFO JSON logs);
+the floors keep Celery's defaults for theirs.
 
 Each run first sends ``--warm-up`` messages (500; 50 for the naive run), untimed and uncounted.
 Each row: messages/s end to end (first enqueue to last accepted), p50/p99 enqueue-to-accepted

@@ -80,7 +80,7 @@ def register_tasks(app: Celery, runtime: Callable[[], WorkerRuntime]) -> None:
         (which queues the list's next job when any are left), then each handed to the
         pipeline."""
         if queue not in _QUEUES:
-            get_logger(task_id=self.request.id).error("sms.job_refused", queue=queue)
+            get_logger(task_id=self.request.id).error("worker.job_refused", queue=queue)
             return 0
         parts = runtime()
         with _back_to_its_queue_when_redis_is_down(task_id=self.request.id):

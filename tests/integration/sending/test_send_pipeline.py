@@ -4,18 +4,23 @@ what they ended with. Real Redis, the real loop bridge and the simulator on loop
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from dispatcher.config.provider_adapters import build_providers
 from dispatcher.config.settings import Settings
+from dispatcher.core.names import SEND_READY_TASK
 from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.queueing.job_payloads import job_template
 from dispatcher.sending.conclusion import Concluded
 from dispatcher.sending.pipeline import SendPipeline
 from dispatcher.sending.send_bridge import SendBridge
 from dispatcher.sending.send_path import SendPath, build_send_path
+from dispatcher.store.redis_keys import ready_list_key
 from tests.conftest import RunningSimulator
 
 
@@ -134,3 +139,39 @@ def test_a_lone_send_is_recorded_without_lingering(
         assert pipeline.drain(10)
     assert time.monotonic() - started < 0.9
     assert courier.recorded == [1]
+
+
+def test_a_ready_lists_job_takes_what_the_pipeline_has_room_for(
+    dispatcher: Dispatcher,
+    bridge: SendBridge,
+    courier: _CountingPath,
+    redis_client: redis.Redis,
+) -> None:
+    """Messages sent one by one wait on their queue's ready list with one job for the list; the
+    job takes as many as the pipeline has room for (16 of 40), claims them, queues the list's
+    next job, and sends them; the next two jobs take the rest, and the last queues none."""
+    pipeline = SendPipeline(
+        courier.path,
+        bridge,
+        max_in_flight=16,
+        finishers=1,
+        ready_template=job_template(dispatcher.celery_app, SEND_READY_TASK),
+        ready_take=50,
+    )
+    message_ids = [dispatcher.send_sms("+1 415 555 2671", f"one of many {i}") for i in range(40)]
+    assert redis_client.llen("sms.normal") == 1  # the job the first message brought
+    redis_client.delete("sms.normal")
+    taken: list[int] = []
+    try:
+        taken.append(pipeline.dispatch_ready("sms.normal"))
+        assert redis_client.llen(ready_list_key("sms.normal")) == 24
+        (next_job,) = [json.loads(raw) for raw in redis_client.lrange("sms.normal", 0, -1)]
+        assert next_job["headers"]["task"] == "sms.send_ready"
+        while redis_client.lpop("sms.normal") is not None:  # each job in turn, as a worker would
+            taken.append(pipeline.dispatch_ready("sms.normal"))
+        _wait_accepted(dispatcher, message_ids, 20)
+    finally:
+        assert pipeline.drain(10)
+    assert taken[0] == 16
+    assert sum(taken) == 40
+    assert redis_client.llen("sms.normal") == 0
