@@ -247,10 +247,28 @@ def _dashboard_schemas() -> dict[str, Any]:
     return {
         "Dashboard": {
             "type": "object",
-            "required": ["at_ms", "queues", "workers", "providers", "hour", "dead_letters_latest"],
+            "required": [
+                "at_ms",
+                "queues",
+                "ready",
+                "workers",
+                "providers",
+                "hour",
+                "dead_letters_latest",
+            ],
             "properties": {
                 "at_ms": {"type": "integer"},
-                "queues": {"type": "object", "additionalProperties": {"type": "integer"}},
+                "queues": {
+                    "type": "object",
+                    "description": "Jobs waiting in each Celery queue.",
+                    "additionalProperties": {"type": "integer"},
+                },
+                "ready": {
+                    "type": "object",
+                    "description": "Messages on each queue's ready list (sent one by one, not "
+                    "yet taken by a job).",
+                    "additionalProperties": {"type": "integer"},
+                },
                 "in_flight": {"type": "integer"},
                 "waiting_to_retry": {"type": "integer"},
                 "dead_letters": {"type": "integer"},

@@ -55,10 +55,10 @@ class DelayQueue:
 
     @translates_redis_errors
     def requeue_orphans(self, *, published_before_ms: int, now_ms: int, batch_size: int) -> int:
-        """While its priority queue is empty: a new job for each ready list that has not moved
-        since ``published_before_ms``, and for each message still waiting for a sender whose job
-        was published before then and whose ready list is not moving; how many jobs were
-        published."""
+        """While its priority queue is empty: a new job for each ready list that holds messages
+        and has not moved since ``published_before_ms``, and for each message still waiting for a
+        sender whose job was published before then (one on a ready list is left to its list);
+        how many jobs were published."""
         args: list[Any] = [
             published_before_ms,
             batch_size,
