@@ -71,8 +71,12 @@ def busiest_second(times_ms: list[int]) -> int:
 def test_rate_limit_holds_across_three_workers(
     worker_factory: WorkerFactory, dispatcher: Dispatcher, simulator: RunningSimulator
 ) -> None:
-    """1,000 messages, three worker processes, Sinch limited to 50/s (burst 2): no second at the
-    simulator sees more than 55, and the run takes at least 19 s."""
+    """1,000 messages, three worker processes, Sinch limited to 50/s (burst 2): the workers
+    together let no more than 53 go in any second by the times they released them (the limit
+    and its burst, and one for a job thread that stamps its send a moment after its check); no
+    second at the simulator sees more than 60 (what arrives also carries the delivery's jitter:
+    a worker's loop or the simulator held up for a moment on this shared machine hands on what
+    waited at once); and the run takes at least 19 s."""
     limit = {"SMSD_PROVIDERS__SINCH__RATE_LIMIT": "50", "SMSD_PROVIDERS__SINCH__RATE_BURST": "2"}
     workers = [worker_factory(limit) for _ in range(3)]
     # Timed once all three have settled after start-up: a worker still in its ready handler
@@ -92,13 +96,18 @@ def test_rate_limit_holds_across_three_workers(
     elapsed_s = time.monotonic() - started
     arrivals = [r.received_at_ms for r in sends_to(simulator, "sinch")]
     assert len(arrivals) == 1000
+    statuses = [settled(dispatcher, r["id"]) for r in results]
+    released = [s["attempts"][-1]["started_at_ms"] for s in statuses]
     busiest, span_s = busiest_second(arrivals), (max(arrivals) - min(arrivals)) / 1000
-    print(f"\nrate limit 50/s: busiest second {busiest}, sends spread over {span_s:.1f} s")
-    assert busiest <= 55
+    print(
+        f"\nrate limit 50/s: busiest second {busiest} at the simulator, "
+        f"{busiest_second(released)} as released; sends spread over {span_s:.1f} s"
+    )
+    assert busiest_second(released) <= 53
+    assert busiest <= 60
     assert span_s >= 19
     assert elapsed_s >= 19
-    states = collections.Counter(settled(dispatcher, r["id"])["state"] for r in results[::50])
-    assert states == {"accepted": 20}
+    assert collections.Counter(s["state"] for s in statuses) == {"accepted": 1000}
     assert simulator.state.stats()["duplicated_references"] == {}
 
 
