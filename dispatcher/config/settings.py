@@ -114,6 +114,9 @@ class ProviderSettings(BaseModel):
     rate_max_wait_s: float = Field(default=300.0, ge=0, le=86_400)
     # How long a 429 without Retry-After pauses this provider for every worker (seconds).
     pause_after_429_s: float = Field(default=1.0, gt=0, le=3_600)
+    # How long an accepted message waits for this provider's final delivery report before it
+    # ends ``delivery_unknown`` (unset: delivery_reports.timeout_s).
+    delivery_report_timeout_s: int | None = Field(default=None, ge=1, le=30 * 86_400)
     circuit: CircuitSettings = CircuitSettings()
 
     @property
@@ -252,6 +255,10 @@ class DeliveryReportSettings(BaseModel):
     # For providers that do not sign their callbacks: the token their callback URL carries
     # (``?token=...``), from the environment only (SMSD_DELIVERY_REPORTS__SECRET).
     secret: str = ""
+    # An accepted message with no final delivery report this long after its acceptance ends
+    # ``delivery_unknown`` (a report that comes later still applies); a provider may set its own
+    # delivery_report_timeout_s.
+    timeout_s: int = Field(default=259_200, ge=1, le=30 * 86_400)
 
 
 class CallbackSettings(BaseModel):

@@ -8,8 +8,11 @@ __all__ = ["CALLBACK_STATES", "NOT_TO_BE_SENT", "MessageState"]
 
 
 class MessageState(enum.StrEnum):
-    """``queued → sending → accepted → delivered | undelivered``; ``sending → retry_scheduled``;
-    terminal failures ``failed`` and ``expired``."""
+    """``queued → sending → accepted → delivered | undelivered | delivery_unknown``;
+    ``sending → retry_scheduled``; terminal failures ``failed`` and ``expired``.
+
+    ``delivery_unknown``: accepted, and no final delivery report came within
+    ``delivery_reports.timeout_s``; a report that comes later still moves it on."""
 
     QUEUED = "queued"
     SENDING = "sending"
@@ -17,6 +20,7 @@ class MessageState(enum.StrEnum):
     ACCEPTED = "accepted"
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
+    DELIVERY_UNKNOWN = "delivery_unknown"
     FAILED = "failed"
     EXPIRED = "expired"
 
@@ -27,6 +31,7 @@ NOT_TO_BE_SENT = frozenset(
         MessageState.ACCEPTED,
         MessageState.DELIVERED,
         MessageState.UNDELIVERED,
+        MessageState.DELIVERY_UNKNOWN,
         MessageState.FAILED,
         MessageState.EXPIRED,
     }

@@ -57,7 +57,7 @@ def run_demo(state: dict[str, Any], *, wait_s: float = 45.0) -> dict[str, Any]:
     batch = request_json(f"{api}/v1/messages:batch", {"messages": messages}, key=key)
     ids = [r["id"] for r in batch["results"] if "id" in r]
     deadline = time.monotonic() + wait_s
-    settled = {"delivered", "undelivered", "failed", "expired"}  # nothing more will happen
+    settled = {"delivered", "undelivered", "delivery_unknown", "failed", "expired"}  # final
     states: dict[str, str] = {}
     while time.monotonic() < deadline:
         states = {i: request_json(f"{api}/v1/messages/{i}", key=key)["state"] for i in ids}

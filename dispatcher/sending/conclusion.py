@@ -200,6 +200,7 @@ class Concluder:
         if plan is not None and plan.reports_carry_reference:
             accepted_id = None  # its reports name our message id: no index needed
         now = self._clock_ms()
+        accepted = decision.state is MessageState.ACCEPTED and plan is not None
         finish = Finish(
             claim,
             attempt,
@@ -209,6 +210,7 @@ class Concluder:
             score_ms=decision.retry_at_ms or now,
             provider_id=(provider, accepted_id) if provider and accepted_id else None,
             reached_state=decision.state.value if decision.state in CALLBACK_STATES else None,
+            report_due_ms=now + plan.report_timeout_ms if accepted and plan else 0,
         )
         return Concluded(finish, decision, provider)
 

@@ -20,6 +20,9 @@ there after that, still ``sending`` and with no lease, gets a new job at once in
 for Celery's visibility timeout. The send lease and the state check make any duplicate job
 harmless, and the next attempt is flagged ``possible_duplicate``.
 
+Each tick also ends ``delivery_unknown`` the accepted messages whose wait for a final delivery
+report (``delivery_reports.timeout_s``) is over (:mod:`dispatcher.store.report_deadlines`).
+
 Every ``celery.unacked_restore_interval_s`` a tick also hands out again the Celery jobs that a
 worker took and never acknowledged (it died, or its broker connection dropped) once they are older
 than the visibility timeout. kombu runs the same sweep from the consumer's event loop, but that
@@ -48,6 +51,7 @@ from dispatcher.logs import get_logger
 from dispatcher.queueing.job_payloads import fill_job
 from dispatcher.sending.background_thread import BackgroundThread
 from dispatcher.store.delay_queue import DelayQueue, MoveResult
+from dispatcher.store.report_deadlines import ReportDeadlines
 
 __all__ = ["Canary", "DelayScheduler", "MoveResult"]
 
@@ -78,8 +82,10 @@ class DelayScheduler:
         restore_jobs: Callable[[], None] | None = None,
         restore_every_ms: int = 10_000,
         orphan_after_ms: int = 300_000,
+        report_deadlines: ReportDeadlines | None = None,
     ) -> None:
         self._delay_queue = delay_queue
+        self._report_deadlines = report_deadlines
         self._canary = canary
         self._last_canary_ms = 0
         self._restore_jobs = restore_jobs
@@ -121,6 +127,15 @@ class DelayScheduler:
             batch_size=self._batch_size,
         )
 
+    def end_unreported(self) -> int:
+        """End ``delivery_unknown`` the accepted messages whose wait for a delivery report is
+        over (up to a batch); how many."""
+        if self._report_deadlines is None:
+            return 0
+        return self._report_deadlines.end_overdue(
+            now_ms=self._clock_ms(), batch_size=self._batch_size
+        )
+
     def _restore_jobs_when_due(self, log: Any) -> None:
         now = self._clock_ms()
         if self._restore_jobs is None or now - self._last_restore_ms < self._restore_every_ms:
@@ -134,6 +149,15 @@ class DelayScheduler:
             return
         if requeued:
             log.warning("scheduler.requeued_lost_jobs", count=requeued)
+
+    def _end_unreported(self, log: Any) -> None:
+        try:
+            ended = self.end_unreported()
+        except StoreError as exc:
+            log.warning("scheduler.redis_error", error=exc.error, failures=1)
+            return
+        if ended:
+            log.info("scheduler.delivery_unknown", count=ended)
 
     def _loop(self) -> None:
         log = get_logger(component="scheduler")
@@ -149,6 +173,7 @@ class DelayScheduler:
             failures = 0
             self._push_canary()
             self._restore_jobs_when_due(log)
+            self._end_unreported(log)
             if result.recovered:
                 log.warning("scheduler.recovered_dead_sends", count=result.recovered)
             if result.moved + result.recovered >= self._batch_size:

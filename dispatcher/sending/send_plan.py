@@ -1,7 +1,8 @@
 """What sending through each provider needs, worked out once at start-up: its adapter and
 settings, its conversation budget, the retry policy in force for it, how far a message may wait
-for its rate-limit slot, and the adapter's flags (whether its rate limit counts message parts,
-whether its delivery reports carry our message id)."""
+for its rate-limit slot, how long an accepted message waits for its delivery report, and the
+adapter's flags (whether its rate limit counts message parts, whether its delivery reports carry
+our message id)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class ProviderPlan:
     rate_max_wait_ms: int
     counts_segments: bool
     reports_carry_reference: bool
+    report_timeout_ms: int = 259_200_000  # after acceptance, until delivery_unknown
 
     @property
     def probe_window_ms(self) -> int:
@@ -69,6 +71,8 @@ def build_send_plans(settings: Settings, providers: Mapping[str, Provider]) -> S
             rate_max_wait_ms=int(cfg.rate_max_wait_s * 1000),
             counts_segments=bool(adapter.counts_segments),
             reports_carry_reference=bool(adapter.reports_carry_reference),
+            report_timeout_ms=1000
+            * (cfg.delivery_report_timeout_s or settings.delivery_reports.timeout_s),
         )
     longest_s = max(
         (conversation_budget_s(p) for p in providers.values()), default=_DEFAULT_CONVERSATION_S

@@ -33,6 +33,7 @@ from dispatcher.errors import StoreError, StoreUnavailableError
 from dispatcher.store.connection import REDIS_UNAVAILABLE, store_error, translates_redis_errors
 from dispatcher.store.lua_scripts import lua_source, register_script
 from dispatcher.store.redis_keys import (
+    AWAITING_REPORTS,
     CALLBACKS,
     DEAD_LETTERS,
     DELAY_QUEUE,
@@ -113,6 +114,8 @@ class Finish:
     score_ms: int = 0
     provider_id: tuple[str, str] | None = None
     reached_state: str | None = None
+    # Accepted: when it stops waiting for its delivery report (epoch ms; 0 when not accepted).
+    report_due_ms: int = 0
 
 
 def _claim_of(result: list[Any], token: str) -> Claim:
@@ -359,6 +362,7 @@ class MessageStore:
             PENDING,
             provider_id_key(*provider_id) if provider_id else message_key(record.id),
             CALLBACKS,
+            AWAITING_REPORTS,
         ]
         args = [
             finish.claim.token,
@@ -370,6 +374,7 @@ class MessageStore:
             finish.reached_state or "",
             now_ms,
             "1" if record.callback_url else "",
+            finish.report_due_ms or "",
             *fields,
         ]
         return keys, args
@@ -389,7 +394,7 @@ class MessageStore:
         """Record a delivery report; see ``apply_report.lua`` for what comes back."""
         return str(
             self._apply_report(
-                keys=[message_key(message_id), CALLBACKS, METRICS],
+                keys=[message_key(message_id), CALLBACKS, METRICS, AWAITING_REPORTS],
                 args=[state, provider_status, reason, now_ms, message_id],
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 __all__ = [
+    "AWAITING_REPORTS",
     "CALLBACKS",
     "CALLBACK_TRIES",
     "DEAD_LETTERS",
@@ -47,6 +48,9 @@ PENDING = f"{PREFIX}:pending"
 # only one there; a job takes up to messages.bulk_job_size ids from the head and claims them, and
 # queues the next job when it leaves any behind (MessageStore.take_ready).
 READY_PREFIX = f"{PREFIX}:ready:"
+# Sorted set: accepted message ids waiting for their final delivery report, scored by when they
+# stop waiting (acceptance + delivery_reports.timeout_s, epoch ms): then they end delivery_unknown.
+AWAITING_REPORTS = f"{PREFIX}:awaiting_reports"
 # Sorted set: dead-lettered message ids, scored by when they were dead-lettered (epoch ms).
 DEAD_LETTERS = f"{PREFIX}:dead"
 # Sorted set: status callbacks to post, "<message id>|<state>", scored by when due (epoch ms).

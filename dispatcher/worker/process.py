@@ -32,6 +32,7 @@ from dispatcher.store.connection import RedisClient, connect_redis
 from dispatcher.store.delay_queue import DelayQueue
 from dispatcher.store.heartbeats import Heartbeat
 from dispatcher.store.messages import MessageStore
+from dispatcher.store.report_deadlines import ReportDeadlines
 from dispatcher.worker.count_flusher import Flusher
 
 __all__ = ["WorkerRuntime", "close_worker_runtime", "worker_runtime"]
@@ -99,6 +100,7 @@ class WorkerRuntime:
             restore_jobs=lambda: restore_abandoned_jobs(app),
             restore_every_ms=settings.celery.unacked_restore_interval_s * 1000,
             orphan_after_ms=settings.worker.claim_deadline_s * 1000,
+            report_deadlines=ReportDeadlines(client),
         )
 
     def start_background(self) -> None:

@@ -10,7 +10,8 @@ local function claim(message, delay, pending, token, lease_ms, now, id)
   local fields = {}
   for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
   local state = fields['state']
-  local done = {accepted = true, delivered = true, undelivered = true, failed = true, expired = true}
+  local done = {accepted = true, delivered = true, undelivered = true, delivery_unknown = true,
+    failed = true, expired = true}
   if done[state] then return {'done', state} end
   if state == 'retry_scheduled' then
     local due = tonumber(fields['next_attempt_at_ms'] or '0')

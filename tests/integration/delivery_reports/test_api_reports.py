@@ -4,6 +4,7 @@ simulator's personalities and a web app's callback receiver on loopback."""
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 import pytest
@@ -185,3 +186,40 @@ def test_reports_are_authenticated_and_idempotent(
         200,
         {"reports": 1, "outcomes": {"unknown": 1}},
     )
+
+
+def test_no_report_in_time_ends_delivery_unknown_and_a_late_one_still_applies(
+    api_factory: ApiFactory,
+    worker_factory: WorkerFactory,
+    simulator: RunningSimulator,
+    web_app: WebApp,
+) -> None:
+    """Sinch's reports wait at most 2 s here (its own delivery_report_timeout_s): accepted, no
+    report within 2 s → delivery_unknown, with a callback and a count; the report that comes at
+    5 s still moves it to delivered, with its callback."""
+    api = api_factory(delivery_reports=DeliveryReportSettings(secret=REPORT_TOKEN))
+    worker_factory(
+        {
+            **report_env("sinch", api.url, simulator),
+            "SMSD_PROVIDERS__SINCH__DELIVERY_REPORT_TIMEOUT_S": "2",
+            "SMSD_SCHEDULER__POLL_INTERVAL_S": "0.05",
+        }
+    )
+    simulator.state.report_delay_ms = 5_000
+    status, created = call(
+        "POST",
+        f"{api.url}/v1/messages",
+        {"to": NUMBER, "body": "hi", "providers": ["sinch"], "callback_url": web_app.url},
+    )
+    assert status == 202
+
+    def in_state(state: str) -> bool:
+        return bool(call("GET", f"{api.url}/v1/messages/{created['id']}")[1]["state"] == state)
+
+    wait_for(lambda: in_state("delivery_unknown"), timeout_s=20)
+    wait_for(lambda: in_state("delivered"), timeout_s=20)
+    wait_for(lambda: len(web_app.received) >= 3)
+    assert [e["state"] for e in web_app.events()] == ["accepted", "delivery_unknown", "delivered"]
+    with urllib.request.urlopen(f"{api.url}/metrics", timeout=10) as response:
+        metrics = response.read().decode()
+    assert 'smsdispatch_messages_total{state="delivery_unknown"} 1.0' in metrics

@@ -11,7 +11,13 @@ from dispatcher.core.states import MessageState
 from dispatcher.errors import StoreError, StoreUnavailableError
 from dispatcher.store.backlog import backlog
 from dispatcher.store.messages import ClaimStatus, Finish, MessageStore
-from dispatcher.store.redis_keys import message_key, ready_list_key, ready_moved_key
+from dispatcher.store.redis_keys import (
+    AWAITING_REPORTS,
+    message_key,
+    ready_list_key,
+    ready_moved_key,
+)
+from dispatcher.store.report_deadlines import ReportDeadlines
 from tests.conftest import end_lease
 
 NOW = 1_764_000_000_000
@@ -368,3 +374,63 @@ def test_take_ready_skips_what_is_not_to_be_sent(redis_client: redis.Redis) -> N
     assert message_id == "01S1"
     assert claim.status is ClaimStatus.DONE
     assert redis_client.hget(message_key("01S1"), "state") == "accepted"
+
+
+def _accepted(store: MessageStore, message_id: str, *, report_due_ms: int) -> None:
+    """``message_id`` created, claimed and recorded accepted, its report due by then."""
+    store.create(record(message_id), idempotency_ttl_s=60, now_ms=NOW)
+    claim = store.claim(message_id, lease_ms=10_000, now_ms=NOW)
+    attempt = Attempt(
+        number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="accepted"
+    )
+    finish = Finish(
+        claim,
+        attempt,
+        {"state": "accepted"},
+        now_ms=NOW,
+        reached_state="accepted",
+        report_due_ms=report_due_ms,
+    )
+    assert store.apply_finish(finish)
+
+
+def test_an_accepted_message_without_a_report_ends_delivery_unknown(
+    redis_client: redis.Redis,
+) -> None:
+    """Accepted, it waits for its report until its wait ends; then it ends delivery_unknown
+    (counted, a callback queued), once; a report that comes later still applies."""
+    store = MessageStore(redis_client, retention_s=100)
+    deadlines = ReportDeadlines(redis_client)
+    _accepted(store, "01U", report_due_ms=NOW + 1_000)
+    redis_client.hset(message_key("01U"), "callback_url", "http://127.0.0.1:9/cb")
+    assert redis_client.zscore(AWAITING_REPORTS, "01U") == NOW + 1_000
+    assert deadlines.end_overdue(now_ms=NOW + 999, batch_size=10) == 0
+    assert redis_client.hget(message_key("01U"), "state") == "accepted"
+    assert deadlines.end_overdue(now_ms=NOW + 1_000, batch_size=10) == 1
+    assert redis_client.hget(message_key("01U"), "state") == "delivery_unknown"
+    assert redis_client.hget("smsd:metrics", "messages|delivery_unknown") == "1"
+    assert "01U|delivery_unknown" in redis_client.zrange("smsd:callbacks", 0, -1)
+    assert deadlines.end_overdue(now_ms=NOW + 9_000, batch_size=10) == 0
+    assert deadlines.waiting() == 0
+    claim = store.claim("01U", lease_ms=10_000, now_ms=NOW + 9_000)
+    assert claim.status is ClaimStatus.DONE  # nothing is sent again
+    late = store.apply_report(
+        "01U", state="delivered", provider_status="DELIVRD", reason="", now_ms=NOW + 9_500
+    )
+    assert late == "applied"
+    assert redis_client.hget(message_key("01U"), "state") == "delivered"
+
+
+def test_a_reported_message_leaves_the_wait(redis_client: redis.Redis) -> None:
+    """A final report removes the message from those waiting, so its deadline ends nothing; a
+    pending report keeps it waiting."""
+    store = MessageStore(redis_client, retention_s=100)
+    deadlines = ReportDeadlines(redis_client)
+    _accepted(store, "01R", report_due_ms=NOW + 1_000)
+    _accepted(store, "01P", report_due_ms=NOW + 1_000)
+    for message_id, state in (("01R", "undelivered"), ("01P", "pending")):
+        store.apply_report(message_id, state=state, provider_status="X", reason="", now_ms=NOW + 10)
+    assert redis_client.zrange(AWAITING_REPORTS, 0, -1) == ["01P"]
+    assert deadlines.end_overdue(now_ms=NOW + 2_000, batch_size=10) == 1
+    assert redis_client.hget(message_key("01R"), "state") == "undelivered"
+    assert redis_client.hget(message_key("01P"), "state") == "delivery_unknown"

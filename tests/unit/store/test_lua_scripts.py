@@ -44,7 +44,7 @@ def test_no_script_spells_a_queue_name(name: str) -> None:
 
 def test_the_claim_knows_the_states_not_to_be_sent() -> None:
     """claim_lib's table of states whose jobs send nothing is NOT_TO_BE_SENT."""
-    table = re.search(r"local done = \{(.*?)\}", lua_source("claim_lib"))
+    table = re.search(r"local done = \{(.*?)\}", lua_source("claim_lib"), re.DOTALL)
     assert table is not None
     assert set(re.findall(r"(\w+) = true", table.group(1))) == {s.value for s in NOT_TO_BE_SENT}
 

@@ -1,0 +1,38 @@
+"""Accepted messages waiting for their final delivery report (``smsd:awaiting_reports``, scored by
+when they stop waiting): the finish of an accepted send adds one, a final report removes it, and
+every worker's delay-queue mover ends the overdue ones ``delivery_unknown``, so no message stays
+``accepted`` for ever. A report that comes later still applies (``apply_report.lua``)."""
+
+from __future__ import annotations
+
+import redis
+
+from dispatcher.store.connection import translates_redis_errors
+from dispatcher.store.lua_scripts import register_script
+from dispatcher.store.redis_keys import AWAITING_REPORTS, CALLBACKS, MESSAGE_PREFIX, METRICS
+
+__all__ = ["ReportDeadlines"]
+
+
+class ReportDeadlines:
+    """Ends the messages whose wait for a delivery report is over."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._end = register_script(client, "end_unreported")
+
+    @translates_redis_errors
+    def end_overdue(self, *, now_ms: int, batch_size: int) -> int:
+        """Up to ``batch_size`` messages still ``accepted`` past their wait ended
+        ``delivery_unknown``, in one step; how many."""
+        return int(
+            self._end(
+                keys=[AWAITING_REPORTS, CALLBACKS, METRICS],
+                args=[now_ms, batch_size, MESSAGE_PREFIX],
+            )
+        )
+
+    @translates_redis_errors
+    def waiting(self) -> int:
+        """How many accepted messages wait for their delivery report."""
+        return int(self._redis.zcard(AWAITING_REPORTS))
