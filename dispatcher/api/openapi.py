@@ -273,6 +273,10 @@ def _dashboard_schemas() -> dict[str, Any]:
                 "waiting_to_retry": {"type": "integer"},
                 "dead_letters": {"type": "integer"},
                 "callbacks_pending": {"type": "integer"},
+                "awaiting_reports": {
+                    "type": "integer",
+                    "description": "Accepted messages waiting for their final delivery report.",
+                },
                 "workers": {"type": "array", "items": {"type": "object"}},
                 "providers": {"type": "array", "items": {"type": "object"}},
                 "routes": {"type": "array", "items": {"type": "object"}},

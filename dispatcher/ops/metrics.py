@@ -73,6 +73,11 @@ class _BacklogCollector(Collector):
                 "Status callbacks not yet delivered.",
                 waiting["callbacks_pending"],
             ),
+            (
+                "awaiting_reports",
+                "Accepted messages waiting for their final delivery report.",
+                waiting["awaiting_reports"],
+            ),
             ("workers_fresh", "Workers that ran a job or canary recently.", len(seen) - stale),
             ("workers_stale", "Workers seen today whose heartbeat is stale.", stale),
         ):

@@ -60,7 +60,8 @@ def render_stats(snapshot: dict[str, Any]) -> str:
         f"queues       {queues}",
         f"in flight    {snapshot['in_flight']}    waiting to retry {snapshot['waiting_to_retry']}"
         f"    dead letters {snapshot['dead_letters']}"
-        f"    callbacks pending {snapshot['callbacks_pending']}",
+        f"    callbacks pending {snapshot['callbacks_pending']}"
+        f"    awaiting reports {snapshot['awaiting_reports']}",
     ]
     fresh = [w for w in snapshot["workers"] if not w["stale"]]
     stale = [w for w in snapshot["workers"] if w["stale"]]

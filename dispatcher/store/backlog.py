@@ -12,6 +12,7 @@ import redis
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.store.connection import translates_redis_errors
 from dispatcher.store.redis_keys import (
+    AWAITING_REPORTS,
     CALLBACKS,
     DEAD_LETTERS,
     DELAY_QUEUE,
@@ -35,7 +36,8 @@ def ping(client: redis.Redis) -> None:
 def backlog(client: redis.Redis) -> dict[str, Any]:
     """What waits, in one round trip: each Celery queue's depth (jobs), the messages on each
     queue's ready list (sent one by one, no job has taken them yet), messages in flight, in the
-    delay queue, in the dead letters, and status callbacks not yet delivered."""
+    delay queue, in the dead letters, accepted messages waiting for their delivery report, and
+    status callbacks not yet delivered."""
     queues = list(PRIORITY_QUEUES.values())
     pipe = client.pipeline(transaction=False)
     for queue in queues:
@@ -43,10 +45,10 @@ def backlog(client: redis.Redis) -> dict[str, Any]:
     for queue in queues:
         pipe.llen(ready_list_key(queue))
     pipe.zcount(PENDING, "-inf", "(0")  # sends in flight: scored by their lease end, negated
-    for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS):
+    for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS, AWAITING_REPORTS):
         pipe.zcard(key)
     raw = pipe.execute()
-    jobs, ready, (in_flight, retries, dead, callbacks) = raw[:3], raw[3:6], raw[6:]
+    jobs, ready, (in_flight, retries, dead, callbacks, awaiting) = raw[:3], raw[3:6], raw[6:]
     return {
         "queues": dict(zip(queues, jobs, strict=True)),
         "ready": dict(zip(queues, ready, strict=True)),
@@ -54,6 +56,7 @@ def backlog(client: redis.Redis) -> dict[str, Any]:
         "waiting_to_retry": retries,
         "dead_letters": dead,
         "callbacks_pending": callbacks,
+        "awaiting_reports": awaiting,
     }
 
 

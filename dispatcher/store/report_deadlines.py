@@ -18,7 +18,6 @@ class ReportDeadlines:
     """Ends the messages whose wait for a delivery report is over."""
 
     def __init__(self, client: redis.Redis) -> None:
-        self._redis = client
         self._end = register_script(client, "end_unreported")
 
     @translates_redis_errors
@@ -31,8 +30,3 @@ class ReportDeadlines:
                 args=[now_ms, batch_size, MESSAGE_PREFIX],
             )
         )
-
-    @translates_redis_errors
-    def waiting(self) -> int:
-        """How many accepted messages wait for their delivery report."""
-        return int(self._redis.zcard(AWAITING_REPORTS))

@@ -44,7 +44,7 @@ function summary(data) {
     ...["sms.high", "sms.normal", "sms.bulk"].map((q) => [`${q}: jobs, ready`, `${data.queues[q]}, ${data.ready[q]}`]),
     ["in flight", data.in_flight],
     ["waiting to retry", data.waiting_to_retry], ["dead letters", data.dead_letters],
-    ["callbacks pending", data.callbacks_pending],
+    ["callbacks pending", data.callbacks_pending], ["awaiting reports", data.awaiting_reports],
   ];
   $("summary").replaceChildren(...cards.map(([label, value]) => {
     const card = el("div", label, "card");

@@ -279,6 +279,7 @@ def test_delivery_reports_apply_once_and_only_to_accepted_messages(
     assert redis_client.zrange("smsd:callbacks", 0, -1) == ["01Q|delivered"]
     assert redis_client.hget("smsd:metrics", "messages|delivered") == "1"
     assert apply("01NOPE") == "missing"
+    assert backlog(redis_client)["awaiting_reports"] == 0  # not added by the report
 
     store.create(record("01D"), idempotency_ttl_s=60, now_ms=NOW)
     redis_client.hset(message_key("01D"), "state", "failed")
@@ -404,6 +405,7 @@ def test_an_accepted_message_without_a_report_ends_delivery_unknown(
     _accepted(store, "01U", report_due_ms=NOW + 1_000)
     redis_client.hset(message_key("01U"), "callback_url", "http://127.0.0.1:9/cb")
     assert redis_client.zscore(AWAITING_REPORTS, "01U") == NOW + 1_000
+    assert backlog(redis_client)["awaiting_reports"] == 1
     assert deadlines.end_overdue(now_ms=NOW + 999, batch_size=10) == 0
     assert redis_client.hget(message_key("01U"), "state") == "accepted"
     assert deadlines.end_overdue(now_ms=NOW + 1_000, batch_size=10) == 1
@@ -411,7 +413,7 @@ def test_an_accepted_message_without_a_report_ends_delivery_unknown(
     assert redis_client.hget("smsd:metrics", "messages|delivery_unknown") == "1"
     assert "01U|delivery_unknown" in redis_client.zrange("smsd:callbacks", 0, -1)
     assert deadlines.end_overdue(now_ms=NOW + 9_000, batch_size=10) == 0
-    assert deadlines.waiting() == 0
+    assert redis_client.zcard(AWAITING_REPORTS) == 0
     claim = store.claim("01U", lease_ms=10_000, now_ms=NOW + 9_000)
     assert claim.status is ClaimStatus.DONE  # nothing is sent again
     late = store.apply_report(
