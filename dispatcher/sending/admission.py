@@ -124,15 +124,18 @@ class Admitter:
             return outcome
         assert claim.record is not None
         record = claim.record
+        # The sender before us died mid-send: the provider may have the message, whether this
+        # claim sends it or only makes it wait (the flag must outlive a wait for its next send).
+        flag = {"possible_duplicate": "1"} if claim.previous_state is MessageState.SENDING else {}
         order = self._order(record)
         plan = plan_send(record, order, self._clock_ms())
         if isinstance(plan, Decision):
-            self._concluder.record_without_send(claim, plan)
+            self._concluder.record_without_send(claim, plan, flag)
             return plan.state.value
         chosen = self._admit(record, plan.providers, log)
         if isinstance(chosen, _Waiting):
             slot = {"slot_provider": chosen.slot_provider or "", "slot_at_ms": chosen.slot_at_ms}
-            self._concluder.record_without_send(claim, chosen.decision, slot)
+            self._concluder.record_without_send(claim, chosen.decision, {**slot, **flag})
             return chosen.decision.state.value
         provider_plan, admission = chosen
         return self._pending(claim, record, provider_plan, admission, order, task_id)

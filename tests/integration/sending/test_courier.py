@@ -12,6 +12,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.devstack.embedded_redis import free_port
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.sending.send_bridge import SendBridge
+from dispatcher.store.redis_keys import message_key, pause_key
 from providers.simulator import ScriptedAnswer
 from tests.conftest import SINCH_PLAN, SINCH_TOKEN, RunningSimulator, end_lease
 from tests.send_path_helpers import DirectCourier
@@ -135,8 +136,6 @@ def test_wrong_token_is_a_provider_error(
 
 
 def redis_ttl(dispatcher: Dispatcher, message_id: str) -> int:
-    from dispatcher.store.redis_keys import message_key
-
     return int(dispatcher.store_client.ttl(message_key(message_id)))
 
 
@@ -241,3 +240,30 @@ def test_completing_again_after_a_redis_error_counts_the_attempt_once(
     now_ms = int(time.time() * 1000)
     assert courier.gates.windows(["sinch"], now_ms=now_ms)["sinch"].calls == 0
     assert dispatcher.get_status(message_id)["attempts"][0]["outcome"] == "retryable"
+
+
+def test_a_dead_senders_message_that_must_wait_keeps_its_flag(
+    settings: Settings,
+    dispatcher: Dispatcher,
+    bridge: SendBridge,
+    simulator: RunningSimulator,
+    redis_client: redis.Redis,
+) -> None:
+    """A message whose sender died mid-send (the provider may have it), claimed again while
+    its provider is paused: it waits without a send, flagged possible_duplicate, and its next
+    send, once the pause is over, is flagged too."""
+    message_id = dispatcher.send_sms("+14155552671", "the sender died")
+    dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=int(time.time() * 1000))
+    end_lease(redis_client, message_id)
+    redis_client.set(pause_key("sinch"), "1", px=1_500)
+    courier = courier_for(settings, dispatcher, bridge)
+    assert courier.deliver(message_id) == "retry_scheduled"
+    status = dispatcher.get_status(message_id)
+    assert status["attempts"] == []
+    assert status["possible_duplicate"] is True
+    time.sleep(1.6)
+    redis_client.hset(message_key(message_id), "next_attempt_at_ms", 0)
+    assert courier.deliver(message_id) == "accepted"
+    status = dispatcher.get_status(message_id)
+    assert status["possible_duplicate"] is True
+    assert status["attempts"][-1]["possible_duplicate"] is True
