@@ -511,6 +511,14 @@ def _send_messages(dispatcher: Dispatcher, count: int, *, bulk: bool) -> list[st
     return ids
 
 
+def _stamps(stack: Stack, ids: list[str]) -> list[tuple[float, float]]:
+    """(created, updated) of each message that has both, epoch ms."""
+    pipe = stack.redis.pipeline(transaction=False)
+    for message_id in ids:
+        pipe.hmget(f"smsd:msg:{message_id}", "created_at_ms", "updated_at_ms")
+    return [(float(c), float(u)) for c, u in pipe.execute() if c and u]
+
+
 def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, workers: int) -> Row:
     stack.reset()
     with _sms_workers(stack, workers) as processes:
@@ -532,10 +540,7 @@ def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, worke
         cpu = meter.per_message(count)
         commands = stack.commands() - commands_before
         rss_after = _rss_mb(processes)
-        pipe = stack.redis.pipeline(transaction=False)
-        for message_id in ids:
-            pipe.hmget(f"smsd:msg:{message_id}", "created_at_ms", "updated_at_ms")
-        stamps = [(float(c), float(u)) for c, u in pipe.execute() if c and u]
+        stamps = _stamps(stack, ids)
         latencies = [u - c for c, u in stamps]
         # Until the last message was recorded accepted (the metrics counter lags by up to
         # worker.report_flush_s).
@@ -606,14 +611,6 @@ def _all_accepted(stack: Stack, ids: list[str]) -> bool:
     for message_id in ids:
         pipe.hget(f"smsd:msg:{message_id}", "state")
     return all(state == "accepted" for state in pipe.execute())
-
-
-def _stamps(stack: Stack, ids: list[str]) -> list[tuple[float, float]]:
-    """(created, updated) of each message, epoch ms."""
-    pipe = stack.redis.pipeline(transaction=False)
-    for message_id in ids:
-        pipe.hmget(f"smsd:msg:{message_id}", "created_at_ms", "updated_at_ms")
-    return [(float(c), float(u)) for c, u in pipe.execute()]
 
 
 def older_send_sms(stack: Stack, count: int, tree: Path) -> Row:

@@ -155,12 +155,7 @@ class SendPipeline:
             except BaseException:
                 self._room.give(len(part))
                 raise
-            for index, (message_id, claim) in enumerate(zip(part, claims, strict=True)):
-                try:
-                    outcomes.append(self._begin_in_room(message_id, task_id, claim))
-                except BaseException:
-                    self._room.give(len(part) - index - 1)
-                    raise
+            outcomes += self._begin_claimed(list(zip(part, claims, strict=True)), task_id)
         return outcomes
 
     def dispatch_ready(self, queue: str, *, task_id: str | None = None) -> int:
@@ -180,13 +175,20 @@ class SendPipeline:
             self._room.give(room)
             raise
         self._room.give(room - len(taken))
-        for index, (message_id, claim) in enumerate(taken):
-            try:
-                self._begin_in_room(message_id, task_id, claim)
-            except BaseException:
-                self._room.give(len(taken) - index - 1)
-                raise
+        self._begin_claimed(taken, task_id)
         return len(taken)
+
+    def _begin_claimed(self, claimed: list[tuple[str, Claim]], task_id: str | None) -> list[str]:
+        """With room taken for all of ``claimed`` (ids with their claims): begin each; if one
+        raises, the room of those not begun is given back."""
+        outcomes: list[str] = []
+        for index, (message_id, claim) in enumerate(claimed):
+            try:
+                outcomes.append(self._begin_in_room(message_id, task_id, claim))
+            except BaseException:
+                self._room.give(len(claimed) - index - 1)
+                raise
+        return outcomes
 
     def dispatch(self, message_id: str, *, task_id: str | None = None) -> str:
         """Begin the delivery of ``message_id`` and leave its exchange to the loop; returns what

@@ -190,6 +190,14 @@ def test_expired_before_send(
     assert simulator.state.total_sends == 0
 
 
+def left_by_a_dead_sender(dispatcher: Dispatcher, client: redis.Redis, body: str) -> str:
+    """A new message, claimed and left `sending` by a worker that died (its lease ran out)."""
+    message_id = dispatcher.send_sms("+14155552671", body)
+    dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=int(time.time() * 1000))
+    end_lease(client, message_id)
+    return message_id
+
+
 def test_send_after_a_dead_sender_is_marked(
     settings: Settings,
     dispatcher: Dispatcher,
@@ -198,9 +206,7 @@ def test_send_after_a_dead_sender_is_marked(
     redis_client: redis.Redis,
 ) -> None:
     """A message left in `sending` by a worker that died is sent with possible_duplicate set."""
-    message_id = dispatcher.send_sms("+14155552671", "x")
-    dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=int(time.time() * 1000))
-    end_lease(redis_client, message_id)  # the dead worker's lease ran out
+    message_id = left_by_a_dead_sender(dispatcher, redis_client, "x")
     courier_for(settings, dispatcher, bridge).deliver(message_id)
     status = dispatcher.get_status(message_id)
     assert status["possible_duplicate"] is True
@@ -252,9 +258,7 @@ def test_a_dead_senders_message_that_must_wait_keeps_its_flag(
     """A message whose sender died mid-send (the provider may have it), claimed again while
     its provider is paused: it waits without a send, flagged possible_duplicate, and its next
     send, once the pause is over, is flagged too."""
-    message_id = dispatcher.send_sms("+14155552671", "the sender died")
-    dispatcher.store.claim(message_id, lease_ms=60_000, now_ms=int(time.time() * 1000))
-    end_lease(redis_client, message_id)
+    message_id = left_by_a_dead_sender(dispatcher, redis_client, "the sender died")
     redis_client.set(pause_key("sinch"), "1", px=1_500)
     courier = courier_for(settings, dispatcher, bridge)
     assert courier.deliver(message_id) == "retry_scheduled"

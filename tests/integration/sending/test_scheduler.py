@@ -25,11 +25,21 @@ def ready_template(dispatcher: Dispatcher) -> str:
     return job_template(dispatcher.celery_app, SEND_READY_TASK)
 
 
-def scheduler(dispatcher: Dispatcher, client: redis.Redis, batch: int = 50) -> DelayScheduler:
+def scheduler(
+    dispatcher: Dispatcher,
+    client: redis.Redis,
+    batch: int = 50,
+    *,
+    at_ms: int | None = None,
+    orphan_after_ms: int = 300_000,
+) -> DelayScheduler:
+    """A mover on ``client``; with ``at_ms``, its clock stands still at that time."""
     return DelayScheduler(
         DelayQueue(client, job_template(dispatcher.celery_app), ready_template(dispatcher)),
         poll_interval_s=0.01,
         batch_size=batch,
+        clock_ms=now_ms if at_ms is None else lambda: at_ms,
+        orphan_after_ms=orphan_after_ms,
     )
 
 
@@ -128,13 +138,7 @@ def test_lost_jobs_get_new_ones(dispatcher: Dispatcher, redis_client: redis.Redi
     scheduler(dispatcher, redis_client).run_once()  # publishes the retry's job
     dispatcher.store.claim(held, lease_ms=60_000, now_ms=now_ms())
     later = now_ms() + 31_000
-    sweeper = DelayScheduler(
-        DelayQueue(redis_client, job_template(dispatcher.celery_app), ready_template(dispatcher)),
-        poll_interval_s=0.01,
-        batch_size=50,
-        clock_ms=lambda: later,
-        orphan_after_ms=30_000,
-    )
+    sweeper = scheduler(dispatcher, redis_client, at_ms=later, orphan_after_ms=30_000)
     assert sweeper.requeue_orphans() == 0  # their jobs still wait in sms.normal
     redis_client.delete("sms.normal")  # ... and now they are gone
     assert sweeper.requeue_orphans() == 2
@@ -164,12 +168,6 @@ def test_a_moving_ready_list_is_left_alone(
         "sms.normal", count=50, lease_ms=60_000, now_ms=later - 1_000, ready_template="-"
     )
     redis_client.delete("sms.normal")  # the next job of the list is on its way to a worker
-    sweeper = DelayScheduler(
-        DelayQueue(redis_client, job_template(dispatcher.celery_app), ready_template(dispatcher)),
-        poll_interval_s=0.01,
-        batch_size=500,
-        clock_ms=lambda: later,
-        orphan_after_ms=30_000,
-    )
+    sweeper = scheduler(dispatcher, redis_client, 500, at_ms=later, orphan_after_ms=30_000)
     assert sweeper.requeue_orphans() == 0
     assert redis_client.lrange(ready_list_key("sms.normal"), 0, -1) == waiting[50:]
