@@ -18,7 +18,15 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import client_exceptions as cx
 
-from providers.base import HttpAnswer, HttpRequest, OutboundSms, Provider, SessionAuth
+from providers.base import (
+    DeliveryReport,
+    HttpAnswer,
+    HttpRequest,
+    OutboundSms,
+    Provider,
+    SessionAuth,
+    StatusPolling,
+)
 from providers.outcome import (
     OutcomeKind,
     Scope,
@@ -31,9 +39,11 @@ from providers.outcome import (
 __all__ = [
     "BODY_CAP_BYTES",
     "SendOutcome",
+    "StatusLookup",
     "conversation_budget_s",
     "exchange",
     "failure_phase",
+    "look_up_status",
     "read_capped",
     "send_through",
     "session_auth",
@@ -200,4 +210,40 @@ async def send_through(
             auth.forget_auth()
             continue
         return SendOutcome(provider.read_send_answer(answer), answer.status)
+    raise AssertionError("unreachable: the second try always returns")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusLookup:
+    """What a status lookup learnt: the provider's report, or why there is none (the lookup
+    failed, or its answer could not be read)."""
+
+    report: DeliveryReport | None
+    failure: str | None = None
+
+
+async def look_up_status(
+    session: aiohttp.ClientSession, provider: Provider, provider_message_id: str
+) -> StatusLookup:
+    """Ask ``provider`` (a :class:`StatusPolling` adapter) what became of the message it
+    accepted as ``provider_message_id``: its session credential fetched first where it needs
+    one, and after a 401, forgotten and fetched again once."""
+    assert isinstance(provider, StatusPolling)
+    auth = session_auth(provider)
+    for first_try in (True, False):
+        if auth is not None:
+            failed = await _authenticate(session, auth, provider.timeout_s)
+            if failed is not None:
+                return StatusLookup(None, failed.verdict.reason or "auth failed")
+        request = provider.build_status_query(provider_message_id)
+        answer = await exchange(session, request, timeout_s=provider.timeout_s)
+        if isinstance(answer, TransportFailure):
+            return StatusLookup(None, answer.error)
+        if answer.status == 401 and auth is not None and first_try:
+            auth.forget_auth()
+            continue
+        report = provider.read_status_answer(answer)
+        if report is None:
+            return StatusLookup(None, f"http_{answer.status}" if answer.status != 200 else "unread")
+        return StatusLookup(report)
     raise AssertionError("unreachable: the second try always returns")

@@ -206,6 +206,11 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
                 "attempts": {"type": "array", "items": {"type": "object"}},
                 "final_reason": nullable_string,
                 "delivery_report": {"type": ["object", "null"]},
+                "status_lookups": {
+                    "type": "integer",
+                    "description": "status lookups made at a provider that reports only when "
+                    "asked (GoSMS, YellowPush)",
+                },
             },
         },
         "DeadLetterPage": {
@@ -276,6 +281,12 @@ def _dashboard_schemas() -> dict[str, Any]:
                 "awaiting_reports": {
                     "type": "integer",
                     "description": "Accepted messages waiting for their final delivery report.",
+                },
+                "awaiting_lookups": {
+                    "type": "object",
+                    "description": "Of each provider, accepted messages waiting for a status "
+                    "lookup (providers that report only when asked).",
+                    "additionalProperties": {"type": "integer"},
                 },
                 "workers": {"type": "array", "items": {"type": "object"}},
                 "providers": {"type": "array", "items": {"type": "object"}},

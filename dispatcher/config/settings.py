@@ -117,7 +117,25 @@ class ProviderSettings(BaseModel):
     # How long an accepted message waits for this provider's final delivery report before it
     # ends ``delivery_unknown`` (unset: delivery_reports.timeout_s).
     delivery_report_timeout_s: int | None = Field(default=None, ge=1, le=30 * 86_400)
+    # Providers that report only when asked (GoSMS, YellowPush): every worker asks them for the
+    # status of each accepted message, waiting these seconds between one lookup and the next
+    # (the last wait repeats) until a final status or the report timeout. ``poll_reports =
+    # false`` leaves it to pushed reports. The lookups share ``poll_rate_limit`` per second
+    # between every worker, and a worker has at most ``poll_in_flight`` under way at once.
+    poll_reports: bool = True
+    poll_schedule_s: tuple[int, ...] = Field(
+        default=(30, 60, 120, 300, 600, 1_800, 3_600), min_length=1, max_length=100
+    )
+    poll_rate_limit: float = Field(default=5.0, gt=0, le=10_000)
+    poll_in_flight: int = Field(default=8, ge=1, le=1_000)
     circuit: CircuitSettings = CircuitSettings()
+
+    @field_validator("poll_schedule_s")
+    @classmethod
+    def _waits_are_positive(cls, waits: tuple[int, ...]) -> tuple[int, ...]:
+        if any(wait < 1 or wait > 86_400 for wait in waits):
+            raise ValueError("each wait between two status lookups is 1 to 86400 seconds")
+        return waits
 
     @property
     def burst(self) -> int:
@@ -259,6 +277,9 @@ class DeliveryReportSettings(BaseModel):
     # ``delivery_unknown`` (a report that comes later still applies); a provider may set its own
     # delivery_report_timeout_s.
     timeout_s: int = Field(default=259_200, ge=1, le=30 * 86_400)
+    # How often every worker looks for status lookups due at the providers that report only
+    # when asked (each provider's poll_schedule_s says when a message's lookup is due).
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
 
 
 class CallbackSettings(BaseModel):

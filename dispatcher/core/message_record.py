@@ -93,6 +93,8 @@ class MessageRecord:
     report_reason: str | None = None
     reported_at_ms: int | None = None
     callback_failed: bool = False  # a status callback to callback_url was given up
+    # Status lookups made at a provider that reports only when asked (hash field ``polls``).
+    status_lookups: int = 0
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -133,6 +135,7 @@ class MessageRecord:
             "report_reason": self.report_reason,
             "reported_at_ms": _optional_str(self.reported_at_ms),
             "callback_failed": "1" if self.callback_failed else None,
+            "polls": str(self.status_lookups) if self.status_lookups else None,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -174,6 +177,7 @@ class MessageRecord:
             report_reason=raw.get("report_reason") or None,
             reported_at_ms=_optional_int(raw.get("reported_at_ms")),
             callback_failed=raw.get("callback_failed") == "1",
+            status_lookups=int(raw.get("polls") or "0"),
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
@@ -209,6 +213,7 @@ class MessageRecord:
                     "at_ms": self.reported_at_ms,
                 }
             ),
+            "status_lookups": self.status_lookups,
             "callback_url": self.callback_url,
             "callback_failed": self.callback_failed,
         }

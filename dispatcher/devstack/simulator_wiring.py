@@ -77,7 +77,8 @@ def report_wiring(
     """Where each simulated provider posts delivery reports, so they reach the API: environment
     for the providers whose send names the URL (Sinch ``callback_url``, Twilio
     ``status_callback``), and kind → URL for the ones whose URL is set in their panel (the
-    simulator's ``/_sim/report-urls``)."""
+    simulator's ``/_sim/report-urls``). A provider the workers ask (GoSMS, YellowPush with
+    ``poll_reports``) posts none."""
     base = api_url.rstrip("/") + "/v1/delivery-reports"
     env: dict[str, str] = {}
     panel: dict[str, str] = {}
@@ -87,6 +88,8 @@ def report_wiring(
             env[env_var_for("providers", name, "callback_url")] = tokened
         elif kind == "twilio":  # signed with the auth token
             env[env_var_for("providers", name, "status_callback")] = f"{base}/{name}"
+        elif PERSONALITIES[kind].reports_when_asked and settings.providers[name].poll_reports:
+            continue  # the workers ask for its reports, as they must of the real provider
         else:
             panel[kind] = tokened
     return env, panel

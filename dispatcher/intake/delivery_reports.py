@@ -85,6 +85,7 @@ def receive_reports(
         if message_id is not None:
             outcome = store.apply_report(
                 message_id,
+                provider=provider.name,
                 state=item.status,
                 provider_status=item.provider_status,
                 reason=scrub(item.reason or ""),

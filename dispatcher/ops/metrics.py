@@ -4,9 +4,9 @@ Everything about sending is read from Redis at each scrape (one pipeline), so an
 gives the same figures however many workers run, and a worker restart loses nothing: the workers'
 Lua scripts count as they record (``smsd:metrics``) — attempts by provider and outcome, provider
 latency as a histogram, messages by the state they reached, waits for a provider (rate limit,
-429 pause, open circuit) — and the backlog is read as it stands: queue depths, retries waiting,
-in flight, dead letters, status callbacks pending, fresh and stale workers, each provider's
-circuit state. Request counts are this API process's own.
+429 pause, open circuit), status lookups by what they learnt — and the backlog is read as it
+stands: queue depths, retries waiting, in flight, dead letters, status callbacks pending, fresh
+and stale workers, each provider's circuit state. Request counts are this API process's own.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class _BacklogCollector(Collector):
         now = now_ms()
         counted, states = counters_and_circuits(self._redis, self._providers)
         yield from _counted(counted, self._providers)
-        waiting = backlog(self._redis)
+        waiting = backlog(self._redis, self._providers)
         queues = GaugeMetricFamily(
             "smsdispatch_queue_depth", "Jobs waiting in each Celery queue.", labels=["queue"]
         )
@@ -58,6 +58,15 @@ class _BacklogCollector(Collector):
         for queue, depth in waiting["ready"].items():
             ready.add_metric([queue], depth)
         yield ready
+        lookups = GaugeMetricFamily(
+            "smsdispatch_awaiting_lookups",
+            "Accepted messages waiting for a status lookup at a provider that reports only "
+            "when asked.",
+            labels=["provider"],
+        )
+        for provider, count in waiting["awaiting_lookups"].items():
+            lookups.add_metric([provider], count)
+        yield lookups
         seen = workers(self._redis, now_ms=now, heartbeat_s=self._heartbeat_s)
         stale = sum(1 for worker in seen if worker["stale"])
         for name, doc, value in (
@@ -124,6 +133,12 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
         "saturated.",
         labels=["provider", "why"],
     )
+    lookups = CounterMetricFamily(
+        "smsdispatch_status_lookups",
+        "Status lookups at providers that report only when asked, by what they learnt: "
+        "delivered, undelivered, pending, failed.",
+        labels=["provider", "outcome"],
+    )
     buckets: dict[str, list[int]] = {p: [0] * (len(LATENCY_BUCKETS_MS) + 1) for p in providers}
     sums: dict[str, float] = dict.fromkeys(providers, 0.0)
     for field, value in raw.items():
@@ -137,6 +152,9 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
         elif kind == "waits":
             provider, _, why = rest.partition("|")
             waits.add_metric([provider, why], count)
+        elif kind == "polls":
+            provider, _, outcome = rest.partition("|")
+            lookups.add_metric([provider, outcome], count)
         elif kind == "latency":
             provider, _, index = rest.partition("|")
             buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
@@ -153,4 +171,4 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             cumulative += count
             points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
         latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
-    yield from (attempts, messages, waits, latency)
+    yield from (attempts, messages, waits, lookups, latency)

@@ -40,7 +40,7 @@ def stats_snapshot(settings: Settings, client: RedisClient, *, now_ms: int) -> d
         entry["rate_use"] = round(per_s / limit, 4) if limit else None
     return {
         "at_ms": now_ms,
-        **backlog(client),
+        **backlog(client, list(settings.providers)),
         "workers": workers(client, now_ms=now_ms, heartbeat_s=settings.worker.heartbeat_s),
         **providers,
     }
@@ -63,6 +63,10 @@ def render_stats(snapshot: dict[str, Any]) -> str:
         f"    callbacks pending {snapshot['callbacks_pending']}"
         f"    awaiting reports {snapshot['awaiting_reports']}",
     ]
+    lookups = {name: n for name, n in snapshot["awaiting_lookups"].items() if n}
+    if lookups:
+        waiting = ", ".join(f"{name} {n}" for name, n in lookups.items())
+        lines.append(f"status lookups waiting  {waiting}")
     fresh = [w for w in snapshot["workers"] if not w["stale"]]
     stale = [w for w in snapshot["workers"] if w["stale"]]
     lines.append(f"workers      {len(fresh)} consuming, {len(stale)} stale")

@@ -22,7 +22,7 @@ from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.states import CALLBACK_STATES, MessageState
 from dispatcher.logs import get_logger, scrub
 from dispatcher.sending.pending_send import PendingSend
-from dispatcher.sending.send_plan import SendPlans
+from dispatcher.sending.send_plan import ProviderPlan, SendPlans
 from dispatcher.store.gates import ProviderGates
 from dispatcher.store.message_counts import MessageCounts
 from dispatcher.store.messages import Claim, Finish, MessageStore
@@ -211,6 +211,7 @@ class Concluder:
             provider_id=(provider, accepted_id) if provider and accepted_id else None,
             reached_state=decision.state.value if decision.state in CALLBACK_STATES else None,
             report_due_ms=now + plan.report_timeout_ms if accepted and plan else 0,
+            first_poll=_first_lookup(provider, plan, decision, now) if accepted else None,
         )
         return Concluded(finish, decision, provider)
 
@@ -267,3 +268,15 @@ def _detail_of(verdict: Verdict, http_status: int | None) -> str:
     status = f"HTTP {http_status} " if http_status is not None else ""
     code = f" [{verdict.provider_code}]" if verdict.provider_code else ""
     return f"{status}{verdict.kind.value}: {verdict.reason}{code}"
+
+
+def _first_lookup(
+    provider: str | None, plan: ProviderPlan | None, decision: Decision, now: int
+) -> tuple[str, int] | None:
+    """For a message just accepted by a provider that reports only when asked: (that provider,
+    when it is first asked); None when the provider is not asked or gave no id to ask by."""
+    if provider is None or plan is None or not plan.poll_schedule_ms:
+        return None
+    if not decision.provider_message_id:
+        return None
+    return provider, now + plan.poll_schedule_ms[0]

@@ -26,7 +26,13 @@ from dispatcher.sending.loop_thread import LoopThread
 from dispatcher.sending.public_resolver import PublicOnlyResolver
 from providers.base import OutboundSms, Provider
 from providers.outcome import TransportFailure, TransportPhase, classify_transport
-from providers.transport import SendOutcome, conversation_budget_s, send_through
+from providers.transport import (
+    SendOutcome,
+    StatusLookup,
+    conversation_budget_s,
+    look_up_status,
+    send_through,
+)
 
 __all__ = ["SendBridge"]
 
@@ -164,6 +170,23 @@ class SendBridge:
             then(error)
         else:
             then(task.result())
+
+    def look_up_many(self, lookups: list[tuple[Provider, str]]) -> list[StatusLookup]:
+        """Ask each provider for the status of the message it accepted as that id, all at once
+        on the loop, each in its provider's session; what each learnt, in order, within the
+        longest budget among them + grace."""
+        if not lookups:
+            return []
+
+        async def all_of() -> list[StatusLookup]:
+            asked = (look_up_status(self._session(p.name), p, pmid) for p, pmid in lookups)
+            return list(await asyncio.gather(*asked))
+
+        budget_s = max(conversation_budget_s(provider) for provider, _ in lookups)
+        try:
+            return self._loop_thread.run(all_of(), timeout_s=budget_s + _BRIDGE_GRACE_S)
+        except concurrent.futures.TimeoutError:
+            return [StatusLookup(None, "BridgeTimeout")] * len(lookups)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
         if self._callbacks_public_only and refused_literal(yarl.URL(url).host):

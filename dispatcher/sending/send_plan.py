@@ -1,8 +1,8 @@
 """What sending through each provider needs, worked out once at start-up: its adapter and
 settings, its conversation budget, the retry policy in force for it, how far a message may wait
-for its rate-limit slot, how long an accepted message waits for its delivery report, and the
-adapter's flags (whether its rate limit counts message parts, whether its delivery reports carry
-our message id)."""
+for its rate-limit slot, how long an accepted message waits for its delivery report, when its
+status is looked up (providers that report only when asked), and the adapter's flags (whether
+its rate limit counts message parts, whether its delivery reports carry our message id)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dispatcher.config.settings import ProviderSettings, Settings
 from dispatcher.core.retry_policy import RetryPolicy, resolve_policy
-from providers.base import Provider
+from providers.base import Provider, StatusPolling
 from providers.transport import conversation_budget_s
 
 __all__ = ["ProviderPlan", "SendPlans", "build_send_plans"]
@@ -34,6 +34,9 @@ class ProviderPlan:
     counts_segments: bool
     reports_carry_reference: bool
     report_timeout_ms: int = 259_200_000  # after acceptance, until delivery_unknown
+    # The waits between status lookups (ms) of a provider that reports only when asked and is
+    # to be asked; empty for the others.
+    poll_schedule_ms: tuple[int, ...] = ()
 
     @property
     def probe_window_ms(self) -> int:
@@ -73,6 +76,9 @@ def build_send_plans(settings: Settings, providers: Mapping[str, Provider]) -> S
             reports_carry_reference=bool(adapter.reports_carry_reference),
             report_timeout_ms=1000
             * (cfg.delivery_report_timeout_s or settings.delivery_reports.timeout_s),
+            poll_schedule_ms=tuple(1000 * wait for wait in cfg.poll_schedule_s)
+            if cfg.poll_reports and isinstance(adapter, StatusPolling)
+            else (),
         )
     longest_s = max(
         (conversation_budget_s(p) for p in providers.values()), default=_DEFAULT_CONVERSATION_S

@@ -20,6 +20,7 @@ from dispatcher.store.redis_keys import (
     PENDING,
     circuit_key,
     hour_key,
+    poll_queue_key,
     ready_list_key,
 )
 
@@ -33,11 +34,11 @@ def ping(client: redis.Redis) -> None:
 
 
 @translates_redis_errors
-def backlog(client: redis.Redis) -> dict[str, Any]:
+def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any]:
     """What waits, in one round trip: each Celery queue's depth (jobs), the messages on each
     queue's ready list (sent one by one, no job has taken them yet), messages in flight, in the
-    delay queue, in the dead letters, accepted messages waiting for their delivery report, and
-    status callbacks not yet delivered."""
+    delay queue, in the dead letters, accepted messages waiting for their delivery report (and,
+    of each of ``providers``, for a status lookup), and status callbacks not yet delivered."""
     queues = list(PRIORITY_QUEUES.values())
     pipe = client.pipeline(transaction=False)
     for queue in queues:
@@ -47,8 +48,10 @@ def backlog(client: redis.Redis) -> dict[str, Any]:
     pipe.zcount(PENDING, "-inf", "(0")  # sends in flight: scored by their lease end, negated
     for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS, AWAITING_REPORTS):
         pipe.zcard(key)
+    for name in providers:
+        pipe.zcard(poll_queue_key(name))
     raw = pipe.execute()
-    jobs, ready, (in_flight, retries, dead, callbacks, awaiting) = raw[:3], raw[3:6], raw[6:]
+    jobs, ready, (in_flight, retries, dead, callbacks, awaiting) = raw[:3], raw[3:6], raw[6:11]
     return {
         "queues": dict(zip(queues, jobs, strict=True)),
         "ready": dict(zip(queues, ready, strict=True)),
@@ -57,6 +60,7 @@ def backlog(client: redis.Redis) -> dict[str, Any]:
         "dead_letters": dead,
         "callbacks_pending": callbacks,
         "awaiting_reports": awaiting,
+        "awaiting_lookups": dict(zip(providers, raw[11:], strict=True)),
     }
 
 

@@ -42,6 +42,7 @@ from dispatcher.store.redis_keys import (
     PENDING,
     idempotency_key,
     message_key,
+    poll_queue_key,
     provider_id_key,
     ready_list_key,
     ready_moved_key,
@@ -116,6 +117,9 @@ class Finish:
     reached_state: str | None = None
     # Accepted: when it stops waiting for its delivery report (epoch ms; 0 when not accepted).
     report_due_ms: int = 0
+    # Accepted through a provider that reports only when asked: (that provider, when its status
+    # is first looked up, epoch ms).
+    first_poll: tuple[str, int] | None = None
 
 
 def _claim_of(result: list[Any], token: str) -> Claim:
@@ -363,6 +367,7 @@ class MessageStore:
             provider_id_key(*provider_id) if provider_id else message_key(record.id),
             CALLBACKS,
             AWAITING_REPORTS,
+            poll_queue_key(finish.first_poll[0]) if finish.first_poll else message_key(record.id),
         ]
         args = [
             finish.claim.token,
@@ -375,6 +380,7 @@ class MessageStore:
             now_ms,
             "1" if record.callback_url else "",
             finish.report_due_ms or "",
+            finish.first_poll[1] if finish.first_poll else "",
             *fields,
         ]
         return keys, args
@@ -389,14 +395,26 @@ class MessageStore:
 
     @translates_redis_errors
     def apply_report(
-        self, message_id: str, *, state: str, provider_status: str, reason: str, now_ms: int
+        self,
+        message_id: str,
+        *,
+        provider: str,
+        state: str,
+        provider_status: str,
+        reason: str,
+        now_ms: int,
     ) -> str:
-        """Record a delivery report; see ``apply_report.lua`` for what comes back."""
+        """Record a delivery report from ``provider`` (pushed or looked up); see
+        ``apply_report.lua`` for what comes back."""
+        keys = [
+            message_key(message_id),
+            CALLBACKS,
+            METRICS,
+            AWAITING_REPORTS,
+            poll_queue_key(provider),
+        ]
         return str(
-            self._apply_report(
-                keys=[message_key(message_id), CALLBACKS, METRICS, AWAITING_REPORTS],
-                args=[state, provider_status, reason, now_ms, message_id],
-            )
+            self._apply_report(keys=keys, args=[state, provider_status, reason, now_ms, message_id])
         )
 
     # --- dead letters -------------------------------------------------------------------------

@@ -22,6 +22,8 @@ __all__ = [
     "idempotency_key",
     "message_key",
     "pause_key",
+    "poll_queue_key",
+    "poll_rate_key",
     "provider_id_key",
     "rate_key",
     "ready_list_key",
@@ -59,7 +61,7 @@ CALLBACKS = f"{PREFIX}:callbacks"
 CALLBACK_TRIES = f"{PREFIX}:callbacks:tries"
 # Hash: counters since the start for /metrics ("attempts|<provider>|<outcome>",
 # "latency|<provider>|<bucket>", "latency_ms_sum|<provider>", "messages|<state>",
-# "waits|<provider>|<why>").
+# "waits|<provider>|<why>", "polls|<provider>|<outcome>").
 METRICS = f"{PREFIX}:metrics"
 # Sorted set: worker name -> when it last proved it is consuming (epoch ms).
 WORKER_HEARTBEATS = f"{PREFIX}:workers"
@@ -131,3 +133,16 @@ def ready_list_key(queue: str) -> str:
 def ready_moved_key(queue: str) -> str:
     """String: when a send job last took messages from ``queue``'s ready list (epoch ms)."""
     return f"{READY_PREFIX}{queue}:moved"
+
+
+def poll_queue_key(provider: str) -> str:
+    """Sorted set: the accepted messages of a provider that reports only when asked, scored by
+    when their status is next looked up (epoch ms); while a worker looks one up, by when that
+    lookup is given up on (MessageStore.take_due_polls)."""
+    return f"{PREFIX}:polls:{provider}"
+
+
+def poll_rate_key(provider: str) -> str:
+    """String with a TTL: the provider's status-lookup rate limit (GCRA theoretical arrival
+    time), shared by every worker."""
+    return f"{PREFIX}:rate:{provider}:polls"

@@ -1,4 +1,5 @@
-"""The worker process: its runtime (providers, status store, loop bridge, background threads).
+"""The worker process: its runtime (providers, status store, loop bridge, background threads:
+the delay-queue mover, status callbacks, status lookups, the flusher).
 
 The runtime is built on first use in the process that runs jobs (``smsdispatch worker`` builds it
 before Celery starts, so a provider with missing credentials or an unknown kind stops the worker
@@ -24,6 +25,7 @@ from dispatcher.queueing.celery_app import get_celery_app
 from dispatcher.queueing.job_payloads import job_template
 from dispatcher.sending.delay_queue_mover import Canary, DelayScheduler
 from dispatcher.sending.pipeline import SendPipeline
+from dispatcher.sending.report_poller import ReportPoller
 from dispatcher.sending.send_bridge import SendBridge
 from dispatcher.sending.send_path import build_send_path
 from dispatcher.sending.status_callbacks import CallbackSender
@@ -33,6 +35,7 @@ from dispatcher.store.delay_queue import DelayQueue
 from dispatcher.store.heartbeats import Heartbeat
 from dispatcher.store.messages import MessageStore
 from dispatcher.store.report_deadlines import ReportDeadlines
+from dispatcher.store.report_polls import ReportPolls
 from dispatcher.worker.count_flusher import Flusher
 
 __all__ = ["WorkerRuntime", "close_worker_runtime", "worker_runtime"]
@@ -84,6 +87,13 @@ class WorkerRuntime:
             settings.callbacks,
             poll_interval_s=settings.scheduler.poll_interval_s,
         )
+        self.poller = ReportPoller(
+            self.path.plans,
+            self.bridge,
+            ReportPolls(client),
+            self.store,
+            interval_s=settings.delivery_reports.poll_interval_s,
+        )
 
     def _scheduler(self, settings: Settings, app: Celery, client: RedisClient) -> DelayScheduler:
         """The delay-queue mover, with this worker's canary and the sweeps for lost jobs."""
@@ -104,9 +114,11 @@ class WorkerRuntime:
         )
 
     def start_background(self) -> None:
-        """The delay-queue mover (and heartbeat), the status-callback sender, the flusher."""
+        """The delay-queue mover (and heartbeat), the status-callback sender, the status
+        lookups, the flusher."""
         self.scheduler.start()
         self.callbacks.start()
+        self.poller.start()
         self._flusher.start()
 
     def close(self) -> None:
@@ -114,6 +126,7 @@ class WorkerRuntime:
         if not self.pipeline.drain(self._drain_s):
             get_logger().warning("worker.sends_left_in_flight", count=self.pipeline.in_flight)
         self._flusher.stop()
+        self.poller.stop()
         self.callbacks.stop()
         self.scheduler.stop()
         self.bridge.close()

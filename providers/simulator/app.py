@@ -12,6 +12,9 @@ double):
 - ``POST /_sim/outage`` ``{"status": 503, "seconds": 20, "provider": "sinch"}``: answer every
   send (to that personality only, with ``provider``) with that status for ``seconds``, or until
   ``{"status": null}``.
+- ``POST /_sim/lookup-outage`` ``{"status": 503, "provider": "gosms"}``: answer every status
+  lookup (GoSMS ``/sms/get``, YellowPush ``/sms_edr``, Sinch's List Batches; at that personality
+  only, with ``provider``) with that status until ``{"status": null}``; sends go on as before.
 - ``GET /_sim/requests[?client_reference=…]``: the sends received (newest last).
 - ``GET /_sim/stats``: counts, and references received more than once.
 - ``POST /_sim/report-urls`` ``{"provider": "cecula", "url": "http://127.0.0.1:8080/..."}``: where
@@ -110,6 +113,7 @@ def build_app(config: SimulatorConfig, state: SimulatorState | None = None) -> w
     app.router.add_post("/_sim/expire-tokens", _expire_tokens)
     app.router.add_post("/_sim/latency", _latency)
     app.router.add_post("/_sim/outage", _outage)
+    app.router.add_post("/_sim/lookup-outage", _lookup_outage)
     app.router.add_get("/_sim/requests", _requests)
     app.router.add_get("/_sim/stats", _stats)
     app.router.add_post("/_sim/reset", _reset)
@@ -172,6 +176,19 @@ async def _outage(request: web.Request) -> web.Response:
         return _bad_request("seconds must be a positive number")
     state.start_outage(status, seconds=seconds, provider=provider)
     return web.json_response({"outage": status, "seconds": seconds, "provider": provider})
+
+
+async def _lookup_outage(request: web.Request) -> web.Response:
+    data = await _json_object(request)
+    if data is None or "status" not in data:
+        return _bad_request("expected {'status': int | null, 'provider': str?}")
+    status, provider = data["status"], data.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        return _bad_request("provider must be a provider kind, e.g. 'gosms'")
+    if status is not None and (not isinstance(status, int) or not 100 <= status <= 599):
+        return _bad_request("status must be an HTTP status")
+    request.app[STATE_KEY].fail_lookups(status, provider=provider)
+    return web.json_response({"lookup_outage": status, "provider": provider})
 
 
 async def _report_url(request: web.Request) -> web.Response:

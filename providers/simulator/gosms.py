@@ -50,6 +50,7 @@ class GoSmsPersonality(Personality):
 
     kind = "gosms"
     credential_settings = ("api_token",)
+    reports_when_asked = True
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/sms/send", self.send)
@@ -85,6 +86,8 @@ class GoSmsPersonality(Personality):
     async def get(self, request: web.Request) -> web.StreamResponse:
         if not self._authorized(request):
             return self.failure(401, 1000)
+        if (refused := self.lookup_refused()) is not None:
+            return refused
         payload = await self._json(request)
         if payload is None:
             return self.failure(400, 1001)

@@ -99,6 +99,9 @@ class Personality(abc.ABC):
     kind: ClassVar[str]
     # The credential settings this personality checks (the same names as the adapter's).
     credential_settings: ClassVar[tuple[str, ...]]
+    # Whether the provider documents a status lookup by its message id, and no callback that
+    # can be relied on (GoSMS, YellowPush): its messages' reports are asked for, not pushed.
+    reports_when_asked: ClassVar[bool] = False
 
     def __init__(
         self, state: SimulatorState, credentials: Mapping[str, str], reports: ReportPoster
@@ -127,6 +130,13 @@ class Personality(abc.ABC):
 
     def outage(self, status: int) -> web.Response:
         return web.Response(status=status, text="Service Unavailable")
+
+    def lookup_refused(self) -> web.Response | None:
+        """Count a status lookup (a poll, a search by our reference); the failure it gets while
+        lookups at this provider are made to fail, else None."""
+        self.state.lookups[self.kind] += 1
+        status = self.state.lookup_failure(self.kind)
+        return None if status is None else self.outage(status)
 
     async def answer_send(
         self,

@@ -172,6 +172,23 @@ class SimulatorState:
         self.answering = 0  # sends received and not answered yet
         # provider kind (or every provider) -> status, until (monotonic) or None
         self._outages: dict[str, tuple[int, float | None]] = {}
+        # Status lookups (GoSMS /sms/get, YellowPush /sms_edr, Sinch's List Batches) by provider
+        # kind, and the status every lookup gets while lookups are made to fail.
+        self.lookups: collections.Counter[str] = collections.Counter()
+        self._lookup_failures: dict[str, int] = {}
+
+    def fail_lookups(self, status: int | None, *, provider: str | None = None) -> None:
+        """Answer every status lookup (at ``provider``, a kind, or at every personality) with
+        ``status``; None ends it."""
+        key = provider or _EVERY_PROVIDER
+        if status is None:
+            self._lookup_failures.pop(key, None)
+        else:
+            self._lookup_failures[key] = status
+
+    def lookup_failure(self, provider: str) -> int | None:
+        """The status a status lookup at ``provider`` gets right now, if lookups fail."""
+        return self._lookup_failures.get(provider, self._lookup_failures.get(_EVERY_PROVIDER))
 
     def start_outage(
         self, status: int, *, seconds: float | None = None, provider: str | None = None
@@ -234,6 +251,8 @@ class SimulatorState:
 
     def reset(self) -> None:
         self._outages.clear()
+        self._lookup_failures.clear()
+        self.lookups.clear()
         self.report_urls.clear()
         self.messages.clear()
         self.reports_posted.clear()
@@ -255,6 +274,7 @@ class SimulatorState:
             "outage_status": self.outage_status(),
             "sessions_issued": dict(self.sessions_issued),
             "reports_posted": {str(k): v for k, v in sorted(self.reports_posted.items())},
+            "lookups": dict(self.lookups),
         }
 
     @staticmethod

@@ -39,6 +39,7 @@ class YellowPushPersonality(Personality):
 
     kind = "yellowpush"
     credential_settings = ("username", "password")
+    reports_when_asked = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,6 +105,8 @@ class YellowPushPersonality(Personality):
     async def edr(self, request: web.Request) -> web.StreamResponse:
         if not self._bearer_ok(request):
             return self.failure(401, None)
+        if (refused := self.lookup_refused()) is not None:
+            return refused
         message = self.state.accepted(request.query.get("client_message_id", ""))
         if message is None or message.provider != self.kind:
             return web.json_response([])

@@ -1,10 +1,12 @@
 --#include callback_lib
 -- KEYS: message, delay queue, dead letters, pending index, provider-id index, status callbacks,
---       messages awaiting their delivery report.
+--       messages awaiting their delivery report, the provider's status lookups (or the message
+--       key when its provider is not asked).
 -- ARGV: token, attempt JSON or '', action (none|retry|dead_letter), score ms, message id,
 --       provider-id index ttl s or '' (not indexed), the state reached (for a callback) or '',
 --       now ms, '1' when the message has a callback URL, when an accepted message stops waiting
---       for its delivery report (ms) or '', then field/value pairs for the message hash.
+--       for its delivery report (ms) or '', when its status is first looked up (ms) or '', then
+--       field/value pairs for the message hash.
 -- Each attempt is a field of the record (``attempt:<n>``, its JSON), so the record's expiry covers
 -- them and a dead letter keeps them.
 local known = redis.call('HMGET', KEYS[1], 'claim', 'attempt_count', 'retry_seq')
@@ -21,7 +23,7 @@ if known[1] ~= ARGV[1] then
   if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
   return 0
 end
-for i = 11, #ARGV do table.insert(fields, ARGV[i]) end
+for i = 12, #ARGV do table.insert(fields, ARGV[i]) end
 table.insert(fields, 'lease_until_ms')
 table.insert(fields, '0')
 if ARGV[3] == 'retry' then
@@ -38,8 +40,9 @@ if ARGV[3] == 'dead_letter' then
   redis.call('PERSIST', KEYS[1])
 elseif ARGV[3] == 'retry' then
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
-elseif ARGV[10] ~= '' then
-  redis.call('ZADD', KEYS[7], ARGV[10], ARGV[5])
+else
+  if ARGV[10] ~= '' then redis.call('ZADD', KEYS[7], ARGV[10], ARGV[5]) end
+  if ARGV[11] ~= '' then redis.call('ZADD', KEYS[8], ARGV[11], ARGV[5]) end
 end
 redis.call('ZREM', KEYS[4], ARGV[5])
 return 1

@@ -266,7 +266,12 @@ def test_delivery_reports_apply_once_and_only_to_accepted_messages(
 
     def apply(message_id: str, state: str = "delivered") -> str:
         return store.apply_report(
-            message_id, state=state, provider_status="DELIVRD", reason="", now_ms=NOW + 5
+            message_id,
+            provider="sinch",
+            state=state,
+            provider_status="DELIVRD",
+            reason="",
+            now_ms=NOW + 5,
         )
 
     assert apply("01Q") == "not_accepted"
@@ -417,7 +422,12 @@ def test_an_accepted_message_without_a_report_ends_delivery_unknown(
     claim = store.claim("01U", lease_ms=10_000, now_ms=NOW + 9_000)
     assert claim.status is ClaimStatus.DONE  # nothing is sent again
     late = store.apply_report(
-        "01U", state="delivered", provider_status="DELIVRD", reason="", now_ms=NOW + 9_500
+        "01U",
+        provider="sinch",
+        state="delivered",
+        provider_status="DELIVRD",
+        reason="",
+        now_ms=NOW + 9_500,
     )
     assert late == "applied"
     assert redis_client.hget(message_key("01U"), "state") == "delivered"
@@ -431,7 +441,14 @@ def test_a_reported_message_leaves_the_wait(redis_client: redis.Redis) -> None:
     _accepted(store, "01R", report_due_ms=NOW + 1_000)
     _accepted(store, "01P", report_due_ms=NOW + 1_000)
     for message_id, state in (("01R", "undelivered"), ("01P", "pending")):
-        store.apply_report(message_id, state=state, provider_status="X", reason="", now_ms=NOW + 10)
+        store.apply_report(
+            message_id,
+            provider="sinch",
+            state=state,
+            provider_status="X",
+            reason="",
+            now_ms=NOW + 10,
+        )
     assert redis_client.zrange(AWAITING_REPORTS, 0, -1) == ["01P"]
     assert deadlines.end_overdue(now_ms=NOW + 2_000, batch_size=10) == 1
     assert redis_client.hget(message_key("01R"), "state") == "undelivered"

@@ -106,3 +106,16 @@ def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     write_config(tmp_path, "[worker]\nconcurrency = 8\n[routes]\ndefault = []\n", monkeypatch)
     monkeypatch.setenv("SMSD_WORKER__CONCURRENCY", "16")
     assert load_settings().worker.concurrency == 16
+
+
+@pytest.mark.parametrize("schedule", ["[]", "[30, 0]", "[100000]"])
+def test_a_bad_lookup_schedule_names_the_setting(
+    schedule: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Status lookups wait 1 s to a day between two lookups, and a schedule has one wait at
+    least: anything else stops the start with the setting named."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("SMSD_PROVIDERS__GOSMS__POLL_SCHEDULE_S", schedule)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "providers.gosms.poll_schedule_s" in str(caught.value)
