@@ -23,6 +23,8 @@ __all__ = [
     "InboundReport",
     "OutboundSms",
     "Provider",
+    "ReferenceLookup",
+    "ReferenceSearch",
     "ReportStatus",
     "SessionAuth",
     "SignedReports",
@@ -237,3 +239,28 @@ class StatusPolling(Protocol):
     def build_status_query(self, provider_message_id: str) -> HttpRequest: ...
 
     def read_status_answer(self, answer: HttpAnswer) -> DeliveryReport | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceSearch:
+    """What a search by our reference found: whether the provider has the message, and its id
+    for it."""
+
+    found: bool
+    provider_message_id: str | None = None
+
+
+@runtime_checkable
+class ReferenceLookup(Protocol):
+    """A provider that can be asked whether it has a message, by the reference we sent it with
+    (our message id): asked before a message that may have reached it is sent again."""
+
+    def build_reference_query(self, client_reference: str, *, since_ms: int) -> HttpRequest:
+        """The search for messages sent with ``client_reference`` at or after ``since_ms``."""
+        ...
+
+    def read_reference_answer(
+        self, answer: HttpAnswer, client_reference: str
+    ) -> ReferenceSearch | None:
+        """What the search found; None when its answer says nothing (an error, a bad body)."""
+        ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from dataclasses import dataclass
+from typing import Literal
 
 import aiohttp
 from aiohttp import client_exceptions as cx
@@ -24,6 +25,7 @@ from providers.base import (
     HttpRequest,
     OutboundSms,
     Provider,
+    ReferenceLookup,
     SessionAuth,
     StatusPolling,
 )
@@ -38,11 +40,13 @@ from providers.outcome import (
 
 __all__ = [
     "BODY_CAP_BYTES",
+    "Reconciliation",
     "SendOutcome",
     "StatusLookup",
     "conversation_budget_s",
     "exchange",
     "failure_phase",
+    "look_up_reference",
     "look_up_status",
     "read_capped",
     "send_through",
@@ -247,3 +251,31 @@ async def look_up_status(
             return StatusLookup(None, f"http_{answer.status}" if answer.status != 200 else "unread")
         return StatusLookup(report)
     raise AssertionError("unreachable: the second try always returns")
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """What asking a provider for a message by our reference came to: ``found`` (with its id
+    there), ``not_found``, or ``lookup_failed`` (with why)."""
+
+    outcome: Literal["found", "not_found", "lookup_failed"]
+    provider_message_id: str | None = None
+    reason: str | None = None
+
+
+async def look_up_reference(
+    session: aiohttp.ClientSession, provider: Provider, client_reference: str, since_ms: int
+) -> Reconciliation:
+    """Ask ``provider`` (a :class:`ReferenceLookup` adapter) whether it has a message sent with
+    ``client_reference`` at or after ``since_ms``."""
+    assert isinstance(provider, ReferenceLookup)
+    request = provider.build_reference_query(client_reference, since_ms=since_ms)
+    answer = await exchange(session, request, timeout_s=provider.timeout_s)
+    if isinstance(answer, TransportFailure):
+        return Reconciliation("lookup_failed", reason=answer.error)
+    search = provider.read_reference_answer(answer, client_reference)
+    if search is None:
+        return Reconciliation("lookup_failed", reason=f"http_{answer.status}")
+    if search.found:
+        return Reconciliation("found", search.provider_message_id)
+    return Reconciliation("not_found")

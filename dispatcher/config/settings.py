@@ -123,6 +123,11 @@ class ProviderSettings(BaseModel):
     # false`` leaves it to pushed reports. The lookups share ``poll_rate_limit`` per second
     # between every worker, and a worker has at most ``poll_in_flight`` under way at once.
     poll_reports: bool = True
+    # Providers that can be asked whether they have a message by our reference (Sinch's List
+    # Batches): before a message that may have reached it is sent again (its attempt had no
+    # clear answer, or its sender died mid-send), it is asked; a message it has is accepted
+    # with no second send. ``false`` resends at once, flagged possible_duplicate.
+    ask_before_resend: bool = True
     poll_schedule_s: tuple[int, ...] = Field(
         default=(30, 60, 120, 300, 600, 1_800, 3_600), min_length=1, max_length=100
     )
@@ -492,7 +497,8 @@ def _check_consistency(settings: Settings) -> None:
             raise ConfigError(
                 "worker.queues", f"{queue!r} is not one of {sorted(PRIORITY_QUEUES.values())}"
             )
-    longest_send_s = max((p.timeout_s for p in settings.providers.values()), default=10.0)
+    # A send may follow a lookup by our reference (ask_before_resend): count both.
+    longest_send_s = 2 * max((p.timeout_s for p in settings.providers.values()), default=10.0)
     if settings.celery.visibility_timeout_s <= 2 * (
         longest_send_s + settings.worker.lease_margin_s
     ):

@@ -36,6 +36,9 @@ class Attempt:
     possible_duplicate: bool = False
     task_id: str | None = None
     next_provider: str | None = None  # set when this attempt made the message fail over
+    # What asking the provider for the message by our reference, before this attempt, came to:
+    # found (the attempt is that finding: nothing was sent), not_found, lookup_failed.
+    reconciled: str | None = None
 
     def to_json(self) -> str:
         # Its fields are all scalars: no deep copy (asdict) needed.

@@ -4,7 +4,8 @@ Everything about sending is read from Redis at each scrape (one pipeline), so an
 gives the same figures however many workers run, and a worker restart loses nothing: the workers'
 Lua scripts count as they record (``smsd:metrics``) — attempts by provider and outcome, provider
 latency as a histogram, messages by the state they reached, waits for a provider (rate limit,
-429 pause, open circuit), status lookups by what they learnt — and the backlog is read as it
+429 pause, open circuit), status lookups by what they learnt, messages asked for before a
+resend — and the backlog is read as it
 stands: queue depths, retries waiting, in flight, dead letters, status callbacks pending, fresh
 and stale workers, each provider's circuit state. Request counts are this API process's own.
 """
@@ -139,6 +140,12 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
         "delivered, undelivered, pending, failed.",
         labels=["provider", "outcome"],
     )
+    reconciliations = CounterMetricFamily(
+        "smsdispatch_reconciliations",
+        "Messages asked for at a provider by our reference before a resend: found (accepted, "
+        "not sent again), not_found, lookup_failed.",
+        labels=["provider", "outcome"],
+    )
     buckets: dict[str, list[int]] = {p: [0] * (len(LATENCY_BUCKETS_MS) + 1) for p in providers}
     sums: dict[str, float] = dict.fromkeys(providers, 0.0)
     for field, value in raw.items():
@@ -155,6 +162,9 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
         elif kind == "polls":
             provider, _, outcome = rest.partition("|")
             lookups.add_metric([provider, outcome], count)
+        elif kind == "reconciled":
+            provider, _, outcome = rest.partition("|")
+            reconciliations.add_metric([provider, outcome], count)
         elif kind == "latency":
             provider, _, index = rest.partition("|")
             buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
@@ -171,4 +181,4 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             cumulative += count
             points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
         latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
-    yield from (attempts, messages, waits, lookups, latency)
+    yield from (attempts, messages, waits, lookups, reconciliations, latency)

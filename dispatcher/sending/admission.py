@@ -29,6 +29,7 @@ from dispatcher.core.states import MessageState
 from dispatcher.logs import get_logger
 from dispatcher.sending.conclusion import Concluder
 from dispatcher.sending.pending_send import PendingSend
+from dispatcher.sending.reconciliation import Reconciled, Reconciler
 from dispatcher.sending.send_plan import ProviderPlan, SendPlans
 from dispatcher.store.gates import Admission, ProviderGates
 from dispatcher.store.messages import Claim, ClaimStatus, MessageStore
@@ -79,7 +80,9 @@ class Admitter:
         rate_checks: Gcra,
         concluder: Concluder,
         clock_ms: Callable[[], int] = now_ms,
+        reconciler: Reconciler | None = None,
     ) -> None:
+        self._reconciler = reconciler
         self._plans = plans
         self._routes = routes
         self._store = store
@@ -106,12 +109,37 @@ class Admitter:
             ready_template=ready_template,
         )
 
+    def reconcile_many(self, claims: list[Claim]) -> list[Reconciled | None]:
+        """For each claim, what asking for its message by our reference came to, where it may
+        already be at a provider (None: nothing to ask); the lookups go out together. For
+        :meth:`begin`'s ``reconciled``."""
+        if self._reconciler is None:
+            return [None] * len(claims)
+        questions = [(claim, self._providers_to_ask(claim)) for claim in claims]
+        if not any(providers for _, providers in questions):
+            return [None] * len(claims)
+        return self._reconciler.ask(questions)
+
+    def _providers_to_ask(self, claim: Claim) -> tuple[str, ...]:
+        if self._reconciler is None or claim.status is not ClaimStatus.CLAIMED:
+            return ()
+        assert claim.record is not None
+        record = claim.record
+        return self._reconciler.providers_to_ask(claim, lambda: self._order(record))
+
     def begin(
-        self, message_id: str, *, task_id: str | None = None, claim: Claim | None = None
+        self,
+        message_id: str,
+        *,
+        task_id: str | None = None,
+        claim: Claim | None = None,
+        reconciled: Reconciled | None = None,
+        asked: bool = False,
     ) -> PendingSend | str:
-        """Claim the message (unless ``claim`` is one already made), route it and admit it to a
-        provider: the send to make, or what happened instead (already done, held elsewhere,
-        waiting, expired, ...)."""
+        """Claim the message (unless ``claim`` is one already made), ask for it where it may
+        already be (unless ``asked``: then ``reconciled`` is what that came to), route it and
+        admit it to a provider: the send to make, or what happened instead (already done, held
+        elsewhere, found at a provider, waiting, expired, ...)."""
         log = get_logger(message_id=message_id, task_id=task_id)
         if claim is None:
             claim = self._store.claim(
@@ -124,9 +152,24 @@ class Admitter:
             return outcome
         assert claim.record is not None
         record = claim.record
+        if not asked:
+            reconciled = self.reconcile_many([claim])[0]
+        if reconciled is not None:
+            log.info(
+                "sms.reconciled",
+                provider=reconciled.provider,
+                outcome=reconciled.outcome,
+                reason=reconciled.reason,
+            )
+            if reconciled.outcome == "found":
+                self._concluder.record_found(claim, reconciled)
+                return "accepted"
         # The sender before us died mid-send: the provider may have the message, whether this
-        # claim sends it or only makes it wait (the flag must outlive a wait for its next send).
-        flag = {"possible_duplicate": "1"} if claim.previous_state is MessageState.SENDING else {}
+        # claim sends it or only makes it wait (the flag must outlive a wait for its next send),
+        # unless the providers it may be at were asked and have it not.
+        unseen = reconciled is not None and reconciled.outcome == "not_found"
+        dead_sender = claim.previous_state is MessageState.SENDING and not unseen
+        flag = {"possible_duplicate": "1"} if dead_sender else {}
         order = self._order(record)
         plan = plan_send(record, order, self._clock_ms())
         if isinstance(plan, Decision):
@@ -138,7 +181,14 @@ class Admitter:
             self._concluder.record_without_send(claim, chosen.decision, {**slot, **flag})
             return chosen.decision.state.value
         provider_plan, admission = chosen
-        return self._pending(claim, record, provider_plan, admission, order, task_id)
+        pending = self._pending(claim, record, provider_plan, admission, order, task_id)
+        if reconciled is None:
+            return pending
+        return dataclasses.replace(
+            pending,
+            reconciled=reconciled.outcome,
+            possible_duplicate=pending.possible_duplicate and not unseen,
+        )
 
     def _pending(  # noqa: PLR0917 - the parts of one admitted send
         self,

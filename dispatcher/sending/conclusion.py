@@ -22,11 +22,12 @@ from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.states import CALLBACK_STATES, MessageState
 from dispatcher.logs import get_logger, scrub
 from dispatcher.sending.pending_send import PendingSend
+from dispatcher.sending.reconciliation import Reconciled
 from dispatcher.sending.send_plan import ProviderPlan, SendPlans
 from dispatcher.store.gates import ProviderGates
 from dispatcher.store.message_counts import MessageCounts
 from dispatcher.store.messages import Claim, Finish, MessageStore
-from providers.outcome import Verdict
+from providers.outcome import OutcomeKind, Verdict
 from providers.transport import SendOutcome
 
 __all__ = ["Concluded", "Concluder"]
@@ -152,6 +153,26 @@ class Concluder:
         """Record ``decision`` for a claimed message that ends, or waits, before any send."""
         self.record_one(self._concluded(claim, decision, None, None, extra))
 
+    def record_found(self, claim: Claim, found: Reconciled) -> None:
+        """Record a claimed message that asking found at a provider (by our reference):
+        ``accepted`` with the provider's id for it, the finding as its attempt, nothing sent
+        (and nothing counted in the provider's gates)."""
+        record = claim.record
+        assert record is not None
+        attempt = Attempt(
+            number=record.attempt_count + 1,
+            provider=found.provider,
+            started_at_ms=found.started_at_ms,
+            latency_ms=found.latency_ms,
+            outcome=OutcomeKind.ACCEPTED.value,
+            reason="found at the provider by our reference: not sent again",
+            provider_message_id=found.provider_message_id,
+            reconciled="found",
+        )
+        decision = Decision(MessageState.ACCEPTED, provider_message_id=found.provider_message_id)
+        extra = {"slot_provider": "", "slot_at_ms": ""}
+        self.record_one(self._concluded(claim, decision, found.provider, attempt, extra))
+
     def _report(
         self,
         pending: PendingSend,
@@ -261,6 +282,7 @@ def _attempt(
         provider_message_id=verdict.provider_message_id,
         possible_duplicate=pending.possible_duplicate,
         task_id=pending.task_id,
+        reconciled=pending.reconciled,
     )
 
 

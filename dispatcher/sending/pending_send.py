@@ -25,3 +25,6 @@ class PendingSend:
     task_id: str | None
     sms: OutboundSms
     started_at_ms: int
+    # What asking the provider for it by our reference, before this send, came to (not_found,
+    # lookup_failed), or None when it was not asked.
+    reconciled: str | None = None

@@ -38,6 +38,7 @@ from dispatcher.logs import get_logger
 from dispatcher.sending.background_thread import BackgroundThread
 from dispatcher.sending.conclusion import Concluded
 from dispatcher.sending.pending_send import PendingSend
+from dispatcher.sending.reconciliation import Reconciled
 from dispatcher.sending.send_bridge import SendBridge
 from dispatcher.sending.send_path import SendPath
 from dispatcher.store.messages import Claim
@@ -182,9 +183,14 @@ class SendPipeline:
         """With room taken for all of ``claimed`` (ids with their claims): begin each; if one
         raises, the room of those not begun is given back."""
         outcomes: list[str] = []
-        for index, (message_id, claim) in enumerate(claimed):
+        try:
+            asked = self._admitter.reconcile_many([claim for _, claim in claimed])
+        except BaseException:
+            self._room.give(len(claimed))
+            raise
+        for index, ((message_id, claim), reconciled) in enumerate(zip(claimed, asked, strict=True)):
             try:
-                outcomes.append(self._begin_in_room(message_id, task_id, claim))
+                outcomes.append(self._begin_in_room(message_id, task_id, claim, (reconciled,)))
             except BaseException:
                 self._room.give(len(claimed) - index - 1)
                 raise
@@ -197,11 +203,24 @@ class SendPipeline:
         self._room.take(1)
         return self._begin_in_room(message_id, task_id, None)
 
-    def _begin_in_room(self, message_id: str, task_id: str | None, claim: Claim | None) -> str:
-        """With room taken in the pipeline: begin, and hand the exchange to the loop (the room
-        is given back when the attempt is recorded, or at once when there is nothing to send)."""
+    def _begin_in_room(
+        self,
+        message_id: str,
+        task_id: str | None,
+        claim: Claim | None,
+        asked: tuple[Reconciled | None] | None = None,
+    ) -> str:
+        """With room taken in the pipeline: begin (``asked``: what asking for the message came
+        to, when it was asked already), and hand the exchange to the loop (the room is given
+        back when the attempt is recorded, or at once when there is nothing to send)."""
         try:
-            begun = self._admitter.begin(message_id, task_id=task_id, claim=claim)
+            begun = self._admitter.begin(
+                message_id,
+                task_id=task_id,
+                claim=claim,
+                reconciled=asked[0] if asked else None,
+                asked=asked is not None,
+            )
         except BaseException:
             self._room.give(1)
             raise

@@ -27,9 +27,11 @@ from dispatcher.sending.public_resolver import PublicOnlyResolver
 from providers.base import OutboundSms, Provider
 from providers.outcome import TransportFailure, TransportPhase, classify_transport
 from providers.transport import (
+    Reconciliation,
     SendOutcome,
     StatusLookup,
     conversation_budget_s,
+    look_up_reference,
     look_up_status,
     send_through,
 )
@@ -187,6 +189,26 @@ class SendBridge:
             return self._loop_thread.run(all_of(), timeout_s=budget_s + _BRIDGE_GRACE_S)
         except concurrent.futures.TimeoutError:
             return [StatusLookup(None, "BridgeTimeout")] * len(lookups)
+
+    def look_up_references(self, lookups: list[tuple[Provider, str, int]]) -> list[Reconciliation]:
+        """Ask each provider whether it has the message sent with that reference (at or after
+        that time, epoch ms), all at once on the loop; what each came to, in order, within the
+        longest provider timeout among them + grace."""
+        if not lookups:
+            return []
+
+        async def all_of() -> list[Reconciliation]:
+            asked = (
+                look_up_reference(self._session(p.name), p, reference, since_ms)
+                for p, reference, since_ms in lookups
+            )
+            return list(await asyncio.gather(*asked))
+
+        timeout_s = max(provider.timeout_s for provider, _, _ in lookups)
+        try:
+            return self._loop_thread.run(all_of(), timeout_s=timeout_s + _BRIDGE_GRACE_S)
+        except concurrent.futures.TimeoutError:
+            return [Reconciliation("lookup_failed", reason="BridgeTimeout")] * len(lookups)
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
         if self._callbacks_public_only and refused_literal(yarl.URL(url).host):

@@ -10,6 +10,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.core.clock import now_ms
 from dispatcher.sending.admission import Admitter
 from dispatcher.sending.conclusion import Concluder
+from dispatcher.sending.reconciliation import Reconciler, ReferenceAsker
 from dispatcher.sending.send_plan import SendPlans, build_send_plans
 from dispatcher.store.connection import RedisClient
 from dispatcher.store.gates import ProviderGates
@@ -41,9 +42,11 @@ def build_send_path(
     clock_ms: Callable[[], int] = now_ms,
     gates_fast_path_ms: int = 0,
     buffer_counts: bool = False,
+    reference_asker: ReferenceAsker | None = None,
 ) -> SendPath:
     """The send path through ``providers`` on ``client`` (a worker buffers its counts and uses
-    the gates' fast path; see ``worker.gates_cache_ms``)."""
+    the gates' fast path, see ``worker.gates_cache_ms``; with ``reference_asker``, a message that
+    may already be at a provider is asked for there before it is sent again)."""
     plans = build_send_plans(settings, providers)
     gates = ProviderGates(
         client, settings.providers, fast_path_ms=gates_fast_path_ms, clock_ms=clock_ms
@@ -58,5 +61,8 @@ def build_send_path(
         rate_checks=Gcra(client),
         concluder=concluder,
         clock_ms=clock_ms,
+        reconciler=Reconciler(plans, reference_asker, counts, clock_ms=clock_ms)
+        if reference_asker is not None
+        else None,
     )
     return SendPath(plans, gates, counts, admitter, concluder)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from dispatcher.config.settings import ProviderSettings, Settings
 from dispatcher.core.retry_policy import RetryPolicy, resolve_policy
-from providers.base import Provider, StatusPolling
+from providers.base import Provider, ReferenceLookup, StatusPolling
 from providers.transport import conversation_budget_s
 
 __all__ = ["ProviderPlan", "SendPlans", "build_send_plans"]
@@ -37,6 +37,8 @@ class ProviderPlan:
     # The waits between status lookups (ms) of a provider that reports only when asked and is
     # to be asked; empty for the others.
     poll_schedule_ms: tuple[int, ...] = ()
+    # Whether it is asked for a message by our reference before that message is sent again.
+    asks_before_resend: bool = False
 
     @property
     def probe_window_ms(self) -> int:
@@ -51,7 +53,9 @@ class SendPlans:
     by_provider: Mapping[str, ProviderPlan]
     enabled: tuple[str, ...]  # in configured order
     longest_conversation_s: float
-    lease_ms: int  # how long a claim holds a message: the longest conversation and a margin
+    # How long a claim holds a message: the longest conversation (and lookup before it) and a
+    # margin.
+    lease_ms: int
     min_calls: Mapping[str, int]  # each provider's circuit min_calls, for adaptive weights
 
     def __getitem__(self, provider: str) -> ProviderPlan:
@@ -79,14 +83,19 @@ def build_send_plans(settings: Settings, providers: Mapping[str, Provider]) -> S
             poll_schedule_ms=tuple(1000 * wait for wait in cfg.poll_schedule_s)
             if cfg.poll_reports and isinstance(adapter, StatusPolling)
             else (),
+            asks_before_resend=cfg.ask_before_resend and isinstance(adapter, ReferenceLookup),
         )
     longest_s = max(
         (conversation_budget_s(p) for p in providers.values()), default=_DEFAULT_CONVERSATION_S
+    )
+    # A message may be asked for before its send: the lease covers the longest lookup too.
+    longest_lookup_s = max(
+        (p.provider.timeout_s for p in plans.values() if p.asks_before_resend), default=0.0
     )
     return SendPlans(
         by_provider=plans,
         enabled=tuple(plans),
         longest_conversation_s=longest_s,
-        lease_ms=int((longest_s + settings.worker.lease_margin_s) * 1000),
+        lease_ms=int((longest_s + longest_lookup_s + settings.worker.lease_margin_s) * 1000),
         min_calls={n: p.circuit.min_calls for n, p in settings.providers.items()},
     )

@@ -1,10 +1,12 @@
-"""Messages that reached a state (accepted, failed, expired, ...), for ``/metrics``.
+"""Messages that reached a state (accepted, failed, expired, ...), and messages asked for by our
+reference before a resend, for ``/metrics``.
 
-The counts live in the metrics hash (``messages|<state>``). A worker counts the states its sends
-reach in memory and adds them there at each flush (every ``worker.report_flush_s``, see
-:mod:`dispatcher.worker.count_flusher`), instead of one Redis command per message; the message's own
-record is written at once, so only the counter lags. Counts not yet flushed when a worker is killed
-are lost to the counter (never to the messages). Unbuffered, each count goes to Redis at once.
+The counts live in the metrics hash (``messages|<state>``, ``reconciled|<provider>|<outcome>``).
+A worker counts them in memory and adds them there at each flush (every
+``worker.report_flush_s``, see :mod:`dispatcher.worker.count_flusher`), instead of one Redis
+command per message; the message's own record is written at once, so only the counter lags.
+Counts not yet flushed when a worker is killed are lost to the counter (never to the messages).
+Unbuffered, each count goes to Redis at once.
 """
 
 from __future__ import annotations
@@ -29,14 +31,22 @@ class MessageCounts:
         self._lock = threading.Lock()
         self._counts: collections.Counter[str] = collections.Counter()
 
-    @translates_redis_errors
     def reached(self, state: str) -> None:
         """One more message reached ``state``."""
+        self._count(f"messages|{state}")
+
+    def reconciled(self, provider: str, outcome: str) -> None:
+        """One more message was asked for at ``provider`` by our reference, before a resend:
+        ``found``, ``not_found`` or ``lookup_failed``."""
+        self._count(f"reconciled|{provider}|{outcome}")
+
+    @translates_redis_errors
+    def _count(self, field: str) -> None:
         if not self._buffered:
-            self._redis.hincrby(METRICS, f"messages|{state}", 1)
+            self._redis.hincrby(METRICS, field, 1)
             return
         with self._lock:
-            self._counts[state] += 1
+            self._counts[field] += 1
 
     @translates_redis_errors
     def flush(self) -> int:
@@ -48,8 +58,8 @@ class MessageCounts:
             return 0
         try:
             with self._redis.pipeline(transaction=False) as pipe:
-                for state, count in taken.items():
-                    pipe.hincrby(METRICS, f"messages|{state}", count)
+                for field, count in taken.items():
+                    pipe.hincrby(METRICS, field, count)
                 pipe.execute()
         except redis.RedisError:
             with self._lock:

@@ -101,6 +101,7 @@ class Claim:
     previous_state: MessageState | None = None
     record: MessageRecord | None = None
     token: str = ""
+    last_attempt: Attempt | None = None  # the record's latest attempt, when claimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +134,15 @@ def _claim_of(result: list[Any], token: str) -> Claim:
     flat = result[2]
     raw = dict(zip(flat[::2], flat[1::2], strict=True))
     raw["state"] = MessageState.SENDING.value  # the record was read just before the claim
-    return Claim(status, previous, MessageRecord.from_hash(raw), token)
+    count = raw.get("attempt_count", "0")
+    last = raw.get(f"attempt:{count}") if count != "0" else None
+    return Claim(
+        status,
+        previous,
+        MessageRecord.from_hash(raw),
+        token,
+        Attempt.from_json(last) if last else None,
+    )
 
 
 class MessageStore:

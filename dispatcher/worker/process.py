@@ -67,6 +67,7 @@ class WorkerRuntime:
             providers=providers,
             gates_fast_path_ms=settings.worker.gates_cache_ms,
             buffer_counts=True,
+            reference_asker=self.bridge,
         )
         self._flusher = Flusher(
             settings.worker.report_flush_s, self.path.gates.flush, self.path.counts.flush

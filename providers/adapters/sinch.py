@@ -16,6 +16,13 @@ Choices where the documents are silent, mirrored by the simulator:
   ``rejected``. ``blocked_account``: ``provider_error``.
 - Sinch documents no ``Retry-After``; it is honoured when present anyway.
 
+Asked before a resend (List Batches, ``GET .../batches?client_reference=<our id>&start_date=``;
+https://developers.sinch.com/docs/sms/api-reference/sms/tag/Batches/#tag/Batches/operation/ListBatches):
+``start_date`` defaults to the last 24 h, so the search passes one an hour before the message was
+created (room for clocks that differ); a ``200`` whose ``batches`` hold one with our
+``client_reference`` is found (its ``id`` is the batch), an empty list is not found, anything
+else says nothing.
+
 Delivery reports (``delivery_report = per_recipient_final`` when a callback URL is configured):
 ``recipient_delivery_report_sms`` (one recipient) and ``delivery_report_sms`` (batch summary with
 ``statuses[].recipients``); both echo ``client_reference`` (our message id). Queued and Dispatched
@@ -33,6 +40,7 @@ import hmac
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from providers.answers import read_coded_answer
 from providers.base import (
@@ -42,6 +50,7 @@ from providers.base import (
     HttpRequest,
     InboundReport,
     OutboundSms,
+    ReferenceSearch,
     ReportStatus,
     json_object,
 )
@@ -64,6 +73,11 @@ REGIONS: dict[str, str] = {
     "br": "https://br.sms.api.sinch.com",
     "ca": "https://ca.sms.api.sinch.com",
 }
+
+# How far before a message's creation a search by its reference starts (clocks differ).
+_SEARCH_MARGIN_MS = 3_600_000
+# A message sent more than twice under one reference is not looked for past this many batches.
+_SEARCH_PAGE_SIZE = 10
 
 # Sinch allows expire_at at most 3 days after the send time.
 _MAX_EXPIRY_MS = 3 * 86_400_000  # Sinch takes an expire_at at most 3 days ahead
@@ -159,6 +173,32 @@ class SinchProvider(ConfiguredAdapter[SinchSettings]):
             answer, id_field="id", rules=ERROR_CODES, code_type=str, text_field="text"
         )
 
+    def build_reference_query(self, client_reference: str, *, since_ms: int) -> HttpRequest:
+        query = urlencode(
+            {
+                "client_reference": client_reference,
+                "start_date": _iso_ms(since_ms - _SEARCH_MARGIN_MS),
+                "page_size": _SEARCH_PAGE_SIZE,
+            }
+        )
+        return HttpRequest("GET", f"{self._url}?{query}", headers=self._headers)
+
+    def read_reference_answer(
+        self, answer: HttpAnswer, client_reference: str
+    ) -> ReferenceSearch | None:
+        document = json_object(answer.body) if answer.status == 200 else None
+        batches = document.get("batches") if document is not None else None
+        if not isinstance(batches, list):
+            return None
+        for batch in batches:
+            if (
+                isinstance(batch, dict)
+                and batch.get("client_reference") == client_reference
+                and _text(batch.get("id"))
+            ):
+                return ReferenceSearch(True, batch["id"])
+        return ReferenceSearch(False)
+
     def read_delivery_report(self, report: InboundReport) -> list[DeliveryReport]:
         document = json_object(report.body)
         if document is None:
@@ -236,6 +276,10 @@ def verify_callback(secret: str, report: InboundReport) -> bool:
 
 def _expire_at(valid_until_ms: int) -> str:
     """``valid_until_ms`` (capped at the longest expiry Sinch takes) as ISO 8601 UTC, to the ms."""
-    until_ms = min(valid_until_ms, int(time.time() * 1000) + _MAX_EXPIRY_MS)
-    seconds, millis = divmod(until_ms, 1000)
+    return _iso_ms(min(valid_until_ms, int(time.time() * 1000) + _MAX_EXPIRY_MS))
+
+
+def _iso_ms(epoch_ms: int) -> str:
+    """``epoch_ms`` as ISO 8601 UTC to the millisecond (``YYYY-MM-DDThh:mm:ss.SSSZ``)."""
+    seconds, millis = divmod(epoch_ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"

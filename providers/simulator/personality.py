@@ -168,9 +168,9 @@ class Personality(abc.ABC):
             return self.outage(outage)
         scripted = self.state.next_answer(to, self.kind)
         delay_ms = self.state.latency_ms + (scripted.delay_ms if scripted else 0)
-        if delay_ms > 0:
-            await asyncio.sleep(delay_ms / 1000)
         if scripted is None or scripted.success:
+            # The provider has the message from the moment it takes it; its answer may come
+            # late (or never reach a client that gave up): a lookup meanwhile finds it.
             message = AcceptedMessage(
                 provider=self.kind,
                 provider_message_id=self.new_message_id(),
@@ -187,12 +187,14 @@ class Personality(abc.ABC):
             self._record(
                 request, to, payload, client_reference, answer.status, message.provider_message_id
             )
+            await _answer_after(delay_ms)
             url = callback_url or self.state.report_urls.get(self.kind)
             report = self.delivery_report(message, url) if url else None
             if report is not None:
                 self.reports.schedule(report)
             return answer
         self._record(request, to, payload, client_reference, scripted.status, None)
+        await _answer_after(delay_ms)
         if scripted.fault is not None:
             return await broken_answer(request, scripted)
         return self._scripted(scripted)
@@ -232,6 +234,11 @@ class Personality(abc.ABC):
 
 _CHUNK = b" " * 65_536
 _STALL_POLL_S = 0.1
+
+
+async def _answer_after(delay_ms: int) -> None:
+    if delay_ms > 0:
+        await asyncio.sleep(delay_ms / 1000)
 
 
 def _gone(request: web.Request) -> bool:

@@ -1,4 +1,6 @@
-"""The Sinch personality of the simulator: ``POST /xms/v1/{service_plan_id}/batches``.
+"""The Sinch personality of the simulator: ``POST /xms/v1/{service_plan_id}/batches`` (send) and
+``GET`` on the same path (List Batches, searched by ``client_reference`` from ``start_date``:
+answered from the batches it accepted, and failed on demand through ``/_sim/lookup-outage``).
 
 It checks what Sinch checks, in the order a client meets it: the bearer token for the service
 plan (401), the content type (415), the JSON (400 ``syntax_invalid_json``), the recipients (400
@@ -48,6 +50,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _iso(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _epoch_ms(iso: str) -> int:
+    """An ISO-8601 time (``YYYY-MM-DDThh:mm:ss.SSSZ``) as epoch ms; ValueError if it is not one."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
 class SinchPersonality(Personality):
     """Serves the Sinch batches endpoint for one service plan and token."""
 
@@ -60,14 +75,18 @@ class SinchPersonality(Personality):
     def new_message_id(self) -> str:
         return base64.b32encode(os.urandom(20)).decode()[:26]
 
-    async def batches(self, request: web.Request) -> web.StreamResponse:
-        if request.method != "POST":
-            return web.Response(status=405)
-        authorization_ok = (
+    def _authorized(self, request: web.Request) -> bool:
+        return (
             request.match_info["plan"] == self.credentials["service_plan_id"]
             and request.headers.get("Authorization") == f"Bearer {self.credentials['api_token']}"
         )
-        if not authorization_ok:
+
+    async def batches(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "GET":
+            return self.list_batches(request)
+        if request.method != "POST":
+            return web.Response(status=405)
+        if not self._authorized(request):
             return self.failure(401, None)
         if request.content_type != "application/json":
             return web.Response(status=415)
@@ -98,6 +117,46 @@ class SinchPersonality(Personality):
             payload=payload,
             client_reference=reference if isinstance(reference, str) else None,
             callback_url=callback if isinstance(callback, str) else None,
+        )
+
+    def list_batches(self, request: web.Request) -> web.StreamResponse:
+        """List Batches, as far as a search by ``client_reference`` goes: the batches accepted
+        with it at or after ``start_date`` (default: the last 24 hours), oldest first."""
+        if not self._authorized(request):
+            return self.failure(401, None)
+        if (refused := self.lookup_refused()) is not None:
+            return refused
+        query = request.query
+        try:
+            since_ms = _epoch_ms(query["start_date"]) if "start_date" in query else None
+            page_size = int(query.get("page_size", "30"))
+        except ValueError:
+            return self.failure(400, "syntax_invalid_parameter_format")
+        if since_ms is None:
+            since_ms = self.state.now_ms() - 86_400_000
+        reference = query.get("client_reference")
+        found = [
+            m
+            for m in (
+                self.state.accepted_with_reference(self.kind, reference)
+                if reference is not None
+                else []
+            )
+            if m.accepted_at_ms >= since_ms
+        ]
+        batches = [
+            {
+                "id": m.provider_message_id,
+                "to": [m.to],
+                "type": "mt_text",
+                "canceled": False,
+                "client_reference": m.client_reference,
+                "created_at": _iso(m.accepted_at_ms),
+            }
+            for m in found[:page_size]
+        ]
+        return web.json_response(
+            {"count": len(found), "page": 0, "page_size": page_size, "batches": batches}
         )
 
     def success(self, message: AcceptedMessage, payload: Any) -> web.Response:

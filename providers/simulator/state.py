@@ -160,6 +160,7 @@ class SimulatorState:
         # (not in the send request): provider kind -> URL, set through the control API.
         self.report_urls: dict[str, str] = {}
         self.messages: collections.OrderedDict[str, AcceptedMessage] = collections.OrderedDict()
+        self._by_reference: collections.defaultdict[str, list[str]] = collections.defaultdict(list)
         self.reports_posted: collections.Counter[int] = collections.Counter()
         self.sessions_issued: collections.Counter[str] = collections.Counter()  # kind -> tokens
         self._scripts: dict[str, collections.deque[ScriptedAnswer]] = {}
@@ -243,8 +244,19 @@ class SimulatorState:
 
     def remember(self, message: AcceptedMessage) -> None:
         self.messages[message.provider_message_id] = message
+        if message.client_reference is not None:
+            self._by_reference[message.client_reference].append(message.provider_message_id)
         while len(self.messages) > MAX_REMEMBERED_MESSAGES:
-            self.messages.popitem(last=False)
+            _, gone = self.messages.popitem(last=False)
+            if gone.client_reference is not None:
+                self._by_reference.pop(gone.client_reference, None)
+
+    def accepted_with_reference(
+        self, provider: str, client_reference: str
+    ) -> list[AcceptedMessage]:
+        """The messages ``provider`` (a kind) accepted with ``client_reference``, oldest first."""
+        found = (self.messages.get(pmid) for pmid in self._by_reference.get(client_reference, ()))
+        return [m for m in found if m is not None and m.provider == provider]
 
     def accepted(self, provider_message_id: str) -> AcceptedMessage | None:
         return self.messages.get(provider_message_id)
@@ -255,6 +267,7 @@ class SimulatorState:
         self.lookups.clear()
         self.report_urls.clear()
         self.messages.clear()
+        self._by_reference.clear()
         self.reports_posted.clear()
         self.sessions_issued.clear()
         self._scripts.clear()

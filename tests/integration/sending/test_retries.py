@@ -140,8 +140,15 @@ def test_read_timeout_is_handled_as_configured(
     on_ambiguous: str,
     state: str,
 ) -> None:
-    """A read timeout is ambiguous: retried and flagged, or dead-lettered, per provider setting."""
-    worker_factory({**FAST_RETRIES, "SMSD_PROVIDERS__SINCH__ON_AMBIGUOUS": on_ambiguous})
+    """A read timeout is ambiguous: retried and flagged, or dead-lettered, per provider setting
+    (here without asking Sinch first: ``tests/integration/sending/test_reconciliation.py``)."""
+    worker_factory(
+        {
+            **FAST_RETRIES,
+            "SMSD_PROVIDERS__SINCH__ON_AMBIGUOUS": on_ambiguous,
+            "SMSD_PROVIDERS__SINCH__ASK_BEFORE_RESEND": "false",
+        }
+    )
     script(simulator, ScriptedAnswer(success=True, delay_ms=3000))  # the timeout is 2 s
     message_id = dispatcher.send_sms(NUMBER, "x")
     status = settled(dispatcher, message_id)
@@ -221,11 +228,18 @@ def test_waiting_retries_do_not_grow_the_worker(
     assert redis_client.llen("sms.normal") == 0
 
 
+@pytest.mark.parametrize("ask", [True, False])
 def test_killed_worker_mid_send_is_recovered_and_flagged(
-    worker_factory: WorkerFactory, dispatcher: Dispatcher, simulator: RunningSimulator
+    worker_factory: WorkerFactory, dispatcher: Dispatcher, simulator: RunningSimulator, ask: bool
 ) -> None:
-    """kill -9 during a send: another worker resends it in seconds, marked possible_duplicate."""
-    env = {**FAST_RETRIES, "SMSD_WORKER__LEASE_MARGIN_S": "1"}  # lease = 2 s timeout + 1 s
+    """kill -9 during a send: another worker takes it over in seconds. It asks Sinch first and
+    finds the batch the dead worker sent: accepted, not sent again; told not to ask, it sends it
+    again, marked possible_duplicate."""
+    env = {
+        **FAST_RETRIES,
+        "SMSD_WORKER__LEASE_MARGIN_S": "1",  # lease = 2 s timeout (+ 2 s lookup) + 1 s
+        "SMSD_PROVIDERS__SINCH__ASK_BEFORE_RESEND": "true" if ask else "false",
+    }
     first = worker_factory(env)
     simulator.state.latency_ms = 1500
     message_id = dispatcher.send_sms(NUMBER, "in flight at the kill")
@@ -238,6 +252,10 @@ def test_killed_worker_mid_send_is_recovered_and_flagged(
     status = settled(dispatcher, message_id, timeout_s=30)
     assert status["state"] == "accepted"
     assert time.monotonic() - killed_at < 15  # not Celery's one-hour visibility timeout
+    if ask:
+        assert status["attempts"][-1]["reconciled"] == "found"
+        assert simulator.state.sends_by_reference[message_id] == 1
+        return
     assert status["possible_duplicate"] is True
     assert status["attempts"][-1]["possible_duplicate"] is True
     assert simulator.state.sends_by_reference[message_id] <= 2

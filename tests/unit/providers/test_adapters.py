@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -26,7 +26,7 @@ from providers.adapters.twilio import TwilioProvider, TwilioSettings, request_si
 from providers.adapters.twilio import verify_callback as verify_twilio
 from providers.adapters.vonage import VonageProvider, VonageSettings
 from providers.adapters.yellowpush import YellowPushProvider, YellowPushSettings
-from providers.base import HttpAnswer, InboundReport, OutboundSms, Provider
+from providers.base import HttpAnswer, InboundReport, OutboundSms, Provider, ReferenceSearch
 from providers.outcome import OutcomeKind
 from providers.registry import ENTRY_POINT_GROUP, build_provider, known_kinds
 
@@ -359,3 +359,45 @@ def test_a_third_party_adapter_lacking_a_part_of_the_protocol_is_refused_at_star
         build_providers(load_settings())
     assert caught.value.setting == "providers.main.kind"
     assert "counts_segments, reports_carry_reference" in caught.value.reason
+
+
+def test_sinch_is_asked_by_our_reference_from_before_the_message_was_made() -> None:
+    """List Batches by client_reference, with a start_date an hour before the message's
+    creation (Sinch's default is the last 24 h only); a batch with our reference is found."""
+    request = SINCH.build_reference_query("01MSG", since_ms=1_764_000_000_000)
+    url = urlsplit(request.url)
+    assert request.method == "GET"
+    assert url.path == "/xms/v1/p/batches"
+    query = parse_qs(url.query)
+    assert query["client_reference"] == ["01MSG"]
+    assert query["start_date"] == ["2025-11-24T15:00:00.000Z"]  # an hour before 16:00
+    assert request.headers["Authorization"] == "Bearer t"
+    found = SINCH.read_reference_answer(
+        HttpAnswer(
+            200, {}, b'{"count": 1, "batches": [{"id": "B1", "client_reference": "01MSG"}]}'
+        ),
+        "01MSG",
+    )
+    assert found == ReferenceSearch(True, "B1")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (200, b'{"count": 0, "page": 0, "page_size": 10, "batches": []}', ReferenceSearch(False)),
+        (
+            200,
+            b'{"batches": [{"id": "B9", "client_reference": "another"}]}',
+            ReferenceSearch(False),
+        ),
+        (200, b'{"batches": [{"client_reference": "01MSG"}]}', ReferenceSearch(False)),
+        (200, b"not json", None),
+        (200, b'{"count": 0}', None),
+        (503, b"", None),
+        (401, b"Unauthorized", None),
+    ],
+)
+def test_sinch_search_answers(status: int, body: bytes, expected: ReferenceSearch | None) -> None:
+    """Only a batch carrying our reference and an id is found; an answer without a batch list
+    (an error, a bad body) says nothing, which is not the same as not found."""
+    assert SINCH.read_reference_answer(HttpAnswer(status, {}, body), "01MSG") == expected
