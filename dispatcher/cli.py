@@ -432,15 +432,30 @@ def providers(as_json: bool) -> None:
                 "; ".join(notes),
             )
         )
+    _echo_routes_and_delivery(status)
+
+
+def _echo_routes_and_delivery(status: dict[str, Any]) -> None:
+    """The weighted routes' shares in force (health and delivery factors), then what reached
+    the phone per provider and country."""
+    from dispatcher.ops.provider_views import delivery_lines  # noqa: PLC0415
+
     weighted = [r for r in status["routes"] if r["weighted"]]
     if weighted:
-        click.echo("\nWEIGHTED ROUTE          PROVIDER     WEIGHT    SHARE NOW  HEALTH")
+        click.echo("\nWEIGHTED ROUTE          PROVIDER     WEIGHT    SHARE NOW  HEALTH  DELIVERY")
         for route in weighted:
             for p in route["providers"]:
+                delivery = ", ".join(
+                    f"+{country} {factor:.2f}" for country, factor in p["delivery_factors"].items()
+                )
                 click.echo(
                     f"{route['route']:<23} {p['provider']:<12} {p['weight']:>6g} "
-                    f"{p['share']:>10.1%}  {p['health_factor']:.2f}"
+                    f"{p['share']:>10.1%}  {p['health_factor']:.2f}    {delivery or '-'}"
                 )
+    delivery_table = delivery_lines(status["providers"])
+    if delivery_table:
+        click.echo("")
+        click.echo("\n".join(delivery_table))
 
 
 @main.group("api-key")

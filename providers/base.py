@@ -94,6 +94,10 @@ class DeliveryReport:
     client_reference: str | None = None  # our message id, where the provider echoes it
     reason: str | None = None  # the provider's error code or text when undelivered
     recipient: str | None = None
+    # Undelivered for a reason the provider documents as temporary (the handset unreachable
+    # for now, a network error): another provider may still get it through. Unknown or barred
+    # numbers, and reasons not documented, are not.
+    temporary: bool = False
 
 
 def report_status(word: str, *, delivered: frozenset[str], pending: frozenset[str]) -> ReportStatus:

@@ -374,6 +374,7 @@ async def _delivery_report(request: web.Request) -> web.Response:
         report,
         store=request.app[DISPATCHER].store,
         secret=request.app[SETTINGS].delivery_reports.secret,
+        resend=request.app[SETTINGS].resend_rules(),
     )
     return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
@@ -481,7 +482,10 @@ def build_api(
     app[LIMITER] = RequestLimiter(dispatcher.store_client)
     app[PROVIDERS] = dict(providers)
     app[METRICS] = ApiMetrics(
-        dispatcher.store_client, list(settings.providers), settings.worker.heartbeat_s
+        dispatcher.store_client,
+        list(settings.providers),
+        settings.worker.heartbeat_s,
+        delivery_window_s=settings.delivery_reports.window_s,
     )
     app[DOCUMENT] = openapi_document(settings)
     app.router.add_post("/v1/messages", _create_message)

@@ -206,6 +206,11 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
                 "attempts": {"type": "array", "items": {"type": "object"}},
                 "final_reason": nullable_string,
                 "delivery_report": {"type": ["object", "null"]},
+                "resend_of_attempt": {
+                    "type": ["integer", "null"],
+                    "description": "the attempt reported undelivered for a passing reason "
+                    "after which the message was sent once more (resend_on_undelivered)",
+                },
                 "status_lookups": {
                     "type": "integer",
                     "description": "status lookups made at a provider that reports only when "

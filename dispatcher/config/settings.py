@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from dispatcher.core.names import PRIORITY_QUEUES
+from dispatcher.core.report_resend import ResendRules
 from dispatcher.core.retry_policy import RetryPolicy
 from dispatcher.core.routing import Route
 from dispatcher.errors import ConfigError
@@ -128,6 +129,10 @@ class ProviderSettings(BaseModel):
     # clear answer, or its sender died mid-send), it is asked; a message it has is accepted
     # with no second send. ``false`` resends at once, flagged possible_duplicate.
     ask_before_resend: bool = True
+    # An undelivered report from this provider for a reason it documents as passing (the handset
+    # unreachable for now) sends the message once more through the next provider of its route,
+    # within its validity, once (``routes.resend_on_undelivered``: for every provider).
+    resend_on_undelivered: bool = False
     poll_schedule_s: tuple[int, ...] = Field(
         default=(30, 60, 120, 300, 600, 1_800, 3_600), min_length=1, max_length=100
     )
@@ -285,6 +290,10 @@ class DeliveryReportSettings(BaseModel):
     # How often every worker looks for status lookups due at the providers that report only
     # when asked (each provider's poll_schedule_s says when a message's lookup is due).
     poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # The window of final delivery reports kept per provider and destination country: delivery
+    # rate and the time from acceptance to the report (p50, p95), behind adaptive weights,
+    # ``smsdispatch providers`` / ``stats``, /metrics and the dashboard.
+    window_s: int = Field(default=3_600, ge=60, le=7 * 86_400)
 
 
 class CallbackSettings(BaseModel):
@@ -329,8 +338,14 @@ class RouteSettings(BaseModel):
     default: tuple[RouteStep, ...] = ("sinch",)
     prefixes: dict[str, tuple[RouteStep, ...]] = Field(default_factory=dict)
     # Shrink the share of a weighted provider whose recent failure rate or latency is far worse
-    # than its peers' (see ``smsdispatch providers``).
+    # than its peers', or whose delivery rate for the destination's country is (with at least
+    # delivery_min_reports final reports for it in delivery_reports.window_s); see
+    # ``smsdispatch providers``.
     adaptive_weights: bool = True
+    delivery_min_reports: int = Field(default=20, ge=1, le=1_000_000)
+    # An undelivered report for a reason its provider documents as passing sends the message
+    # once more through the next provider of its route (per provider: resend_on_undelivered).
+    resend_on_undelivered: bool = False
 
     def all_routes(self) -> dict[str, Route]:
         """Every route by where it is configured (``routes.default``, ``routes.prefixes.44``)."""
@@ -373,6 +388,16 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     routes: RouteSettings = RouteSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+    def resend_rules(self) -> ResendRules:
+        """Who resends after an undelivered report for a passing reason, and the routes."""
+        return ResendRules(
+            every_route=self.routes.resend_on_undelivered,
+            providers=frozenset(n for n, p in self.providers.items() if p.resend_on_undelivered),
+            prefixes=self.routes.prefix_routes,
+            default=self.routes.default_route,
+            enabled=tuple(n for n, p in self.providers.items() if p.enabled),
+        )
 
     def secret_values(self) -> tuple[str, ...]:
         """The secrets of sms-dispatch itself (API keys from the environment, the report token,

@@ -21,9 +21,12 @@ def bucket_index(latency_ms: int) -> int:
     return bisect.bisect_left(LATENCY_BUCKETS_MS, max(0, latency_ms))
 
 
-def percentile_ms(counts: Sequence[int], q: float) -> float | None:
-    """The ``q`` quantile (0 < q <= 1) of the attempts counted per bucket, interpolated linearly
-    inside its bucket (the open top bucket answers its lower bound); None with no attempts."""
+def percentile_ms(
+    counts: Sequence[int], q: float, bounds: Sequence[int] = LATENCY_BUCKETS_MS
+) -> float | None:
+    """The ``q`` quantile (0 < q <= 1) of what was counted per bucket of ``bounds`` (upper
+    bounds, one open bucket above the last), interpolated linearly inside its bucket (the open
+    top bucket answers its lower bound); None with nothing counted."""
     total = sum(counts)
     if total == 0:
         return None
@@ -31,10 +34,10 @@ def percentile_ms(counts: Sequence[int], q: float) -> float | None:
     seen = 0
     for index, count in enumerate(counts):
         if count and seen + count >= rank:
-            low = LATENCY_BUCKETS_MS[index - 1] if index > 0 else 0
-            if index >= len(LATENCY_BUCKETS_MS):
+            low = bounds[index - 1] if index > 0 else 0
+            if index >= len(bounds):
                 return float(low)
-            high = LATENCY_BUCKETS_MS[index]
+            high = bounds[index]
             return low + (high - low) * (rank - seen) / count
         seen += count
-    return float(LATENCY_BUCKETS_MS[-1])
+    return float(bounds[-1])

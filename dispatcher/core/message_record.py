@@ -39,6 +39,8 @@ class Attempt:
     # What asking the provider for the message by our reference, before this attempt, came to:
     # found (the attempt is that finding: nothing was sent), not_found, lookup_failed.
     reconciled: str | None = None
+    # The attempt reported undelivered for a passing reason that this one sends again.
+    resend_of: int | None = None
 
     def to_json(self) -> str:
         # Its fields are all scalars: no deep copy (asdict) needed.
@@ -98,6 +100,8 @@ class MessageRecord:
     callback_failed: bool = False  # a status callback to callback_url was given up
     # Status lookups made at a provider that reports only when asked (hash field ``polls``).
     status_lookups: int = 0
+    # Sent once more after this attempt was reported undelivered for a passing reason.
+    resend_of_attempt: int | None = None
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -139,6 +143,7 @@ class MessageRecord:
             "reported_at_ms": _optional_str(self.reported_at_ms),
             "callback_failed": "1" if self.callback_failed else None,
             "polls": str(self.status_lookups) if self.status_lookups else None,
+            "resend_of_attempt": _optional_str(self.resend_of_attempt),
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -181,6 +186,7 @@ class MessageRecord:
             reported_at_ms=_optional_int(raw.get("reported_at_ms")),
             callback_failed=raw.get("callback_failed") == "1",
             status_lookups=int(raw.get("polls") or "0"),
+            resend_of_attempt=_optional_int(raw.get("resend_of_attempt")),
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
@@ -217,6 +223,7 @@ class MessageRecord:
                 }
             ),
             "status_lookups": self.status_lookups,
+            "resend_of_attempt": self.resend_of_attempt,
             "callback_url": self.callback_url,
             "callback_failed": self.callback_failed,
         }

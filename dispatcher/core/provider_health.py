@@ -12,7 +12,8 @@ A provider is "far worse" than its peers, with at least ``min_calls`` attempts i
   longer: its factor is twice the best peer's mean over its own.
 
 The lower of the two applies, never below 0.05, so a recovering provider still gets some traffic
-and its window can show the recovery. A provider with too few attempts to judge keeps 1.0.
+and its window can show the recovery. A provider with too few attempts to judge keeps 1.0. What
+its messages' delivery reports say (:mod:`dispatcher.core.delivery_health`) can lower it too.
 """
 
 from __future__ import annotations
@@ -78,10 +79,17 @@ def route_factors(
     min_calls: Mapping[str, int],
     *,
     adaptive: bool = True,
+    delivery: Mapping[str, float] | None = None,
 ) -> dict[str, float]:
     """The factors of one route's providers, judged against each other with the largest of
-    their ``min_calls``; none for an unweighted or empty route, or with adaptation off."""
+    their ``min_calls``, each lowered to its ``delivery`` factor where that is lower (what
+    reached the phone in the destination's country: :mod:`dispatcher.core.delivery_health`);
+    none for an unweighted or empty route, or with adaptation off."""
     if not (weighted and adaptive and providers):
         return {}
     judged = max(min_calls[name] for name in providers)
-    return health_factors({name: windows[name] for name in providers}, min_calls=judged)
+    factors = health_factors({name: windows[name] for name in providers}, min_calls=judged)
+    for name, factor in (delivery or {}).items():
+        if name in factors:
+            factors[name] = max(MIN_FACTOR, min(factors[name], factor))
+    return factors

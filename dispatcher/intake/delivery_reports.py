@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dispatcher.core.clock import now_ms
-from dispatcher.logs import get_logger, scrub
+from dispatcher.core.report_resend import ResendRules
+from dispatcher.logs import get_logger
 from dispatcher.store.messages import MessageStore
+from dispatcher.store.report_application import apply_delivery_report
 from providers.base import DeliveryReport, InboundReport, Provider, SignedReports
 
 __all__ = ["ReportAnswer", "receive_reports"]
@@ -68,9 +70,15 @@ def _message_id(store: MessageStore, provider: str, report: DeliveryReport) -> s
 
 
 def receive_reports(
-    provider: Provider, report: InboundReport, *, store: MessageStore, secret: str
+    provider: Provider,
+    report: InboundReport,
+    *,
+    store: MessageStore,
+    secret: str,
+    resend: ResendRules | None = None,
 ) -> ReportAnswer:
-    """Authenticate one callback and apply every report in it."""
+    """Authenticate one callback and apply every report in it (an undelivered one for a passing
+    reason sends the message once more where ``resend`` says so)."""
     refused = authenticate(provider, report, secret)
     if refused is not None:
         return refused
@@ -83,13 +91,8 @@ def receive_reports(
         message_id = _message_id(store, provider.name, item)
         outcome = "unknown"
         if message_id is not None:
-            outcome = store.apply_report(
-                message_id,
-                provider=provider.name,
-                state=item.status,
-                provider_status=item.provider_status,
-                reason=scrub(item.reason or ""),
-                now_ms=now,
+            outcome = apply_delivery_report(
+                store, message_id, provider.name, item, rules=resend, now_ms=now
             )
         counts[outcome] = counts.get(outcome, 0) + 1
         get_logger(message_id=message_id, provider=provider.name).info(

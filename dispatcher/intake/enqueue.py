@@ -125,7 +125,9 @@ class Dispatcher:
             if self._store is None:
                 self._client = connect_redis(self._url())
                 self._store = MessageStore(
-                    self._client, retention_s=self._settings.messages.retention_s
+                    self._client,
+                    retention_s=self._settings.messages.retention_s,
+                    delivery_window_s=self._settings.delivery_reports.window_s,
                 )
             return self._store
 

@@ -24,10 +24,12 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from dispatcher.core.clock import now_ms
+from dispatcher.core.delivery_health import DeliveryStats
 from dispatcher.core.latency import LATENCY_BUCKETS_MS
 from dispatcher.ops.stats import workers
 from dispatcher.store.backlog import backlog, counters_and_circuits
 from dispatcher.store.connection import RedisClient
+from dispatcher.store.delivery_windows import DeliveryWindows
 
 __all__ = ["CIRCUIT_STATE_VALUES", "ApiMetrics"]
 
@@ -35,39 +37,43 @@ CIRCUIT_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class _BacklogCollector(Collector):
-    def __init__(self, client: RedisClient, providers: list[str], heartbeat_s: float) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        providers: list[str],
+        heartbeat_s: float,
+        delivery: DeliveryWindows,
+    ) -> None:
         self._redis = client
         self._providers = providers
         self._heartbeat_s = heartbeat_s
+        self._delivery = delivery
 
     def collect(self) -> Iterator[Metric]:
         now = now_ms()
         counted, states = counters_and_circuits(self._redis, self._providers)
         yield from _counted(counted, self._providers)
         waiting = backlog(self._redis, self._providers)
-        queues = GaugeMetricFamily(
-            "smsdispatch_queue_depth", "Jobs waiting in each Celery queue.", labels=["queue"]
-        )
-        for queue, depth in waiting["queues"].items():
-            queues.add_metric([queue], depth)
-        yield queues
-        ready = GaugeMetricFamily(
-            "smsdispatch_ready_messages",
-            "Messages sent one by one on each queue's ready list, not yet taken by a job.",
-            labels=["queue"],
-        )
-        for queue, depth in waiting["ready"].items():
-            ready.add_metric([queue], depth)
-        yield ready
-        lookups = GaugeMetricFamily(
-            "smsdispatch_awaiting_lookups",
-            "Accepted messages waiting for a status lookup at a provider that reports only "
-            "when asked.",
-            labels=["provider"],
-        )
-        for provider, count in waiting["awaiting_lookups"].items():
-            lookups.add_metric([provider], count)
-        yield lookups
+        for name, doc, label, values in (
+            ("queue_depth", "Jobs waiting in each Celery queue.", "queue", waiting["queues"]),
+            (
+                "ready_messages",
+                "Messages sent one by one on each queue's ready list, not yet taken by a job.",
+                "queue",
+                waiting["ready"],
+            ),
+            (
+                "awaiting_lookups",
+                "Accepted messages waiting for a status lookup at a provider that reports only "
+                "when asked.",
+                "provider",
+                waiting["awaiting_lookups"],
+            ),
+        ):
+            family = GaugeMetricFamily(f"smsdispatch_{name}", doc, labels=[label])
+            for key, value in values.items():
+                family.add_metric([key], value)
+            yield family
         seen = workers(self._redis, now_ms=now, heartbeat_s=self._heartbeat_s)
         stale = sum(1 for worker in seen if worker["stale"])
         for name, doc, value in (
@@ -100,14 +106,23 @@ class _BacklogCollector(Collector):
         for name, state in zip(self._providers, states, strict=True):
             circuits.add_metric([name], CIRCUIT_STATE_VALUES.get(state or "closed", 0))
         yield circuits
+        yield from _delivered(self._delivery.read(self._providers, now_ms=now))
 
 
 class ApiMetrics:
     """The API process's registry: Redis backlog gauges and its own request counts."""
 
-    def __init__(self, client: RedisClient, providers: list[str], heartbeat_s: float) -> None:
+    def __init__(
+        self,
+        client: RedisClient,
+        providers: list[str],
+        heartbeat_s: float,
+        *,
+        delivery_window_s: int = 3_600,
+    ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_BacklogCollector(client, providers, heartbeat_s))
+        delivery = DeliveryWindows(client, window_ms=delivery_window_s * 1000)
+        self.registry.register(_BacklogCollector(client, providers, heartbeat_s, delivery))
         self.requests = Counter(
             "smsdispatch_api_requests",
             "API requests by route and HTTP status.",
@@ -120,51 +135,49 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
-def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
-    """The workers' counters (``smsd:metrics``) as Prometheus families."""
-    attempts = CounterMetricFamily(
-        "smsdispatch_attempts", "Provider attempts by outcome.", labels=["provider", "outcome"]
-    )
-    messages = CounterMetricFamily(
-        "smsdispatch_messages", "Messages that reached each state.", labels=["state"]
-    )
-    waits = CounterMetricFamily(
+# The workers' counters of (provider, something): the field's kind, the family and its help.
+_PROVIDER_COUNTERS: dict[str, tuple[str, str, str]] = {
+    "attempts": ("smsdispatch_attempts", "Provider attempts by outcome.", "outcome"),
+    "waits": (
         "smsdispatch_provider_waits",
         "Times a message waited for a provider: rate_limit, paused (429), open, probing, "
         "saturated.",
-        labels=["provider", "why"],
-    )
-    lookups = CounterMetricFamily(
+        "why",
+    ),
+    "polls": (
         "smsdispatch_status_lookups",
         "Status lookups at providers that report only when asked, by what they learnt: "
         "delivered, undelivered, pending, failed.",
-        labels=["provider", "outcome"],
-    )
-    reconciliations = CounterMetricFamily(
+        "outcome",
+    ),
+    "reconciled": (
         "smsdispatch_reconciliations",
         "Messages asked for at a provider by our reference before a resend: found (accepted, "
         "not sent again), not_found, lookup_failed.",
-        labels=["provider", "outcome"],
+        "outcome",
+    ),
+}
+
+
+def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
+    """The workers' counters (``smsd:metrics``) as Prometheus families."""
+    by_provider = {
+        kind: CounterMetricFamily(name, doc, labels=["provider", label])
+        for kind, (name, doc, label) in _PROVIDER_COUNTERS.items()
+    }
+    messages = CounterMetricFamily(
+        "smsdispatch_messages", "Messages that reached each state.", labels=["state"]
     )
     buckets: dict[str, list[int]] = {p: [0] * (len(LATENCY_BUCKETS_MS) + 1) for p in providers}
     sums: dict[str, float] = dict.fromkeys(providers, 0.0)
     for field, value in raw.items():
         kind, _, rest = field.partition("|")
         count = int(value)
-        if kind == "attempts":
-            provider, _, outcome = rest.partition("|")
-            attempts.add_metric([provider, outcome], count)
+        if kind in by_provider:
+            provider, _, what = rest.partition("|")
+            by_provider[kind].add_metric([provider, what], count)
         elif kind == "messages":
             messages.add_metric([rest], count)
-        elif kind == "waits":
-            provider, _, why = rest.partition("|")
-            waits.add_metric([provider, why], count)
-        elif kind == "polls":
-            provider, _, outcome = rest.partition("|")
-            lookups.add_metric([provider, outcome], count)
-        elif kind == "reconciled":
-            provider, _, outcome = rest.partition("|")
-            reconciliations.add_metric([provider, outcome], count)
         elif kind == "latency":
             provider, _, index = rest.partition("|")
             buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
@@ -181,4 +194,35 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             cumulative += count
             points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
         latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
-    yield from (attempts, messages, waits, lookups, reconciliations, latency)
+    yield from (by_provider["attempts"], messages, *list(by_provider.values())[1:], latency)
+
+
+def _delivered(windows: dict[str, dict[str, DeliveryStats]]) -> Iterator[Metric]:
+    """The delivery windows (final reports by provider and destination country) as gauges."""
+    reports = GaugeMetricFamily(
+        "smsdispatch_delivery_reports",
+        "Final delivery reports in the delivery window, by provider, destination country "
+        "(E.164 calling code) and status.",
+        labels=["provider", "country", "status"],
+    )
+    rate = GaugeMetricFamily(
+        "smsdispatch_delivery_rate",
+        "Delivered of the final delivery reports in the window, by provider and country.",
+        labels=["provider", "country"],
+    )
+    latency = GaugeMetricFamily(
+        "smsdispatch_report_latency_seconds",
+        "Time from acceptance to the final delivery report in the window (p50, p95).",
+        labels=["provider", "country", "quantile"],
+    )
+    for provider, countries in windows.items():
+        for country, found in countries.items():
+            reports.add_metric([provider, country, "delivered"], found.delivered)
+            reports.add_metric([provider, country, "undelivered"], found.undelivered)
+            if found.rate is not None:
+                rate.add_metric([provider, country], found.rate)
+            for q in (0.5, 0.95):
+                value = found.latency_percentile_ms(q)
+                if value is not None:
+                    latency.add_metric([provider, country, f"{q:g}"], value / 1000)
+    yield from (reports, rate, latency)

@@ -12,7 +12,7 @@ from typing import Any
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.circuit import OUTCOMES
-from dispatcher.ops.provider_views import provider_status
+from dispatcher.ops.provider_views import delivery_lines, provider_status
 from dispatcher.store.backlog import backlog, hour_rows
 from dispatcher.store.connection import RedisClient
 from dispatcher.store.heartbeats import stale_after_ms, worker_ages_ms
@@ -103,6 +103,9 @@ def render_stats(snapshot: dict[str, Any]) -> str:
                 "; ".join(notes),
             )
         )
+    delivery = delivery_lines(snapshot["providers"])
+    if delivery:
+        lines += ["", *delivery]
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ from dispatcher.config.settings import RouteSettings
 from dispatcher.core.circuit import rate_cost
 from dispatcher.core.clock import now_ms
 from dispatcher.core.decisions import Decision, plan_send, wait_for_provider
+from dispatcher.core.delivery_health import DeliveryStats, country_calling_code, delivery_factors
 from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.provider_health import route_factors
 from dispatcher.core.routing import Route, draw_for, order_route, route_for
@@ -31,6 +32,7 @@ from dispatcher.sending.conclusion import Concluder
 from dispatcher.sending.pending_send import PendingSend
 from dispatcher.sending.reconciliation import Reconciled, Reconciler
 from dispatcher.sending.send_plan import ProviderPlan, SendPlans
+from dispatcher.store.delivery_windows import DeliveryWindows
 from dispatcher.store.gates import Admission, ProviderGates
 from dispatcher.store.messages import Claim, ClaimStatus, MessageStore
 from dispatcher.store.rate_limiter import Gcra
@@ -47,6 +49,7 @@ _WAKE_EARLY_MS = 200
 _HOLD_TO_RATE_MS = 1_000
 # How long a process reuses the providers' recent windows for adaptive weights.
 _WINDOWS_TTL_MS = 1_000
+_NO_REPORTS = DeliveryStats()
 
 # What a claim that is not ours to send logs (level, event, with the state found), and how the
 # job ends.
@@ -81,6 +84,7 @@ class Admitter:
         concluder: Concluder,
         clock_ms: Callable[[], int] = now_ms,
         reconciler: Reconciler | None = None,
+        delivery: DeliveryWindows | None = None,
     ) -> None:
         self._reconciler = reconciler
         self._plans = plans
@@ -90,7 +94,12 @@ class Admitter:
         self._rate_checks = rate_checks
         self._concluder = concluder
         self._clock_ms = clock_ms
-        self._windows: tuple[int, dict[str, Any]] = (0, {})
+        self._delivery = delivery
+        self._windows: tuple[int, dict[str, Any], dict[str, dict[str, DeliveryStats]]] = (
+            0,
+            {},
+            {},
+        )
 
     def claim_many(self, message_ids: list[str]) -> list[Claim]:
         """The send leases of many messages in one step (for :meth:`begin`)."""
@@ -154,16 +163,8 @@ class Admitter:
         record = claim.record
         if not asked:
             reconciled = self.reconcile_many([claim])[0]
-        if reconciled is not None:
-            log.info(
-                "sms.reconciled",
-                provider=reconciled.provider,
-                outcome=reconciled.outcome,
-                reason=reconciled.reason,
-            )
-            if reconciled.outcome == "found":
-                self._concluder.record_found(claim, reconciled)
-                return "accepted"
+        if reconciled is not None and self._found(claim, reconciled, log):
+            return "accepted"
         # The sender before us died mid-send: the provider may have the message, whether this
         # claim sends it or only makes it wait (the flag must outlive a wait for its next send),
         # unless the providers it may be at were asked and have it not.
@@ -189,6 +190,20 @@ class Admitter:
             reconciled=reconciled.outcome,
             possible_duplicate=pending.possible_duplicate and not unseen,
         )
+
+    def _found(self, claim: Claim, reconciled: Reconciled, log: Any) -> bool:
+        """Log what asking for the claimed message came to; found at a provider, record it
+        accepted there (nothing to send)."""
+        log.info(
+            "sms.reconciled",
+            provider=reconciled.provider,
+            outcome=reconciled.outcome,
+            reason=reconciled.reason,
+        )
+        if reconciled.outcome != "found":
+            return False
+        self._concluder.record_found(claim, reconciled)
+        return True
 
     def _pending(  # noqa: PLR0917 - the parts of one admitted send
         self,
@@ -222,6 +237,10 @@ class Admitter:
             task_id=task_id,
             sms=sms,
             started_at_ms=self._clock_ms(),
+            # The first send after an undelivered report for a passing reason repeats that one.
+            resend_of=record.resend_of_attempt
+            if record.resend_of_attempt == record.attempt_count
+            else None,
         )
 
     def _order(self, record: MessageRecord) -> tuple[str, ...]:
@@ -233,19 +252,29 @@ class Admitter:
             default=self._routes.default_route,
             enabled=self._plans.enabled,
         )
-        return order_route(route, draw_for(record.id), self._health_factors(route))
+        return order_route(route, draw_for(record.id), self._health_factors(route, record.to))
 
-    def _health_factors(self, route: Route) -> dict[str, float]:
-        """Weight factors of a weighted route's providers from their recent windows (read from
-        Redis at most once a second per process)."""
+    def _health_factors(self, route: Route, to: str) -> dict[str, float]:
+        """Weight factors of a weighted route's providers from their recent windows and what
+        their reports for ``to``'s country say (read from Redis at most once a second per
+        process)."""
         if route.weights is None or not self._routes.adaptive_weights or not route.providers:
             return {}
         now = self._clock_ms()
-        cached_at_ms, windows = self._windows
+        cached_at_ms, windows, delivered = self._windows
         if now - cached_at_ms >= _WINDOWS_TTL_MS:
             windows = self._gates.windows(self._plans.enabled, now_ms=now)
-            self._windows = (now, windows)
-        return route_factors(route.providers, True, windows, self._plans.min_calls)
+            if self._delivery is not None:
+                delivered = self._delivery.read(self._plans.enabled, now_ms=now)
+            self._windows = (now, windows, delivered)
+        country = country_calling_code(to)
+        delivery = delivery_factors(
+            {name: delivered.get(name, {}).get(country, _NO_REPORTS) for name in route.providers},
+            min_reports=self._routes.delivery_min_reports,
+        )
+        return route_factors(
+            route.providers, True, windows, self._plans.min_calls, delivery=delivery
+        )
 
     def _admit(
         self, record: MessageRecord, candidates: tuple[str, ...], log: Any

@@ -17,6 +17,7 @@ from typing import Any
 from dispatcher.core.circuit import CircuitState, circuit_class
 from dispatcher.core.clock import now_ms
 from dispatcher.core.decisions import Decision, decide_after_attempt, remaining_route
+from dispatcher.core.delivery_health import country_calling_code
 from dispatcher.core.masking import mask_number
 from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.states import CALLBACK_STATES, MessageState
@@ -222,6 +223,10 @@ class Concluder:
             accepted_id = None  # its reports name our message id: no index needed
         now = self._clock_ms()
         accepted = decision.state is MessageState.ACCEPTED and plan is not None
+        if accepted:
+            # What its delivery report is counted by: the destination's country, the wait.
+            changes["accepted_at_ms"] = str(now)
+            changes["country_code"] = country_calling_code(claim.record.to)
         finish = Finish(
             claim,
             attempt,
@@ -283,6 +288,7 @@ def _attempt(
         possible_duplicate=pending.possible_duplicate,
         task_id=pending.task_id,
         reconciled=pending.reconciled,
+        resend_of=pending.resend_of,
     )
 
 

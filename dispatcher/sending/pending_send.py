@@ -28,3 +28,5 @@ class PendingSend:
     # What asking the provider for it by our reference, before this send, came to (not_found,
     # lookup_failed), or None when it was not asked.
     reconciled: str | None = None
+    # The attempt reported undelivered for a passing reason that this send repeats, if any.
+    resend_of: int | None = None

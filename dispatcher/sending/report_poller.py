@@ -28,12 +28,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dispatcher.core.clock import now_ms
+from dispatcher.core.report_resend import ResendRules
 from dispatcher.core.status_lookups import next_lookup_wait_ms
 from dispatcher.errors import StoreError
 from dispatcher.logs import get_logger, scrub
 from dispatcher.sending.background_thread import BackgroundThread
 from dispatcher.sending.send_plan import ProviderPlan, SendPlans
 from dispatcher.store.messages import MessageStore
+from dispatcher.store.report_application import apply_delivery_report
 from dispatcher.store.report_polls import DueLookup, ReportPolls
 from providers.base import Provider
 from providers.transport import StatusLookup
@@ -72,7 +74,9 @@ class ReportPoller:
         *,
         interval_s: float = 1.0,
         clock_ms: Callable[[], int] = now_ms,
+        resend: ResendRules | None = None,
     ) -> None:
+        self._resend = resend
         self._plans = [
             (name, plan) for name, plan in plans.by_provider.items() if plan.poll_schedule_ms
         ]
@@ -142,13 +146,8 @@ class ReportPoller:
             outcomes[outcome] += 1
             applied = "failed"
             if report is not None:
-                applied = self._store.apply_report(
-                    due.message_id,
-                    provider=provider,
-                    state=report.status,
-                    provider_status=report.provider_status,
-                    reason=scrub(report.reason or ""),
-                    now_ms=now,
+                applied = apply_delivery_report(
+                    self._store, due.message_id, provider, report, rules=self._resend, now_ms=now
                 )
                 if report.status != "pending":
                     get_logger(message_id=due.message_id, provider=provider).info(

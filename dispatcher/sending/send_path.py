@@ -13,6 +13,7 @@ from dispatcher.sending.conclusion import Concluder
 from dispatcher.sending.reconciliation import Reconciler, ReferenceAsker
 from dispatcher.sending.send_plan import SendPlans, build_send_plans
 from dispatcher.store.connection import RedisClient
+from dispatcher.store.delivery_windows import DeliveryWindows
 from dispatcher.store.gates import ProviderGates
 from dispatcher.store.message_counts import MessageCounts
 from dispatcher.store.messages import MessageStore
@@ -64,5 +65,6 @@ def build_send_path(
         reconciler=Reconciler(plans, reference_asker, counts, clock_ms=clock_ms)
         if reference_asker is not None
         else None,
+        delivery=DeliveryWindows(client, window_ms=settings.delivery_reports.window_s * 1000),
     )
     return SendPath(plans, gates, counts, admitter, concluder)

@@ -31,6 +31,7 @@ from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.states import MessageState
 from dispatcher.errors import StoreError, StoreUnavailableError
 from dispatcher.store.connection import REDIS_UNAVAILABLE, store_error, translates_redis_errors
+from dispatcher.store.delivery_windows import BUCKETS, REPORT_BOUNDS_ARG, bucket_of
 from dispatcher.store.lua_scripts import lua_source, register_script
 from dispatcher.store.redis_keys import (
     AWAITING_REPORTS,
@@ -40,6 +41,7 @@ from dispatcher.store.redis_keys import (
     MESSAGE_PREFIX,
     METRICS,
     PENDING,
+    delivery_window_key,
     idempotency_key,
     message_key,
     poll_queue_key,
@@ -148,9 +150,12 @@ def _claim_of(result: list[Any], token: str) -> Claim:
 class MessageStore:
     """Message records in Redis. Thread-safe: redis-py's connection pool is."""
 
-    def __init__(self, client: redis.Redis, *, retention_s: int) -> None:
+    def __init__(
+        self, client: redis.Redis, *, retention_s: int, delivery_window_s: int = 3_600
+    ) -> None:
         self._redis = client
         self._retention_s = retention_s
+        self._delivery_window_ms = delivery_window_s * 1000
         self._create = register_script(client, "create_messages")
         self._claim = register_script(client, "claim_message")
         self._claim_many = register_script(client, "claim_messages")
@@ -412,8 +417,11 @@ class MessageStore:
         provider_status: str,
         reason: str,
         now_ms: int,
+        resend_leaving: tuple[str, ...] | None = None,
     ) -> str:
-        """Record a delivery report from ``provider`` (pushed or looked up); see
+        """Record a delivery report from ``provider`` (pushed or looked up); with
+        ``resend_leaving`` (the providers the message leaves: ``provider`` among them), an
+        undelivered one sends the message once more instead of ending it. See
         ``apply_report.lua`` for what comes back."""
         keys = [
             message_key(message_id),
@@ -421,10 +429,23 @@ class MessageStore:
             METRICS,
             AWAITING_REPORTS,
             poll_queue_key(provider),
+            delivery_window_key(provider, bucket_of(now_ms, self._delivery_window_ms)),
+            DELAY_QUEUE,
         ]
-        return str(
-            self._apply_report(keys=keys, args=[state, provider_status, reason, now_ms, message_id])
-        )
+        # A bucket is kept while any of it is inside the window.
+        ttl_s = (self._delivery_window_ms + self._delivery_window_ms // BUCKETS) // 1000 + 1
+        leaving = ",".join(resend_leaving) if resend_leaving else ""
+        args: list[str | int] = [
+            state,
+            provider_status,
+            reason,
+            now_ms,
+            message_id,
+            ttl_s,
+            REPORT_BOUNDS_ARG,
+            leaving,
+        ]
+        return str(self._apply_report(keys=keys, args=args))
 
     # --- dead letters -------------------------------------------------------------------------
 

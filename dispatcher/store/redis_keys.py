@@ -18,6 +18,7 @@ __all__ = [
     "WORKER_HEARTBEATS",
     "api_rate_key",
     "circuit_key",
+    "delivery_window_key",
     "hour_key",
     "idempotency_key",
     "message_key",
@@ -146,3 +147,10 @@ def poll_rate_key(provider: str) -> str:
     """String with a TTL: the provider's status-lookup rate limit (GCRA theoretical arrival
     time), shared by every worker."""
     return f"{PREFIX}:rate:{provider}:polls"
+
+
+def delivery_window_key(provider: str, bucket: int) -> str:
+    """Hash with a TTL: the final delivery reports of ``provider`` in one bucket of the delivery
+    window (bucket = epoch ms // the bucket's length): ``<country>|d`` delivered,
+    ``<country>|u`` undelivered, ``<country>|l<i>`` reports in report-latency bucket ``i``."""
+    return f"{PREFIX}:delivery:{provider}:{bucket}"

@@ -56,7 +56,11 @@ class WorkerRuntime:
             callbacks_public_only=not settings.callbacks.allow_private_networks,
         )
         client = connect_redis(redis_url)
-        self.store = MessageStore(client, retention_s=settings.messages.retention_s)
+        self.store = MessageStore(
+            client,
+            retention_s=settings.messages.retention_s,
+            delivery_window_s=settings.delivery_reports.window_s,
+        )
         self.worker_name = f"{socket.gethostname()}.{os.getpid()}"
         self.heartbeat = Heartbeat(client, self.worker_name)
         self.scheduler = self._scheduler(settings, app, connect_redis(redis_url))
@@ -94,6 +98,7 @@ class WorkerRuntime:
             ReportPolls(client),
             self.store,
             interval_s=settings.delivery_reports.poll_interval_s,
+            resend=settings.resend_rules(),
         )
 
     def _scheduler(self, settings: Settings, app: Celery, client: RedisClient) -> DelayScheduler:

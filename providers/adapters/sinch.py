@@ -35,6 +35,7 @@ headers (:func:`callback_signature`, :func:`verify_callback`).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -60,6 +61,7 @@ __all__ = [
     "ERROR_CODES",
     "REGIONS",
     "REPORT_STATUSES",
+    "TEMPORARY_REPORT_CODES",
     "SinchProvider",
     "SinchSettings",
     "callback_signature",
@@ -109,6 +111,13 @@ REPORT_STATUSES: dict[str, ReportStatus] = {
     "Deleted": "undelivered",
     "Unknown": "undelivered",
 }
+
+
+# Delivery report codes Sinch documents as passing ("Delivery report error codes" of the SMS
+# REST API): 404 temporary delivery failure, 406 internal expiry (the message expired before
+# it reached the operator). 402 (unroutable), 405, 407 (cancelled), 408 (rejected), 410-413
+# (originator, parts, region, blocked) are not.
+TEMPORARY_REPORT_CODES = frozenset({"404", "406"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,18 +250,12 @@ def _report(
         provider_message_id=batch_id,
         client_reference=reference,
         reason=f"{status} (code {code})" if ours == "undelivered" else None,
+        temporary=ours == "undelivered" and str(code) in TEMPORARY_REPORT_CODES,
     )
 
 
 def _with_recipient(report: DeliveryReport, recipient: str | None) -> DeliveryReport:
-    return DeliveryReport(
-        status=report.status,
-        provider_status=report.provider_status,
-        provider_message_id=report.provider_message_id,
-        client_reference=report.client_reference,
-        reason=report.reason,
-        recipient=recipient,
-    )
+    return dataclasses.replace(report, recipient=recipient)
 
 
 def callback_signature(secret: str, body: bytes, nonce: str, timestamp: str) -> str:

@@ -48,6 +48,7 @@ from providers.outcome import PROVIDER_FAULT, REJECT, RETRY, Rule, Verdict
 __all__ = [
     "ERROR_CODES",
     "REPORT_STATUSES",
+    "TEMPORARY_ERROR_CODES",
     "TwilioProvider",
     "TwilioSettings",
     "request_signature",
@@ -84,6 +85,13 @@ REPORT_STATUSES: dict[str, ReportStatus] = {
 }
 
 _MAX_VALIDITY_S = 36_000
+
+
+# Delivery errors Twilio documents as passing (twilio.com/docs/api/errors): 30001 queue
+# overflow, 30003 unreachable destination handset (off, out of coverage), 30008 unknown error.
+# 30005 (unknown destination handset), 30006 (landline or unreachable carrier), 30004 and 30007
+# (blocked, filtered) are about the number or the content: another provider fares no better.
+TEMPORARY_ERROR_CODES = frozenset({"30001", "30003", "30008"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +167,7 @@ class TwilioProvider(ConfiguredAdapter[TwilioSettings]):
                 if ours == "undelivered"
                 else None,
                 recipient=fields.get("To"),
+                temporary=ours == "undelivered" and error in TEMPORARY_ERROR_CODES,
             )
         ]
 

@@ -45,7 +45,13 @@ from providers.outcome import (
     classify_error,
 )
 
-__all__ = ["REPORT_STATUSES", "STATUS_CODES", "VonageProvider", "VonageSettings"]
+__all__ = [
+    "REPORT_STATUSES",
+    "STATUS_CODES",
+    "TEMPORARY_ERROR_CODES",
+    "VonageProvider",
+    "VonageSettings",
+]
 
 STATUS_CODES: dict[str, Rule] = {
     "1": RETRY,  # throttled
@@ -68,6 +74,13 @@ REPORT_STATUSES: dict[str, ReportStatus] = {
     "rejected": "undelivered",
     "unknown": "undelivered",
 }
+
+
+# Delivery receipt err-codes Vonage documents as passing (developer.vonage.com, SMS delivery
+# receipts): 2 absent subscriber (temporary), 7 handset busy, 8 network error. 3 (absent
+# subscriber, permanent), 4 and 14 (barred), 9 (illegal number), 11 (unroutable) and the
+# content filters are not.
+TEMPORARY_ERROR_CODES = frozenset({"2", "7", "8"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +170,7 @@ class VonageProvider(ConfiguredAdapter[VonageSettings]):
                 recipient=document.get("msisdn")
                 if isinstance(document.get("msisdn"), str)
                 else None,
+                temporary=ours == "undelivered" and str(error) in TEMPORARY_ERROR_CODES,
             )
         ]
 

@@ -103,17 +103,17 @@ class YellowPushProvider(ConfiguredAdapter[YellowPushSettings]):
                     OutcomeKind.PROVIDER_ERROR, Scope.PROVIDER, reason=f"auth http_{answer.status}"
                 )
             return self.read_send_answer(answer)
-        if self._token is None:
-            document = json_object(answer.body)
-            token = document.get("token") if document else None
-            if isinstance(token, str) and token:
-                self._token = token
-                return None
-        else:
-            account_id = _first_account_id(answer.body)
-            if account_id:
-                self._account_id = account_id
-                return None
+        # Read by its shape, not by what is cached now: sends that start together each ask,
+        # and a second /auth answer may arrive after the first one's token is cached.
+        document = json_object(answer.body)
+        token = document.get("token") if document else None
+        if isinstance(token, str) and token:
+            self._token = token
+            return None
+        account_id = _first_account_id(answer.body)
+        if account_id:
+            self._account_id = account_id
+            return None
         return Verdict(OutcomeKind.RETRYABLE, Scope.PROVIDER, reason="auth answer unreadable")
 
     def forget_auth(self) -> None:

@@ -188,8 +188,10 @@ class SinchPersonality(Personality):
         return web.Response(status=status)  # 404 and the others: no body
 
     def delivery_report(self, message: AcceptedMessage, url: str) -> OutgoingReport | None:
-        delivered = message.report == "delivered"
-        status, code = ("Delivered", 0) if delivered else ("Failed", 402)
+        status, code = {
+            "delivered": ("Delivered", 0),
+            "failed_temporarily": ("Failed", 404),  # temporary delivery failure
+        }.get(message.report, ("Failed", 402))  # unroutable
         document: dict[str, Any] = {
             "type": "recipient_delivery_report_sms",
             "batch_id": message.provider_message_id,

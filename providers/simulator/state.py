@@ -21,7 +21,9 @@ MAX_REMEMBERED_REQUESTS = 200_000
 _EVERY_PROVIDER = "*"
 MAX_REMEMBERED_MESSAGES = 200_000
 # What a delivery report says of a message the simulator accepted.
-REPORT_OUTCOMES = frozenset({"delivered", "failed"})
+# What the handset's report says: delivered; failed for a reason the provider documents as
+# permanent (an unknown number); failed for one it documents as passing (unreachable for now).
+REPORT_OUTCOMES = frozenset({"delivered", "failed", "failed_temporarily"})
 # How a scripted answer can break the HTTP exchange itself (see ScriptedAnswer).
 TRANSPORT_FAULTS = frozenset({"stall_after_headers", "split_body", "close_mid_body", "huge_body"})
 

@@ -125,8 +125,8 @@ class TwilioPersonality(Personality):
             "To": message.to,
             "ApiVersion": "2010-04-01",
         }
-        if not delivered:
-            params["ErrorCode"] = "30003"
+        if not delivered:  # unreachable handset (passing), else unknown handset
+            params["ErrorCode"] = "30003" if message.report == "failed_temporarily" else "30005"
         signature = request_signature(self.credentials["auth_token"], url, params)
         return OutgoingReport(
             url,

@@ -95,7 +95,10 @@ class VonagePersonality(Personality):
             "price": "0.03",
             "status": "delivered" if delivered else "failed",
             "scts": datetime.now(UTC).strftime("%y%m%d%H%M"),
-            "err-code": "0" if delivered else "3",
+            # absent subscriber: temporary (2) or permanent (3)
+            "err-code": "0"
+            if delivered
+            else ("2" if message.report == "failed_temporarily" else "3"),
             "message-timestamp": stamp,
         }
         if message.client_reference:

@@ -72,6 +72,17 @@ function providers(data) {
   }));
 }
 
+function delivery(data) {
+  const seconds = (ms) => (ms === null ? "-" : (ms / 1000).toFixed(1));
+  const rows = data.providers.flatMap((p) => Object.entries(p.delivery || {}).map(([country, d]) => row([
+    el("td", p.name), el("td", /^\d+$/.test(country) ? `+${country}` : country),
+    el("td", d.delivered, "num"), el("td", d.undelivered, "num"), el("td", pct(d.delivery_rate), "num"),
+    el("td", seconds(d.report_p50_ms), "num"), el("td", seconds(d.report_p95_ms), "num"),
+  ])));
+  $("delivery").tBodies[0].replaceChildren(...(rows.length ? rows
+    : [row([Object.assign(el("td", "no final delivery report in the window"), { colSpan: 7 })])]));
+}
+
 const SVG = "http://www.w3.org/2000/svg";
 function svg(tag, attrs) {
   const node = document.createElementNS(SVG, tag);
@@ -138,6 +149,7 @@ async function refresh() {
     const data = await api("/v1/dashboard");
     summary(data);
     providers(data);
+    delivery(data);
     $("charts").replaceChildren(...Object.entries(data.hour).map(([name, minutes]) => chart(name, minutes)));
     deadLetters(data);
     $("updated").textContent = "updated " + iso(data.at_ms) + " UTC";

@@ -59,7 +59,37 @@ def test_sinch_checks_in_documented_order(simulator: RunningSimulator) -> None:
     status, body = sinch(simulator, ok)
     assert status == 201
     assert len(json.loads(body)["id"]) == 26
-    assert call(f"{simulator.url}/xms/v1/{SINCH_PLAN}/batches", method="GET")[0] == 405
+    assert call(f"{simulator.url}/xms/v1/{SINCH_PLAN}/batches", method="PUT")[0] == 405
+
+
+def test_sinch_list_batches_by_client_reference(simulator: RunningSimulator) -> None:
+    """List Batches answers from the batches taken, by client_reference and start_date (default
+    the last 24 h); it needs the token; the control API makes it fail while sends go on."""
+    url = f"{simulator.url}/xms/v1/{SINCH_PLAN}/batches"
+    auth = {"Authorization": f"Bearer {SINCH_TOKEN}"}
+    sent = sinch(simulator, {"to": ["+14155552671"], "body": "hi", "client_reference": "ref-1"})
+    batch_id = json.loads(sent[1])["id"]
+
+    def listed(query: str) -> tuple[int, Any]:
+        status, body = call(f"{url}?{query}", method="GET", headers=auth)
+        return status, json.loads(body) if status == 200 else body
+
+    status, found = listed("client_reference=ref-1")
+    assert status == 200
+    assert [b["id"] for b in found["batches"]] == [batch_id]
+    assert found["batches"][0]["client_reference"] == "ref-1"
+    assert listed("client_reference=ref-2")[1]["batches"] == []
+    assert listed("client_reference=ref-1&start_date=2999-01-01T00:00:00.000Z")[1]["count"] == 0
+    assert listed("client_reference=ref-1&start_date=2020-01-01T00:00:00.000Z")[1]["count"] == 1
+    assert listed("client_reference=ref-1&start_date=yesterday")[0] == 400
+    assert call(f"{url}?client_reference=ref-1", method="GET")[0] == 401
+    fail = call(f"{simulator.url}/_sim/lookup-outage", {"status": 503, "provider": "sinch"})
+    assert fail[0] == 200
+    assert listed("client_reference=ref-1")[0] == 503
+    assert sinch(simulator, {"to": ["+14155552671"], "body": "still sent"})[0] == 201
+    call(f"{simulator.url}/_sim/lookup-outage", {"status": None, "provider": "sinch"})
+    assert listed("client_reference=ref-1")[0] == 200
+    assert simulator.state.lookups["sinch"] == 7  # each search that got past the token
 
 
 def test_script_through_the_control_api(simulator: RunningSimulator) -> None:

@@ -92,6 +92,22 @@ def test_yellowpush_asks_for_token_then_account_then_sends_with_them() -> None:
     assert provider.auth_request() is not None
 
 
+def test_yellowpush_sends_that_start_together_each_fetch_the_session_and_all_go() -> None:
+    """Two sends ask for /auth at once; the second token answer comes after the first is
+    cached, and the account answers after both: each is read for what it is, none fails."""
+    provider = YellowPushProvider(YellowPushSettings(name="y", username="u", password="p"))
+    assert provider.auth_request() is not None  # the first send asks
+    assert provider.auth_request() is not None  # and the second, before any answer
+    assert provider.read_auth_answer(HttpAnswer(200, {}, b'{"token": "T1"}')) is None
+    assert provider.read_auth_answer(HttpAnswer(200, {}, b'{"token": "T2"}')) is None
+    assert provider.read_auth_answer(HttpAnswer(200, {}, b'[{"id": 42}]')) is None
+    assert provider.read_auth_answer(HttpAnswer(200, {}, b'[{"id": 42}]')) is None
+    assert provider.auth_request() is None
+    unreadable = provider.read_auth_answer(HttpAnswer(200, {}, b"<html>"))
+    assert unreadable is not None
+    assert unreadable.kind is OutcomeKind.RETRYABLE
+
+
 def test_yellowpush_refused_credentials_are_a_provider_error() -> None:
     """A 401 to /auth is about our account: the send is not tried and another provider may be."""
     provider = YellowPushProvider(YellowPushSettings(name="y", username="u", password="p"))
@@ -401,3 +417,40 @@ def test_sinch_search_answers(status: int, body: bytes, expected: ReferenceSearc
     """Only a batch carrying our reference and an id is found; an answer without a batch list
     (an error, a bad body) says nothing, which is not the same as not found."""
     assert SINCH.read_reference_answer(HttpAnswer(status, {}, body), "01MSG") == expected
+
+
+def _sinch_report(status: str, code: int) -> bytes:
+    document = {"type": "recipient_delivery_report_sms", "batch_id": "B", "status": status}
+    return json.dumps({**document, "code": code}).encode()
+
+
+TWILIO_REPORTS = TwilioProvider(
+    TwilioSettings(name="t", account_sid="A", auth_token="x", sender="+1")
+)
+VONAGE_REPORTS = VonageProvider(VonageSettings(name="v", api_key="k", api_secret="s"))
+
+
+@pytest.mark.parametrize(
+    ("provider", "body", "temporary"),
+    [
+        (SINCH, _sinch_report("Failed", 404), True),
+        (SINCH, _sinch_report("Failed", 406), True),
+        (SINCH, _sinch_report("Failed", 402), False),
+        (SINCH, _sinch_report("Delivered", 0), False),
+        (TWILIO_REPORTS, b"MessageSid=SM1&MessageStatus=undelivered&ErrorCode=30003", True),
+        (TWILIO_REPORTS, b"MessageSid=SM1&MessageStatus=undelivered&ErrorCode=30008", True),
+        (TWILIO_REPORTS, b"MessageSid=SM1&MessageStatus=undelivered&ErrorCode=30005", False),
+        (TWILIO_REPORTS, b"MessageSid=SM1&MessageStatus=failed&ErrorCode=30006", False),
+        (VONAGE_REPORTS, b'{"messageId": "M1", "status": "failed", "err-code": "2"}', True),
+        (VONAGE_REPORTS, b'{"messageId": "M1", "status": "expired", "err-code": "8"}', True),
+        (VONAGE_REPORTS, b'{"messageId": "M1", "status": "failed", "err-code": "9"}', False),
+        (VONAGE_REPORTS, b'{"messageId": "M1", "status": "rejected", "err-code": "4"}', False),
+    ],
+)
+def test_which_undelivered_reasons_are_passing(
+    provider: Provider, body: bytes, temporary: bool
+) -> None:
+    """Each provider's documented passing failures (the handset unreachable for now, a network
+    error) are temporary; an unknown, barred or unroutable number is not."""
+    [report] = provider.read_delivery_report(InboundReport(body))
+    assert report.temporary is temporary
