@@ -346,6 +346,9 @@ class RouteSettings(BaseModel):
     # An undelivered report for a reason its provider documents as passing sends the message
     # once more through the next provider of its route (per provider: resend_on_undelivered).
     resend_on_undelivered: bool = False
+    # The same for the routes named here only: prefixes as under [routes.prefixes] (digits, no
+    # +), and "default" for the default route.
+    resend_on_undelivered_routes: tuple[str, ...] = ()
 
     def all_routes(self) -> dict[str, Route]:
         """Every route by where it is configured (``routes.default``, ``routes.prefixes.44``)."""
@@ -397,6 +400,7 @@ class Settings(BaseSettings):
             prefixes=self.routes.prefix_routes,
             default=self.routes.default_route,
             enabled=tuple(n for n, p in self.providers.items() if p.enabled),
+            routes=frozenset(r.lstrip("+") for r in self.routes.resend_on_undelivered_routes),
         )
 
     def secret_values(self) -> tuple[str, ...]:

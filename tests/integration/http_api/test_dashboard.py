@@ -3,12 +3,15 @@ providers and the dead letters; a screenshot is kept in .artifacts/dashboard.png
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from dispatcher.intake.enqueue import Dispatcher
 from providers.simulator import ScriptedAnswer
 from tests.conftest import OPERATOR_KEY, REPO, ApiFactory, RunningSimulator, WorkerFactory
 from tests.integration.http_api.test_api import call, wait_for_state
@@ -47,6 +50,7 @@ def test_dashboard_shows_providers_and_dead_letters(
     api_factory: ApiFactory,
     worker_factory: WorkerFactory,
     simulator: RunningSimulator,
+    dispatcher: Dispatcher,
     tmp_path: Path,
 ) -> None:
     api = api_factory()
@@ -70,12 +74,23 @@ def test_dashboard_shows_providers_and_dead_letters(
 
     for message_id in sent.values():
         wait_for_state(api.url, message_id, "accepted", "delivered", "failed")
+    reported = dispatcher.store.apply_report(  # as Twilio's status callback would
+        sent["+14155550102"],
+        provider="twilio",
+        state="delivered",
+        provider_status="delivered",
+        reason="",
+        now_ms=int(time.time() * 1000),
+    )
+    assert reported == "applied"
     url = f"{api.url}/dashboard#key={OPERATOR_KEY}"
     dom = chromium(tmp_path, "--dump-dom", url)
     for provider in ("sinch", "twilio", "vonage"):
         assert f'data-provider="{provider}"' in dom
     assert dead in dom
     assert "Replay" in dom
+    # What reached the phone, by provider and country: Twilio's one report for +1.
+    assert re.search(r"<td>twilio</td><td>\+1</td><td class=\"num\">1</td>", dom), dom[-3000:]
     assert "syntax_invalid_parameter_format" in dom or "rejected" in dom
     assert OPERATOR_KEY not in dom  # the key is kept out of the page
 

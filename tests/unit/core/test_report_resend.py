@@ -73,3 +73,18 @@ def test_a_provider_may_opt_in_alone() -> None:
     assert rules.applies_to("sinch")
     assert not rules.applies_to("twilio")
     assert rules.next_provider(RECORD, "sinch", temporary=True, now_ms=NOW) == "vonage"
+
+
+def test_a_route_may_opt_in_alone() -> None:
+    """Named routes resend; a message to another route, or with its own provider list, does
+    not."""
+    rules = dataclasses.replace(_rules(), routes=frozenset({"44"}))
+    assert rules.applies_to("sinch")
+    assert rules.next_provider(RECORD, "sinch", temporary=True, now_ms=NOW) == "vonage"
+    to_us = dataclasses.replace(RECORD, to="+14155552671")
+    assert rules.next_provider(to_us, "sinch", temporary=True, now_ms=NOW) is None
+    own_list = dataclasses.replace(RECORD, providers=("sinch", "twilio"))
+    assert rules.next_provider(own_list, "sinch", temporary=True, now_ms=NOW) is None
+    default_only = dataclasses.replace(_rules(), routes=frozenset({"default"}))
+    assert default_only.next_provider(to_us, "sinch", temporary=True, now_ms=NOW) == "twilio"
+    assert default_only.next_provider(RECORD, "sinch", temporary=True, now_ms=NOW) is None
