@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from dispatcher.config.settings import get_settings
+from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.clock import now_ms
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.time_input import parse_since
@@ -166,6 +167,12 @@ def dev(api_port: int, simulator_port: int, concurrency: int) -> None:
 @click.option("--body", required=True, help="Text of the message.")
 @click.option("--sender", default=None)
 @click.option("--priority", type=click.Choice(list(PRIORITY_QUEUES)), default="normal")
+@click.option(
+    "--category",
+    type=click.Choice(list(MESSAGE_CATEGORIES)),
+    default=None,
+    help="Default: marketing for --priority bulk, else transactional.",
+)
 @click.option("--validity", type=int, default=None, help="Seconds the message stays worth sending.")
 @click.option("--idempotency-key", default=None)
 @click.option("--provider", "providers", multiple=True, help="Use these providers, in order.")
@@ -175,6 +182,7 @@ def send(
     body: str,
     sender: str | None,
     priority: str,
+    category: str | None,
     validity: int | None,
     idempotency_key: str | None,
     providers: tuple[str, ...],
@@ -187,6 +195,7 @@ def send(
         body,
         sender=sender,
         priority=priority,
+        category=category,
         validity=validity,
         idempotency_key=idempotency_key,
         providers=list(providers) or None,

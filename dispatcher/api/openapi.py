@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dispatcher.config.settings import Settings
+from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.states import MessageState
 
@@ -78,6 +79,12 @@ def _message_fields(settings: Settings) -> dict[str, Any]:
         },
         "idempotency_key": {"type": "string", "pattern": r"^[!-~]{1,255}$"},
         "priority": {"type": "string", "enum": list(PRIORITY_QUEUES)},
+        "category": {
+            "type": "string",
+            "enum": list(MESSAGE_CATEGORIES),
+            "description": "What consent and timing rules treat it as; default marketing for "
+            "priority bulk, else transactional",
+        },
         "validity": {"type": "integer", "minimum": 1, "maximum": max_validity},
         "providers": {
             "type": "array",
@@ -199,6 +206,7 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
                 "id": {"type": "string"},
                 "state": receipt["state"],
                 "to": {"type": "string", "description": "masked: +*******2671"},
+                "category": {"type": "string", "enum": list(MESSAGE_CATEGORIES)},
                 "provider": nullable_string,
                 "provider_message_id": nullable_string,
                 "segments": {"type": "integer"},

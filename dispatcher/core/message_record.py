@@ -98,6 +98,7 @@ class MessageRecord:
     report_reason: str | None = None
     reported_at_ms: int | None = None
     callback_failed: bool = False  # a status callback to callback_url was given up
+    category: str = "transactional"  # transactional | marketing (dispatcher.core.categories)
     # Status lookups made at a provider that reports only when asked (hash field ``polls``).
     status_lookups: int = 0
     # Sent once more after this attempt was reported undelivered for a passing reason.
@@ -123,6 +124,7 @@ class MessageRecord:
             "possible_duplicate": "1" if self.possible_duplicate else "0",
             "providers_left": ",".join(self.providers_left),
             "provider_attempts": str(self.provider_attempts),
+            "category": self.category,
         }
         optional = {
             "sender": self.sender,
@@ -185,6 +187,7 @@ class MessageRecord:
             report_reason=raw.get("report_reason") or None,
             reported_at_ms=_optional_int(raw.get("reported_at_ms")),
             callback_failed=raw.get("callback_failed") == "1",
+            category=raw.get("category") or "transactional",
             status_lookups=int(raw.get("polls") or "0"),
             resend_of_attempt=_optional_int(raw.get("resend_of_attempt")),
         )
@@ -196,6 +199,7 @@ class MessageRecord:
             "state": self.state.value,
             "to": mask_number(self.to),
             "priority": self.priority,
+            "category": self.category,
             "encoding": self.encoding,
             "segments": self.segments,
             "provider": self.provider,

@@ -62,6 +62,7 @@ _MESSAGE_FIELDS = frozenset(
         "providers",
         "callback_url",
         "metadata",
+        "category",
     }
 )
 
@@ -189,6 +190,7 @@ class Dispatcher:
             idempotency_key=message.idempotency_key,
             idempotency_scope=idempotency_scope if message.idempotency_key else None,
             fingerprint=message.content_fingerprint(),
+            category=message.category,
             replay_of=replay_of,
         )
 
@@ -367,8 +369,11 @@ def send_sms(
     providers: list[str] | None = None,
     callback_url: str | None = None,
     metadata: dict[str, Any] | None = None,
+    category: str | None = None,
 ) -> str:
-    """Validate, record as ``queued`` and publish one SMS; returns the message id.
+    """Validate, record as ``queued`` and publish one SMS; returns the message id. ``category``
+    is ``transactional`` or ``marketing`` (default: ``marketing`` for ``priority="bulk"``, else
+    ``transactional``).
 
     Raises :class:`InvalidMessage` naming each bad field, :class:`IdempotencyConflict` when the
     idempotency key was used for different content. The same key with the same content returns the
@@ -384,6 +389,7 @@ def send_sms(
         providers=providers,
         callback_url=callback_url,
         metadata=metadata,
+        category=category,
     )
 
 

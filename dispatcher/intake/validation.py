@@ -19,6 +19,7 @@ import phonenumbers
 
 from dispatcher.config.settings import MessageSettings
 from dispatcher.core.addresses import callback_host_problem
+from dispatcher.core.categories import MESSAGE_CATEGORIES, default_category
 from dispatcher.core.encoding import measure
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.errors import InvalidMessage
@@ -48,6 +49,7 @@ class NewMessage:
     callback_url: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
+    category: str = "transactional"
 
     def content_fingerprint(self) -> str:
         """What must match for a repeated idempotency key to be the same message."""
@@ -60,6 +62,7 @@ class NewMessage:
                 list(self.providers),
                 self.callback_url,
                 self.metadata,
+                self.category,
             ],
             sort_keys=True,
             separators=(",", ":"),
@@ -78,6 +81,7 @@ def validate_message(
     providers: object = None,
     callback_url: object = None,
     metadata: object = None,
+    category: object = None,
     known_providers: Collection[str] = (),
     allow_private_callbacks: bool = False,
 ) -> NewMessage:
@@ -94,6 +98,7 @@ def validate_message(
     )
     clean_metadata = _take(errors, "metadata", _metadata(metadata))
     clean_key = _take(errors, "idempotency_key", _idempotency_key(idempotency_key))
+    clean_category = _take(errors, "category", _category(category, clean_priority))
 
     if errors:
         raise InvalidMessage(errors)
@@ -114,6 +119,7 @@ def validate_message(
         callback_url=clean_callback,
         metadata=clean_metadata or {},
         idempotency_key=clean_key,
+        category=clean_category or default_category(clean_priority),
     )
 
 
@@ -186,6 +192,14 @@ def _priority(value: object) -> str | _Problem:
     if isinstance(value, str) and value in PRIORITY_QUEUES:
         return value
     return _Problem(f"must be one of {', '.join(PRIORITY_QUEUES)}")
+
+
+def _category(value: object, priority: str | None) -> str | _Problem:
+    if value is None:
+        return default_category(priority or "normal")
+    if isinstance(value, str) and value in MESSAGE_CATEGORIES:
+        return value
+    return _Problem(f"must be one of {', '.join(MESSAGE_CATEGORIES)}")
 
 
 def _validity(value: object, rules: MessageSettings) -> int | _Problem:

@@ -104,6 +104,7 @@ def test_post_then_get_accepted(
         ({"to": "+1415555267", "body": "x"}, "to"),
         ({"to": "+14155552671", "body": ""}, "body"),
         ({"to": "+14155552671", "body": "x", "priority": 3}, "priority"),
+        ({"to": "+14155552671", "body": "x", "category": "promo"}, "category"),
         ({"to": "+14155552671", "body": "x", "colour": "red"}, "colour"),
         ({"body": "x"}, "to"),
     ],

@@ -319,3 +319,31 @@ def test_a_stopping_worker_records_its_sends_in_flight(
     worker.process.wait(timeout=30)
     assert [dispatcher.get_status(m)["state"] for m in ids] == ["accepted"] * 30
     assert simulator.state.total_sends == 30
+
+
+def test_each_message_keeps_its_category(dispatcher: Dispatcher) -> None:
+    """The category a message is sent with, or the one its priority gives it, is kept and shown
+    by get_status, from send_sms and from each item of send_bulk."""
+    told = dispatcher.send_sms("+14155552671", "sale today", category="marketing")
+    plain = dispatcher.send_sms("+14155552671", "your code is 123456")
+    results = dispatcher.send_bulk(
+        [
+            {"to": "+14155552671", "body": "newsletter", "priority": "bulk"},
+            {
+                "to": "+14155552671",
+                "body": "receipt",
+                "priority": "bulk",
+                "category": "transactional",
+            },
+            {"to": "+14155552671", "body": "?", "category": "spam"},
+        ]
+    )
+    assert [dispatcher.get_status(m)["category"] for m in (told, plain)] == [
+        "marketing",
+        "transactional",
+    ]
+    assert [dispatcher.get_status(r["id"])["category"] for r in results[:2]] == [
+        "marketing",
+        "transactional",
+    ]
+    assert results[2]["error"]["fields"] == {"category": "must be one of transactional, marketing"}

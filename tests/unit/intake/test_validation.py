@@ -195,3 +195,33 @@ def test_callback_url_to_a_private_address_is_refused(url: str) -> None:
 def test_callback_url_with_a_bad_port_is_refused() -> None:
     """A port that is not a number is a bad URL, not an error."""
     assert "callback_url" in refused(to="+14155552671", body="hi", callback_url="http://x:abc/")
+
+
+@pytest.mark.parametrize(
+    ("fields", "category"),
+    [
+        ({}, "transactional"),
+        ({"priority": "high"}, "transactional"),
+        ({"priority": "bulk"}, "marketing"),
+        ({"priority": "bulk", "category": "transactional"}, "transactional"),
+        ({"category": "marketing"}, "marketing"),
+    ],
+)
+def test_a_message_is_transactional_unless_bulk_or_told(
+    fields: dict[str, Any], category: str
+) -> None:
+    message = validate_message(RULES, to="+14155552671", body="hi", **fields)
+    assert message.category == category
+
+
+@pytest.mark.parametrize("category", ["promo", "", 1, ["marketing"]])
+def test_an_unknown_category_is_refused_naming_the_field(category: object) -> None:
+    assert refused(to="+14155552671", body="hi", category=category) == {
+        "category": "must be one of transactional, marketing"
+    }
+
+
+def test_the_category_is_part_of_what_an_idempotency_key_must_match() -> None:
+    one = validate_message(RULES, to="+14155552671", body="hi", category="marketing")
+    other = validate_message(RULES, to="+14155552671", body="hi")
+    assert one.content_fingerprint() != other.content_fingerprint()
