@@ -52,21 +52,21 @@ class NewMessage:
     category: str = "transactional"
 
     def content_fingerprint(self) -> str:
-        """What must match for a repeated idempotency key to be the same message."""
-        return json.dumps(
-            [
-                self.to,
-                self.body,
-                self.sender,
-                self.priority,
-                list(self.providers),
-                self.callback_url,
-                self.metadata,
-                self.category,
-            ],
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        """What must match for a repeated idempotency key to be the same message. A category
+        its priority gives it anyway adds nothing, so keys taken before categories existed
+        still match the same content."""
+        parts: list[Any] = [
+            self.to,
+            self.body,
+            self.sender,
+            self.priority,
+            list(self.providers),
+            self.callback_url,
+            self.metadata,
+        ]
+        if self.category != default_category(self.priority):
+            parts.append(self.category)
+        return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
 
 def validate_message(

@@ -222,6 +222,12 @@ def test_an_unknown_category_is_refused_naming_the_field(category: object) -> No
 
 
 def test_the_category_is_part_of_what_an_idempotency_key_must_match() -> None:
+    """A category other than the priority's own changes the fingerprint; the default one does
+    not, so a key used before categories existed matches the same content after."""
     one = validate_message(RULES, to="+14155552671", body="hi", category="marketing")
     other = validate_message(RULES, to="+14155552671", body="hi")
+    told_default = validate_message(RULES, to="+14155552671", body="hi", category="transactional")
     assert one.content_fingerprint() != other.content_fingerprint()
+    assert told_default.content_fingerprint() == other.content_fingerprint()
+    assert '"hi"' in other.content_fingerprint()
+    assert "transactional" not in other.content_fingerprint()
