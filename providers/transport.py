@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -196,25 +197,42 @@ async def _authenticate(
     )
 
 
-async def send_through(
-    session: aiohttp.ClientSession, provider: Provider, sms: OutboundSms
-) -> SendOutcome:
-    """Send ``sms`` through ``provider``: fetch its session credential first where it needs one,
-    and after a 401 to the send, forget it and try once more. Classification included."""
+async def _exchange_in_session(
+    session: aiohttp.ClientSession, provider: Provider, build: Callable[[], HttpRequest]
+) -> HttpAnswer | TransportFailure | SendOutcome:
+    """The request ``build`` makes (after ``provider``'s session credential is fetched, where it
+    needs one), and after a 401 with such a credential, the same once more with a fresh one:
+    the answer, the transport failure, or the outcome of a session fetch that failed."""
     auth = session_auth(provider)
     for first_try in (True, False):
         if auth is not None:
             failed = await _authenticate(session, auth, provider.timeout_s)
             if failed is not None:
                 return failed
-        answer = await exchange(session, provider.build_send(sms), timeout_s=provider.timeout_s)
-        if isinstance(answer, TransportFailure):
-            return SendOutcome(classify_transport(answer), None)
-        if answer.status == 401 and auth is not None and first_try:
+        answer = await exchange(session, build(), timeout_s=provider.timeout_s)
+        if (
+            isinstance(answer, HttpAnswer)
+            and answer.status == 401
+            and auth is not None
+            and first_try
+        ):
             auth.forget_auth()
             continue
-        return SendOutcome(provider.read_send_answer(answer), answer.status)
+        return answer
     raise AssertionError("unreachable: the second try always returns")
+
+
+async def send_through(
+    session: aiohttp.ClientSession, provider: Provider, sms: OutboundSms
+) -> SendOutcome:
+    """Send ``sms`` through ``provider``: fetch its session credential first where it needs one,
+    and after a 401 to the send, forget it and try once more. Classification included."""
+    answer = await _exchange_in_session(session, provider, lambda: provider.build_send(sms))
+    if isinstance(answer, SendOutcome):
+        return answer
+    if isinstance(answer, TransportFailure):
+        return SendOutcome(classify_transport(answer), None)
+    return SendOutcome(provider.read_send_answer(answer), answer.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,24 +251,17 @@ async def look_up_status(
     accepted as ``provider_message_id``: its session credential fetched first where it needs
     one, and after a 401, forgotten and fetched again once."""
     assert isinstance(provider, StatusPolling)
-    auth = session_auth(provider)
-    for first_try in (True, False):
-        if auth is not None:
-            failed = await _authenticate(session, auth, provider.timeout_s)
-            if failed is not None:
-                return StatusLookup(None, failed.verdict.reason or "auth failed")
-        request = provider.build_status_query(provider_message_id)
-        answer = await exchange(session, request, timeout_s=provider.timeout_s)
-        if isinstance(answer, TransportFailure):
-            return StatusLookup(None, answer.error)
-        if answer.status == 401 and auth is not None and first_try:
-            auth.forget_auth()
-            continue
-        report = provider.read_status_answer(answer)
-        if report is None:
-            return StatusLookup(None, f"http_{answer.status}" if answer.status != 200 else "unread")
-        return StatusLookup(report)
-    raise AssertionError("unreachable: the second try always returns")
+    answer = await _exchange_in_session(
+        session, provider, lambda: provider.build_status_query(provider_message_id)
+    )
+    if isinstance(answer, SendOutcome):
+        return StatusLookup(None, answer.verdict.reason or "auth failed")
+    if isinstance(answer, TransportFailure):
+        return StatusLookup(None, answer.error)
+    report = provider.read_status_answer(answer)
+    if report is None:
+        return StatusLookup(None, f"http_{answer.status}" if answer.status != 200 else "unread")
+    return StatusLookup(report)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ import collections
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import aiohttp
 import yarl
@@ -38,6 +39,7 @@ from providers.transport import (
 
 __all__ = ["SendBridge"]
 
+_T = TypeVar("_T")
 _Then = Callable[[SendOutcome | BaseException], None]
 # A send handed to the loop: through which provider, what, what to call with its outcome, and
 # how long it may take (s).
@@ -173,22 +175,38 @@ class SendBridge:
         else:
             then(task.result())
 
+    def _all_at_once(
+        self,
+        started: Callable[[], list[Coroutine[Any, Any, _T]]],
+        *,
+        timeout_s: float,
+        missed: _T,
+        count: int,
+    ) -> list[_T]:
+        """Run the ``count`` coroutines ``started`` makes (on the loop, where the sessions live)
+        together; their results in order, or ``missed`` for each when they are not all done
+        within ``timeout_s`` + grace."""
+
+        async def all_of() -> list[_T]:
+            return list(await asyncio.gather(*started()))
+
+        try:
+            return self._loop_thread.run(all_of(), timeout_s=timeout_s + _BRIDGE_GRACE_S)
+        except concurrent.futures.TimeoutError:
+            return [missed] * count
+
     def look_up_many(self, lookups: list[tuple[Provider, str]]) -> list[StatusLookup]:
         """Ask each provider for the status of the message it accepted as that id, all at once
         on the loop, each in its provider's session; what each learnt, in order, within the
         longest budget among them + grace."""
         if not lookups:
             return []
-
-        async def all_of() -> list[StatusLookup]:
-            asked = (look_up_status(self._session(p.name), p, pmid) for p, pmid in lookups)
-            return list(await asyncio.gather(*asked))
-
-        budget_s = max(conversation_budget_s(provider) for provider, _ in lookups)
-        try:
-            return self._loop_thread.run(all_of(), timeout_s=budget_s + _BRIDGE_GRACE_S)
-        except concurrent.futures.TimeoutError:
-            return [StatusLookup(None, "BridgeTimeout")] * len(lookups)
+        return self._all_at_once(
+            lambda: [look_up_status(self._session(p.name), p, pmid) for p, pmid in lookups],
+            timeout_s=max(conversation_budget_s(provider) for provider, _ in lookups),
+            missed=StatusLookup(None, "BridgeTimeout"),
+            count=len(lookups),
+        )
 
     def look_up_references(self, lookups: list[tuple[Provider, str, int]]) -> list[Reconciliation]:
         """Ask each provider whether it has the message sent with that reference (at or after
@@ -196,19 +214,15 @@ class SendBridge:
         longest provider timeout among them + grace."""
         if not lookups:
             return []
-
-        async def all_of() -> list[Reconciliation]:
-            asked = (
+        return self._all_at_once(
+            lambda: [
                 look_up_reference(self._session(p.name), p, reference, since_ms)
                 for p, reference, since_ms in lookups
-            )
-            return list(await asyncio.gather(*asked))
-
-        timeout_s = max(provider.timeout_s for provider, _, _ in lookups)
-        try:
-            return self._loop_thread.run(all_of(), timeout_s=timeout_s + _BRIDGE_GRACE_S)
-        except concurrent.futures.TimeoutError:
-            return [Reconciliation("lookup_failed", reason="BridgeTimeout")] * len(lookups)
+            ],
+            timeout_s=max(provider.timeout_s for provider, _, _ in lookups),
+            missed=Reconciliation("lookup_failed", reason="BridgeTimeout"),
+            count=len(lookups),
+        )
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> int:
         if self._callbacks_public_only and refused_literal(yarl.URL(url).host):
@@ -225,19 +239,18 @@ class SendBridge:
         """POST each (url, body, headers) concurrently on the loop; each answer's status, or None
         when the request failed or timed out."""
 
-        async def all_of() -> list[int | None]:
-            async def one(url: str, body: bytes, headers: dict[str, str]) -> int | None:
-                try:
-                    return await self._post(url, body, headers, timeout_s)
-                except (TimeoutError, aiohttp.ClientError, ValueError):
-                    return None
+        async def one(url: str, body: bytes, headers: dict[str, str]) -> int | None:
+            try:
+                return await self._post(url, body, headers, timeout_s)
+            except (TimeoutError, aiohttp.ClientError, ValueError):
+                return None
 
-            return list(await asyncio.gather(*(one(*post) for post in posts)))
-
-        try:
-            return self._loop_thread.run(all_of(), timeout_s=timeout_s + _BRIDGE_GRACE_S)
-        except concurrent.futures.TimeoutError:
-            return [None] * len(posts)
+        return self._all_at_once(
+            lambda: [one(*post) for post in posts],
+            timeout_s=timeout_s,
+            missed=None,
+            count=len(posts),
+        )
 
     async def _close_sessions(self) -> None:
         # Runs on the loop thread, where the sessions live.

@@ -1,10 +1,12 @@
+--#include gcra_lib
 -- KEYS: a provider's status lookups (sorted set), its lookup rate limit (GCRA TAT). ARGV: now ms,
 -- most to take, lease ms, ms between two lookups under the rate limit, burst, message key
 -- prefix. Takes the due lookups, as many as the rate limit lets go now and at most ``most``: each
 -- is rescored to now + lease (a worker that dies with it leaves it to be taken again then) and
 -- its record counts it (``polls``). A due entry whose message is no longer ``accepted`` (a pushed
 -- report ended it, its wait for a report ended, or its record expired) leaves the set. Returns
--- {message id, provider message id, lookups made before this one, ...}.
+-- {message id, provider message id, lookups made before this one, ...}. How many may go now is
+-- worked out here; the TAT they leave is kept by gcra_lib's gcra_take.
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -29,8 +31,5 @@ for _, id in ipairs(due) do
     table.insert(taken, polls)
   end
 end
-if count > 0 then
-  local new_tat = tat + interval * count
-  redis.call('SET', KEYS[2], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-end
+if count > 0 then gcra_take(KEYS[2], now, tat + interval * count) end
 return taken
