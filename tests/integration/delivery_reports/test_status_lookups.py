@@ -83,7 +83,8 @@ def test_a_message_ends_delivered_by_lookups_alone(
     assert simulator.state.lookups[provider] == lookups
     assert not simulator.state.reports_posted  # nothing was pushed
     assert redis_client.zscore(poll_queue_key(provider), message_id) is None
-    assert redis_client.hget(METRICS, f"polls|{provider}|delivered") == "1"
+    # The lookup is counted just after its report is applied (one more round trip).
+    wait_for(lambda: redis_client.hget(METRICS, f"polls|{provider}|delivered") == "1", timeout_s=5)
     assert redis_client.hget(METRICS, "messages|delivered") == "1"
     wait_for(lambda: len(web_app.received) >= 2)
     assert sorted(e["state"] for e in web_app.events()) == ["accepted", "delivered"]
@@ -122,7 +123,7 @@ def test_a_lookup_outage_changes_nothing_until_the_provider_answers_again(
     during = _status(dispatcher, message_id)
     assert during["state"] == "accepted"
     assert during["delivery_report"] is None
-    assert int(redis_client.hget(METRICS, "polls|gosms|failed") or 0) >= 3
+    wait_for(lambda: int(redis_client.hget(METRICS, "polls|gosms|failed") or 0) >= 3, timeout_s=5)
     assert redis_client.zscore(poll_queue_key("gosms"), message_id) is not None
     simulator.state.fail_lookups(None, provider="gosms")
     wait_for(lambda: _in_state(dispatcher, message_id, "delivered"), timeout_s=10)
