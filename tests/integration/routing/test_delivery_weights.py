@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import collections
 import json
-import subprocess
-import sys
 
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.ops.metrics import ApiMetrics
 from providers.simulator import ScriptedAnswer
-from tests.conftest import REPO, RunningSimulator, WorkerFactory, wait_for
+from tests.conftest import RunningSimulator, WorkerFactory, wait_for
 from tests.integration.delivery_reports.test_status_lookups import FAST_LOOKUPS
+from tests.integration.routing.test_traffic import providers_cli
 
 NUMBER = "+14155552671"
 FINAL = ("delivered", "undelivered")
@@ -62,16 +61,7 @@ def test_traffic_moves_away_from_a_provider_that_accepts_but_does_not_deliver(
     assert after["gosms"] <= 15, after  # about 5 of 100 at a factor of 0.05
     assert after["gosms"] + after["yellowpush"] == 100
 
-    shown = subprocess.run(
-        [sys.executable, "-m", "dispatcher", "providers", "--json"],
-        env={**stack_env, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    status = json.loads(shown.stdout)
+    status = providers_cli({**stack_env, **env})
     by_name = {p["name"]: p for p in status["providers"]}
     assert by_name["gosms"]["delivery"]["1"]["delivery_rate"] == 0.0
     assert by_name["yellowpush"]["delivery"]["1"]["delivery_rate"] == 1.0

@@ -7,23 +7,17 @@ from __future__ import annotations
 import redis
 
 from dispatcher.core.delivery_health import REPORT_LATENCY_BUCKETS_MS
-from dispatcher.core.message_record import Attempt
 from dispatcher.store.delivery_windows import DeliveryWindows
-from dispatcher.store.messages import Finish, MessageStore
+from dispatcher.store.messages import MessageStore
 from dispatcher.store.redis_keys import message_key
-from tests.integration.store.test_store import NOW, record
+from tests.integration.store.test_store import NOW, accepted
 
 HOUR_MS = 3_600_000
 
 
 def _accepted(store: MessageStore, message_id: str, *, country: str, at_ms: int) -> None:
-    store.create(record(message_id), idempotency_ttl_s=60, now_ms=NOW)
-    claim = store.claim(message_id, lease_ms=10_000, now_ms=NOW)
-    attempt = Attempt(
-        number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="accepted"
-    )
-    changes = {"state": "accepted", "accepted_at_ms": str(at_ms), "country_code": country}
-    assert store.apply_finish(Finish(claim, attempt, changes, now_ms=at_ms))
+    changes = {"accepted_at_ms": str(at_ms), "country_code": country}
+    accepted(store, message_id, at_ms=at_ms, changes=changes)
 
 
 def _report(store: MessageStore, message_id: str, state: str, at_ms: int) -> str:

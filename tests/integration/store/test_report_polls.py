@@ -6,32 +6,25 @@ from __future__ import annotations
 
 import redis
 
-from dispatcher.core.message_record import Attempt
-from dispatcher.store.messages import Finish, MessageStore
+from dispatcher.store.messages import MessageStore
 from dispatcher.store.redis_keys import message_key, poll_queue_key
 from dispatcher.store.report_polls import DueLookup, ReportPolls
-from tests.integration.store.test_store import NOW, record
+from tests.integration.store.test_store import NOW, accepted
 
 POLLS = poll_queue_key("gosms")
 
 
 def _accepted(store: MessageStore, message_id: str, *, first_lookup_ms: int | None) -> None:
     """``message_id`` recorded accepted by GoSMS as ``p-<id>``, first asked about then."""
-    store.create(record(message_id), idempotency_ttl_s=60, now_ms=NOW)
-    claim = store.claim(message_id, lease_ms=10_000, now_ms=NOW)
-    attempt = Attempt(
-        number=1, provider="gosms", started_at_ms=NOW, latency_ms=1, outcome="accepted"
-    )
-    finish = Finish(
-        claim,
-        attempt,
-        {"state": "accepted", "provider": "gosms", "provider_message_id": f"p-{message_id}"},
-        now_ms=NOW,
+    accepted(
+        store,
+        message_id,
+        provider="gosms",
+        changes={"provider": "gosms", "provider_message_id": f"p-{message_id}"},
         provider_id=("gosms", f"p-{message_id}"),
         report_due_ms=NOW + 60_000,
         first_poll=None if first_lookup_ms is None else ("gosms", first_lookup_ms),
     )
-    assert store.apply_finish(finish)
 
 
 def _take(polls: ReportPolls, now_ms: int, *, most: int = 10, burst: int = 10) -> list[DueLookup]:

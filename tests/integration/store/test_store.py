@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 
@@ -19,6 +19,7 @@ from dispatcher.store.redis_keys import (
 )
 from dispatcher.store.report_deadlines import ReportDeadlines
 from tests.conftest import end_lease
+from tests.message_records import a_record
 
 NOW = 1_764_000_000_000
 
@@ -26,21 +27,7 @@ NOW = 1_764_000_000_000
 def record(
     message_id: str = "01TEST", *, key: str | None = None, body: str = "hi"
 ) -> MessageRecord:
-    return MessageRecord(
-        id=message_id,
-        to="+14155552671",
-        body=body,
-        sender=None,
-        priority="normal",
-        encoding="GSM-7",
-        segments=1,
-        state=MessageState.QUEUED,
-        created_at_ms=NOW,
-        updated_at_ms=NOW,
-        valid_until_ms=NOW + 60_000,
-        idempotency_key=key,
-        fingerprint=f"fp:{body}",
-    )
+    return a_record(message_id, at_ms=NOW, body=body, idempotency_key=key, fingerprint=f"fp:{body}")
 
 
 def test_create_then_get(redis_client: redis.Redis) -> None:
@@ -382,22 +369,29 @@ def test_take_ready_skips_what_is_not_to_be_sent(redis_client: redis.Redis) -> N
     assert redis_client.hget(message_key("01S1"), "state") == "accepted"
 
 
-def _accepted(store: MessageStore, message_id: str, *, report_due_ms: int) -> None:
-    """``message_id`` created, claimed and recorded accepted, its report due by then."""
+def accepted(
+    store: MessageStore,
+    message_id: str,
+    *,
+    provider: str = "sinch",
+    at_ms: int = NOW,
+    changes: dict[str, str] | None = None,
+    **finish: Any,
+) -> None:
+    """``message_id`` created and claimed at NOW, then recorded accepted by ``provider`` at
+    ``at_ms``, with ``changes`` to its fields and ``finish``'s other parts of the Finish."""
     store.create(record(message_id), idempotency_ttl_s=60, now_ms=NOW)
     claim = store.claim(message_id, lease_ms=10_000, now_ms=NOW)
     attempt = Attempt(
-        number=1, provider="sinch", started_at_ms=NOW, latency_ms=1, outcome="accepted"
+        number=1, provider=provider, started_at_ms=NOW, latency_ms=1, outcome="accepted"
     )
-    finish = Finish(
-        claim,
-        attempt,
-        {"state": "accepted"},
-        now_ms=NOW,
-        reached_state="accepted",
-        report_due_ms=report_due_ms,
-    )
-    assert store.apply_finish(finish)
+    fields = {"state": "accepted", **(changes or {})}
+    assert store.apply_finish(Finish(claim, attempt, fields, now_ms=at_ms, **finish))
+
+
+def _accepted(store: MessageStore, message_id: str, *, report_due_ms: int) -> None:
+    """``message_id`` created, claimed and recorded accepted, its report due by then."""
+    accepted(store, message_id, reached_state="accepted", report_due_ms=report_due_ms)
 
 
 def test_an_accepted_message_without_a_report_ends_delivery_unknown(

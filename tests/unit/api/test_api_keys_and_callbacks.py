@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from dispatcher.api.api_keys import KeyRing, key_digest
 from dispatcher.cli import main
 from dispatcher.config.settings import ApiKeySettings, ApiSettings
-from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.states import MessageState
 from dispatcher.core.status_callback import callback_body, sign, verify_signature
+from tests.message_records import a_record
 
 
 def test_keyring_identifies_named_and_environment_keys() -> None:
@@ -55,14 +55,10 @@ def test_api_key_new_prints_a_key_its_config_accepts() -> None:
 
 
 def test_callback_body_masks_the_number_and_is_signed() -> None:
-    record = MessageRecord(
-        id="01ABC",
-        to="+14155552671",
+    record = a_record(
+        "01ABC",
         body="secret code 123456",
-        sender=None,
         priority="high",
-        encoding="GSM-7",
-        segments=1,
         state=MessageState.ACCEPTED,
         created_at_ms=1,
         updated_at_ms=2,

@@ -16,6 +16,7 @@ from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.retry_policy import RetryPolicy
 from dispatcher.core.states import MessageState
 from providers.outcome import OutcomeKind, Scope, Verdict
+from tests.message_records import a_record
 
 NOW = 1_000_000
 POLICY = RetryPolicy(base_s=1, cap_s=8, max_attempts=3)
@@ -110,19 +111,7 @@ def test_ambiguous_dead_letter_when_configured() -> None:
 
 
 def record(valid_until_ms: int) -> MessageRecord:
-    return MessageRecord(
-        id="01X",
-        to="+14155552671",
-        body="x",
-        sender=None,
-        priority="normal",
-        encoding="GSM-7",
-        segments=1,
-        state=S.QUEUED,
-        created_at_ms=0,
-        updated_at_ms=0,
-        valid_until_ms=valid_until_ms,
-    )
+    return a_record("01X", body="x", valid_until_ms=valid_until_ms)
 
 
 def test_plan_send() -> None:
@@ -219,17 +208,11 @@ def test_ambiguous_failover_is_flagged() -> None:
 
 def test_plan_skips_providers_the_message_left() -> None:
     """The next attempt goes to the first provider of the route not left behind."""
-    record = MessageRecord(
-        id="m",
-        to="+14155552671",
+    record = a_record(
+        "m",
+        at_ms=NOW,
         body="x",
-        sender=None,
-        priority="normal",
-        encoding="GSM-7",
-        segments=1,
         state=S.RETRY_SCHEDULED,
-        created_at_ms=NOW,
-        updated_at_ms=NOW,
         valid_until_ms=NOW + 1000,
         providers_left=("sinch",),
     )

@@ -10,20 +10,14 @@ from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.report_resend import ResendRules
 from dispatcher.core.routing import Route
 from dispatcher.core.states import MessageState
+from tests.message_records import a_record
 
 NOW = 1_764_000_000_000
-RECORD = MessageRecord(
-    id="01MSG",
+RECORD = a_record(
+    "01MSG",
+    at_ms=NOW,
     to="+447700900123",
-    body="hi",
-    sender=None,
-    priority="normal",
-    encoding="GSM-7",
-    segments=1,
     state=MessageState.ACCEPTED,
-    created_at_ms=NOW,
-    updated_at_ms=NOW,
-    valid_until_ms=NOW + 60_000,
     attempt_count=1,
     provider="sinch",
 )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import redis
 
 from dispatcher.config.settings import ProviderSettings
-from dispatcher.core.message_record import Attempt, MessageRecord
+from dispatcher.core.message_record import Attempt
 from dispatcher.core.retry_policy import RetryPolicy
 from dispatcher.core.states import MessageState
 from dispatcher.sending.reconciliation import Reconciler
@@ -19,6 +19,7 @@ from providers.adapters.sinch import SinchProvider, SinchSettings
 from providers.adapters.twilio import TwilioProvider, TwilioSettings
 from providers.base import Provider
 from providers.transport import Reconciliation
+from tests.message_records import a_record
 
 NOW = 1_764_000_000_000
 
@@ -76,19 +77,7 @@ PLANS = SendPlans(
 
 
 def _claim(previous: MessageState, last: Attempt | None = None) -> Claim:
-    record = MessageRecord(
-        id="01MSG",
-        to="+14155552671",
-        body="hi",
-        sender=None,
-        priority="normal",
-        encoding="GSM-7",
-        segments=1,
-        state=MessageState.SENDING,
-        created_at_ms=NOW,
-        updated_at_ms=NOW,
-        valid_until_ms=NOW + 60_000,
-    )
+    record = a_record("01MSG", at_ms=NOW, state=MessageState.SENDING)
     return Claim(ClaimStatus.CLAIMED, previous, record, "token", last)
 
 
