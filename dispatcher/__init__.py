@@ -28,12 +28,21 @@ from dispatcher.errors import (
     InvalidMessage,
     MessageNotFound,
     NotADeadLetterError,
+    OptedOut,
     StoreError,
     StoreUnavailableError,
 )
 
 if TYPE_CHECKING:
-    from dispatcher.intake.enqueue import Dispatcher, get_status, send_bulk, send_sms
+    from dispatcher.intake.enqueue import (
+        Dispatcher,
+        add_opt_out,
+        get_status,
+        is_opted_out,
+        remove_opt_out,
+        send_bulk,
+        send_sms,
+    )
 
 __all__ = [
     "ConfigError",
@@ -45,16 +54,30 @@ __all__ = [
     "MessageNotFound",
     "MessageState",
     "NotADeadLetterError",
+    "OptedOut",
     "StoreError",
     "StoreUnavailableError",
+    "add_opt_out",
     "get_status",
+    "is_opted_out",
+    "remove_opt_out",
     "send_bulk",
     "send_sms",
     "verify_callback_signature",
 ]
 
 # The names of the enqueue core, loaded on first use.
-_ENQUEUE_NAMES = frozenset({"Dispatcher", "get_status", "send_bulk", "send_sms"})
+_ENQUEUE_NAMES = frozenset(
+    {
+        "Dispatcher",
+        "add_opt_out",
+        "get_status",
+        "is_opted_out",
+        "remove_opt_out",
+        "send_bulk",
+        "send_sms",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

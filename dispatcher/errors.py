@@ -5,6 +5,7 @@
     DispatchError
     ├── InvalidMessage        bad input at the door; ``fields`` maps each bad field to the reason
     ├── IdempotencyConflict   the same idempotency key came with different content
+    ├── OptedOut              the number is on the opt-out list: the message was not taken
     ├── MessageNotFound       no message has that id
     ├── ConfigError           the configuration cannot work; names the setting (and env variable)
     ├── EnqueueError          the message was valid but could not be recorded or published
@@ -30,6 +31,7 @@ __all__ = [
     "InvalidMessage",
     "MessageNotFound",
     "NotADeadLetterError",
+    "OptedOut",
     "ServiceStartError",
     "StoreAuthenticationError",
     "StoreError",
@@ -59,6 +61,15 @@ class IdempotencyConflict(DispatchError):  # noqa: N818 - the public name of DES
         super().__init__(
             f"idempotency key already used for message {message_id} with different content"
         )
+
+
+class OptedOut(DispatchError):  # noqa: N818 - reads as the condition it is
+    """The number is on the opt-out list for this message; nothing was recorded or published.
+    ``to`` is the number masked."""
+
+    def __init__(self, to: str) -> None:
+        self.to = to
+        super().__init__(f"{to} has opted out of these messages; the message was not taken")
 
 
 class MessageNotFound(DispatchError):  # noqa: N818 - reads as the condition it is

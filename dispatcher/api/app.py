@@ -19,17 +19,31 @@ and publishing); its blocking Redis calls run in threads.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from dispatcher.api.api_keys import ApiClient, KeyRing, RequestLimiter
+from dispatcher.api.api_keys import KeyRing, RequestLimiter
+from dispatcher.api.common import (
+    CLIENT,
+    DISPATCHER,
+    DOCUMENT,
+    KEYRING,
+    LIMITER,
+    METRICS,
+    PROVIDERS,
+    SETTINGS,
+    Handler,
+    error,
+    int_param,
+    json_body,
+    requires,
+)
 from dispatcher.api.openapi import openapi_document
-from dispatcher.config.settings import ApiScope, Settings
+from dispatcher.config.settings import Settings
 from dispatcher.core.clock import now_ms
 from dispatcher.core.time_input import parse_since
 from dispatcher.errors import (
@@ -54,17 +68,6 @@ from providers.base import InboundReport, Provider
 
 __all__ = ["build_api", "serve_api"]
 
-DISPATCHER = web.AppKey("dispatcher", Dispatcher)
-SETTINGS = web.AppKey("settings", Settings)
-KEYRING = web.AppKey("keyring", KeyRing)
-LIMITER = web.AppKey("limiter", RequestLimiter)
-PROVIDERS = web.AppKey("providers", dict)
-METRICS = web.AppKey("metrics", ApiMetrics)
-DOCUMENT = web.AppKey("document", dict)
-CLIENT = web.RequestKey("api_client", ApiClient)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 _MESSAGE_STATUSES = {
     400: "malformed_json",
     401: "unauthorized",
@@ -74,13 +77,6 @@ _MESSAGE_STATUSES = {
     413: "body_too_large",
     415: "unsupported_media_type",
 }
-
-
-def _error(
-    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None, **extra: Any
-) -> web.Response:
-    body = {"error": {"code": code, "message": message, **extra}}
-    return web.json_response(body, status=status, headers=headers)
 
 
 # --- middlewares ------------------------------------------------------------------------------
@@ -95,15 +91,15 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         if exc.status < 400:
             raise
         code = _MESSAGE_STATUSES.get(exc.status, "http_error")
-        response = _error(exc.status, code, exc.reason, headers=_kept_headers(exc))
+        response = error(exc.status, code, exc.reason, headers=_kept_headers(exc))
     except StoreError as exc:
         get_logger().error("api.redis_error", path=request.path, error=exc.error)
-        response = _error(
+        response = error(
             503, "unavailable", "the message store is unavailable", headers={"Retry-After": "1"}
         )
     except Exception as exc:
         get_logger().exception("api.unexpected_error", path=request.path, error=type(exc).__name__)
-        response = _error(500, "internal_error", "an unexpected error; it has been logged")
+        response = error(500, "internal_error", "an unexpected error; it has been logged")
     route = request.match_info.route.resource
     request.app[METRICS].requests.labels(
         route=route.canonical if route is not None else "unmatched", status=str(response.status)
@@ -129,7 +125,7 @@ async def _known_query(request: web.Request, handler: Handler) -> web.StreamResp
         allowed = _QUERY_PARAMETERS.get(resource.canonical, frozenset())
         unknown = sorted(set(request.query) - allowed)
         if unknown:
-            return _error(
+            return error(
                 422,
                 "invalid_request",
                 "unknown query parameters",
@@ -139,7 +135,7 @@ async def _known_query(request: web.Request, handler: Handler) -> web.StreamResp
             name for name in set(request.query) if len(request.query.getall(name)) > 1
         )
         if repeated:
-            return _error(
+            return error(
                 422,
                 "invalid_request",
                 "query parameters given more than once",
@@ -160,7 +156,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     client = request.app[KEYRING].identify(key.strip()) if scheme.lower() == "bearer" else None
     if client is None:
-        return _error(
+        return error(
             401,
             "unauthorized",
             "a valid API key is required as 'Authorization: Bearer <key>'",
@@ -168,7 +164,7 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
         )
     wait_ms = await asyncio.to_thread(request.app[LIMITER].wait_ms, client, now_ms=now_ms())
     if wait_ms > 0:
-        return _error(
+        return error(
             429,
             "rate_limited",
             f"key {client.name!r} is over its rate limit of {client.rate_limit:g} requests/s",
@@ -176,42 +172,6 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
         )
     request[CLIENT] = client
     return await handler(request)
-
-
-def _requires(scope: ApiScope) -> Callable[[Handler], Handler]:
-    """A handler only keys with ``scope`` may call (403 for the others)."""
-
-    def wrap(handler: Handler) -> Handler:
-        async def guarded(request: web.Request) -> web.StreamResponse:
-            client = request[CLIENT]
-            if not client.may(scope):
-                return _error(403, "forbidden", f"key {client.name!r} may not {scope}")
-            return await handler(request)
-
-        return guarded
-
-    return wrap
-
-
-def _no_constant(name: str) -> Any:
-    # NaN, Infinity and -Infinity are not JSON, though Python's reader takes them.
-    raise ValueError(f"{name} is not JSON")
-
-
-async def _json_body(request: web.Request) -> dict[str, Any] | web.Response:
-    """The request's JSON object, or the refusal (415, 400, 422; 413 raises)."""
-    if request.content_type != "application/json":
-        return _error(415, "unsupported_media_type", "send Content-Type: application/json")
-    raw = await request.read()
-    try:
-        document = json.loads(raw, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "malformed_json", "the request body is not valid JSON")
-    except RecursionError:
-        return _error(400, "malformed_json", "the request body is nested too deeply")
-    if not isinstance(document, dict):
-        return _error(422, "invalid_request", "the request body must be a JSON object")
-    return document
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -227,15 +187,15 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
     }
 
 
-@_requires("send")
+@requires("send")
 async def _create_message(request: web.Request) -> web.StreamResponse:
-    document = await _json_body(request)
+    document = await json_body(request)
     if isinstance(document, web.Response):
         return document
     header_key = request.headers.get("Idempotency-Key")
     if header_key is not None:
         if document.get("idempotency_key", header_key) != header_key:
-            return _error(
+            return error(
                 422,
                 "invalid_message",
                 "the Idempotency-Key header and the idempotency_key field differ",
@@ -250,17 +210,17 @@ async def _create_message(request: web.Request) -> web.StreamResponse:
             dispatcher.enqueue, message, idempotency_scope=client.name
         )
     except InvalidMessage as exc:
-        return _error(422, "invalid_message", str(exc), fields=exc.fields)
+        return error(422, "invalid_message", str(exc), fields=exc.fields)
     except IdempotencyConflict as exc:
-        return _error(409, "idempotency_conflict", str(exc), message_id=exc.message_id)
+        return error(409, "idempotency_conflict", str(exc), message_id=exc.message_id)
     except EnqueueError:
-        return _error(503, "enqueue_unavailable", "the message could not be queued; retry later")
+        return error(503, "enqueue_unavailable", "the message could not be queued; retry later")
     return web.json_response(_receipt_json(receipt), status=200 if receipt.duplicate else 202)
 
 
-@_requires("send")
+@requires("send")
 async def _create_batch(request: web.Request) -> web.StreamResponse:
-    document = await _json_body(request)
+    document = await json_body(request)
     if isinstance(document, web.Response):
         return document
     limit = request.app[SETTINGS].api.max_batch
@@ -278,7 +238,7 @@ async def _create_batch(request: web.Request) -> web.StreamResponse:
         if not_objects:
             problem = {f"messages[{i}]": "must be an object" for i in not_objects[:10]}
     if problem is not None:
-        return _error(422, "invalid_request", "the batch is not valid", fields=problem)
+        return error(422, "invalid_request", "the batch is not valid", fields=problem)
     assert isinstance(messages, list)
     client = request[CLIENT]
     results = await asyncio.to_thread(
@@ -290,43 +250,34 @@ async def _create_batch(request: web.Request) -> web.StreamResponse:
     )
 
 
-@_requires("send")
+@requires("send")
 async def _get_message(request: web.Request) -> web.StreamResponse:
     dispatcher = request.app[DISPATCHER]
     try:
         status = await asyncio.to_thread(dispatcher.get_status, request.match_info["id"])
     except MessageNotFound:
-        return _error(404, "not_found", "no message with this id")
+        return error(404, "not_found", "no message with this id")
     return web.json_response(status)
 
 
 # --- dead letters -----------------------------------------------------------------------------
 
 
-def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidMessage({name: f"must be a whole number from {low} to {high}"})
-    return int(raw)
-
-
-@_requires("operate")
+@requires("operate")
 async def _list_dead_letters(request: web.Request) -> web.StreamResponse:
     query = request.query
     try:
-        limit = _int_param(query, "limit", 50, 1, 1000)
-        offset = _int_param(query, "offset", 0, 0, 10_000_000)
+        limit = int_param(query, "limit", 50, 1, 1000)
+        offset = int_param(query, "offset", 0, 0, 10_000_000)
         since = query.get("since")
         since_ms = parse_since(since, now_ms=now_ms()) if since else None
     except InvalidMessage as exc:
-        return _error(422, "invalid_request", str(exc), fields=exc.fields)
+        return error(422, "invalid_request", str(exc), fields=exc.fields)
     except ValueError as exc:
-        return _error(422, "invalid_request", str(exc), fields={"since": str(exc)})
+        return error(422, "invalid_request", str(exc), fields={"since": str(exc)})
     problems = dead_letter_filter_problems(query.get("provider"), query.get("reason"))
     if problems:
-        return _error(422, "invalid_request", "the filter is not valid", fields=problems)
+        return error(422, "invalid_request", "the filter is not valid", fields=problems)
     wanted = DeadLetterFilter(
         provider=query.get("provider"), reason=query.get("reason"), since_ms=since_ms
     )
@@ -339,15 +290,15 @@ async def _list_dead_letters(request: web.Request) -> web.StreamResponse:
     return web.json_response(await asyncio.to_thread(page))
 
 
-@_requires("operate")
+@requires("operate")
 async def _replay_dead_letter(request: web.Request) -> web.StreamResponse:
     original = request.match_info["id"]
     try:
         new_id = await asyncio.to_thread(replay_dead_letter, request.app[DISPATCHER], original)
     except NotADeadLetterError:
-        return _error(404, "not_found", "no dead letter with this id (replayed or purged?)")
+        return error(404, "not_found", "no dead letter with this id (replayed or purged?)")
     except EnqueueError:
-        return _error(503, "enqueue_unavailable", "the replay could not be queued; retry later")
+        return error(503, "enqueue_unavailable", "the replay could not be queued; retry later")
     client = request[CLIENT]
     get_logger(message_id=original).info("sms.replayed", replayed_as=new_id, by=client.name)
     return web.json_response({"id": new_id, "replay_of": original}, status=202)
@@ -360,7 +311,7 @@ async def _delivery_report(request: web.Request) -> web.Response:
     name = request.match_info["provider"]
     provider: Provider | None = request.app[PROVIDERS].get(name)
     if provider is None:
-        return _error(404, "not_found", f"no configured provider {name!r}")
+        return error(404, "not_found", f"no configured provider {name!r}")
     report = InboundReport(
         body=await request.read(),
         content_type=request.content_type,
@@ -414,7 +365,7 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=text, content_type="text/plain", charset="utf-8")
 
 
-@_requires("operate")
+@requires("operate")
 async def _dashboard_data(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     dispatcher = request.app[DISPATCHER]

@@ -316,6 +316,47 @@ class CallbackSettings(BaseModel):
     allow_private_networks: bool = False
 
 
+class OptOutSettings(BaseModel):
+    """The opt-out list: inbound keywords, what they answer, and whom an entry blocks."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # "global": an opted-out number gets nothing from any sender; "sender": an inbound STOP
+    # blocks the messages of the number it was sent to (an operator's entry may be for one
+    # sender or for all of them).
+    scope: Literal["global", "sender"] = "global"
+    # Off: transactional messages (codes, receipts) still go to an opted-out number.
+    applies_to_transactional: bool = True
+    # An inbound text that is exactly one of these words (trimmed, in any case).
+    stop_keywords: tuple[str, ...] = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT")
+    start_keywords: tuple[str, ...] = ("START", "UNSTOP", "YES")
+    help_keywords: tuple[str, ...] = ("HELP", "INFO")
+    # The reply to each ("" sends none). A reply is never blocked by the opt-out list.
+    stop_reply: str = ""
+    start_reply: str = ""
+    help_reply: str = ""
+
+    @field_validator("stop_keywords", "start_keywords", "help_keywords")
+    @classmethod
+    def _words(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not word.strip() for word in value):
+            raise ValueError("a keyword must not be empty")
+        return value
+
+
+class InboundSettings(BaseModel):
+    """Inbound messages (MO) posted by providers to ``/v1/inbound/{provider}``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # Where each inbound message is forwarded as a signed callback (the status callbacks'
+    # signing, retries and event_id); "" forwards none.
+    callback_url: str = ""
+    # How long an inbound message's text is kept; its record (masked number, keyword, when)
+    # is kept for messages.retention_s.
+    retention_s: int = Field(default=86_400, ge=0, le=365 * 86_400)
+
+
 class WeightedProvider(BaseModel):
     """One provider of a weighted route: ``{provider = "sinch", weight = 70}``."""
 
@@ -389,6 +430,8 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     delivery_reports: DeliveryReportSettings = DeliveryReportSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    opt_out: OptOutSettings = OptOutSettings()
+    inbound: InboundSettings = InboundSettings()
     routes: RouteSettings = RouteSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
 

@@ -21,7 +21,9 @@ After an attempt, by the verdict's class:
 ==================  =========================================================================
 
 Failing over is a retry due now, with the provider left behind for this message. Every
-``failed`` and ``expired`` message is dead-lettered.
+``failed`` and ``expired`` message is dead-lettered, but for one whose number opted out while it
+waited (``failed``, reason ``opted_out``): the recipient asked for that, and there is nothing to
+replay.
 
 When no provider of the route can take the message now (circuit open, paused after a 429, rate
 limit saturated), it waits in the delay queue until the earliest of them can, without using an
@@ -61,6 +63,7 @@ class FinalReason(enum.StrEnum):
     EXPIRED = "expired"
     AMBIGUOUS = "ambiguous"
     NO_PROVIDER = "no_enabled_provider"
+    OPTED_OUT = "opted_out"  # the number opted out while the message waited: not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,8 @@ class Decision:
         """What the store does besides writing the fields."""
         if self.state is MessageState.RETRY_SCHEDULED:
             return "retry"
+        if self.reason is FinalReason.OPTED_OUT:
+            return "none"  # what the recipient asked for, nothing to replay
         if self.state in (MessageState.FAILED, MessageState.EXPIRED):
             return "dead_letter"
         return "none"

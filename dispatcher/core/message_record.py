@@ -103,6 +103,9 @@ class MessageRecord:
     status_lookups: int = 0
     # Sent once more after this attempt was reported undelivered for a passing reason.
     resend_of_attempt: int | None = None
+    # The opt-out entries (digests) the message is checked against at the door and at each
+    # claim (dispatcher.core.opt_outs); none when no opt-out applies to it.
+    opt_out_check: tuple[str, ...] = ()
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -146,6 +149,7 @@ class MessageRecord:
             "callback_failed": "1" if self.callback_failed else None,
             "polls": str(self.status_lookups) if self.status_lookups else None,
             "resend_of_attempt": _optional_str(self.resend_of_attempt),
+            "opt_out_check": ",".join(self.opt_out_check) or None,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -190,6 +194,7 @@ class MessageRecord:
             category=raw.get("category") or "transactional",
             status_lookups=int(raw.get("polls") or "0"),
             resend_of_attempt=_optional_int(raw.get("resend_of_attempt")),
+            opt_out_check=tuple(d for d in raw.get("opt_out_check", "").split(",") if d),
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:

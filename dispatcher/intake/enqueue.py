@@ -31,22 +31,36 @@ from dispatcher.core.ids import new_message_id
 from dispatcher.core.masking import mask_number
 from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.names import PRIORITY_QUEUES, SEND_BATCH_TASK, SEND_READY_TASK
+from dispatcher.core.opt_outs import message_digests
 from dispatcher.core.states import MessageState
 from dispatcher.errors import (
     EnqueueError,
     IdempotencyConflict,
     InvalidMessage,
     MessageNotFound,
+    OptedOut,
     StoreError,
 )
+from dispatcher.intake.opt_outs import OptOuts
 from dispatcher.intake.validation import NewMessage, validate_message
 from dispatcher.logs import get_logger
 from dispatcher.queueing.celery_app import build_celery_app
 from dispatcher.queueing.job_payloads import job_template
 from dispatcher.store.connection import RedisClient, connect_redis
 from dispatcher.store.messages import CreateResult, MessageStore
+from dispatcher.store.opt_outs import OptOutList
 
-__all__ = ["Dispatcher", "Receipt", "default_dispatcher", "get_status", "send_bulk", "send_sms"]
+__all__ = [
+    "Dispatcher",
+    "Receipt",
+    "add_opt_out",
+    "default_dispatcher",
+    "get_status",
+    "is_opted_out",
+    "remove_opt_out",
+    "send_bulk",
+    "send_sms",
+]
 
 # Messages of one priority recorded by one script call of send_bulk.
 _BULK_CHUNK = 500
@@ -110,6 +124,7 @@ class Dispatcher:
         self._job_templates: _JobTemplates | None = None
         self._store: MessageStore | None = None
         self._client: RedisClient | None = None
+        self._opt_outs: OptOuts | None = None
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
 
@@ -140,6 +155,17 @@ class Dispatcher:
         return self._client
 
     @property
+    def opt_outs(self) -> OptOuts:
+        """The opt-out list this dispatcher checks messages against (connects on first use)."""
+        client = self.store_client
+        with self._lock:
+            if self._opt_outs is None:
+                self._opt_outs = OptOuts(
+                    self._settings, OptOutList(client), clock_ms=self._clock_ms
+                )
+            return self._opt_outs
+
+    @property
     def celery_app(self) -> Celery:
         with self._lock:
             if self._celery_app is None:
@@ -168,10 +194,16 @@ class Dispatcher:
         *,
         replay_of: str | None = None,
         idempotency_scope: str | None = None,
+        checks_opt_outs: bool = True,
     ) -> MessageRecord:
         """The record a validated message will be kept as (state ``queued``), not yet stored;
-        its idempotency key counts within ``idempotency_scope`` (an API key's name)."""
+        its idempotency key counts within ``idempotency_scope`` (an API key's name). With
+        ``checks_opt_outs`` false (a reply to a STOP), the opt-out list does not apply to it."""
         now = self._clock_ms()
+        rules = self._settings.opt_out
+        applies = checks_opt_outs and (
+            message.category == "marketing" or rules.applies_to_transactional
+        )
         return MessageRecord(
             id=new_message_id(now),
             to=message.to,
@@ -192,6 +224,9 @@ class Dispatcher:
             fingerprint=message.content_fingerprint(),
             category=message.category,
             replay_of=replay_of,
+            opt_out_check=message_digests(message.to, message.sender, scope=rules.scope)
+            if applies
+            else (),
         )
 
     def enqueue(self, message: NewMessage, *, idempotency_scope: str | None = None) -> Receipt:
@@ -221,6 +256,9 @@ class Dispatcher:
     def _receipt(self, record: MessageRecord, created: CreateResult) -> Receipt:
         """What the caller is told of one record: queued now, or the earlier message of its key."""
         log = get_logger(message_id=created.message_id, to=mask_number(record.to))
+        if created.opted_out:
+            log.info("sms.refused_opted_out", category=record.category)
+            raise OptedOut(mask_number(record.to))
         if not created.created:
             if not created.same_content:
                 assert record.idempotency_key is not None
@@ -315,6 +353,8 @@ class Dispatcher:
     ) -> dict[str, Any]:
         try:
             receipt = self._receipt(record, created)
+        except OptedOut as exc:
+            return {"index": index, "error": {"code": "opted_out", "message": str(exc)}}
         except IdempotencyConflict as exc:
             error = {
                 "code": "idempotency_conflict",
@@ -375,9 +415,10 @@ def send_sms(
     is ``transactional`` or ``marketing`` (default: ``marketing`` for ``priority="bulk"``, else
     ``transactional``).
 
-    Raises :class:`InvalidMessage` naming each bad field, :class:`IdempotencyConflict` when the
-    idempotency key was used for different content. The same key with the same content returns the
-    first message's id and sends nothing more.
+    Raises :class:`InvalidMessage` naming each bad field, :class:`OptedOut` when the number is
+    on the opt-out list (for this sender, under ``opt_out.scope = "sender"``),
+    :class:`IdempotencyConflict` when the idempotency key was used for different content. The
+    same key with the same content returns the first message's id and sends nothing more.
     """
     return default_dispatcher().send_sms(
         to,
@@ -401,3 +442,21 @@ def send_bulk(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def get_status(message_id: str) -> dict[str, Any]:
     """The status of a message; raises :class:`MessageNotFound`."""
     return default_dispatcher().get_status(message_id)
+
+
+def add_opt_out(number: str, sender: str | None = None) -> bool:
+    """Put ``number`` on the opt-out list (for ``sender`` only, under ``opt_out.scope =
+    "sender"``); False when it was on it already. Raises :class:`InvalidMessage` for a bad
+    number or sender."""
+    added, _ = default_dispatcher().opt_outs.add(number, sender, source="api")
+    return added
+
+
+def remove_opt_out(number: str, sender: str | None = None) -> bool:
+    """Take ``number`` off the opt-out list (for ``sender``); False when it was not on it."""
+    return default_dispatcher().opt_outs.remove(number, sender, source="api")
+
+
+def is_opted_out(number: str, sender: str | None = None) -> bool:
+    """Whether a message to ``number`` (from ``sender``) would be refused for an opt-out."""
+    return default_dispatcher().opt_outs.blocks(number, sender)

@@ -24,7 +24,7 @@ from dispatcher.core.encoding import measure
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.errors import InvalidMessage
 
-__all__ = ["NewMessage", "validate_message"]
+__all__ = ["NewMessage", "validate_message", "validate_number", "validate_sender"]
 
 _ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 _NUMERIC_SENDER = re.compile(r"^\+?[0-9]{3,15}$")
@@ -121,6 +121,22 @@ def validate_message(
         idempotency_key=clean_key,
         category=clean_category or default_category(clean_priority),
     )
+
+
+def validate_number(value: object, default_region: str | None, *, field: str = "number") -> str:
+    """A phone number in E.164, or :class:`InvalidMessage` naming ``field``."""
+    checked = _destination(value, default_region)
+    if isinstance(checked, _Problem):
+        raise InvalidMessage({field: str(checked)})
+    return checked
+
+
+def validate_sender(value: object, *, field: str = "sender") -> str | None:
+    """A sender as a message may give it (None: none), or :class:`InvalidMessage`."""
+    checked = _sender(value, None)
+    if isinstance(checked, _Problem):
+        raise InvalidMessage({field: str(checked)})
+    return checked
 
 
 class _Problem(str):

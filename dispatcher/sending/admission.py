@@ -21,7 +21,7 @@ from typing import Any
 from dispatcher.config.settings import RouteSettings
 from dispatcher.core.circuit import rate_cost
 from dispatcher.core.clock import now_ms
-from dispatcher.core.decisions import Decision, plan_send, wait_for_provider
+from dispatcher.core.decisions import Decision, FinalReason, plan_send, wait_for_provider
 from dispatcher.core.delivery_health import DeliveryStats, country_calling_code, delivery_factors
 from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.provider_health import route_factors
@@ -50,6 +50,11 @@ _HOLD_TO_RATE_MS = 1_000
 # How long a process reuses the providers' recent windows for adaptive weights.
 _WINDOWS_TTL_MS = 1_000
 _NO_REPORTS = DeliveryStats()
+_OPTED_OUT = Decision(
+    MessageState.FAILED,
+    FinalReason.OPTED_OUT,
+    "the number opted out while the message waited; it was not sent",
+)
 
 # What a claim that is not ours to send logs (level, event, with the state found), and how the
 # job ends.
@@ -161,6 +166,10 @@ class Admitter:
             return outcome
         assert claim.record is not None
         record = claim.record
+        if claim.opted_out:
+            log.info("sms.opted_out", category=record.category)
+            self._concluder.record_without_send(claim, _OPTED_OUT)
+            return MessageState.FAILED.value
         if not asked:
             reconciled = self.reconcile_many([claim])[0]
         if reconciled is not None and self._found(claim, reconciled, log):

@@ -40,6 +40,7 @@ from dispatcher.store.redis_keys import (
     DELAY_QUEUE,
     MESSAGE_PREFIX,
     METRICS,
+    OPT_OUTS,
     PENDING,
     delivery_window_key,
     idempotency_key,
@@ -60,6 +61,7 @@ __all__ = [
 ]
 
 _ATTEMPT_FIELD = "attempt:"
+_OPTED_OUT = 2  # create_messages.lua: a message refused, its number on the opt-out list
 
 
 def attempts_of(raw: dict[str, str]) -> list[Attempt]:
@@ -83,6 +85,7 @@ class CreateResult:
     created: bool
     message_id: str
     same_content: bool = True
+    opted_out: bool = False  # refused: the number is on the opt-out list
 
 
 class ClaimStatus(enum.StrEnum):
@@ -104,6 +107,7 @@ class Claim:
     record: MessageRecord | None = None
     token: str = ""
     last_attempt: Attempt | None = None  # the record's latest attempt, when claimed
+    opted_out: bool = False  # claimed, and its number is on the opt-out list now: not to send
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +148,7 @@ def _claim_of(result: list[Any], token: str) -> Claim:
         MessageRecord.from_hash(raw),
         token,
         Attempt.from_json(last) if last else None,
+        opted_out=len(result) > 3 and str(result[3]) == "1",
     )
 
 
@@ -240,18 +245,20 @@ class MessageStore:
                 self._ttl_s(record.valid_until_ms, now_ms),
                 key,
                 job,
+                ",".join(record.opt_out_check),
                 len(fields),
                 *fields,
             ]
-        raw: list[Any] = self._create(keys=[PENDING], args=args)
+        raw: list[Any] = self._create(keys=[PENDING, OPT_OUTS, METRICS], args=args)
         results = []
-        for (created, stored), digest in zip(raw, digests, strict=True):
+        for (created, stored), digest, (record, _) in zip(raw, digests, records, strict=True):
             first_id, _, first_digest = str(stored).partition("|")
-            results.append(
-                CreateResult(True, first_id)
-                if created
-                else CreateResult(False, first_id, same_content=first_digest == digest)
-            )
+            if created == _OPTED_OUT:
+                results.append(CreateResult(False, record.id, opted_out=True))
+            elif created:
+                results.append(CreateResult(True, first_id))
+            else:
+                results.append(CreateResult(False, first_id, same_content=first_digest == digest))
         return results
 
     @translates_redis_errors
@@ -267,7 +274,7 @@ class MessageStore:
         """Take the send lease if the message is still to be sent and nobody holds it."""
         token = secrets.token_hex(8)
         result: list[Any] = self._claim(
-            keys=[message_key(message_id), DELAY_QUEUE, PENDING],
+            keys=[message_key(message_id), DELAY_QUEUE, PENDING, OPT_OUTS],
             args=[token, lease_ms, now_ms, message_id],
         )
         return _claim_of(result, token)
@@ -279,7 +286,7 @@ class MessageStore:
         args: list[Any] = [MESSAGE_PREFIX, lease_ms, now_ms]
         for message_id, token in zip(message_ids, tokens, strict=True):
             args += [message_id, token]
-        results: list[Any] = self._claim_many(keys=[DELAY_QUEUE, PENDING], args=args)
+        results: list[Any] = self._claim_many(keys=[DELAY_QUEUE, PENDING, OPT_OUTS], args=args)
         return [_claim_of(r, t) for r, t in zip(results, tokens, strict=True)]
 
     @translates_redis_errors
@@ -291,7 +298,7 @@ class MessageStore:
         list when messages are left in it. Each id taken, with its claim, oldest first."""
         prefix = secrets.token_hex(8) + "."
         results: list[Any] = self._take_ready(
-            keys=[ready_list_key(queue), ready_moved_key(queue), DELAY_QUEUE, PENDING],
+            keys=[ready_list_key(queue), ready_moved_key(queue), DELAY_QUEUE, PENDING, OPT_OUTS],
             args=[MESSAGE_PREFIX, lease_ms, now_ms, count, prefix, ready_template, queue],
         )
         return [

@@ -12,6 +12,7 @@ __all__ = [
     "DELAY_QUEUE",
     "MESSAGE_PREFIX",
     "METRICS",
+    "OPT_OUTS",
     "PENDING",
     "PREFIX",
     "READY_PREFIX",
@@ -64,6 +65,9 @@ CALLBACK_TRIES = f"{PREFIX}:callbacks:tries"
 # "latency|<provider>|<bucket>", "latency_ms_sum|<provider>", "messages|<state>",
 # "waits|<provider>|<why>", "polls|<provider>|<outcome>").
 METRICS = f"{PREFIX}:metrics"
+# Hash: the opt-out list, "<digest of sender and number>" -> the entry (JSON: number, sender,
+# source, at_ms); see dispatcher.store.opt_outs.
+OPT_OUTS = f"{PREFIX}:opt_outs"
 # Sorted set: worker name -> when it last proved it is consuming (epoch ms).
 WORKER_HEARTBEATS = f"{PREFIX}:workers"
 

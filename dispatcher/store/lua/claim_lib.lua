@@ -3,8 +3,10 @@
 -- lease is two fields of the record: the claim's token (``claim``) and when the lease ends
 -- (``lease_until_ms``, by the claimer's clock); a message ``sending`` under a lease that has not
 -- ended is busy. A job for a message in a state of ``done`` (dispatcher.core.states
--- NOT_TO_BE_SENT) is acknowledged without calling any provider.
-local function claim(message, delay, pending, token, lease_ms, now, id)
+-- NOT_TO_BE_SENT) is acknowledged without calling any provider. A claimed message whose number
+-- is on the opt-out list now (its ``opt_out_check`` entries: opt_out_lib) is claimed all the
+-- same, flagged, for the caller to end it before any send.
+local function claim(message, delay, pending, token, lease_ms, now, id, opt_outs)
   local flat = redis.call('HGETALL', message)
   if #flat == 0 then return {'missing'} end
   local fields = {}
@@ -25,6 +27,9 @@ local function claim(message, delay, pending, token, lease_ms, now, id)
   redis.call('ZADD', pending, -lease_until, id)
   redis.call('HSET', message, 'state', 'sending', 'updated_at_ms', now, 'claim', token,
     'lease_until_ms', lease_until)
+  local checks = fields['opt_out_check']
+  local opted = 0
+  if checks and checks ~= '' and opted_out(opt_outs, checks) then opted = 1 end
   -- The record as it was read; the caller knows it is now sending.
-  return {'claimed', state, flat}
+  return {'claimed', state, flat, opted}
 end

@@ -1,6 +1,8 @@
+--#include opt_out_lib
 --#include claim_lib
 --#include fill_job
--- KEYS: a queue's ready list, when that list last moved, delay queue, pending index. ARGV:
+-- KEYS: a queue's ready list, when that list last moved, delay queue, pending index, opt-out
+-- list. ARGV:
 -- message key prefix, lease ms, now ms, most ids to take, claim token prefix, the template of a
 -- job that drains the list, the queue. Takes up to that many ids from the head of the list and
 -- claims each (claim_lib; token: the prefix and its place), and, when the list still holds
@@ -12,7 +14,8 @@ local results = {}
 if not ids then return results end
 for place, id in ipairs(ids) do
   local token = ARGV[5] .. place
-  table.insert(results, {id, claim(ARGV[1] .. id, KEYS[3], KEYS[4], token, ARGV[2], ARGV[3], id)})
+  local result = claim(ARGV[1] .. id, KEYS[3], KEYS[4], token, ARGV[2], ARGV[3], id, KEYS[5])
+  table.insert(results, {id, result})
 end
 redis.call('SET', KEYS[2], ARGV[3])
 if redis.call('LLEN', KEYS[1]) > 0 then
