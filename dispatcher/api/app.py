@@ -5,6 +5,8 @@ Routes (the OpenAPI document at ``/openapi.json`` describes each, see
 
 - ``POST /v1/messages``, ``POST /v1/messages:batch``, ``GET /v1/messages/{id}``: keys that send;
 - ``GET /v1/dead-letters``, ``POST /v1/dead-letters/{id}/replay``: keys that operate;
+- ``GET /v1/opt-outs``, ``GET|PUT|DELETE /v1/opt-outs/{number}``: keys that operate
+  (:mod:`dispatcher.api.opt_out_routes`);
 - ``POST /v1/delivery-reports/{provider}``: provider callbacks (signature or URL token);
 - ``GET /v1/dashboard``: keys that operate (the data of the dashboard page);
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``, and the dashboard
@@ -43,6 +45,7 @@ from dispatcher.api.common import (
     requires,
 )
 from dispatcher.api.openapi import openapi_document
+from dispatcher.api.opt_out_routes import OPT_OUT_QUERY, add_opt_out_routes
 from dispatcher.config.settings import Settings
 from dispatcher.core.clock import now_ms
 from dispatcher.core.time_input import parse_since
@@ -53,6 +56,7 @@ from dispatcher.errors import (
     InvalidMessage,
     MessageNotFound,
     NotADeadLetterError,
+    OptedOut,
     StoreError,
 )
 from dispatcher.intake.delivery_reports import receive_reports
@@ -114,6 +118,7 @@ def _kept_headers(exc: web.HTTPException) -> dict[str, str]:
 _QUERY_PARAMETERS: dict[str, frozenset[str]] = {
     "/v1/dead-letters": frozenset({"provider", "reason", "since", "limit", "offset"}),
     "/v1/delivery-reports/{provider}": frozenset({"token"}),
+    **OPT_OUT_QUERY,
 }
 
 
@@ -211,6 +216,8 @@ async def _create_message(request: web.Request) -> web.StreamResponse:
         )
     except InvalidMessage as exc:
         return error(422, "invalid_message", str(exc), fields=exc.fields)
+    except OptedOut as exc:
+        return error(422, "opted_out", str(exc))
     except IdempotencyConflict as exc:
         return error(409, "idempotency_conflict", str(exc), message_id=exc.message_id)
     except EnqueueError:
@@ -445,6 +452,7 @@ def build_api(
     app.router.add_get("/v1/dead-letters", _list_dead_letters, allow_head=False)
     app.router.add_post("/v1/dead-letters/{id}/replay", _replay_dead_letter)
     app.router.add_post("/v1/delivery-reports/{provider}", _delivery_report)
+    add_opt_out_routes(app)
     app.router.add_get("/healthz", _healthz, allow_head=False)
     app.router.add_get("/readyz", _readyz, allow_head=False)
     app.router.add_get("/metrics", _metrics, allow_head=False)

@@ -8,44 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from dispatcher.api.openapi_consent import consent_paths, consent_schemas
+from dispatcher.api.openapi_parts import JSON, errors, json_answer, ref
 from dispatcher.config.settings import Settings
 from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.states import MessageState
 
 __all__ = ["openapi_document"]
-
-_JSON = "application/json"
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {_JSON: {"schema": schema}}}
-
-
-def _errors(*statuses: int) -> dict[str, Any]:
-    reasons = {
-        400: "Malformed JSON.",
-        401: "No valid API key (or callback signature / token).",
-        403: "The key may not do this.",
-        404: "Not found.",
-        405: "Method not allowed.",
-        409: "Conflict (idempotency key reused with other content; already replayed).",
-        413: "Body larger than api.max_body_bytes.",
-        415: "Not application/json.",
-        422: "Invalid input; `fields` names each bad field and why.",
-        429: "Over this key's rate limit; see Retry-After.",
-        503: "Redis unavailable, or a report arrived before its message was accepted.",
-    }
-    answers = {str(s): _json(_ref("Error"), reasons[s]) for s in statuses}
-    if 429 in statuses:
-        answers["429"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
-    if 503 in statuses:
-        answers["503"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
-    return answers
 
 
 def _page(summary: str, content_type: str) -> dict[str, Any]:
@@ -130,7 +100,7 @@ def _error_schemas() -> dict[str, Any]:
         "Error": {
             "type": "object",
             "required": ["error"],
-            "properties": {"error": _ref("ErrorDetail")},
+            "properties": {"error": ref("ErrorDetail")},
         },
     }
 
@@ -186,7 +156,7 @@ def _batch_schemas(settings: Settings, receipt: dict[str, Any]) -> dict[str, Any
                             "index": {"type": "integer"},
                             **receipt,
                             "duplicate": {"type": "boolean"},
-                            "error": _ref("ErrorDetail"),
+                            "error": ref("ErrorDetail"),
                         },
                     },
                 },
@@ -231,7 +201,7 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
             "required": ["total", "items"],
             "properties": {
                 "total": {"type": "integer"},
-                "items": {"type": "array", "items": _ref("MessageStatus")},
+                "items": {"type": "array", "items": ref("MessageStatus")},
             },
         },
         "Replayed": {
@@ -305,7 +275,7 @@ def _dashboard_schemas() -> dict[str, Any]:
                 "providers": {"type": "array", "items": {"type": "object"}},
                 "routes": {"type": "array", "items": {"type": "object"}},
                 "hour": {"type": "object"},
-                "dead_letters_latest": {"type": "array", "items": _ref("MessageStatus")},
+                "dead_letters_latest": {"type": "array", "items": ref("MessageStatus")},
             },
         },
     }
@@ -336,6 +306,7 @@ def _schemas(settings: Settings) -> dict[str, Any]:
         **_probe_schemas(),
         **_dashboard_schemas(),
         **_report_schemas(),
+        **consent_schemas(),
     }
 
 
@@ -351,12 +322,14 @@ def _send_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                 ],
                 "requestBody": {
                     "required": True,
-                    "content": {_JSON: {"schema": _ref("NewMessage")}},
+                    "content": {JSON: {"schema": ref("NewMessage")}},
                 },
                 "responses": {
-                    "202": _json(_ref("Receipt"), "Queued."),
-                    "200": _json(_ref("Receipt"), "The same key and content: the earlier message."),
-                    **_errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                    "202": json_answer(ref("Receipt"), "Queued."),
+                    "200": json_answer(
+                        ref("Receipt"), "The same key and content: the earlier message."
+                    ),
+                    **errors(400, 401, 403, 409, 413, 415, 422, 429, 503),
                 },
             }
         },
@@ -366,11 +339,11 @@ def _send_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                 "security": bearer,
                 "requestBody": {
                     "required": True,
-                    "content": {_JSON: {"schema": _ref("Batch")}},
+                    "content": {JSON: {"schema": ref("Batch")}},
                 },
                 "responses": {
-                    "200": _json(_ref("BatchResult"), "One result per message, in order."),
-                    **_errors(400, 401, 403, 413, 415, 422, 429, 503),
+                    "200": json_answer(ref("BatchResult"), "One result per message, in order."),
+                    **errors(400, 401, 403, 413, 415, 422, 429, 503),
                 },
             }
         },
@@ -388,8 +361,8 @@ def _status_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                     {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {
-                    "200": _json(_ref("MessageStatus"), "The message."),
-                    **_errors(401, 403, 404, 429, 503),
+                    "200": json_answer(ref("MessageStatus"), "The message."),
+                    **errors(401, 403, 404, 429, 503),
                 },
             }
         },
@@ -425,8 +398,8 @@ def _dead_letter_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                     },
                 ],
                 "responses": {
-                    "200": _json(_ref("DeadLetterPage"), "A page of dead letters."),
-                    **_errors(401, 403, 422, 429, 503),
+                    "200": json_answer(ref("DeadLetterPage"), "A page of dead letters."),
+                    **errors(401, 403, 422, 429, 503),
                 },
             }
         },
@@ -438,8 +411,8 @@ def _dead_letter_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                     {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
                 "responses": {
-                    "202": _json(_ref("Replayed"), "Queued as a new message."),
-                    **_errors(401, 403, 404, 429, 503),
+                    "202": json_answer(ref("Replayed"), "Queued as a new message."),
+                    **errors(401, 403, 404, 429, 503),
                 },
             }
         },
@@ -467,13 +440,13 @@ def _delivery_report_paths() -> dict[str, Any]:
                 ],
                 "requestBody": {
                     "content": {
-                        _JSON: {"schema": {"type": "object"}},
+                        JSON: {"schema": {"type": "object"}},
                         "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
                     }
                 },
                 "responses": {
-                    "200": _json(_ref("ReportsTaken"), "Taken (repeats change nothing)."),
-                    **_errors(401, 404, 413, 422, 503),
+                    "200": json_answer(ref("ReportsTaken"), "Taken (repeats change nothing)."),
+                    **errors(401, 404, 413, 422, 503),
                 },
             }
         },
@@ -486,15 +459,15 @@ def _operations_paths() -> dict[str, Any]:
         "/healthz": {
             "get": {
                 "summary": "The process is up",
-                "responses": {"200": _json(_ref("Health"), "Up.")},
+                "responses": {"200": json_answer(ref("Health"), "Up.")},
             }
         },
         "/readyz": {
             "get": {
                 "summary": "Redis answers and a worker's heartbeat is recent",
                 "responses": {
-                    "200": _json(_ref("Ready"), "Ready."),
-                    "503": _json(_ref("Ready"), "Not ready, and why."),
+                    "200": json_answer(ref("Ready"), "Ready."),
+                    "503": json_answer(ref("Ready"), "Not ready, and why."),
                 },
             }
         },
@@ -506,7 +479,7 @@ def _operations_paths() -> dict[str, Any]:
                         "description": "Text exposition format.",
                         "content": {"text/plain": {"schema": {"type": "string"}}},
                     },
-                    **_errors(503),
+                    **errors(503),
                 },
             }
         },
@@ -521,8 +494,10 @@ def _dashboard_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                 "summary": "Everything the dashboard shows (operator keys)",
                 "security": bearer,
                 "responses": {
-                    "200": _json(_ref("Dashboard"), "Snapshot, last hour, latest dead letters."),
-                    **_errors(401, 403, 429, 503),
+                    "200": json_answer(
+                        ref("Dashboard"), "Snapshot, last hour, latest dead letters."
+                    ),
+                    **errors(401, 403, 429, 503),
                 },
             }
         },
@@ -538,7 +513,7 @@ def _document_paths() -> dict[str, Any]:
         "/openapi.json": {
             "get": {
                 "summary": "This document",
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+                "responses": {"200": json_answer({"type": "object"}, "OpenAPI 3.1.")},
             }
         },
     }
@@ -554,6 +529,7 @@ def _paths() -> dict[str, Any]:
         **_delivery_report_paths(),
         **_operations_paths(),
         **_dashboard_paths(bearer),
+        **consent_paths(bearer),
         **_document_paths(),
     }
     for path, operations in paths.items():
@@ -578,4 +554,12 @@ def openapi_document(settings: Settings) -> dict[str, Any]:
 
 # The operations a key needs the "operate" scope for; every other one with a key needs "send".
 # Each operation of the document states its scope as ``x-scope`` (checked against the API).
-OPERATOR_PATHS = frozenset({"/v1/dead-letters", "/v1/dead-letters/{id}/replay", "/v1/dashboard"})
+OPERATOR_PATHS = frozenset(
+    {
+        "/v1/dead-letters",
+        "/v1/dead-letters/{id}/replay",
+        "/v1/dashboard",
+        "/v1/opt-outs",
+        "/v1/opt-outs/{number}",
+    }
+)

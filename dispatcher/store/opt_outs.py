@@ -23,6 +23,11 @@ __all__ = ["OptOutEntry", "OptOutList"]
 _ADD_CHUNK = 1_000
 
 
+def _kind(source: str) -> str:
+    """What the metrics count a source as: ``api:<key name>`` is ``api``."""
+    return source.partition(":")[0]
+
+
 @dataclass(frozen=True, slots=True)
 class OptOutEntry:
     """A number (E.164) opted out of a sender's messages (every sender's when ``sender`` is
@@ -30,7 +35,7 @@ class OptOutEntry:
 
     number: str
     sender: str = ""
-    source: str = "api"  # keyword | api | cli | import
+    source: str = "api"  # keyword | api[:<key name>] | cli | import
     at_ms: int = 0
     keyword: str = ""
 
@@ -70,7 +75,8 @@ class OptOutList:
     @translates_redis_errors
     def add(self, entries: Iterable[OptOutEntry]) -> int:
         """Put each number on the list (an entry already there is kept with its first date);
-        how many were not on it before. Counted as ``opt_outs|added|<source>``."""
+        how many were not on it before. Counted as ``opt_outs|added|<source>`` (an API key's name
+        left out)."""
         added = 0
         chunk: list[OptOutEntry] = []
         for entry in entries:
@@ -90,7 +96,8 @@ class OptOutList:
             sources: dict[str, int] = {}
             for entry, new in zip(entries, results, strict=True):
                 if new:
-                    sources[entry.source] = sources.get(entry.source, 0) + 1
+                    kind = _kind(entry.source)
+                    sources[kind] = sources.get(kind, 0) + 1
             for source, count in sources.items():
                 pipe.hincrby(METRICS, f"opt_outs|added|{source}", count)
             pipe.execute()
@@ -101,7 +108,7 @@ class OptOutList:
         """Take the number's entry (for ``sender``) off the list; False when it was not on it."""
         removed = bool(self._redis.hdel(OPT_OUTS, opt_out_digest(number, sender)))
         if removed:
-            self._redis.hincrby(METRICS, f"opt_outs|removed|{source}", 1)
+            self._redis.hincrby(METRICS, f"opt_outs|removed|{_kind(source)}", 1)
         return removed
 
     @translates_redis_errors

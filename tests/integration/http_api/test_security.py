@@ -56,7 +56,11 @@ SINCH_WEBHOOK_SECRET = "sinch-webhook-4e0b"
 
 
 def _concrete(path: str) -> str:
-    return path.replace("{id}", "01M8NOSUCHMESSAGE000000000").replace("{provider}", "sinch")
+    return (
+        path.replace("{id}", "01M8NOSUCHMESSAGE000000000")
+        .replace("{provider}", "sinch")
+        .replace("{number}", "%2B14155552671")
+    )
 
 
 def test_every_keyed_operation_needs_the_right_key(

@@ -8,6 +8,7 @@ from typing import Any
 
 from dispatcher.api import openapi
 from dispatcher.api.openapi import OPERATOR_PATHS, openapi_document
+from dispatcher.api.openapi_consent import consent_paths, consent_schemas
 from tests.conftest import default_settings
 
 
@@ -31,6 +32,7 @@ def test_no_part_defines_a_path_or_schema_another_part_does() -> None:
         openapi._delivery_report_paths(),
         openapi._operations_paths(),
         openapi._dashboard_paths(bearer),
+        consent_paths(bearer),
         openapi._document_paths(),
     ]
     schema_parts = [
@@ -41,6 +43,7 @@ def test_no_part_defines_a_path_or_schema_another_part_does() -> None:
         openapi._probe_schemas(),
         openapi._dashboard_schemas(),
         openapi._report_schemas(),
+        consent_schemas(),
     ]
     document = openapi_document(settings)
     paths = Counter(path for part in path_parts for path in part)

@@ -8,64 +8,22 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
 
+from dispatcher.cli.common import fail_clearly, iso_time
+from dispatcher.cli.consent import opt_out
 from dispatcher.config.settings import get_settings
 from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.clock import now_ms
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.time_input import parse_since
-from dispatcher.errors import (
-    ConfigError,
-    DispatchError,
-    InvalidMessage,
-    MessageNotFound,
-    StoreAuthenticationError,
-    StoreError,
-)
+from dispatcher.errors import ConfigError, MessageNotFound
 
 __all__ = ["main"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _redis_failure(exc: StoreError) -> None:
-    """Say what Redis did, in one line (exit 3). redis-py's messages name the host and port,
-    never the password."""
-    if isinstance(exc, StoreAuthenticationError):
-        click.echo("error: Redis refused the password in SMSD_REDIS_URL", err=True)
-    else:
-        click.echo(f"error: Redis is unavailable ({exc.error}: {exc.detail})", err=True)
-    sys.exit(3)
-
-
-def _fail_clearly(function: _F) -> _F:
-    """Turn our own errors into one clear line and an exit code instead of a traceback."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except InvalidMessage as exc:
-            for name, reason in exc.fields.items():
-                click.echo(f"error: {name}: {reason}", err=True)
-            sys.exit(1)
-        except ConfigError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except StoreError as exc:
-            _redis_failure(exc)
-        except DispatchError as exc:
-            if isinstance(exc.__cause__, StoreError):  # an EnqueueError from Redis
-                _redis_failure(exc.__cause__)
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
-
-    wrapper.__name__ = function.__name__
-    wrapper.__doc__ = function.__doc__
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group()
@@ -83,7 +41,7 @@ def main() -> None:
 @click.option("--queues", "-Q", default=None, help="Comma-separated queues (default: all three).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
-@_fail_clearly
+@fail_clearly
 def worker(
     concurrency: int | None, queues: str | None, loglevel: str, celery_args: tuple[str, ...]
 ) -> None:
@@ -101,7 +59,7 @@ def worker(
 @main.command()
 @click.option("--host", default=None, help="Default: api.host from config (127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Default: api.port from config (8080).")
-@_fail_clearly
+@fail_clearly
 def api(host: str | None, port: int | None) -> None:
     """Serve the HTTP API."""
     from dispatcher.api.app import build_api, serve_api  # noqa: PLC0415
@@ -129,7 +87,7 @@ def api(host: str | None, port: int | None) -> None:
     show_default=True,
     help="Delay between acceptance and the delivery report.",
 )
-@_fail_clearly
+@fail_clearly
 def simulator(host: str, port: int, latency_ms: int, report_delay_ms: int) -> None:
     """Serve fake provider APIs on loopback, one personality per configured provider kind.
 
@@ -152,7 +110,7 @@ def simulator(host: str, port: int, latency_ms: int, report_delay_ms: int) -> No
 @click.option("--api-port", type=int, default=8080, show_default=True)
 @click.option("--simulator-port", type=int, default=8025, show_default=True)
 @click.option("--concurrency", type=int, default=8, show_default=True)
-@_fail_clearly
+@fail_clearly
 def dev(api_port: int, simulator_port: int, concurrency: int) -> None:
     """Run the whole stack locally: Redis (embedded by default), simulator, worker, API."""
     from dispatcher.devstack.stack import run_dev_stack  # noqa: PLC0415
@@ -176,7 +134,7 @@ def dev(api_port: int, simulator_port: int, concurrency: int) -> None:
 @click.option("--validity", type=int, default=None, help="Seconds the message stays worth sending.")
 @click.option("--idempotency-key", default=None)
 @click.option("--provider", "providers", multiple=True, help="Use these providers, in order.")
-@_fail_clearly
+@fail_clearly
 def send(
     to: str,
     body: str,
@@ -212,7 +170,7 @@ def send(
     default=0.0,
     help="Wait up to this many seconds for the message to leave queued/sending/retry_scheduled.",
 )
-@_fail_clearly
+@fail_clearly
 def status(message_id: str, wait_s: float) -> None:
     """Print a message's state, provider and attempts as JSON."""
     from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
@@ -230,12 +188,6 @@ def status(message_id: str, wait_s: float) -> None:
             break
         time.sleep(0.2)
     click.echo(json.dumps(found, indent=2))
-
-
-def _iso(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _filter_options(function: _F) -> _F:
@@ -282,7 +234,7 @@ def dlq() -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--offset", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
-@_fail_clearly
+@fail_clearly
 def dlq_list(
     provider: str | None,
     reason: str | None,
@@ -307,7 +259,7 @@ def dlq_list(
         click.echo(
             line.format(
                 row["id"],
-                _iso(row["dead_lettered_at_ms"]),
+                iso_time(row["dead_lettered_at_ms"]),
                 row["final_reason"] or "-",
                 row["provider"] or "-",
                 row["attempt_count"],
@@ -319,7 +271,7 @@ def dlq_list(
 
 @dlq.command("show")
 @click.argument("message_id")
-@_fail_clearly
+@fail_clearly
 def dlq_show(message_id: str) -> None:
     """One dead letter with every attempt, as JSON."""
     click.echo(json.dumps(_dead_letters().show(message_id), indent=2))
@@ -330,7 +282,7 @@ def dlq_show(message_id: str) -> None:
 @click.option("--all", "replay_all", is_flag=True, help="Every dead letter matching the filters.")
 @_filter_options
 @click.option("--yes", is_flag=True, help="Do not ask before replaying --all.")
-@_fail_clearly
+@fail_clearly
 def dlq_replay(
     message_ids: tuple[str, ...],
     replay_all: bool,
@@ -356,7 +308,7 @@ def dlq_replay(
 @click.option("--all", "purge_all", is_flag=True, help="Every dead letter matching the filters.")
 @_filter_options
 @click.option("--yes", is_flag=True, help="Confirm: purged dead letters are gone for good.")
-@_fail_clearly
+@fail_clearly
 def dlq_purge(
     message_ids: tuple[str, ...],
     purge_all: bool,
@@ -393,7 +345,7 @@ def _chosen_ids(
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document instead of tables.")
-@_fail_clearly
+@fail_clearly
 def providers(as_json: bool) -> None:
     """Each provider's health: circuit, 429 pause, rate limit, recent attempts; route shares."""
     from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
@@ -421,10 +373,10 @@ def providers(as_json: bool) -> None:
         window = p["window"]
         notes = []
         if p["circuit"] != "closed":
-            until = f" until {_iso(p['open_until_ms'])}" if p["open_until_ms"] else ""
+            until = f" until {iso_time(p['open_until_ms'])}" if p["open_until_ms"] else ""
             notes.append(f"{p['circuit']}{until}: {p['circuit_reason']}")
         if p["paused_until_ms"]:
-            notes.append(f"paused after 429 until {_iso(p['paused_until_ms'])}")
+            notes.append(f"paused after 429 until {iso_time(p['paused_until_ms'])}")
         if p["rate_backlog_ms"]:
             notes.append(f"rate slots handed out {p['rate_backlog_ms']} ms ahead")
         rate = f"{p['rate_limit']:g}/{p['rate_burst']}" if p["rate_limit"] else "-"
@@ -500,7 +452,7 @@ def api_key_new(name: str, scopes: tuple[str, ...]) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document (for scripts).")
 @click.option("--watch", "watch_s", type=float, default=None, help="Refresh every N seconds.")
-@_fail_clearly
+@fail_clearly
 def stats(as_json: bool, watch_s: float | None) -> None:
     """Queues, in flight, retries waiting, dead letters, workers, and each provider's health."""
     from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
@@ -515,7 +467,7 @@ def stats(as_json: bool, watch_s: float | None) -> None:
         else:
             if watch_s:
                 click.clear()
-                click.echo(f"sms-dispatch  {_iso(snapshot['at_ms'])}  (every {watch_s:g} s)\n")
+                click.echo(f"sms-dispatch  {iso_time(snapshot['at_ms'])}  (every {watch_s:g} s)\n")
             click.echo(render_stats(snapshot))
         if not watch_s:
             return
@@ -523,7 +475,7 @@ def stats(as_json: bool, watch_s: float | None) -> None:
 
 
 @main.command()
-@_fail_clearly
+@fail_clearly
 def demo() -> None:
     """Send a mixed batch through the running `smsdispatch dev` stack: every path shows."""
     from dispatcher.config.dev_state import dev_state_path, read_dev_state  # noqa: PLC0415
@@ -545,3 +497,6 @@ def demo() -> None:
         + ", ".join(f"{n} {s}" for s, n in sorted(result["states"].items()))
     )
     click.echo(f"dashboard: {result['dashboard']}")
+
+
+main.add_command(opt_out)

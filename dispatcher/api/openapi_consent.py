@@ -1,0 +1,114 @@
+"""The consent part of the OpenAPI document: the opt-out list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispatcher.api.openapi_parts import errors, json_answer, ref
+
+__all__ = ["consent_paths", "consent_schemas"]
+
+_NUMBER = {
+    "name": "number",
+    "in": "path",
+    "required": True,
+    "description": "E.164, e.g. +14155552671 (the + may be sent as %2B)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 32},
+}
+_SENDER = {
+    "name": "sender",
+    "in": "query",
+    "description": 'under opt_out.scope = "sender": the entry for this sender only',
+    "schema": {"type": "string", "maxLength": 16},
+}
+
+
+def consent_schemas() -> dict[str, Any]:
+    """The opt-out entry, a page of them, and what a change did."""
+    entry = {
+        "type": "object",
+        "required": ["number", "sender", "source", "keyword", "at_ms"],
+        "properties": {
+            "number": {"type": ["string", "null"], "description": "null once erased"},
+            "sender": {"type": ["string", "null"], "description": "null: every sender"},
+            "source": {"type": "string", "description": "keyword, api:<key>, cli or import"},
+            "keyword": {"type": ["string", "null"]},
+            "at_ms": {"type": "integer"},
+        },
+    }
+    return {
+        "OptOut": entry,
+        "OptOutPage": {
+            "type": "object",
+            "required": ["opt_outs", "next_cursor", "total"],
+            "properties": {
+                "opt_outs": {"type": "array", "items": ref("OptOut")},
+                "next_cursor": {"type": ["integer", "null"]},
+                "total": {"type": "integer"},
+            },
+        },
+        "OptOutAdded": {
+            "type": "object",
+            "required": ["added", "opt_out"],
+            "properties": {"added": {"type": "boolean"}, "opt_out": ref("OptOut")},
+        },
+        "OptOutRemoved": {
+            "type": "object",
+            "required": ["removed"],
+            "properties": {"removed": {"type": "boolean"}},
+        },
+    }
+
+
+def consent_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """The opt-out list's routes (operator keys)."""
+    return {
+        "/v1/opt-outs": {
+            "get": {
+                "summary": "The opt-out list, a page at a time (operator keys)",
+                "security": bearer,
+                "parameters": [
+                    {"name": "cursor", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {
+                        "name": "count",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                ],
+                "responses": {
+                    "200": json_answer(ref("OptOutPage"), "A page; next_cursor null at the end."),
+                    **errors(401, 403, 422, 429, 503),
+                },
+            }
+        },
+        "/v1/opt-outs/{number}": {
+            "get": {
+                "summary": "One number's opt-out entry (operator keys)",
+                "security": bearer,
+                "parameters": [_NUMBER, _SENDER],
+                "responses": {
+                    "200": json_answer(ref("OptOut"), "On the list."),
+                    **errors(401, 403, 404, 422, 429, 503),
+                },
+            },
+            "put": {
+                "summary": "Put a number on the opt-out list (operator keys)",
+                "security": bearer,
+                "parameters": [_NUMBER, _SENDER],
+                "responses": {
+                    "201": json_answer(ref("OptOutAdded"), "Put on the list."),
+                    "200": json_answer(ref("OptOutAdded"), "It was on the list already."),
+                    **errors(401, 403, 422, 429, 503),
+                },
+            },
+            "delete": {
+                "summary": "Take a number off the opt-out list (operator keys)",
+                "security": bearer,
+                "parameters": [_NUMBER, _SENDER],
+                "responses": {
+                    "200": json_answer(ref("OptOutRemoved"), "Taken off the list."),
+                    **errors(401, 403, 404, 422, 429, 503),
+                },
+            },
+        },
+    }

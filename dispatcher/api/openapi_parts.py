@@ -1,0 +1,39 @@
+"""The pieces every part of the OpenAPI document is written with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["JSON", "errors", "json_answer", "ref"]
+
+JSON = "application/json"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def json_answer(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def errors(*statuses: int) -> dict[str, Any]:
+    reasons = {
+        400: "Malformed JSON.",
+        401: "No valid API key (or callback signature / token).",
+        403: "The key may not do this.",
+        404: "Not found.",
+        405: "Method not allowed.",
+        409: "Conflict (idempotency key reused with other content; already replayed).",
+        413: "Body larger than api.max_body_bytes.",
+        415: "Not application/json.",
+        422: "Invalid input (`fields` names each bad field and why), or `opted_out`.",
+        429: "Over this key's rate limit; see Retry-After.",
+        503: "Redis unavailable, or a report arrived before its message was accepted.",
+    }
+    answers = {str(s): json_answer(ref("Error"), reasons[s]) for s in statuses}
+    if 429 in statuses:
+        answers["429"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    if 503 in statuses:
+        answers["503"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    return answers
