@@ -20,7 +20,10 @@ __all__ = [
     "DeliveryReport",
     "HttpAnswer",
     "HttpRequest",
+    "InboundAnswer",
+    "InboundMessages",
     "InboundReport",
+    "InboundSms",
     "OutboundSms",
     "Provider",
     "ReferenceLookup",
@@ -29,6 +32,7 @@ __all__ = [
     "SessionAuth",
     "SignedReports",
     "StatusPolling",
+    "e164_of",
     "json_object",
     "report_status",
 ]
@@ -75,7 +79,8 @@ ReportStatus = Literal["delivered", "undelivered", "pending"]
 
 @dataclass(frozen=True, slots=True)
 class InboundReport:
-    """A delivery-report callback as it arrived: raw body, content type, query and headers."""
+    """A provider's callback as it arrived (a delivery report, an inbound text): raw body,
+    content type, query and headers."""
 
     body: bytes
     content_type: str = "application/json"
@@ -98,6 +103,35 @@ class DeliveryReport:
     # for now, a network error): another provider may still get it through. Unknown or barred
     # numbers, and reasons not documented, are not.
     temporary: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A text someone sent to one of our numbers (mobile-originated), as the provider posted it."""
+
+    provider_message_id: str
+    from_number: str  # the sender, E.164 with its + (as the provider gave it, normalised)
+    to: str  # our number or short code it was sent to
+    text: str
+    received_at_ms: int | None = None  # when the provider says it received it, if it says
+    # One part of a long text the provider posts part by part: (reference, part, parts).
+    part: tuple[str, int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundAnswer:
+    """What to answer a provider's inbound post with."""
+
+    status: int = 200
+    content_type: str = "application/json"
+    body: bytes = b"{}"
+
+
+def e164_of(number: str) -> str:
+    """A number a provider posts without its + (``447700900001``) as E.164; a short code or a
+    name as it is."""
+    digits = number.strip().lstrip("+")
+    return "+" + digits if digits.isdigit() and len(digits) > 6 else number.strip()
 
 
 def report_status(word: str, *, delivered: frozenset[str], pending: frozenset[str]) -> ReportStatus:
@@ -233,6 +267,24 @@ class SignedReports(Protocol):
     def verify_report(self, report: InboundReport) -> bool:
         """Whether ``report`` carries a valid signature (``report.url``: the URL it was posted to,
         as the provider called it)."""
+        ...
+
+
+@runtime_checkable
+class InboundMessages(Protocol):
+    """A provider that posts the texts people send to our numbers, in a format it documents."""
+
+    def read_inbound(self, report: InboundReport) -> list[InboundSms]:
+        """The texts in one inbound post (none when it is not one in this provider's format)."""
+        ...
+
+    def verify_inbound(self, report: InboundReport) -> bool | None:
+        """Whether the post carries a valid signature; None when this provider (as configured)
+        does not sign them, and its inbound URL carries the deployment's token instead."""
+        ...
+
+    def inbound_answer(self) -> InboundAnswer:
+        """What the provider expects back when the post was taken."""
         ...
 
 

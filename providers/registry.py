@@ -126,6 +126,7 @@ def _twilio(name: str, options: Mapping[str, Any]) -> Provider:
             sender=sender,
             messaging_service_sid=service,
             status_callback=_optional(options, "status_callback"),
+            inbound_url=_optional(options, "inbound_url"),
             timeout_s=_timeout_s(options),
         )
     )

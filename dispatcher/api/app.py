@@ -7,7 +7,9 @@ Routes (the OpenAPI document at ``/openapi.json`` describes each, see
 - ``GET /v1/dead-letters``, ``POST /v1/dead-letters/{id}/replay``: keys that operate;
 - ``GET /v1/opt-outs``, ``GET|PUT|DELETE /v1/opt-outs/{number}``: keys that operate
   (:mod:`dispatcher.api.opt_out_routes`);
-- ``POST /v1/delivery-reports/{provider}``: provider callbacks (signature or URL token);
+- ``POST /v1/delivery-reports/{provider}``, ``POST /v1/inbound/{provider}``: provider callbacks
+  (signature or URL token); ``GET /v1/inbound``: keys that operate
+  (:mod:`dispatcher.api.inbound_routes`);
 - ``GET /v1/dashboard``: keys that operate (the data of the dashboard page);
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``, and the dashboard
   page itself (``/dashboard``, which holds no data): open.
@@ -44,6 +46,7 @@ from dispatcher.api.common import (
     json_body,
     requires,
 )
+from dispatcher.api.inbound_routes import INBOUND_QUERY, add_inbound_routes
 from dispatcher.api.openapi import openapi_document
 from dispatcher.api.opt_out_routes import OPT_OUT_QUERY, add_opt_out_routes
 from dispatcher.config.settings import Settings
@@ -119,6 +122,7 @@ _QUERY_PARAMETERS: dict[str, frozenset[str]] = {
     "/v1/dead-letters": frozenset({"provider", "reason", "since", "limit", "offset"}),
     "/v1/delivery-reports/{provider}": frozenset({"token"}),
     **OPT_OUT_QUERY,
+    **INBOUND_QUERY,
 }
 
 
@@ -150,7 +154,10 @@ async def _known_query(request: web.Request, handler: Handler) -> web.StreamResp
 
 
 def _needs_key(path: str) -> bool:
-    return path.startswith("/v1/") and not path.startswith("/v1/delivery-reports/")
+    """Provider callbacks carry their own proof instead of a key."""
+    return path.startswith("/v1/") and not path.startswith(
+        ("/v1/delivery-reports/", "/v1/inbound/")
+    )
 
 
 @web.middleware
@@ -453,6 +460,7 @@ def build_api(
     app.router.add_post("/v1/dead-letters/{id}/replay", _replay_dead_letter)
     app.router.add_post("/v1/delivery-reports/{provider}", _delivery_report)
     add_opt_out_routes(app)
+    add_inbound_routes(app)
     app.router.add_get("/healthz", _healthz, allow_head=False)
     app.router.add_get("/readyz", _readyz, allow_head=False)
     app.router.add_get("/metrics", _metrics, allow_head=False)

@@ -271,6 +271,11 @@ def _dashboard_schemas() -> dict[str, Any]:
                     "lookup (providers that report only when asked).",
                     "additionalProperties": {"type": "integer"},
                 },
+                "opt_outs": {"type": "integer", "description": "Entries on the opt-out list."},
+                "inbound_kept": {
+                    "type": "integer",
+                    "description": "Inbound texts recorded within messages.retention_s.",
+                },
                 "workers": {"type": "array", "items": {"type": "object"}},
                 "providers": {"type": "array", "items": {"type": "object"}},
                 "routes": {"type": "array", "items": {"type": "object"}},
@@ -561,5 +566,6 @@ OPERATOR_PATHS = frozenset(
         "/v1/dashboard",
         "/v1/opt-outs",
         "/v1/opt-outs/{number}",
+        "/v1/inbound",
     }
 )

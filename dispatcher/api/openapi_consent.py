@@ -1,10 +1,10 @@
-"""The consent part of the OpenAPI document: the opt-out list."""
+"""The consent part of the OpenAPI document: the opt-out list and inbound texts."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.api.openapi_parts import errors, json_answer, ref
+from dispatcher.api.openapi_parts import JSON, errors, json_answer, ref
 
 __all__ = ["consent_paths", "consent_schemas"]
 
@@ -57,12 +57,101 @@ def consent_schemas() -> dict[str, Any]:
             "required": ["removed"],
             "properties": {"removed": {"type": "boolean"}},
         },
+        **_inbound_schemas(),
+    }
+
+
+def _inbound_schemas() -> dict[str, Any]:
+    text = {
+        "type": "object",
+        "required": ["id", "provider", "from", "to", "received_at_ms", "text", "keyword"],
+        "properties": {
+            "id": {"type": "string"},
+            "provider": {"type": "string"},
+            "provider_message_id": {"type": "string"},
+            "from": {"type": "string", "description": "masked: +*******2671"},
+            "to": {"type": "string"},
+            "received_at_ms": {"type": "integer"},
+            "text": {"type": ["string", "null"], "description": "null after inbound.retention_s"},
+            "keyword": {"type": ["string", "null"], "enum": ["stop", "start", "help", None]},
+            "part": {"type": ["string", "null"], "description": "<reference>:<part>/<parts>"},
+            "callback_failed": {"type": "boolean"},
+        },
+    }
+    return {
+        "InboundText": text,
+        "InboundPage": {
+            "type": "object",
+            "required": ["total", "items"],
+            "properties": {
+                "total": {"type": "integer"},
+                "items": {"type": "array", "items": ref("InboundText")},
+            },
+        },
+    }
+
+
+def _inbound_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    return {
+        "/v1/inbound": {
+            "get": {
+                "summary": "The latest inbound texts, newest first (operator keys)",
+                "security": bearer,
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    },
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                ],
+                "responses": {
+                    "200": json_answer(ref("InboundPage"), "A page of inbound texts."),
+                    **errors(401, 403, 422, 429, 503),
+                },
+            }
+        },
+        "/v1/inbound/{provider}": {
+            "post": {
+                "summary": "A provider's inbound-text webhook (Sinch mo_text, Twilio, Vonage)",
+                "description": (
+                    "Signed (Twilio; Sinch with webhook_secret), "
+                    "or ?token=<delivery_reports.secret>. Answered as the provider expects."
+                ),
+                "parameters": [
+                    {
+                        "name": "provider",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                    {"name": "token", "in": "query", "schema": {"type": "string"}},
+                ],
+                "requestBody": {
+                    "content": {
+                        JSON: {"schema": {"type": "object"}},
+                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                    }
+                },
+                "responses": {
+                    "200": {
+                        "description": "Taken (a repeat changes nothing).",
+                        "content": {
+                            JSON: {"schema": {"type": "object"}},
+                            "text/xml": {"schema": {"type": "string"}},
+                        },
+                    },
+                    **errors(401, 404, 413, 422, 503),
+                },
+            }
+        },
     }
 
 
 def consent_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
-    """The opt-out list's routes (operator keys)."""
+    """The opt-out list's routes (operator keys) and the inbound ones."""
     return {
+        **_inbound_paths(bearer),
         "/v1/opt-outs": {
             "get": {
                 "summary": "The opt-out list, a page at a time (operator keys)",

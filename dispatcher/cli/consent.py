@@ -14,7 +14,7 @@ from dispatcher.cli.common import fail_clearly, iso_time
 if TYPE_CHECKING:
     from dispatcher.intake.opt_outs import OptOuts
 
-__all__ = ["opt_out"]
+__all__ = ["inbound", "opt_out"]
 
 
 def _opt_outs() -> OptOuts:
@@ -99,3 +99,39 @@ def opt_out_import(file: Path) -> None:
         click.echo(f"line {refused['line']}: {refused['error']}", err=True)
     if result.refused_count:
         sys.exit(1)
+
+
+@click.group()
+def inbound() -> None:
+    """Inbound texts (numbers masked)."""
+
+
+@inbound.command("list")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@fail_clearly
+def inbound_list(limit: int, as_json: bool) -> None:
+    """The latest inbound texts, newest first."""
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
+
+    store = default_dispatcher().inbound
+    views = [m.public_view() for m in store.latest(limit=limit)]
+    if as_json:
+        for view in views:
+            click.echo(json.dumps(view))
+        return
+    click.echo(f"{store.count()} inbound texts kept; showing {len(views)}")
+    line = "{:<25}  {:<10}  {:<16}  {:<16}  {:<7}  {}"
+    click.echo(line.format("RECEIVED (UTC)", "PROVIDER", "FROM", "TO", "KEYWORD", "TEXT"))
+    for view in views:
+        text = view["text"] if view["text"] is not None else "(dropped)"
+        click.echo(
+            line.format(
+                iso_time(view["received_at_ms"]),
+                view["provider"],
+                view["from"],
+                view["to"],
+                view["keyword"] or "-",
+                text[:60],
+            )
+        )

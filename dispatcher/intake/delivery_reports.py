@@ -24,7 +24,7 @@ from dispatcher.store.messages import MessageStore
 from dispatcher.store.report_application import apply_delivery_report
 from providers.base import DeliveryReport, InboundReport, Provider, SignedReports
 
-__all__ = ["ReportAnswer", "receive_reports"]
+__all__ = ["ReportAnswer", "authenticate", "check_token", "receive_reports"]
 
 RETRY_AFTER_S = 5
 
@@ -48,12 +48,17 @@ def authenticate(provider: Provider, report: InboundReport, secret: str) -> Repo
         if provider.verify_report(report):
             return None
         return _error(401, "bad_signature", f"the {provider.name} callback signature is not valid")
+    return check_token(report, secret)
+
+
+def check_token(report: InboundReport, secret: str) -> ReportAnswer | None:
+    """None when an unsigned callback's URL carries the deployment's token, else the refusal."""
     token = report.query.get("token", "")
     if not secret:
         return _error(
             401,
             "unauthorized",
-            "delivery reports of this provider need SMSD_DELIVERY_REPORTS__SECRET set, "
+            "callbacks of this provider need SMSD_DELIVERY_REPORTS__SECRET set, "
             "and its callback URL to carry ?token=<that secret>",
         )
     if not hmac.compare_digest(token.encode(), secret.encode()):

@@ -47,6 +47,7 @@ from dispatcher.logs import get_logger
 from dispatcher.queueing.celery_app import build_celery_app
 from dispatcher.queueing.job_payloads import job_template
 from dispatcher.store.connection import RedisClient, connect_redis
+from dispatcher.store.inbound_messages import InboundStore
 from dispatcher.store.messages import CreateResult, MessageStore
 from dispatcher.store.opt_outs import OptOutList
 
@@ -125,6 +126,7 @@ class Dispatcher:
         self._store: MessageStore | None = None
         self._client: RedisClient | None = None
         self._opt_outs: OptOuts | None = None
+        self._inbound: InboundStore | None = None
         self._clock_ms = clock_ms
         self._lock = threading.Lock()
 
@@ -164,6 +166,19 @@ class Dispatcher:
                     self._settings, OptOutList(client), clock_ms=self._clock_ms
                 )
             return self._opt_outs
+
+    @property
+    def inbound(self) -> InboundStore:
+        """The inbound texts this deployment has recorded (connects on first use)."""
+        client = self.store_client
+        with self._lock:
+            if self._inbound is None:
+                self._inbound = InboundStore(
+                    client,
+                    retention_s=self._settings.messages.retention_s,
+                    text_retention_s=self._settings.inbound.retention_s,
+                )
+            return self._inbound
 
     @property
     def celery_app(self) -> Celery:

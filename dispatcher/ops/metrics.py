@@ -94,6 +94,12 @@ class _BacklogCollector(Collector):
                 "Accepted messages waiting for their final delivery report.",
                 waiting["awaiting_reports"],
             ),
+            ("opt_outs", "Entries on the opt-out list.", waiting["opt_outs"]),
+            (
+                "inbound_kept",
+                "Inbound texts recorded within messages.retention_s.",
+                waiting["inbound_kept"],
+            ),
             ("workers_fresh", "Workers that ran a job or canary recently.", len(seen) - stale),
             ("workers_stale", "Workers seen today whose heartbeat is stale.", stale),
         ):
@@ -150,6 +156,11 @@ _PROVIDER_COUNTERS: dict[str, tuple[str, str, str]] = {
         "delivered, undelivered, pending, failed.",
         "outcome",
     ),
+    "inbound": (
+        "smsdispatch_inbound_messages",
+        "Inbound texts recorded, by what they were: stop, start, help (a keyword) or text.",
+        "kind",
+    ),
     "reconciled": (
         "smsdispatch_reconciliations",
         "Messages asked for at a provider by our reference before a resend: found (accepted, "
@@ -168,6 +179,16 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
     messages = CounterMetricFamily(
         "smsdispatch_messages", "Messages that reached each state.", labels=["state"]
     )
+    opt_outs = CounterMetricFamily(
+        "smsdispatch_opt_out_changes",
+        "Changes to the opt-out list: added or removed, by source (keyword, api, cli, import).",
+        labels=["change", "source"],
+    )
+    refused = CounterMetricFamily(
+        "smsdispatch_refused",
+        "Messages refused at the door after validation, by reason (opted_out).",
+        labels=["reason"],
+    )
     buckets: dict[str, list[int]] = {p: [0] * (len(LATENCY_BUCKETS_MS) + 1) for p in providers}
     sums: dict[str, float] = dict.fromkeys(providers, 0.0)
     for field, value in raw.items():
@@ -178,6 +199,10 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             by_provider[kind].add_metric([provider, what], count)
         elif kind == "messages":
             messages.add_metric([rest], count)
+        elif kind == "opt_outs":
+            opt_outs.add_metric(rest.split("|", 1), count)
+        elif kind == "refused":
+            refused.add_metric([rest], count)
         elif kind == "latency":
             provider, _, index = rest.partition("|")
             buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
@@ -195,6 +220,7 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
         latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
     yield from (by_provider["attempts"], messages, *list(by_provider.values())[1:], latency)
+    yield from (opt_outs, refused)
 
 
 def _delivered(windows: dict[str, dict[str, DeliveryStats]]) -> Iterator[Metric]:

@@ -62,6 +62,7 @@ def render_stats(snapshot: dict[str, Any]) -> str:
         f"    dead letters {snapshot['dead_letters']}"
         f"    callbacks pending {snapshot['callbacks_pending']}"
         f"    awaiting reports {snapshot['awaiting_reports']}",
+        f"consent      opt-outs {snapshot['opt_outs']}    inbound kept {snapshot['inbound_kept']}",
     ]
     lookups = {name: n for name, n in snapshot["awaiting_lookups"].items() if n}
     if lookups:

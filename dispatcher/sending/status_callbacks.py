@@ -7,6 +7,9 @@ takes due callbacks, posts them on the worker's event loop, and on anything but 
 with exponential backoff (the retry policy's ceiling for the try, from ``callbacks.base_s`` to
 ``callbacks.cap_s``) until ``callbacks.max_attempts``; then the message records
 ``callback_failed``. What is posted and how it is signed: :mod:`dispatcher.core.status_callback`.
+
+Inbound texts are forwarded to ``inbound.callback_url`` by the same sender, with the same
+signing, retries and ``event_id`` (:mod:`dispatcher.core.inbound_message`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Protocol
 
 from dispatcher.config.settings import CallbackSettings
 from dispatcher.core.clock import now_ms
+from dispatcher.core.inbound_message import InboundMessage, inbound_callback_body
 from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.retry_policy import RetryPolicy
 from dispatcher.core.status_callback import SIGNATURE_HEADER, callback_body, sign
@@ -50,8 +54,10 @@ class CallbackSender:
         *,
         poll_interval_s: float = 0.25,
         clock_ms: Callable[[], int] = now_ms,
+        inbound_url: str = "",
     ) -> None:
         self._queue = queue
+        self._inbound_url = inbound_url
         self._poster = poster
         self._settings = settings
         self._backoff = RetryPolicy(
@@ -73,17 +79,15 @@ class CallbackSender:
         if not members:
             return 0
         posts: list[tuple[str, bytes, dict[str, str]]] = []
-        sendable: list[tuple[str, MessageRecord]] = []
+        sendable: list[tuple[str, MessageRecord | InboundMessage]] = []
         gone: list[str] = []
         for member, record in zip(members, self._queue.records(members), strict=True):
-            if record is None or not record.callback_url:
+            post = self._post_of(member, record, now) if record is not None else None
+            if post is None:
                 gone.append(member)
                 continue
-            body = callback_body(record, member.partition("|")[2], event_id=member, now_ms=now)
-            headers = {"Content-Type": "application/json", "User-Agent": "sms-dispatch"}
-            if self._settings.secret:
-                headers[SIGNATURE_HEADER] = sign(self._settings.secret, body)
-            posts.append((record.callback_url, body, headers))
+            assert record is not None
+            posts.append(post)
             sendable.append((member, record))
         statuses = (
             self._poster.post_many(posts, timeout_s=self._settings.timeout_s) if posts else []
@@ -91,10 +95,27 @@ class CallbackSender:
         self._settle(gone, sendable, statuses)
         return len(members)
 
+    def _post_of(
+        self, member: str, record: MessageRecord | InboundMessage, now: int
+    ) -> tuple[str, bytes, dict[str, str]] | None:
+        """The signed POST of one callback (None: it has nowhere to go)."""
+        if isinstance(record, InboundMessage):
+            url = self._inbound_url
+            body = inbound_callback_body(record, event_id=member, now_ms=now)
+        else:
+            url = record.callback_url or ""
+            body = callback_body(record, member.partition("|")[2], event_id=member, now_ms=now)
+        if not url:
+            return None
+        headers = {"Content-Type": "application/json", "User-Agent": "sms-dispatch"}
+        if self._settings.secret:
+            headers[SIGNATURE_HEADER] = sign(self._settings.secret, body)
+        return url, body, headers
+
     def _settle(
         self,
         gone: list[str],
-        sent: list[tuple[str, MessageRecord]],
+        sent: list[tuple[str, MessageRecord | InboundMessage]],
         statuses: list[int | None],
     ) -> None:
         log = get_logger(component="callbacks")

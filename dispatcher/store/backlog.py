@@ -16,7 +16,9 @@ from dispatcher.store.redis_keys import (
     CALLBACKS,
     DEAD_LETTERS,
     DELAY_QUEUE,
+    INBOUND,
     METRICS,
+    OPT_OUTS,
     PENDING,
     circuit_key,
     hour_key,
@@ -38,7 +40,8 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
     """What waits, in one round trip: each Celery queue's depth (jobs), the messages on each
     queue's ready list (sent one by one, no job has taken them yet), messages in flight, in the
     delay queue, in the dead letters, accepted messages waiting for their delivery report (and,
-    of each of ``providers``, for a status lookup), and status callbacks not yet delivered."""
+    of each of ``providers``, for a status lookup), status callbacks not yet delivered, the
+    numbers on the opt-out list and the inbound texts kept."""
     queues = list(PRIORITY_QUEUES.values())
     pipe = client.pipeline(transaction=False)
     for queue in queues:
@@ -48,10 +51,13 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
     pipe.zcount(PENDING, "-inf", "(0")  # sends in flight: scored by their lease end, negated
     for key in (DELAY_QUEUE, DEAD_LETTERS, CALLBACKS, AWAITING_REPORTS):
         pipe.zcard(key)
+    pipe.hlen(OPT_OUTS)
+    pipe.zcard(INBOUND)
     for name in providers:
         pipe.zcard(poll_queue_key(name))
     raw = pipe.execute()
     jobs, ready, (in_flight, retries, dead, callbacks, awaiting) = raw[:3], raw[3:6], raw[6:11]
+    opt_outs, inbound = raw[11:13]
     return {
         "queues": dict(zip(queues, jobs, strict=True)),
         "ready": dict(zip(queues, ready, strict=True)),
@@ -60,7 +66,9 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
         "dead_letters": dead,
         "callbacks_pending": callbacks,
         "awaiting_reports": awaiting,
-        "awaiting_lookups": dict(zip(providers, raw[11:], strict=True)),
+        "awaiting_lookups": dict(zip(providers, raw[13:], strict=True)),
+        "opt_outs": opt_outs,
+        "inbound_kept": inbound,
     }
 
 

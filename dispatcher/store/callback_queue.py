@@ -1,7 +1,8 @@
 """The queue of status callbacks to post (``smsd:callbacks``) and their tries.
 
 A message reaching a state a callback is due for queues ``<message id>|<state>`` in the same script
-that records the state (``finish_message``, ``apply_report``). Each worker's sender takes the due
+that records the state (``finish_message``, ``apply_report``); an inbound text to forward queues
+``in:<inbound id>|inbound`` (``record_inbound``). Each worker's sender takes the due
 ones here, pushing each one's due time ahead while it is being posted (a worker that dies mid-post
 leaves it to the next), and settles each afterwards: posted, again later, or given up.
 """
@@ -12,12 +13,21 @@ from collections.abc import Sequence
 
 import redis
 
+from dispatcher.core.inbound_message import InboundMessage
 from dispatcher.core.message_record import MessageRecord
 from dispatcher.store.connection import translates_redis_errors
+from dispatcher.store.inbound_messages import INBOUND_CALLBACK_PREFIX, read_inbound
 from dispatcher.store.lua_scripts import register_script
-from dispatcher.store.redis_keys import CALLBACK_TRIES, CALLBACKS, message_key
+from dispatcher.store.redis_keys import CALLBACK_TRIES, CALLBACKS, inbound_key, message_key
 
 __all__ = ["CallbackQueue"]
+
+
+def _inbound_id(member: str) -> str:
+    """The inbound text's id of a callback member ("in:<id>|inbound"), or "" for a message's."""
+    if not member.startswith(INBOUND_CALLBACK_PREFIX):
+        return ""
+    return member[len(INBOUND_CALLBACK_PREFIX) :].partition("|")[0]
 
 
 class CallbackQueue:
@@ -33,12 +43,23 @@ class CallbackQueue:
         return [str(m) for m in self._take(keys=[CALLBACKS], args=[now_ms, count, lease_ms])]
 
     @translates_redis_errors
-    def records(self, members: Sequence[str]) -> list[MessageRecord | None]:
-        """The record of each callback's message, in one round trip (None where it is gone)."""
+    def records(self, members: Sequence[str]) -> list[MessageRecord | InboundMessage | None]:
+        """The record of each callback's message or inbound text (None where it is gone)."""
+        inbound = [_inbound_id(m) for m in members if _inbound_id(m)]
+        texts = iter(read_inbound(self._redis, inbound) if inbound else [])
         pipe = self._redis.pipeline(transaction=False)
         for member in members:
-            pipe.hgetall(message_key(member.partition("|")[0]))
-        return [MessageRecord.from_hash(raw) if raw else None for raw in pipe.execute()]
+            if not _inbound_id(member):
+                pipe.hgetall(message_key(member.partition("|")[0]))
+        rows = iter(pipe.execute())
+        found: list[MessageRecord | InboundMessage | None] = []
+        for member in members:
+            if _inbound_id(member):
+                found.append(next(texts))
+            else:
+                raw = next(rows)
+                found.append(MessageRecord.from_hash(raw) if raw else None)
+        return found
 
     @translates_redis_errors
     def count_failed_try(self, member: str) -> int:
@@ -60,10 +81,11 @@ class CallbackQueue:
         for member in done:
             pipe.zrem(CALLBACKS, member)
             pipe.hdel(CALLBACK_TRIES, member)
-        for member, message_id in gave_up:
+        for member, record_id in gave_up:
             pipe.zrem(CALLBACKS, member)
             pipe.hdel(CALLBACK_TRIES, member)
-            pipe.hset(message_key(message_id), "callback_failed", "1")
+            key = inbound_key(record_id) if _inbound_id(member) else message_key(record_id)
+            pipe.hset(key, "callback_failed", "1")
         for member, due_ms in again:
             pipe.zadd(CALLBACKS, {member: due_ms})
         pipe.execute()

@@ -10,6 +10,7 @@ __all__ = [
     "CALLBACK_TRIES",
     "DEAD_LETTERS",
     "DELAY_QUEUE",
+    "INBOUND",
     "MESSAGE_PREFIX",
     "METRICS",
     "OPT_OUTS",
@@ -22,6 +23,9 @@ __all__ = [
     "delivery_window_key",
     "hour_key",
     "idempotency_key",
+    "inbound_key",
+    "inbound_seen_key",
+    "inbound_text_key",
     "message_key",
     "pause_key",
     "poll_queue_key",
@@ -68,6 +72,9 @@ METRICS = f"{PREFIX}:metrics"
 # Hash: the opt-out list, "<digest of sender and number>" -> the entry (JSON: number, sender,
 # source, at_ms); see dispatcher.store.opt_outs.
 OPT_OUTS = f"{PREFIX}:opt_outs"
+# Sorted set: inbound texts' ids, scored by when each came (epoch ms); entries older than
+# messages.retention_s are trimmed as new ones come.
+INBOUND = f"{PREFIX}:inbound"
 # Sorted set: worker name -> when it last proved it is consuming (epoch ms).
 WORKER_HEARTBEATS = f"{PREFIX}:workers"
 
@@ -158,3 +165,21 @@ def delivery_window_key(provider: str, bucket: int) -> str:
     window (bucket = epoch ms // the bucket's length): ``<country>|d`` delivered,
     ``<country>|u`` undelivered, ``<country>|l<i>`` reports in report-latency bucket ``i``."""
     return f"{PREFIX}:delivery:{provider}:{bucket}"
+
+
+def inbound_key(inbound_id: str) -> str:
+    """Hash with a TTL (messages.retention_s): an inbound text's record (provider, from, to,
+    when, keyword), without the text."""
+    return f"{PREFIX}:in:{inbound_id}"
+
+
+def inbound_text_key(inbound_id: str) -> str:
+    """String with a TTL (inbound.retention_s): an inbound text's text."""
+    return f"{PREFIX}:in:{inbound_id}:text"
+
+
+def inbound_seen_key(provider: str, provider_message_id: str) -> str:
+    """String with a TTL: our id of an inbound text by the provider's id for it, so a post the
+    provider makes again is taken once."""
+    digest = hashlib.sha256(provider_message_id.encode()).hexdigest()[:32]
+    return f"{PREFIX}:in:seen:{provider}:{digest}"

@@ -91,6 +91,7 @@ class WorkerRuntime:
             self.bridge,
             settings.callbacks,
             poll_interval_s=settings.scheduler.poll_interval_s,
+            inbound_url=settings.inbound.callback_url,
         )
         self.poller = ReportPoller(
             self.path.plans,

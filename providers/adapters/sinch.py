@@ -30,6 +30,13 @@ are intermediate; Delivered is delivered; Failed, Expired, Rejected, Aborted, Ca
 Unknown are undelivered. Callbacks may be signed: ``x-sinch-webhook-signature`` =
 Base64(HMAC-SHA256(secret, "{body}.{nonce}.{timestamp}")) with the ``-nonce`` and ``-timestamp``
 headers (:func:`callback_signature`, :func:`verify_callback`).
+
+Inbound texts (the "Incoming SMS" callback of the service plan's callback URL;
+https://developers.sinch.com/docs/sms/api-reference/sms/tag/Webhooks/): a JSON POST of type
+``mo_text`` with ``id``, ``from`` (digits, no ``+``), ``to``, ``body`` and ``received_at`` (ISO
+8601), signed as delivery reports are when signing is on. ``mo_binary`` (a Base64 body) and
+``mo_media`` carry no text and are not read. Sinch retries a callback on 5xx and 429, not on
+another 4xx.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -49,10 +57,13 @@ from providers.base import (
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
+    InboundAnswer,
     InboundReport,
+    InboundSms,
     OutboundSms,
     ReferenceSearch,
     ReportStatus,
+    e164_of,
     json_object,
 )
 from providers.outcome import PROVIDER_FAULT, REJECT, Rule, Verdict
@@ -159,6 +170,32 @@ class SinchProvider(ConfiguredAdapter[SinchSettings]):
     def verify_report(self, report: InboundReport) -> bool:
         secret = self._settings.webhook_secret
         return bool(secret) and verify_callback(secret or "", report)
+
+    def read_inbound(self, report: InboundReport) -> list[InboundSms]:
+        """An ``mo_text`` callback (``from``, ``to``, ``body``, ``id``, ``received_at``); an
+        ``mo_binary`` one carries no text and is not read."""
+        document = json_object(report.body)
+        if document is None or document.get("type") != "mo_text":
+            return []
+        sid, sender, to = (_text(document.get(k)) for k in ("id", "from", "to"))
+        body = document.get("body")
+        if not sid or not sender or not to or not isinstance(body, str):
+            return []
+        return [
+            InboundSms(
+                provider_message_id=sid,
+                from_number=e164_of(sender),
+                to=e164_of(to),
+                text=body,
+                received_at_ms=_epoch_ms(document.get("received_at")),
+            )
+        ]
+
+    def verify_inbound(self, report: InboundReport) -> bool | None:
+        return self.verify_report(report) if self.signs_reports else None
+
+    def inbound_answer(self) -> InboundAnswer:
+        return InboundAnswer()
 
     def build_send(self, sms: OutboundSms) -> HttpRequest:
         payload: dict[str, Any] = {
@@ -275,6 +312,19 @@ def verify_callback(secret: str, report: InboundReport) -> bool:
         return False
     expected = callback_signature(secret, report.body, nonce, timestamp)
     return hmac.compare_digest(expected, signature)
+
+
+def _epoch_ms(value: object) -> int | None:
+    """An ISO 8601 time of Sinch's (``2024-06-06T07:52:37.386Z``) as epoch ms; None if not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def _expire_at(valid_until_ms: int) -> str:

@@ -18,6 +18,11 @@ missing body and 21617 body too long are about the message (``rejected``); 21603
 21606/21659 an unusable ``From`` and 21408 a region not enabled on the account are
 ``provider_error``.
 
+Inbound texts (twilio.com/docs/messaging/guides/webhook-request): the number's "A message comes
+in" webhook, a form POST of ``MessageSid``, ``From``, ``To``, ``Body`` (and more, all signed as
+status callbacks are, over the URL Twilio called: ``inbound_url`` when set). It is answered with
+empty TwiML (``<Response/>``, ``text/xml``), so Twilio sends no reply of its own.
+
 Throughput: Twilio queues by message segments per second per sender
 (twilio.com/docs/api/errors/30001), so the shared rate limit charges a message its segments
 (``counts_segments``).
@@ -39,9 +44,12 @@ from providers.base import (
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
+    InboundAnswer,
     InboundReport,
+    InboundSms,
     OutboundSms,
     ReportStatus,
+    e164_of,
 )
 from providers.outcome import PROVIDER_FAULT, REJECT, RETRY, Rule, Verdict
 
@@ -103,6 +111,7 @@ class TwilioSettings:
     sender: str | None = None
     messaging_service_sid: str | None = None
     status_callback: str | None = None
+    inbound_url: str | None = None  # the URL Twilio posts inbound texts to, as it signs it
     timeout_s: float = 10.0
 
 
@@ -131,6 +140,30 @@ class TwilioProvider(ConfiguredAdapter[TwilioSettings]):
         # Twilio signs the URL it called: the configured status_callback when set.
         url = self._settings.status_callback or report.url
         return verify_callback(self._settings.auth_token, replace(report, url=url))
+
+    def read_inbound(self, report: InboundReport) -> list[InboundSms]:
+        """An incoming-message webhook (form: ``MessageSid``, ``From``, ``To``, ``Body``)."""
+        fields = dict(parse_qsl(report.body.decode("utf-8", "replace"), keep_blank_values=True))
+        sid, sender, to = fields.get("MessageSid"), fields.get("From"), fields.get("To")
+        if not sid or not sender or not to or "Body" not in fields or "MessageStatus" in fields:
+            return []
+        return [
+            InboundSms(
+                provider_message_id=sid,
+                from_number=e164_of(sender),
+                to=e164_of(to),
+                text=fields["Body"],
+            )
+        ]
+
+    def verify_inbound(self, report: InboundReport) -> bool | None:
+        # Twilio signs the URL it called: the configured inbound_url when set.
+        url = self._settings.inbound_url or report.url
+        return verify_callback(self._settings.auth_token, replace(report, url=url))
+
+    def inbound_answer(self) -> InboundAnswer:
+        # Empty TwiML: taken, and no reply from Twilio itself.
+        return InboundAnswer(200, "text/xml", b"<Response/>")
 
     def build_send(self, sms: OutboundSms) -> HttpRequest:
         form = {"To": sms.to_e164, "Body": sms.body}
@@ -185,6 +218,7 @@ def verify_callback(auth_token: str, report: InboundReport) -> bool:
     signature = headers.get("x-twilio-signature")
     if not signature:
         return False
-    params = dict(parse_qsl(report.body.decode("utf-8", "replace")))
+    # Every parameter posted is signed, blank ones too.
+    params = dict(parse_qsl(report.body.decode("utf-8", "replace"), keep_blank_values=True))
     expected = request_signature(auth_token, report.url, params)
     return hmac.compare_digest(expected, signature)

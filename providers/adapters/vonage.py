@@ -12,6 +12,13 @@ developer.vonage.com/en/messaging/sms/guides/troubleshooting-sms):
 - Delivery receipts: JSON with ``messageId``, ``msisdn``, ``status`` (delivered, expired, failed,
   rejected, accepted, buffered, unknown), ``err-code`` and ``client-ref``.
 
+Inbound texts (developer.vonage.com/messaging/sms/guides/inbound-sms): the inbound webhook as POST
+(form) or POST-JSON (the dashboard's "Webhook Format"; GET is not taken here): ``msisdn`` (the
+sender, digits), ``to``, ``messageId``, ``text``, ``type`` (text, unicode, binary), and for a long
+text posted part by part ``concat-ref``, ``concat-part``, ``concat-total``. A binary one carries no
+text and is not read. Vonage resends for 24 h until it gets a 200 or 204. Vonage's own ``sig``
+signing is not checked here: its inbound URL carries the deployment's token, as its receipts'.
+
 Choices: a status code not in that list is ``rejected`` (the body says it was not accepted, and it
 cannot be told safe to retry); a 200 whose body has no ``messages`` is ``ambiguous``, and so is any
 other 2xx that does not carry them (the body is the truth, never the status); any other HTTP
@@ -23,15 +30,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from providers.base import (
     ConfiguredAdapter,
     DeliveryReport,
     HttpAnswer,
     HttpRequest,
+    InboundAnswer,
     InboundReport,
+    InboundSms,
     OutboundSms,
     ReportStatus,
+    e164_of,
     json_object,
 )
 from providers.outcome import (
@@ -149,6 +160,29 @@ class VonageProvider(ConfiguredAdapter[VonageSettings]):
             provider_code=status or None,
         )
 
+    def read_inbound(self, report: InboundReport) -> list[InboundSms]:
+        fields = _inbound_fields(report)
+        sender, to, sid, text = (fields.get(k) for k in ("msisdn", "to", "messageId", "text"))
+        if not all(isinstance(v, str) and v for v in (sender, to, sid)):
+            return []
+        if fields.get("type") == "binary" or not isinstance(text, str) or "status" in fields:
+            return []
+        return [
+            InboundSms(
+                provider_message_id=str(sid),
+                from_number=e164_of(str(sender)),
+                to=e164_of(str(to)),
+                text=text,
+                part=_part(fields),
+            )
+        ]
+
+    def verify_inbound(self, report: InboundReport) -> bool | None:
+        return None  # the inbound URL carries the deployment's token
+
+    def inbound_answer(self) -> InboundAnswer:
+        return InboundAnswer()
+
     def read_delivery_report(self, report: InboundReport) -> list[DeliveryReport]:
         document = json_object(report.body) or dict(report.query)
         status = document.get("status")
@@ -173,6 +207,25 @@ class VonageProvider(ConfiguredAdapter[VonageSettings]):
                 temporary=ours == "undelivered" and str(error) in TEMPORARY_ERROR_CODES,
             )
         ]
+
+
+def _inbound_fields(report: InboundReport) -> dict[str, Any]:
+    """An inbound post's fields, whether JSON or a form."""
+    document = json_object(report.body)
+    if document is not None:
+        return document
+    return dict(parse_qsl(report.body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _part(fields: dict[str, Any]) -> tuple[str, int, int] | None:
+    """A long text's part: (reference, part, parts), when Vonage posts it part by part."""
+    reference, part, parts = (fields.get(k) for k in ("concat-ref", "concat-part", "concat-total"))
+    if reference is None or str(fields.get("concat", "")).lower() not in ("true", "1"):
+        return None
+    try:
+        return str(reference), int(str(part)), int(str(parts))
+    except ValueError:
+        return None
 
 
 def _first_message(document: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -23,6 +23,10 @@ double):
 - ``POST /_sim/report-delay`` ``{"report_delay_ms": 100}``: how long after acceptance the handset
   answers (reports are posted, polled statuses turn final).
 - ``POST /_sim/expire-tokens``: forget every session token issued (YellowPush), as if they expired.
+- ``POST /_sim/inbound`` ``{"provider": "twilio", "url": "http://127.0.0.1:8080/v1/inbound/twilio",
+  "from": "+14155552671", "to": "+15005550006", "text": "STOP"}``: post an inbound text to ``url``
+  in that provider's format (signed as it signs), once; answers what ``url`` answered (404: the
+  provider documents no inbound format).
 - ``POST /_sim/reset``: forget scripts, requests, accepted messages and report URLs.
 """
 
@@ -34,11 +38,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from providers.simulator.cecula import CeculaPersonality
 from providers.simulator.gosms import GoSmsPersonality
-from providers.simulator.personality import Personality, ReportPoster
+from providers.simulator.personality import REPORT_TIMEOUT_S, Personality, ReportPoster
 from providers.simulator.sinch import SinchPersonality
 from providers.simulator.state import ScriptedAnswer, SimulatorState
 from providers.simulator.twilio import TwilioPersonality
@@ -108,6 +113,7 @@ def build_app(config: SimulatorConfig, state: SimulatorState | None = None) -> w
 
     app.on_cleanup.append(close_poster)
     app.router.add_post("/_sim/scripts", _script)
+    app.router.add_post("/_sim/inbound", _inbound)
     app.router.add_post("/_sim/report-urls", _report_url)
     app.router.add_post("/_sim/report-delay", _report_delay)
     app.router.add_post("/_sim/expire-tokens", _expire_tokens)
@@ -202,6 +208,38 @@ async def _report_url(request: web.Request) -> web.Response:
         return _bad_request("expected {'provider': str, 'url': 'http://...'}")
     request.app[STATE_KEY].report_urls[data["provider"]] = data["url"]
     return web.json_response({"provider": data["provider"], "url": data["url"]})
+
+
+async def _inbound(request: web.Request) -> web.Response:
+    """Post an inbound text to ``url`` as the provider would, once, and say what it answered."""
+    data = await _json_object(request) or {}
+    kind, url = data.get("provider"), data.get("url")
+    fields = [data.get(k) for k in ("from", "to", "text")]
+    personality = request.app[PERSONALITIES_KEY].get(kind) if isinstance(kind, str) else None
+    if (
+        personality is None
+        or not isinstance(url, str)
+        or not url.startswith(("http://", "https://"))
+        or not all(isinstance(f, str) for f in fields)
+    ):
+        return _bad_request("expected {'provider', 'url', 'from', 'to', 'text'} (strings)")
+    sender, to, text = (str(f) for f in fields)
+    post = personality.inbound_post(url, sender, to, text)
+    if post is None:
+        return web.json_response({"error": f"{kind} documents no inbound format"}, status=404)
+    timeout = aiohttp.ClientTimeout(total=REPORT_TIMEOUT_S)
+    headers = {"Content-Type": post.content_type, **post.headers}
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(post.url, data=post.body, headers=headers) as answer,
+    ):
+        return web.json_response(
+            {
+                "status": answer.status,
+                "content_type": answer.content_type,
+                "body": await answer.text(),
+            }
+        )
 
 
 async def _report_delay(request: web.Request) -> web.Response:

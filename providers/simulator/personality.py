@@ -128,6 +128,11 @@ class Personality(abc.ABC):
         """The callback this provider posts for ``message`` to ``url`` (None: it posts none)."""
         return None
 
+    def inbound_post(self, url: str, sender: str, to: str, text: str) -> OutgoingReport | None:
+        """The post this provider makes to ``url`` when ``sender`` texts ``text`` to our number
+        ``to`` (None: its references document none)."""
+        return None
+
     def outage(self, status: int) -> web.Response:
         return web.Response(status=status, text="Service Unavailable")
 

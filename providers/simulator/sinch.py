@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from providers.adapters.sinch import callback_signature
-from providers.simulator.personality import OutgoingReport, Personality
+from providers.simulator.personality import OutgoingReport, Personality, random_hex
 from providers.simulator.state import AcceptedMessage
 
 __all__ = ["SinchPersonality"]
@@ -203,6 +203,22 @@ class SinchPersonality(Personality):
         }
         if message.client_reference is not None:
             document["client_reference"] = message.client_reference
+        return self._signed(url, document)
+
+    def inbound_post(self, url: str, sender: str, to: str, text: str) -> OutgoingReport | None:
+        """An ``mo_text`` callback: numbers without their +, signed as reports are."""
+        document = {
+            "type": "mo_text",
+            "id": random_hex(26).upper(),
+            "from": sender.lstrip("+"),
+            "to": to.lstrip("+"),
+            "body": text,
+            "received_at": _now(),
+            "operator_id": "24001",
+        }
+        return self._signed(url, document)
+
+    def _signed(self, url: str, document: dict[str, Any]) -> OutgoingReport:
         body = json.dumps(document).encode()
         headers = {}
         secret = self.credentials.get("webhook_secret")

@@ -127,6 +127,30 @@ class TwilioPersonality(Personality):
         }
         if not delivered:  # unreachable handset (passing), else unknown handset
             params["ErrorCode"] = "30003" if message.report == "failed_temporarily" else "30005"
+        return self._signed(url, params)
+
+    def inbound_post(self, url: str, sender: str, to: str, text: str) -> OutgoingReport | None:
+        """The "A message comes in" webhook, signed over ``url`` and every parameter."""
+        sid = "SM" + random_hex(32)
+        params = {
+            "ToCountry": "US",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "ToCity": "",
+            "SmsSid": sid,
+            "FromCountry": "US",
+            "SmsStatus": "received",
+            "Body": text,
+            "To": to,
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": self.credentials["account_sid"],
+            "From": sender,
+            "ApiVersion": "2010-04-01",
+        }
+        return self._signed(url, params)
+
+    def _signed(self, url: str, params: dict[str, str]) -> OutgoingReport:
         signature = request_signature(self.credentials["auth_token"], url, params)
         return OutgoingReport(
             url,

@@ -14,6 +14,7 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from aiohttp import web
 
@@ -83,6 +84,21 @@ class VonagePersonality(Personality):
         word = str(code)
         entry = {"status": word, "error-text": _TEXTS.get(word, "Unknown error")}
         return web.json_response({"message-count": "1", "messages": [entry]}, status=status)
+
+    def inbound_post(self, url: str, sender: str, to: str, text: str) -> OutgoingReport | None:
+        """The inbound webhook as the dashboard's "POST" format sends it (a form)."""
+        words = text.split()
+        params = {
+            "msisdn": sender.lstrip("+"),
+            "to": to.lstrip("+"),
+            "messageId": random_hex(16).upper(),
+            "text": text,
+            "type": "text",
+            "keyword": words[0].upper() if words else "",
+            "api-key": self.credentials["api_key"],
+            "message-timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        return OutgoingReport(url, urlencode(params).encode(), "application/x-www-form-urlencoded")
 
     def delivery_report(self, message: AcceptedMessage, url: str) -> OutgoingReport | None:
         delivered = message.report == "delivered"

@@ -83,6 +83,7 @@ def test_dashboard_shows_providers_and_dead_letters(
         now_ms=int(time.time() * 1000),
     )
     assert reported == "applied"
+    dispatcher.opt_outs.add("+14155550199")
     url = f"{api.url}/dashboard#key={OPERATOR_KEY}"
     dom = chromium(tmp_path, "--dump-dom", url)
     for provider in ("sinch", "twilio", "vonage"):
@@ -92,6 +93,7 @@ def test_dashboard_shows_providers_and_dead_letters(
     # What reached the phone, by provider and country: Twilio's one report for +1.
     assert re.search(r"<td>twilio</td><td>\+1</td><td class=\"num\">1</td>", dom), dom[-3000:]
     assert "syntax_invalid_parameter_format" in dom or "rejected" in dom
+    assert '<div class="card"><b>1</b>opt-outs</div>' in dom
     assert OPERATOR_KEY not in dom  # the key is kept out of the page
 
     ARTIFACTS.mkdir(exist_ok=True)
