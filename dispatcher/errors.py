@@ -7,6 +7,7 @@
     ├── IdempotencyConflict   the same idempotency key came with different content
     ├── OptedOut              the number is on the opt-out list: the message was not taken
     ├── MessageNotFound       no message has that id
+    ├── NotCancelable         the message is being sent, accepted or final: it was not touched
     ├── ConfigError           the configuration cannot work; names the setting (and env variable)
     ├── EnqueueError          the message was valid but could not be recorded or published
     ├── NotADeadLetterError   the id names no message in the dead letters
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidMessage",
     "MessageNotFound",
     "NotADeadLetterError",
+    "NotCancelable",
     "OptedOut",
     "ServiceStartError",
     "StoreAuthenticationError",
@@ -78,6 +80,16 @@ class MessageNotFound(DispatchError):  # noqa: N818 - reads as the condition it 
     def __init__(self, message_id: str) -> None:
         self.message_id = message_id
         super().__init__(f"no message with id {message_id!r}")
+
+
+class NotCancelable(DispatchError):  # noqa: N818 - reads as the condition it is
+    """Only a message still ``queued``, ``scheduled`` or ``retry_scheduled`` can be canceled;
+    ``state`` is the one it is in."""
+
+    def __init__(self, message_id: str, state: str) -> None:
+        self.message_id = message_id
+        self.state = state
+        super().__init__(f"message {message_id} is {state}: it can no longer be canceled")
 
 
 class ConfigError(DispatchError):

@@ -3,7 +3,8 @@
 Routes (the OpenAPI document at ``/openapi.json`` describes each, see
 :mod:`dispatcher.api.openapi`):
 
-- ``POST /v1/messages``, ``POST /v1/messages:batch``, ``GET /v1/messages/{id}``: keys that send;
+- ``POST /v1/messages``, ``POST /v1/messages:batch``, ``GET|DELETE /v1/messages/{id}``,
+  ``DELETE /v1/campaigns/{tag}``: keys that send;
 - ``GET /v1/dead-letters``, ``POST /v1/dead-letters/{id}/replay``: keys that operate;
 - ``GET /v1/opt-outs``, ``GET|PUT|DELETE /v1/opt-outs/{number}``: keys that operate
   (:mod:`dispatcher.api.opt_out_routes`);
@@ -59,12 +60,14 @@ from dispatcher.errors import (
     InvalidMessage,
     MessageNotFound,
     NotADeadLetterError,
+    NotCancelable,
     OptedOut,
     StoreError,
 )
 from dispatcher.intake.delivery_reports import receive_reports
 from dispatcher.intake.enqueue import Dispatcher, Receipt
 from dispatcher.intake.replay import replay_dead_letter
+from dispatcher.intake.validation import validate_campaign
 from dispatcher.logs import get_logger, register_secrets
 from dispatcher.ops.dead_letters import DeadLetterFilter, DeadLetters, dead_letter_filter_problems
 from dispatcher.ops.metrics import ApiMetrics
@@ -274,6 +277,28 @@ async def _get_message(request: web.Request) -> web.StreamResponse:
     return web.json_response(status)
 
 
+@requires("send")
+async def _cancel_message(request: web.Request) -> web.StreamResponse:
+    dispatcher = request.app[DISPATCHER]
+    try:
+        status = await asyncio.to_thread(dispatcher.cancel, request.match_info["id"])
+    except MessageNotFound:
+        return error(404, "not_found", "no message with this id")
+    except NotCancelable as exc:
+        return error(409, "not_cancelable", str(exc), message_id=exc.message_id, state=exc.state)
+    return web.json_response(status)
+
+
+@requires("send")
+async def _cancel_campaign(request: web.Request) -> web.StreamResponse:
+    tag = request.match_info["tag"]
+    try:
+        validate_campaign(tag)
+    except InvalidMessage as exc:
+        return error(422, "invalid_request", str(exc), fields=exc.fields)
+    return web.json_response(await asyncio.to_thread(request.app[DISPATCHER].cancel_campaign, tag))
+
+
 # --- dead letters -----------------------------------------------------------------------------
 
 
@@ -456,6 +481,8 @@ def build_api(
     app.router.add_post("/v1/messages", _create_message)
     app.router.add_post("/v1/messages:batch", _create_batch)
     app.router.add_get("/v1/messages/{id}", _get_message, allow_head=False)
+    app.router.add_delete("/v1/messages/{id}", _cancel_message)
+    app.router.add_delete("/v1/campaigns/{tag}", _cancel_campaign)
     app.router.add_get("/v1/dead-letters", _list_dead_letters, allow_head=False)
     app.router.add_post("/v1/dead-letters/{id}/replay", _replay_dead_letter)
     app.router.add_post("/v1/delivery-reports/{provider}", _delivery_report)

@@ -56,6 +56,19 @@ def _message_fields(settings: Settings) -> dict[str, Any]:
             "priority bulk, else transactional",
         },
         "validity": {"type": "integer", "minimum": 1, "maximum": max_validity},
+        "send_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "ISO 8601 with its offset, up to messages.max_schedule_s "
+            f"({settings.messages.max_schedule_s} s) ahead: the message is scheduled until "
+            "then, and its validity counts from then",
+        },
+        "campaign": {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+            "description": "A tag the messages of one campaign share: DELETE "
+            "/v1/campaigns/{tag} cancels those not yet sent",
+        },
         "providers": {
             "type": "array",
             "minItems": 1,
@@ -194,6 +207,17 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
                     "description": "status lookups made at a provider that reports only when "
                     "asked (GoSMS, YellowPush)",
                 },
+                "send_at_ms": {"type": ["integer", "null"]},
+                "campaign": nullable_string,
+            },
+        },
+        "CampaignCanceled": {
+            "type": "object",
+            "required": ["campaign", "canceled", "not_cancelable"],
+            "properties": {
+                "campaign": {"type": "string"},
+                "canceled": {"type": "integer"},
+                "not_cancelable": {"type": "object", "additionalProperties": {"type": "integer"}},
             },
         },
         "DeadLetterPage": {
@@ -368,6 +392,30 @@ def _status_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                 "responses": {
                     "200": json_answer(ref("MessageStatus"), "The message."),
                     **errors(401, 403, 404, 429, 503),
+                },
+            },
+            "delete": {
+                "summary": "Cancel a message not yet sent (queued, scheduled, retry_scheduled)",
+                "security": bearer,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": json_answer(ref("MessageStatus"), "Canceled: never sent."),
+                    **errors(401, 403, 404, 409, 429, 503),
+                },
+            },
+        },
+        "/v1/campaigns/{tag}": {
+            "delete": {
+                "summary": "Cancel every message of a campaign not yet sent",
+                "security": bearer,
+                "parameters": [
+                    {"name": "tag", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "responses": {
+                    "200": json_answer(ref("CampaignCanceled"), "How many were canceled."),
+                    **errors(401, 403, 422, 429, 503),
                 },
             }
         },

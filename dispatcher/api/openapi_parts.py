@@ -24,7 +24,7 @@ def errors(*statuses: int) -> dict[str, Any]:
         403: "The key may not do this.",
         404: "Not found.",
         405: "Method not allowed.",
-        409: "Conflict (idempotency key reused with other content; already replayed).",
+        409: "Conflict (idempotency key reused with other content; not cancelable now).",
         413: "Body larger than api.max_body_bytes.",
         415: "Not application/json.",
         422: "Invalid input (`fields` names each bad field and why), or `opted_out`.",

@@ -19,7 +19,7 @@ from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.clock import now_ms
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.time_input import parse_since
-from dispatcher.errors import ConfigError, MessageNotFound
+from dispatcher.errors import ConfigError, MessageNotFound, NotCancelable
 
 __all__ = ["main"]
 
@@ -134,6 +134,10 @@ def dev(api_port: int, simulator_port: int, concurrency: int) -> None:
 @click.option("--validity", type=int, default=None, help="Seconds the message stays worth sending.")
 @click.option("--idempotency-key", default=None)
 @click.option("--provider", "providers", multiple=True, help="Use these providers, in order.")
+@click.option(
+    "--send-at", default=None, help="Schedule it: ISO 8601 with offset, 2026-12-24T09:00:00+01:00."
+)
+@click.option("--campaign", default=None, help="Tag it, to cancel the campaign as a whole.")
 @fail_clearly
 def send(
     to: str,
@@ -144,6 +148,8 @@ def send(
     validity: int | None,
     idempotency_key: str | None,
     providers: tuple[str, ...],
+    send_at: str | None,
+    campaign: str | None,
 ) -> None:
     """Enqueue one SMS and print its id."""
     from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
@@ -157,8 +163,41 @@ def send(
         validity=validity,
         idempotency_key=idempotency_key,
         providers=list(providers) or None,
+        send_at=send_at,
+        campaign=campaign,
     )
     click.echo(message_id)
+
+
+@main.command()
+@click.argument("message_ids", nargs=-1)
+@click.option("--campaign", default=None, help="Every message of this campaign not yet sent.")
+@fail_clearly
+def cancel(message_ids: tuple[str, ...], campaign: str | None) -> None:
+    """Cancel messages still queued, scheduled or waiting for a retry (exit 1 if one could not
+    be: being sent, accepted or final, or unknown)."""
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
+    from dispatcher.intake.validation import validate_campaign  # noqa: PLC0415
+
+    if bool(message_ids) == bool(campaign):
+        raise click.UsageError("name message ids, or --campaign TAG")
+    dispatcher = default_dispatcher()
+    if campaign:
+        result = dispatcher.cancel_campaign(validate_campaign(campaign))
+        kept = ", ".join(f"{n} {state}" for state, n in sorted(result["not_cancelable"].items()))
+        click.echo(f"canceled {result['canceled']}" + (f"; not cancelable: {kept}" if kept else ""))
+        return
+    failed = False
+    for message_id in message_ids:
+        try:
+            dispatcher.cancel(message_id)
+        except (MessageNotFound, NotCancelable) as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed = True
+            continue
+        click.echo(f"{message_id}: canceled")
+    if failed:
+        sys.exit(1)
 
 
 @main.command()
@@ -168,7 +207,7 @@ def send(
     "wait_s",
     type=float,
     default=0.0,
-    help="Wait up to this many seconds for the message to leave queued/sending/retry_scheduled.",
+    help="Wait up to this many seconds for the message to be sent (or to end).",
 )
 @fail_clearly
 def status(message_id: str, wait_s: float) -> None:
@@ -183,7 +222,7 @@ def status(message_id: str, wait_s: float) -> None:
         except MessageNotFound:
             click.echo(f"error: no message with id {message_id}", err=True)
             sys.exit(1)
-        pending = found["state"] in ("queued", "sending", "retry_scheduled")
+        pending = found["state"] in ("queued", "scheduled", "sending", "retry_scheduled")
         if not pending or time.monotonic() >= deadline:
             break
         time.sleep(0.2)

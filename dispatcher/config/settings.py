@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from dispatcher.core.names import PRIORITY_QUEUES
+from dispatcher.core.quiet_hours import QuietRules, QuietWindow, parse_clock
 from dispatcher.core.report_resend import ResendRules
 from dispatcher.core.retry_policy import RetryPolicy
 from dispatcher.core.routing import Route
@@ -166,6 +167,8 @@ class MessageSettings(BaseModel):
     max_segments: int = Field(default=10, ge=1, le=255)
     default_validity_s: int = Field(default=86_400, ge=1)
     max_validity_s: int = Field(default=259_200, ge=1)  # 3 days, Sinch's own ceiling
+    # How far ahead send_at may be (35 days); a message's validity counts from its send_at.
+    max_schedule_s: int = Field(default=3_024_000, ge=60, le=366 * 86_400)
     default_sender: str | None = None
     retention_s: int = Field(default=604_800, ge=60)  # how long a finished record is kept
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
@@ -344,6 +347,41 @@ class OptOutSettings(BaseModel):
         return value
 
 
+class QuietWindowSettings(BaseModel):
+    """A quiet window, local time ("21:00" to "08:00"; both empty: none)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: str = ""
+    end: str = ""
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if value:
+            parse_clock(value)
+        return value
+
+    def window(self) -> QuietWindow | None:
+        if not self.start and not self.end:
+            return None
+        if not self.start or not self.end:
+            raise ValueError("start and end go together (or both empty: no quiet hours)")
+        return QuietWindow(parse_clock(self.start), parse_clock(self.end))
+
+
+class QuietHoursSettings(QuietWindowSettings):
+    """Marketing messages wait while their recipient's local time is inside the window."""
+
+    # A window (or {start = "", end = ""}: none) for some countries, by ISO region code ("US").
+    countries: dict[str, QuietWindowSettings] = Field(default_factory=dict)
+
+    def rules(self) -> QuietRules:
+        return QuietRules(
+            self.window(), {region: w.window() for region, w in self.countries.items()}
+        )
+
+
 class InboundSettings(BaseModel):
     """Inbound messages (MO) posted by providers to ``/v1/inbound/{provider}``."""
 
@@ -432,6 +470,7 @@ class Settings(BaseSettings):
     callbacks: CallbackSettings = CallbackSettings()
     opt_out: OptOutSettings = OptOutSettings()
     inbound: InboundSettings = InboundSettings()
+    quiet_hours: QuietHoursSettings = QuietHoursSettings()
     routes: RouteSettings = RouteSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
 
@@ -547,8 +586,23 @@ def _check_routes(settings: Settings) -> None:
             raise ConfigError(f"routes.prefixes.{prefix}", 'must be E.164 digits, e.g. "44"')
 
 
+def _check_quiet_hours(settings: Settings) -> None:
+    quiet = settings.quiet_hours
+    for where, window in [("quiet_hours", quiet)] + [
+        (f"quiet_hours.countries.{region}", w) for region, w in quiet.countries.items()
+    ]:
+        try:
+            window.window()
+        except ValueError as exc:
+            raise ConfigError(where, str(exc)) from exc
+    for region in quiet.countries:
+        if not (len(region) == 2 and region.isalpha() and region.isupper()):
+            raise ConfigError(f"quiet_hours.countries.{region}", 'must be an ISO region, e.g. "US"')
+
+
 def _check_consistency(settings: Settings) -> None:
     _check_routes(settings)
+    _check_quiet_hours(settings)
     for queue in settings.worker.queue_shares:
         if queue not in PRIORITY_QUEUES.values():
             raise ConfigError(

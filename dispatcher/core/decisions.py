@@ -51,6 +51,7 @@ __all__ = [
     "plan_send",
     "remaining_route",
     "wait_for_provider",
+    "wait_for_quiet_hours",
 ]
 
 
@@ -64,6 +65,7 @@ class FinalReason(enum.StrEnum):
     AMBIGUOUS = "ambiguous"
     NO_PROVIDER = "no_enabled_provider"
     OPTED_OUT = "opted_out"  # the number opted out while the message waited: not sent
+    QUIET_HOURS = "quiet_hours"  # its validity ended before the recipient's quiet hours did
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,19 @@ def wait_for_provider(valid_until_ms: int, until_ms: int, why: str) -> Decision:
             MessageState.EXPIRED,
             FinalReason.EXPIRED,
             detail=f"no provider could take it before its validity ended ({why})",
+        )
+    return Decision(MessageState.RETRY_SCHEDULED, retry_at_ms=until_ms)
+
+
+def wait_for_quiet_hours(valid_until_ms: int, until_ms: int) -> Decision:
+    """A marketing message due inside its recipient's quiet hours waits in the delay queue
+    until they end (no attempt used), or expires, reason ``quiet_hours``, when its validity ends
+    first (``until_ms`` -1: they never end for all the number's zones at once)."""
+    if until_ms < 0 or until_ms >= valid_until_ms:
+        return Decision(
+            MessageState.EXPIRED,
+            FinalReason.QUIET_HOURS,
+            detail="its validity ended before the recipient's quiet hours did",
         )
     return Decision(MessageState.RETRY_SCHEDULED, retry_at_ms=until_ms)
 

@@ -106,6 +106,8 @@ class MessageRecord:
     # The opt-out entries (digests) the message is checked against at the door and at each
     # claim (dispatcher.core.opt_outs); none when no opt-out applies to it.
     opt_out_check: tuple[str, ...] = ()
+    send_at_ms: int | None = None  # scheduled: claimed no earlier than this
+    campaign: str | None = None  # the campaign tag it was sent with
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -150,6 +152,8 @@ class MessageRecord:
             "polls": str(self.status_lookups) if self.status_lookups else None,
             "resend_of_attempt": _optional_str(self.resend_of_attempt),
             "opt_out_check": ",".join(self.opt_out_check) or None,
+            "send_at_ms": _optional_str(self.send_at_ms),
+            "campaign": self.campaign,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -195,6 +199,8 @@ class MessageRecord:
             status_lookups=int(raw.get("polls") or "0"),
             resend_of_attempt=_optional_int(raw.get("resend_of_attempt")),
             opt_out_check=tuple(d for d in raw.get("opt_out_check", "").split(",") if d),
+            send_at_ms=_optional_int(raw.get("send_at_ms")),
+            campaign=raw.get("campaign") or None,
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
@@ -233,6 +239,8 @@ class MessageRecord:
             ),
             "status_lookups": self.status_lookups,
             "resend_of_attempt": self.resend_of_attempt,
+            "send_at_ms": self.send_at_ms,
+            "campaign": self.campaign,
             "callback_url": self.callback_url,
             "callback_failed": self.callback_failed,
         }

@@ -20,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from celery import Celery
@@ -38,6 +39,7 @@ from dispatcher.errors import (
     IdempotencyConflict,
     InvalidMessage,
     MessageNotFound,
+    NotCancelable,
     OptedOut,
     StoreError,
 )
@@ -55,6 +57,8 @@ __all__ = [
     "Dispatcher",
     "Receipt",
     "add_opt_out",
+    "cancel",
+    "cancel_campaign",
     "default_dispatcher",
     "get_status",
     "is_opted_out",
@@ -78,6 +82,8 @@ _MESSAGE_FIELDS = frozenset(
         "callback_url",
         "metadata",
         "category",
+        "send_at",
+        "campaign",
     }
 )
 
@@ -200,6 +206,7 @@ class Dispatcher:
             self._settings.messages,
             known_providers=[n for n, p in self._settings.providers.items() if p.enabled],
             allow_private_callbacks=self._settings.callbacks.allow_private_networks,
+            now_ms=self._clock_ms(),
             **fields,
         )
 
@@ -215,6 +222,7 @@ class Dispatcher:
         its idempotency key counts within ``idempotency_scope`` (an API key's name). With
         ``checks_opt_outs`` false (a reply to a STOP), the opt-out list does not apply to it."""
         now = self._clock_ms()
+        starts = message.send_at_ms or now
         rules = self._settings.opt_out
         applies = checks_opt_outs and (
             message.category == "marketing" or rules.applies_to_transactional
@@ -227,10 +235,13 @@ class Dispatcher:
             priority=message.priority,
             encoding=message.encoding,
             segments=message.segments,
-            state=MessageState.QUEUED,
+            state=MessageState.SCHEDULED if message.send_at_ms else MessageState.QUEUED,
             created_at_ms=now,
             updated_at_ms=now,
-            valid_until_ms=now + message.validity_s * 1000,
+            valid_until_ms=starts + message.validity_s * 1000,
+            next_attempt_at_ms=message.send_at_ms,
+            send_at_ms=message.send_at_ms,
+            campaign=message.campaign,
             providers=message.providers,
             callback_url=message.callback_url,
             metadata=message.metadata,
@@ -289,8 +300,10 @@ class Dispatcher:
             segments=record.segments,
             encoding=record.encoding,
             length=len(record.body),
+            send_at_ms=record.send_at_ms,
+            campaign=record.campaign,
         )
-        return Receipt(record.id, MessageState.QUEUED.value, record.segments, record.encoding)
+        return Receipt(record.id, record.state.value, record.segments, record.encoding)
 
     def _templates(self) -> _JobTemplates:
         """The job templates of a batch and of a ready list (made once, without connecting)."""
@@ -394,6 +407,36 @@ class Dispatcher:
         record, attempts = found
         return record.public_view(attempts)
 
+    def cancel(self, message_id: str) -> dict[str, Any]:
+        """Cancel a message still ``queued``, ``scheduled`` or ``retry_scheduled``: it becomes
+        ``canceled`` (with its status callback) and is never sent; its status after. Raises
+        :class:`MessageNotFound`, or :class:`NotCancelable` when it is being sent, accepted or
+        final (nothing is changed)."""
+        ((outcome, state),) = self.store.cancel_many([message_id], now_ms=self._clock_ms())
+        if outcome == "missing":
+            raise MessageNotFound(message_id)
+        if outcome == "not_cancelable":
+            raise NotCancelable(message_id, state)
+        get_logger(message_id=message_id).info("sms.canceled", state=state)
+        return self.get_status(message_id)
+
+    def cancel_campaign(self, campaign: str) -> dict[str, Any]:
+        """Cancel every message sent with the ``campaign`` tag not yet handed to a sender:
+        ``{"campaign", "canceled", "not_cancelable": {state: count}}``."""
+        canceled, kept = 0, dict[str, int]()
+        cursor = 0
+        while True:
+            cursor, ids = self.store.campaign_page(campaign, cursor=cursor, count=500)
+            for outcome, state in self.store.cancel_many(ids, now_ms=self._clock_ms()):
+                if outcome == "canceled":
+                    canceled += 1
+                elif outcome == "not_cancelable":
+                    kept[state] = kept.get(state, 0) + 1
+            if cursor == 0:
+                break
+        get_logger(campaign=campaign).info("sms.campaign_canceled", canceled=canceled, kept=kept)
+        return {"campaign": campaign, "canceled": canceled, "not_cancelable": kept}
+
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
@@ -425,10 +468,14 @@ def send_sms(
     callback_url: str | None = None,
     metadata: dict[str, Any] | None = None,
     category: str | None = None,
+    send_at: datetime | int | None = None,
+    campaign: str | None = None,
 ) -> str:
     """Validate, record as ``queued`` and publish one SMS; returns the message id. ``category``
     is ``transactional`` or ``marketing`` (default: ``marketing`` for ``priority="bulk"``, else
-    ``transactional``).
+    ``transactional``). ``send_at`` (a time-zone-aware datetime or epoch ms, up to
+    ``messages.max_schedule_s`` ahead) schedules it: ``scheduled`` until then, its validity
+    counted from then. ``campaign`` tags it, so :func:`cancel_campaign` can cancel them all.
 
     Raises :class:`InvalidMessage` naming each bad field, :class:`OptedOut` when the number is
     on the opt-out list (for this sender, under ``opt_out.scope = "sender"``),
@@ -446,6 +493,8 @@ def send_sms(
         callback_url=callback_url,
         metadata=metadata,
         category=category,
+        send_at=send_at,
+        campaign=campaign,
     )
 
 
@@ -475,3 +524,13 @@ def remove_opt_out(number: str, sender: str | None = None) -> bool:
 def is_opted_out(number: str, sender: str | None = None) -> bool:
     """Whether a message to ``number`` (from ``sender``) would be refused for an opt-out."""
     return default_dispatcher().opt_outs.blocks(number, sender)
+
+
+def cancel(message_id: str) -> dict[str, Any]:
+    """Cancel a message not yet handed to a sender; see :meth:`Dispatcher.cancel`."""
+    return default_dispatcher().cancel(message_id)
+
+
+def cancel_campaign(campaign: str) -> dict[str, Any]:
+    """Cancel every message of a campaign not yet sent; see :meth:`Dispatcher.cancel_campaign`."""
+    return default_dispatcher().cancel_campaign(campaign)

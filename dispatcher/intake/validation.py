@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -20,11 +20,18 @@ import phonenumbers
 from dispatcher.config.settings import MessageSettings
 from dispatcher.core.addresses import callback_host_problem
 from dispatcher.core.categories import MESSAGE_CATEGORIES, default_category
+from dispatcher.core.clock import now_ms as clock_now_ms
 from dispatcher.core.encoding import measure
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.errors import InvalidMessage
 
-__all__ = ["NewMessage", "validate_message", "validate_number", "validate_sender"]
+__all__ = [
+    "NewMessage",
+    "validate_campaign",
+    "validate_message",
+    "validate_number",
+    "validate_sender",
+]
 
 _ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 _NUMERIC_SENDER = re.compile(r"^\+?[0-9]{3,15}$")
@@ -50,6 +57,8 @@ class NewMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     category: str = "transactional"
+    send_at_ms: int | None = None  # scheduled: claimed no earlier than this (epoch ms)
+    campaign: str | None = None  # a tag the messages of one campaign share (cancel them all)
 
     def content_fingerprint(self) -> str:
         """What must match for a repeated idempotency key to be the same message. A category
@@ -66,6 +75,8 @@ class NewMessage:
         ]
         if self.category != default_category(self.priority):
             parts.append(self.category)
+        if self.send_at_ms is not None or self.campaign is not None:
+            parts.append({"send_at_ms": self.send_at_ms, "campaign": self.campaign})
         return json.dumps(parts, sort_keys=True, separators=(",", ":"))
 
 
@@ -82,10 +93,14 @@ def validate_message(
     callback_url: object = None,
     metadata: object = None,
     category: object = None,
+    send_at: object = None,
+    campaign: object = None,
     known_providers: Collection[str] = (),
     allow_private_callbacks: bool = False,
+    now_ms: int | None = None,
 ) -> NewMessage:
-    """Validate a message; raise :class:`InvalidMessage` naming every bad field."""
+    """Validate a message (``now_ms``: the time ``send_at`` is checked against); raise
+    :class:`InvalidMessage` naming every bad field."""
     errors: dict[str, str] = {}
     e164 = _take(errors, "to", _destination(to, rules.default_region))
     measured_body = _take(errors, "body", _body(body, rules.max_segments))
@@ -99,6 +114,7 @@ def validate_message(
     clean_metadata = _take(errors, "metadata", _metadata(metadata))
     clean_key = _take(errors, "idempotency_key", _idempotency_key(idempotency_key))
     clean_category = _take(errors, "category", _category(category, clean_priority))
+    send_at_ms, clean_campaign = _scheduling(errors, rules, send_at, campaign, now_ms)
 
     if errors:
         raise InvalidMessage(errors)
@@ -120,6 +136,8 @@ def validate_message(
         metadata=clean_metadata or {},
         idempotency_key=clean_key,
         category=clean_category or default_category(clean_priority),
+        send_at_ms=send_at_ms,
+        campaign=clean_campaign,
     )
 
 
@@ -128,6 +146,14 @@ def validate_number(value: object, default_region: str | None, *, field: str = "
     checked = _destination(value, default_region)
     if isinstance(checked, _Problem):
         raise InvalidMessage({field: str(checked)})
+    return checked
+
+
+def validate_campaign(value: object, *, field: str = "campaign") -> str:
+    """A campaign tag, or :class:`InvalidMessage` naming ``field``."""
+    checked = _campaign(value)
+    if checked is None or isinstance(checked, _Problem):
+        raise InvalidMessage({field: str(checked or "is required")})
     return checked
 
 
@@ -216,6 +242,60 @@ def _category(value: object, priority: str | None) -> str | _Problem:
     if isinstance(value, str) and value in MESSAGE_CATEGORIES:
         return value
     return _Problem(f"must be one of {', '.join(MESSAGE_CATEGORIES)}")
+
+
+# A send_at this little in the past (clocks that differ) sends now; further back is refused.
+_SEND_AT_SLACK_MS = 300_000
+_CAMPAIGN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def _send_at(value: object, rules: MessageSettings, now_ms: int) -> int | _Problem | None:
+    """When a scheduled message goes (epoch ms), or None to send now."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return _Problem(
+                "must be an ISO 8601 time with its offset, e.g. 2026-12-24T09:00:00+01:00"
+            )
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return _Problem("must carry its time zone (an offset or tzinfo)")
+        at_ms = int(value.timestamp() * 1000)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        at_ms = value
+    else:
+        return _Problem("must be a time-zone-aware datetime, epoch milliseconds or ISO 8601")
+    if at_ms < now_ms - _SEND_AT_SLACK_MS:
+        return _Problem("is in the past")
+    if at_ms > now_ms + rules.max_schedule_s * 1000:
+        return _Problem(f"is more than messages.max_schedule_s ({rules.max_schedule_s} s) ahead")
+    return at_ms if at_ms > now_ms else None
+
+
+def _scheduling(
+    errors: dict[str, str],
+    rules: MessageSettings,
+    send_at: object,
+    campaign: object,
+    now_ms: int | None,
+) -> tuple[int | None, str | None]:
+    """When the message goes (None: now) and its campaign, their problems noted in ``errors``."""
+    now = clock_now_ms() if now_ms is None else now_ms
+    return (
+        _take(errors, "send_at", _send_at(send_at, rules, now)),
+        _take(errors, "campaign", _campaign(campaign)),
+    )
+
+
+def _campaign(value: object) -> str | _Problem | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and _CAMPAIGN.match(value):
+        return value
+    return _Problem("must be 1 to 64 letters, digits, '_', '.', ':' or '-', starting alphanumeric")
 
 
 def _validity(value: object, rules: MessageSettings) -> int | _Problem:

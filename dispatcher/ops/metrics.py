@@ -13,6 +13,7 @@ and stale workers, each provider's circuit state. Request counts are this API pr
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import (
@@ -94,16 +95,11 @@ class _BacklogCollector(Collector):
                 "Accepted messages waiting for their final delivery report.",
                 waiting["awaiting_reports"],
             ),
-            ("opt_outs", "Entries on the opt-out list.", waiting["opt_outs"]),
-            (
-                "inbound_kept",
-                "Inbound texts recorded within messages.retention_s.",
-                waiting["inbound_kept"],
-            ),
             ("workers_fresh", "Workers that ran a job or canary recently.", len(seen) - stale),
             ("workers_stale", "Workers seen today whose heartbeat is stale.", stale),
         ):
             yield GaugeMetricFamily(f"smsdispatch_{name}", doc, value=value)
+        yield from _consent_gauges(waiting)
         circuits = GaugeMetricFamily(
             "smsdispatch_circuit_state",
             "Each provider's circuit: 0 closed, 1 half-open, 2 open.",
@@ -113,6 +109,18 @@ class _BacklogCollector(Collector):
             circuits.add_metric([name], CIRCUIT_STATE_VALUES.get(state or "closed", 0))
         yield circuits
         yield from _delivered(self._delivery.read(self._providers, now_ms=now))
+
+
+def _consent_gauges(waiting: dict[str, Any]) -> Iterator[Metric]:
+    """The opt-out list's size and the inbound texts kept."""
+    yield GaugeMetricFamily(
+        "smsdispatch_opt_outs", "Entries on the opt-out list.", value=waiting["opt_outs"]
+    )
+    yield GaugeMetricFamily(
+        "smsdispatch_inbound_kept",
+        "Inbound texts recorded within messages.retention_s.",
+        value=waiting["inbound_kept"],
+    )
 
 
 class ApiMetrics:

@@ -21,10 +21,17 @@ from typing import Any
 from dispatcher.config.settings import RouteSettings
 from dispatcher.core.circuit import rate_cost
 from dispatcher.core.clock import now_ms
-from dispatcher.core.decisions import Decision, FinalReason, plan_send, wait_for_provider
+from dispatcher.core.decisions import (
+    Decision,
+    FinalReason,
+    plan_send,
+    wait_for_provider,
+    wait_for_quiet_hours,
+)
 from dispatcher.core.delivery_health import DeliveryStats, country_calling_code, delivery_factors
 from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.provider_health import route_factors
+from dispatcher.core.quiet_hours import QuietRules, quiet_until_ms
 from dispatcher.core.routing import Route, draw_for, order_route, route_for
 from dispatcher.core.states import MessageState
 from dispatcher.logs import get_logger
@@ -90,8 +97,10 @@ class Admitter:
         clock_ms: Callable[[], int] = now_ms,
         reconciler: Reconciler | None = None,
         delivery: DeliveryWindows | None = None,
+        quiet_hours: QuietRules | None = None,
     ) -> None:
         self._reconciler = reconciler
+        self._quiet = quiet_hours if quiet_hours is not None and quiet_hours.active else None
         self._plans = plans
         self._routes = routes
         self._store = store
@@ -181,7 +190,7 @@ class Admitter:
         dead_sender = claim.previous_state is MessageState.SENDING and not unseen
         flag = {"possible_duplicate": "1"} if dead_sender else {}
         order = self._order(record)
-        plan = plan_send(record, order, self._clock_ms())
+        plan = self._quiet_hours(record, log) or plan_send(record, order, self._clock_ms())
         if isinstance(plan, Decision):
             self._concluder.record_without_send(claim, plan, flag)
             return plan.state.value
@@ -199,6 +208,18 @@ class Admitter:
             reconciled=reconciled.outcome,
             possible_duplicate=pending.possible_duplicate and not unseen,
         )
+
+    def _quiet_hours(self, record: MessageRecord, log: Any) -> Decision | None:
+        """A marketing message due inside its recipient's quiet hours: wait until they end (or
+        expire); None when it may go."""
+        if self._quiet is None or record.category != "marketing":
+            return None
+        now = self._clock_ms()
+        until_ms = quiet_until_ms(record.to, now, self._quiet)
+        if until_ms is None or now >= record.valid_until_ms:
+            return None  # may go (or expires in plan_send, for its validity)
+        log.info("sms.quiet_hours", until_ms=until_ms)
+        return wait_for_quiet_hours(record.valid_until_ms, until_ms)
 
     def _found(self, claim: Claim, reconciled: Reconciled, log: Any) -> bool:
         """Log what asking for the claimed message came to; found at a provider, record it

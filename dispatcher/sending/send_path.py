@@ -66,5 +66,6 @@ def build_send_path(
         if reference_asker is not None
         else None,
         delivery=DeliveryWindows(client, window_ms=settings.delivery_reports.window_s * 1000),
+        quiet_hours=settings.quiet_hours.rules(),
     )
     return SendPath(plans, gates, counts, admitter, concluder)

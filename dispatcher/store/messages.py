@@ -10,6 +10,7 @@ files beside this module):
 - ``finish_message``: append the attempt, move the state and release the lease, while the lease is
   ours;
 - ``apply_report``: move an accepted message to its reported final state;
+- ``cancel_messages``: cancel messages not yet handed to a sender;
 - ``take_for_replay``, ``return_to_dead_letters``, ``purge_dead_letter``: the dead letters.
 
 A message is one hash (``smsd:msg:<id>``): its fields, its send lease (``claim``,
@@ -42,6 +43,7 @@ from dispatcher.store.redis_keys import (
     METRICS,
     OPT_OUTS,
     PENDING,
+    campaign_key,
     delivery_window_key,
     idempotency_key,
     message_key,
@@ -170,6 +172,7 @@ class MessageStore:
         self._return_to_dead_letters = register_script(client, "return_to_dead_letters")
         self._purge = register_script(client, "purge_dead_letter")
         self._apply_report = register_script(client, "apply_report")
+        self._cancel = register_script(client, "cancel_messages")
 
     def close(self) -> None:
         """Close the connections of this store's client."""
@@ -231,25 +234,8 @@ class MessageStore:
         for record, job in records:
             digest = fingerprint_digest(record.fingerprint)
             digests.append(digest)
-            key = (
-                idempotency_key(record.idempotency_key, record.idempotency_scope)
-                if record.idempotency_key is not None
-                else ""
-            )
-            fields: list[str] = []
-            for name, value in record.to_hash().items():
-                fields += [name, value]
-            args += [
-                record.id,
-                f"{record.id}|{digest}",
-                self._ttl_s(record.valid_until_ms, now_ms),
-                key,
-                job,
-                ",".join(record.opt_out_check),
-                len(fields),
-                *fields,
-            ]
-        raw: list[Any] = self._create(keys=[PENDING, OPT_OUTS, METRICS], args=args)
+            args += self._create_group(record, job, digest, now_ms)
+        raw: list[Any] = self._create(keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE], args=args)
         results = []
         for (created, stored), digest, (record, _) in zip(raw, digests, records, strict=True):
             first_id, _, first_digest = str(stored).partition("|")
@@ -260,6 +246,29 @@ class MessageStore:
             else:
                 results.append(CreateResult(False, first_id, same_content=first_digest == digest))
         return results
+
+    def _create_group(self, record: MessageRecord, job: str, digest: str, now_ms: int) -> list[Any]:
+        """The arguments of one message for ``create_messages.lua``."""
+        key = (
+            idempotency_key(record.idempotency_key, record.idempotency_scope)
+            if record.idempotency_key is not None
+            else ""
+        )
+        fields: list[str] = []
+        for name, value in record.to_hash().items():
+            fields += [name, value]
+        return [
+            record.id,
+            f"{record.id}|{digest}",
+            self._ttl_s(record.valid_until_ms, now_ms),
+            key,
+            job,
+            ",".join(record.opt_out_check),
+            record.send_at_ms if record.state is MessageState.SCHEDULED else "",
+            campaign_key(record.campaign) if record.campaign else "",
+            len(fields),
+            *fields,
+        ]
 
     @translates_redis_errors
     def get(self, message_id: str) -> tuple[MessageRecord, list[Attempt]] | None:
@@ -405,6 +414,26 @@ class MessageStore:
             *fields,
         ]
         return keys, args
+
+    # --- cancel -------------------------------------------------------------------------------
+
+    @translates_redis_errors
+    def cancel_many(self, message_ids: list[str], *, now_ms: int) -> list[tuple[str, str]]:
+        """Cancel each message not yet handed to a sender (``cancel_messages.lua``): for each,
+        ``canceled``, ``not_cancelable`` or ``missing``, with the state it was found in."""
+        if not message_ids:
+            return []
+        results: list[Any] = self._cancel(
+            keys=[DELAY_QUEUE, PENDING, CALLBACKS, METRICS],
+            args=[MESSAGE_PREFIX, now_ms, *message_ids],
+        )
+        return [(str(outcome), str(state)) for outcome, state in results]
+
+    @translates_redis_errors
+    def campaign_page(self, campaign: str, *, cursor: int, count: int) -> tuple[int, list[str]]:
+        """One page of the ids sent with ``campaign``, and the cursor of the next (0: the last)."""
+        next_cursor, ids = self._redis.sscan(campaign_key(campaign), cursor=cursor, count=count)
+        return int(next_cursor), [str(i) for i in ids]
 
     # --- delivery reports ---------------------------------------------------------------------
 

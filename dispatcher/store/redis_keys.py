@@ -19,6 +19,7 @@ __all__ = [
     "READY_PREFIX",
     "WORKER_HEARTBEATS",
     "api_rate_key",
+    "campaign_key",
     "circuit_key",
     "delivery_window_key",
     "hour_key",
@@ -183,3 +184,8 @@ def inbound_seen_key(provider: str, provider_message_id: str) -> str:
     provider makes again is taken once."""
     digest = hashlib.sha256(provider_message_id.encode()).hexdigest()[:32]
     return f"{PREFIX}:in:seen:{provider}:{digest}"
+
+
+def campaign_key(campaign: str) -> str:
+    """Set with a TTL (its longest message's): the ids of the messages sent with a campaign tag."""
+    return f"{PREFIX}:campaign:{campaign}"

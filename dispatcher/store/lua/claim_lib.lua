@@ -1,4 +1,5 @@
--- claim: take the send lease of a message still to be sent: state ``sending``, and in the
+-- claim: take the send lease of a message still to be sent (a ``scheduled`` or
+-- ``retry_scheduled`` one no earlier than its ``next_attempt_at_ms``): state ``sending``, and in the
 -- pending index from waiting for a sender to being sent (scored by the lease end, negated). The
 -- lease is two fields of the record: the claim's token (``claim``) and when the lease ends
 -- (``lease_until_ms``, by the claimer's clock); a message ``sending`` under a lease that has not
@@ -13,16 +14,17 @@ local function claim(message, delay, pending, token, lease_ms, now, id, opt_outs
   for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
   local state = fields['state']
   local done = {accepted = true, delivered = true, undelivered = true, delivery_unknown = true,
-    failed = true, expired = true}
+    failed = true, expired = true, canceled = true}
   if done[state] then return {'done', state} end
-  if state == 'retry_scheduled' then
+  local waits = state == 'retry_scheduled' or state == 'scheduled'
+  if waits then
     local due = tonumber(fields['next_attempt_at_ms'] or '0')
     if due > tonumber(now) then return {'not_due', state} end
   end
   if state == 'sending' and tonumber(fields['lease_until_ms'] or '0') > tonumber(now) then
     return {'busy', state}
   end
-  if state == 'retry_scheduled' then redis.call('ZREM', delay, id) end
+  if waits then redis.call('ZREM', delay, id) end
   local lease_until = tonumber(now) + tonumber(lease_ms)
   redis.call('ZADD', pending, -lease_until, id)
   redis.call('HSET', message, 'state', 'sending', 'updated_at_ms', now, 'claim', token,

@@ -1,28 +1,32 @@
 --#include fill_job
 --#include opt_out_lib
--- KEYS: pending index, opt-out list, metrics. ARGV: now ms, idempotency ttl s, message key
--- prefix, the batch job template ('' for a job a message), queue, messages a batch job, the
--- queue's ready list ('' none), the template of a job that drains it, then one group a message:
--- id, "<id>|<digest>", record ttl s, idempotency key ('' none), its own job ('' none), the
--- opt-out entries it is checked against (comma-separated digests, '' none), field count,
--- fields... Records the new messages (state ``queued``), each claiming its idempotency key, and
--- gives them jobs in the same step: each message its own job; or one batch job for every
--- ``messages a batch job`` new ids; or, with a ready list, each joins the list, and the list gets
--- a job when the message is its only one (a job taking from a list that it leaves non-empty
--- queues the next: take_ready). A message to a number on the opt-out list is refused (counted as
--- ``refused|opted_out``): not recorded, its idempotency key not claimed. The caller puts the
--- entries in the fields too (``opt_out_check``), for each claim to look at again. Returns
--- {1 | 0, the first "<id>|<digest>" of the key} each, or {2, ''} for one refused.
+-- KEYS: pending index, opt-out list, metrics, delay queue. ARGV: now ms, idempotency ttl s,
+-- message key prefix, the batch job template ('' for a job a message), queue, messages a batch
+-- job, the queue's ready list ('' none), the template of a job that drains it, then one group a
+-- message: id, "<id>|<digest>", record ttl s, idempotency key ('' none), its own job ('' none),
+-- the opt-out entries it is checked against (comma-separated digests, '' none), when it is
+-- scheduled to go (ms, '' now), its campaign's key ('' none), field count, fields...
+-- Records the new messages, each claiming its idempotency key, and gives them their way to a
+-- sender in the same step. One to go now (``queued``) gets its own job; or one batch job for
+-- every ``messages a batch job`` new ids; or, with a ready list, it joins the list, and the list
+-- gets a job when the message is its only one (a job taking from a list that it leaves non-empty
+-- queues the next: take_ready). One scheduled (``scheduled``) waits in the delay queue for its
+-- time, with no job. A campaign's set names each message of it. A message to a number on the
+-- opt-out list is refused (counted as ``refused|opted_out``): not recorded, its idempotency key
+-- not claimed. The caller puts the entries in the fields too (``opt_out_check``), for each claim
+-- to look at again. Returns {1 | 0, the first "<id>|<digest>" of the key} each, or {2, ''} for
+-- one refused.
 local now, idem_ttl, prefix = ARGV[1], ARGV[2], ARGV[3]
 local batch_template, queue, per_job = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local ready, ready_template = ARGV[7], ARGV[8]
+local delay = KEYS[4]
 local results, fresh = {}, {}
 local i = 9
 while i <= #ARGV do
   local id, marker, ttl, idem, job = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
-  local checks = ARGV[i + 5]
-  local count = tonumber(ARGV[i + 6])
-  local first = i + 7
+  local checks, due, campaign = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+  local count = tonumber(ARGV[i + 8])
+  local first = i + 9
   local existing = false
   if idem ~= '' then existing = redis.call('GET', idem) end
   if existing then
@@ -33,18 +37,28 @@ while i <= #ARGV do
   else
     if idem ~= '' then redis.call('SET', idem, marker, 'EX', idem_ttl) end
     local key = prefix .. id
-    if ready ~= '' then  -- noted, so the orphan sweep knows it is in the list (until claimed)
-      redis.call('HSET', key, 'ready_list', '1', unpack(ARGV, first, first - 1 + count))
-    else
+    if due ~= '' then  -- scheduled: the delay queue hands it to a sender at its time
       redis.call('HSET', key, unpack(ARGV, first, first - 1 + count))
+      redis.call('EXPIRE', key, ttl)
+      redis.call('ZADD', delay, due, id)
+    else
+      if ready ~= '' then  -- noted, so the orphan sweep knows it is in the list (until claimed)
+        redis.call('HSET', key, 'ready_list', '1', unpack(ARGV, first, first - 1 + count))
+      else
+        redis.call('HSET', key, unpack(ARGV, first, first - 1 + count))
+      end
+      redis.call('EXPIRE', key, ttl)
+      redis.call('ZADD', KEYS[1], now, id)
+      if job ~= '' then redis.call('LPUSH', queue, job) end
+      if ready ~= '' and redis.call('RPUSH', ready, id) == 1 then
+        redis.call('LPUSH', queue, fill_job(ready_template, id .. '.c', queue, queue))
+      end
+      table.insert(fresh, id)
     end
-    redis.call('EXPIRE', key, ttl)
-    redis.call('ZADD', KEYS[1], now, id)
-    if job ~= '' then redis.call('LPUSH', queue, job) end
-    if ready ~= '' and redis.call('RPUSH', ready, id) == 1 then
-      redis.call('LPUSH', queue, fill_job(ready_template, id .. '.c', queue, queue))
+    if campaign ~= '' then
+      redis.call('SADD', campaign, id)
+      if redis.call('TTL', campaign) < tonumber(ttl) then redis.call('EXPIRE', campaign, ttl) end
     end
-    table.insert(fresh, id)
     table.insert(results, {1, marker})
   end
   i = first + count

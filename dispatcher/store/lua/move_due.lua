@@ -1,6 +1,7 @@
 --#include fill_job
 -- KEYS: delay queue, pending index. ARGV: now ms, batch size, job template, message key prefix,
--- then each priority and its queue. Publishes a job for every due retry and for every send whose
+-- then each priority and its queue. Publishes a job for every due retry (and scheduled send) and
+-- for every send whose
 -- lease ended (its sender died); returns {moved, recovered}. Every job it publishes is noted in
 -- the pending index, so a job lost on its way to a worker is found by the orphan sweep. A send is
 -- due for recovery when its lease ended: its score, the lease end negated, is at least -now.
@@ -18,6 +19,9 @@ for _, id in ipairs(due) do
   local queue = f[2] and queues[f[2]]
   if f[1] == 'retry_scheduled' and queue then
     publish(id, queue, id .. '.r' .. (f[3] or '0'))
+    moved = moved + 1
+  elseif f[1] == 'scheduled' and queue then  -- its send_at has come
+    publish(id, queue, id .. '.t')
     moved = moved + 1
   end
 end

@@ -19,7 +19,7 @@ for i = 8, #ARGV, 2 do
   table.insert(ready_lists, ARGV[i + 1])
 end
 local requeued = 0
-local waiting = {queued = true, retry_scheduled = true, sending = true}
+local waiting = {queued = true, scheduled = true, retry_scheduled = true, sending = true}
 -- Whether each priority queue was empty before this sweep pushed anything onto it.
 local empty = {}
 local function was_empty(queue)

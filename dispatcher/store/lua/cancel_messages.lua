@@ -1,0 +1,29 @@
+--#include callback_lib
+-- KEYS: delay queue, pending index, status callbacks, metrics. ARGV: message key prefix, now ms,
+-- then message ids. Cancels each message not yet handed to a sender (``queued``, ``scheduled``,
+-- ``retry_scheduled``): it becomes ``canceled``, leaves the delay queue and the pending index, gets
+-- its status callback and is counted ("messages|canceled"). A message on a ready list stays there;
+-- the job that takes it finds it done. One being sent, accepted or final is not touched: the claim
+-- and this script are each one step, so a canceled message is never sent and a claimed one never
+-- canceled. Returns {'canceled' | 'not_cancelable' | 'missing', the state found} each.
+local cancelable = {queued = true, scheduled = true, retry_scheduled = true}
+local results = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local key = ARGV[1] .. id
+  local state = redis.call('HGET', key, 'state')
+  if not state then
+    table.insert(results, {'missing', ''})
+  elseif not cancelable[state] then
+    table.insert(results, {'not_cancelable', state})
+  else
+    redis.call('HSET', key, 'state', 'canceled', 'updated_at_ms', ARGV[2],
+      'final_reason', 'canceled', 'lease_until_ms', '0')
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', KEYS[2], id)
+    queue_callback(key, KEYS[3], id, 'canceled', ARGV[2])
+    redis.call('HINCRBY', KEYS[4], 'messages|canceled', 1)
+    table.insert(results, {'canceled', state})
+  end
+end
+return results
