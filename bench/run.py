@@ -71,7 +71,8 @@ from dispatcher.devstack.local_http import request_json  # noqa: E402
 from dispatcher.devstack.simulator_wiring import simulator_env  # noqa: E402
 from dispatcher.intake.enqueue import Dispatcher  # noqa: E402
 from dispatcher.logs import configure_logging  # noqa: E402
-from dispatcher.store.redis_keys import METRICS  # noqa: E402
+from dispatcher.store.opt_outs import OptOutEntry  # noqa: E402
+from dispatcher.store.redis_keys import METRICS, OPT_OUTS  # noqa: E402
 
 PYTHON = sys.executable
 
@@ -116,7 +117,16 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
 class Stack:
     """Embedded Redis and the simulator, and the environment that points everything at them."""
 
-    def __init__(self, data_dir: Path, concurrency: int, in_flight: int, warm_up: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        concurrency: int,
+        in_flight: int,
+        warm_up: int = 0,
+        opt_outs: int = 0,
+    ) -> None:
+        # Entries on the opt-out list every run starts with (none of them a bench destination).
+        self.opt_outs = opt_outs
         self.redis_server = EmbeddedRedis(data_dir / "redis")
         self.redis_url = self.redis_server.start()
         self.redis = redis.Redis.from_url(self.redis_url, decode_responses=True)
@@ -170,10 +180,23 @@ class Stack:
             self.simulator = None
 
     def reset(self) -> None:
-        """An empty Redis, zeroed command stats and simulator counts."""
+        """An empty Redis but for the opt-out list, zeroed command stats and simulator counts."""
         self.redis.flushall()
+        self._load_opt_outs()
         self.redis.config_resetstat()
         request_json(f"{self.sim_url}/_sim/reset", {})
+
+    def _load_opt_outs(self) -> None:
+        """``self.opt_outs`` entries, 10,000 a command (numbers the bench never sends to)."""
+        chunk: list[str] = []
+        for n in range(self.opt_outs):
+            entry = OptOutEntry(f"+4470{n:08d}", source="import")
+            chunk += [entry.digest, entry.to_json()]
+            if len(chunk) == 20_000:
+                self.redis.hset(OPT_OUTS, items=chunk)
+                chunk = []
+        if chunk:
+            self.redis.hset(OPT_OUTS, items=chunk)
 
     def commands(self) -> int:
         stats = self.redis.info("commandstats")
@@ -1107,11 +1130,19 @@ def main() -> None:
     parser.add_argument(
         "--paced-count", type=int, default=100, help="messages a round of the (g) rows"
     )
+    parser.add_argument(
+        "--opt-outs",
+        type=int,
+        default=100_000,
+        help="entries on the opt-out list in every run (every message is checked against it)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results.json")
     args = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="smsd-bench-") as tmp:
-        stack = Stack(Path(tmp), args.concurrency, args.in_flight, args.warm_up)
+        stack = Stack(
+            Path(tmp), args.concurrency, args.in_flight, args.warm_up, opt_outs=args.opt_outs
+        )
         older = tree_before_shared_jobs(Path(tmp))
         try:
             for latency in args.latencies:
@@ -1135,6 +1166,7 @@ def main() -> None:
         "concurrency": args.concurrency,
         "in_flight": args.in_flight,
         "warm_up": args.warm_up,
+        "opt_outs": args.opt_outs,
         "rows": [asdict(r) for r in rows],
         "redis_round_trips": counted,
         "targets": _targets(rows, counted) if set(args.latencies) >= {0, 200} else [],

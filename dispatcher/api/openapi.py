@@ -615,5 +615,6 @@ OPERATOR_PATHS = frozenset(
         "/v1/opt-outs",
         "/v1/opt-outs/{number}",
         "/v1/inbound",
+        "/v1/erasures",
     }
 )

@@ -58,6 +58,26 @@ def consent_schemas() -> dict[str, Any]:
             "properties": {"removed": {"type": "boolean"}},
         },
         **_inbound_schemas(),
+        "Erased": {
+            "type": "object",
+            "required": [
+                "messages",
+                "dead_letters",
+                "idempotency_keys",
+                "inbound",
+                "opt_outs_kept",
+            ],
+            "properties": {
+                name: {"type": "integer"}
+                for name in (
+                    "messages",
+                    "dead_letters",
+                    "idempotency_keys",
+                    "inbound",
+                    "opt_outs_kept",
+                )
+            },
+        },
     }
 
 
@@ -152,6 +172,29 @@ def consent_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
     """The opt-out list's routes (operator keys) and the inbound ones."""
     return {
         **_inbound_paths(bearer),
+        "/v1/erasures": {
+            "post": {
+                "summary": "Erase a phone number from every record (operator keys)",
+                "security": bearer,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "required": ["number"],
+                                "additionalProperties": False,
+                                "properties": {"number": {"type": "string", "maxLength": 32}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": json_answer(ref("Erased"), "How many of each were erased."),
+                    **errors(400, 401, 403, 413, 415, 422, 429, 503),
+                },
+            }
+        },
         "/v1/opt-outs": {
             "get": {
                 "summary": "The opt-out list, a page at a time (operator keys)",

@@ -1,9 +1,11 @@
-"""The opt-out list over HTTP, for operator keys:
+"""The opt-out list and erasure over HTTP, for operator keys:
 
 - ``GET /v1/opt-outs?cursor=&count=``: a page of the list and the cursor of the next;
 - ``GET /v1/opt-outs/{number}``: one entry (``?sender=`` under sender scope);
 - ``PUT /v1/opt-outs/{number}``: put it on the list (201, or 200 when it was there);
-- ``DELETE /v1/opt-outs/{number}``: take it off (404 when it was not on it).
+- ``DELETE /v1/opt-outs/{number}``: take it off (404 when it was not on it);
+- ``POST /v1/erasures`` ``{"number"}``: erase the number (every record, dead letter, inbound text
+  and idempotency entry of it; its opt-out entries kept as digests), and say how many of each.
 
 The number is E.164 (``+`` may be sent as ``%2B``), checked as ``send_sms`` checks a destination.
 """
@@ -15,9 +17,10 @@ from typing import Any
 
 from aiohttp import web
 
-from dispatcher.api.common import CLIENT, DISPATCHER, error, int_param, requires
+from dispatcher.api.common import CLIENT, DISPATCHER, error, int_param, json_body, requires
 from dispatcher.errors import InvalidMessage
 from dispatcher.intake.opt_outs import entry_view
+from dispatcher.logs import get_logger
 
 __all__ = ["OPT_OUT_QUERY", "add_opt_out_routes"]
 
@@ -90,9 +93,28 @@ async def _delete(request: web.Request) -> web.StreamResponse:
     return web.json_response({"removed": True})
 
 
+@requires("operate")
+async def _erase(request: web.Request) -> web.StreamResponse:
+    document = await json_body(request)
+    if isinstance(document, web.Response):
+        return document
+    unknown = sorted(set(document) - {"number"})
+    if unknown:
+        fields = dict.fromkeys(unknown, "is not a known field")
+        return error(422, "invalid_request", "unknown fields", fields=fields)
+    dispatcher = request.app[DISPATCHER]
+    try:
+        erased = await asyncio.to_thread(dispatcher.erase_number, document.get("number"))
+    except InvalidMessage as exc:
+        return _refused(exc)
+    get_logger().info("sms.erasure_requested", by=request[CLIENT].name)
+    return web.json_response(erased)
+
+
 def add_opt_out_routes(app: web.Application) -> None:
-    """The opt-out routes on ``app``."""
+    """The opt-out and erasure routes on ``app``."""
     app.router.add_get("/v1/opt-outs", _list, allow_head=False)
     app.router.add_get("/v1/opt-outs/{number}", _get, allow_head=False)
     app.router.add_put("/v1/opt-outs/{number}", _put)
     app.router.add_delete("/v1/opt-outs/{number}", _delete)
+    app.router.add_post("/v1/erasures", _erase)

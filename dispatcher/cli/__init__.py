@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from dispatcher.cli.common import fail_clearly, iso_time
-from dispatcher.cli.consent import inbound, opt_out
+from dispatcher.cli.consent import erase, inbound, opt_out
 from dispatcher.config.settings import get_settings
 from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.clock import now_ms
@@ -540,3 +540,4 @@ def demo() -> None:
 
 main.add_command(opt_out)
 main.add_command(inbound)
+main.add_command(erase)

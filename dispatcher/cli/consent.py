@@ -14,7 +14,7 @@ from dispatcher.cli.common import fail_clearly, iso_time
 if TYPE_CHECKING:
     from dispatcher.intake.opt_outs import OptOuts
 
-__all__ = ["inbound", "opt_out"]
+__all__ = ["erase", "inbound", "opt_out"]
 
 
 def _opt_outs() -> OptOuts:
@@ -135,3 +135,18 @@ def inbound_list(limit: int, as_json: bool) -> None:
                 text[:60],
             )
         )
+
+
+@click.command()
+@click.argument("number")
+@click.option("--yes", is_flag=True, help="Confirm: what is erased is gone for good.")
+@fail_clearly
+def erase(number: str, yes: bool) -> None:
+    """Erase NUMBER: every message record, dead letter, inbound text and idempotency entry of it
+    (its opt-out entries stay, as digests, so it stays opted out)."""
+    from dispatcher.intake.enqueue import default_dispatcher  # noqa: PLC0415
+
+    if not yes:
+        raise click.UsageError("erasing deletes the number's records for good: add --yes")
+    erased = default_dispatcher().erase_number(number)
+    click.echo(", ".join(f"{name} {count}" for name, count in erased.items()))

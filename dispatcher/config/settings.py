@@ -169,6 +169,9 @@ class MessageSettings(BaseModel):
     max_validity_s: int = Field(default=259_200, ge=1)  # 3 days, Sinch's own ceiling
     # How far ahead send_at may be (35 days); a message's validity counts from its send_at.
     max_schedule_s: int = Field(default=3_024_000, ge=60, le=366 * 86_400)
+    # How long a final message keeps its body (0: dropped when final). A dead letter keeps it
+    # for replay unless dead_letters.keep_body is off.
+    body_retention_s: int = Field(default=0, ge=0, le=365 * 86_400)
     default_sender: str | None = None
     retention_s: int = Field(default=604_800, ge=60)  # how long a finished record is kept
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
@@ -317,6 +320,16 @@ class CallbackSettings(BaseModel):
     # (refused at the door, and never connected to after DNS). On only where the web apps that
     # take callbacks live on such addresses (the local stack, tests).
     allow_private_networks: bool = False
+
+
+class DeadLetterSettings(BaseModel):
+    """The dead letters."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # On: a dead letter keeps its body for replay until it is replayed or purged. Off: it loses
+    # it as any final message does (messages.body_retention_s), and cannot be replayed after.
+    keep_body: bool = True
 
 
 class OptOutSettings(BaseModel):
@@ -468,6 +481,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     delivery_reports: DeliveryReportSettings = DeliveryReportSettings()
     callbacks: CallbackSettings = CallbackSettings()
+    dead_letters: DeadLetterSettings = DeadLetterSettings()
     opt_out: OptOutSettings = OptOutSettings()
     inbound: InboundSettings = InboundSettings()
     quiet_hours: QuietHoursSettings = QuietHoursSettings()

@@ -163,7 +163,7 @@ class MessageRecord:
         return cls(
             id=raw["id"],
             to=raw["to"],
-            body=raw["body"],
+            body=raw.get("body", ""),  # dropped once final (messages.body_retention_s)
             sender=raw.get("sender"),
             priority=raw["priority"],
             encoding=raw["encoding"],

@@ -43,6 +43,7 @@ from dispatcher.errors import (
     OptedOut,
     StoreError,
 )
+from dispatcher.intake import erasure
 from dispatcher.intake.opt_outs import OptOuts
 from dispatcher.intake.validation import NewMessage, validate_message
 from dispatcher.logs import get_logger
@@ -60,6 +61,7 @@ __all__ = [
     "cancel",
     "cancel_campaign",
     "default_dispatcher",
+    "erase_number",
     "get_status",
     "is_opted_out",
     "remove_opt_out",
@@ -152,6 +154,8 @@ class Dispatcher:
                     self._client,
                     retention_s=self._settings.messages.retention_s,
                     delivery_window_s=self._settings.delivery_reports.window_s,
+                    body_retention_s=self._settings.messages.body_retention_s,
+                    dead_letters_keep_body=self._settings.dead_letters.keep_body,
                 )
             return self._store
 
@@ -437,6 +441,12 @@ class Dispatcher:
         get_logger(campaign=campaign).info("sms.campaign_canceled", canceled=canceled, kept=kept)
         return {"campaign": campaign, "canceled": canceled, "not_cancelable": kept}
 
+    def erase_number(self, number: object) -> dict[str, Any]:
+        """Delete every record, dead letter, inbound text and idempotency entry of ``number``;
+        its opt-out entries stay, as digests. How many of each (see
+        :func:`dispatcher.intake.erasure.erase_number`)."""
+        return erasure.erase_number(self._settings, self.store_client, number)
+
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
@@ -534,3 +544,8 @@ def cancel(message_id: str) -> dict[str, Any]:
 def cancel_campaign(campaign: str) -> dict[str, Any]:
     """Cancel every message of a campaign not yet sent; see :meth:`Dispatcher.cancel_campaign`."""
     return default_dispatcher().cancel_campaign(campaign)
+
+
+def erase_number(number: str) -> dict[str, Any]:
+    """Erase a phone number; see :meth:`Dispatcher.erase_number`."""
+    return default_dispatcher().erase_number(number)

@@ -23,6 +23,8 @@ def replay_dead_letter(dispatcher: Dispatcher, message_id: str) -> str:
     if dead_at_ms is None or found is None:
         raise NotADeadLetterError(message_id)
     original = found[0]
+    if not original.body:  # never empty at the door: dropped (dead_letters.keep_body off)
+        raise NotADeadLetterError(message_id)
     again = NewMessage(
         to=original.to,
         body=original.body,
@@ -43,4 +45,5 @@ def replay_dead_letter(dispatcher: Dispatcher, message_id: str) -> str:
     except Exception:
         store.return_to_dead_letters(original.id, dead_at_ms)
         raise
+    store.drop_body_later(original.id, now_ms=replacement.created_at_ms)  # the copy carries it
     return replacement.id

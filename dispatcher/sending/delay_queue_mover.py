@@ -132,9 +132,9 @@ class DelayScheduler:
         over (up to a batch); how many."""
         if self._report_deadlines is None:
             return 0
-        return self._report_deadlines.end_overdue(
-            now_ms=self._clock_ms(), batch_size=self._batch_size
-        )
+        now = self._clock_ms()
+        self._report_deadlines.drop_due_bodies(now_ms=now, batch_size=self._batch_size)
+        return self._report_deadlines.end_overdue(now_ms=now, batch_size=self._batch_size)
 
     def _restore_jobs_when_due(self, log: Any) -> None:
         now = self._clock_ms()

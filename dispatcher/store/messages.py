@@ -36,6 +36,7 @@ from dispatcher.store.delivery_windows import BUCKETS, REPORT_BOUNDS_ARG, bucket
 from dispatcher.store.lua_scripts import lua_source, register_script
 from dispatcher.store.redis_keys import (
     AWAITING_REPORTS,
+    BODY_DROPS,
     CALLBACKS,
     DEAD_LETTERS,
     DELAY_QUEUE,
@@ -158,10 +159,18 @@ class MessageStore:
     """Message records in Redis. Thread-safe: redis-py's connection pool is."""
 
     def __init__(
-        self, client: redis.Redis, *, retention_s: int, delivery_window_s: int = 3_600
+        self,
+        client: redis.Redis,
+        *,
+        retention_s: int,
+        delivery_window_s: int = 3_600,
+        body_retention_s: int = 0,
+        dead_letters_keep_body: bool = True,
     ) -> None:
         self._redis = client
         self._retention_s = retention_s
+        self._body_retention_ms = body_retention_s * 1000
+        self._dead_letters_keep_body = dead_letters_keep_body
         self._delivery_window_ms = delivery_window_s * 1000
         self._create = register_script(client, "create_messages")
         self._claim = register_script(client, "claim_message")
@@ -398,6 +407,7 @@ class MessageStore:
             CALLBACKS,
             AWAITING_REPORTS,
             poll_queue_key(finish.first_poll[0]) if finish.first_poll else message_key(record.id),
+            BODY_DROPS,
         ]
         args = [
             finish.claim.token,
@@ -411,9 +421,26 @@ class MessageStore:
             "1" if record.callback_url else "",
             finish.report_due_ms or "",
             finish.first_poll[1] if finish.first_poll else "",
+            self._body_drop_after(finish),
             *fields,
         ]
         return keys, args
+
+    def _body_drop_after(self, finish: Finish) -> int | str:
+        """How long after now a finished message's body is dropped ('': kept)."""
+        final = finish.reached_state is not None and finish.reached_state != "accepted"
+        kept = finish.action == "dead_letter" and self._dead_letters_keep_body
+        return self._body_retention_ms if final and not kept else ""
+
+    @translates_redis_errors
+    def drop_body_later(self, message_id: str, *, now_ms: int) -> None:
+        """Drop a message's body ``messages.body_retention_s`` from now (a replayed dead
+        letter's, whose replacement carries its own)."""
+        self._redis.zadd(BODY_DROPS, {message_id: now_ms + self._body_retention_ms})
+
+    @property
+    def body_retention_ms(self) -> int:
+        return self._body_retention_ms
 
     # --- cancel -------------------------------------------------------------------------------
 
@@ -424,8 +451,8 @@ class MessageStore:
         if not message_ids:
             return []
         results: list[Any] = self._cancel(
-            keys=[DELAY_QUEUE, PENDING, CALLBACKS, METRICS],
-            args=[MESSAGE_PREFIX, now_ms, *message_ids],
+            keys=[DELAY_QUEUE, PENDING, CALLBACKS, METRICS, BODY_DROPS],
+            args=[MESSAGE_PREFIX, now_ms, self._body_retention_ms, *message_ids],
         )
         return [(str(outcome), str(state)) for outcome, state in results]
 
@@ -467,6 +494,7 @@ class MessageStore:
             poll_queue_key(provider),
             delivery_window_key(provider, bucket_of(now_ms, self._delivery_window_ms)),
             DELAY_QUEUE,
+            BODY_DROPS,
         ]
         # A bucket is kept while any of it is inside the window.
         ttl_s = (self._delivery_window_ms + self._delivery_window_ms // BUCKETS) // 1000 + 1
@@ -480,6 +508,7 @@ class MessageStore:
             ttl_s,
             REPORT_BOUNDS_ARG,
             leaving,
+            self._body_retention_ms,
         ]
         return str(self._apply_report(keys=keys, args=args))
 

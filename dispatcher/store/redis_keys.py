@@ -6,6 +6,7 @@ import hashlib
 
 __all__ = [
     "AWAITING_REPORTS",
+    "BODY_DROPS",
     "CALLBACKS",
     "CALLBACK_TRIES",
     "DEAD_LETTERS",
@@ -60,6 +61,9 @@ READY_PREFIX = f"{PREFIX}:ready:"
 # Sorted set: accepted message ids waiting for their final delivery report, scored by when they
 # stop waiting (acceptance + delivery_reports.timeout_s, epoch ms): then they end delivery_unknown.
 AWAITING_REPORTS = f"{PREFIX}:awaiting_reports"
+# Sorted set: final messages whose body is to be dropped, scored by when (epoch ms:
+# final + messages.body_retention_s); every worker's mover drops the due ones.
+BODY_DROPS = f"{PREFIX}:body_drops"
 # Sorted set: dead-lettered message ids, scored by when they were dead-lettered (epoch ms).
 DEAD_LETTERS = f"{PREFIX}:dead"
 # Sorted set: status callbacks to post, "<message id>|<state>", scored by when due (epoch ms).

@@ -60,6 +60,8 @@ class WorkerRuntime:
             client,
             retention_s=settings.messages.retention_s,
             delivery_window_s=settings.delivery_reports.window_s,
+            body_retention_s=settings.messages.body_retention_s,
+            dead_letters_keep_body=settings.dead_letters.keep_body,
         )
         self.worker_name = f"{socket.gethostname()}.{os.getpid()}"
         self.heartbeat = Heartbeat(client, self.worker_name)
@@ -117,7 +119,9 @@ class WorkerRuntime:
             restore_jobs=lambda: restore_abandoned_jobs(app),
             restore_every_ms=settings.celery.unacked_restore_interval_s * 1000,
             orphan_after_ms=settings.worker.claim_deadline_s * 1000,
-            report_deadlines=ReportDeadlines(client),
+            report_deadlines=ReportDeadlines(
+                client, body_retention_s=settings.messages.body_retention_s
+            ),
         )
 
     def start_background(self) -> None:

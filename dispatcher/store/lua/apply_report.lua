@@ -1,10 +1,12 @@
 --#include callback_lib
+--#include body_lib
 -- KEYS: message, status callbacks, metrics, messages awaiting their delivery report, the
 -- reporting provider's status lookups, the provider's delivery-window bucket now. ARGV: state
 -- (delivered|undelivered|pending), the provider's status word, reason, now ms, message id, the
 -- bucket's TTL (s), the report-latency bucket bounds (ms, comma-separated), and to send it once
--- more (an undelivered report for a passing reason) the providers it leaves, or ''. KEYS[7]: the
--- delay queue. Moves
+-- more (an undelivered report for a passing reason) the providers it leaves, or '', and how long
+-- after a final report its body is dropped (ms). KEYS[7]: the delay queue; KEYS[8]: bodies to
+-- drop. Moves
 -- an accepted message, or one whose report was given up on (delivery_unknown), to its reported
 -- final state (the first final report wins; a repeat changes nothing; a dead letter keeps its
 -- state but shows the report), and it waits for a report (and a status lookup) no more. A
@@ -60,5 +62,6 @@ if resend then
   return 'resent'
 end
 redis.call('HINCRBY', KEYS[3], 'messages|' .. ARGV[1], 1)
+drop_body_later(KEYS[8], ARGV[5], ARGV[4], ARGV[9])
 queue_callback(KEYS[1], KEYS[2], ARGV[5], ARGV[1], ARGV[4])
 return 'applied'

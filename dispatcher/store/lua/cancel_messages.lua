@@ -1,6 +1,7 @@
 --#include callback_lib
--- KEYS: delay queue, pending index, status callbacks, metrics. ARGV: message key prefix, now ms,
--- then message ids. Cancels each message not yet handed to a sender (``queued``, ``scheduled``,
+--#include body_lib
+-- KEYS: delay queue, pending index, status callbacks, metrics, bodies to drop. ARGV: message key
+-- prefix, now ms, how long after now a body is dropped (ms), then message ids. Cancels each message not yet handed to a sender (``queued``, ``scheduled``,
 -- ``retry_scheduled``): it becomes ``canceled``, leaves the delay queue and the pending index, gets
 -- its status callback and is counted ("messages|canceled"). A message on a ready list stays there;
 -- the job that takes it finds it done. One being sent, accepted or final is not touched: the claim
@@ -8,7 +9,7 @@
 -- canceled. Returns {'canceled' | 'not_cancelable' | 'missing', the state found} each.
 local cancelable = {queued = true, scheduled = true, retry_scheduled = true}
 local results = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local id = ARGV[i]
   local key = ARGV[1] .. id
   local state = redis.call('HGET', key, 'state')
@@ -23,6 +24,7 @@ for i = 3, #ARGV do
     redis.call('ZREM', KEYS[2], id)
     queue_callback(key, KEYS[3], id, 'canceled', ARGV[2])
     redis.call('HINCRBY', KEYS[4], 'messages|canceled', 1)
+    drop_body_later(KEYS[5], id, ARGV[2], ARGV[3])
     table.insert(results, {'canceled', state})
   end
 end

@@ -1,6 +1,7 @@
 --#include callback_lib
--- KEYS: messages awaiting their delivery report, status callbacks, metrics. ARGV: now ms, most
--- to end, message key prefix. Each message whose wait for a final delivery report is over and
+--#include body_lib
+-- KEYS: messages awaiting their delivery report, status callbacks, metrics, bodies to drop.
+-- ARGV: now ms, most to end, message key prefix, how long after now a body is dropped (ms). Each message whose wait for a final delivery report is over and
 -- that is still ``accepted`` ends ``delivery_unknown`` (a status callback queued when it has a
 -- callback URL, counted in messages|delivery_unknown); every due entry leaves the set. Returns
 -- how many ended.
@@ -13,6 +14,7 @@ for _, id in ipairs(due) do
     redis.call('HSET', message, 'state', 'delivery_unknown', 'updated_at_ms', ARGV[1])
     redis.call('HINCRBY', KEYS[3], 'messages|delivery_unknown', 1)
     queue_callback(message, KEYS[2], id, 'delivery_unknown', ARGV[1])
+    drop_body_later(KEYS[4], id, ARGV[1], ARGV[4])
     ended = ended + 1
   end
 end

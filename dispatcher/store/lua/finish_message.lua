@@ -1,12 +1,14 @@
 --#include callback_lib
+--#include body_lib
 -- KEYS: message, delay queue, dead letters, pending index, provider-id index, status callbacks,
 --       messages awaiting their delivery report, the provider's status lookups (or the message
---       key when its provider is not asked).
+--       key when its provider is not asked), bodies to drop.
 -- ARGV: token, attempt JSON or '', action (none|retry|dead_letter), score ms, message id,
 --       provider-id index ttl s or '' (not indexed), the state reached (for a callback) or '',
 --       now ms, '1' when the message has a callback URL, when an accepted message stops waiting
---       for its delivery report (ms) or '', when its status is first looked up (ms) or '', then
---       field/value pairs for the message hash.
+--       for its delivery report (ms) or '', when its status is first looked up (ms) or '', how
+--       long after now its body is dropped (ms; '' kept: not final, or a dead letter kept for
+--       replay), then field/value pairs for the message hash.
 -- Each attempt is a field of the record (``attempt:<n>``, its JSON), so the record's expiry covers
 -- them and a dead letter keeps them.
 local known = redis.call('HMGET', KEYS[1], 'claim', 'attempt_count', 'retry_seq')
@@ -23,7 +25,7 @@ if known[1] ~= ARGV[1] then
   if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
   return 0
 end
-for i = 12, #ARGV do table.insert(fields, ARGV[i]) end
+for i = 13, #ARGV do table.insert(fields, ARGV[i]) end
 table.insert(fields, 'lease_until_ms')
 table.insert(fields, '0')
 if ARGV[3] == 'retry' then
@@ -44,5 +46,6 @@ else
   if ARGV[10] ~= '' then redis.call('ZADD', KEYS[7], ARGV[10], ARGV[5]) end
   if ARGV[11] ~= '' then redis.call('ZADD', KEYS[8], ARGV[11], ARGV[5]) end
 end
+drop_body_later(KEYS[9], ARGV[5], ARGV[8], ARGV[12])
 redis.call('ZREM', KEYS[4], ARGV[5])
 return 1
