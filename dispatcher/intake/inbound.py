@@ -13,6 +13,7 @@ which the opt-out list never blocks. Providers whose references document no inbo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,14 +30,14 @@ from dispatcher.logs import get_logger
 from dispatcher.store.inbound_messages import InboundStore
 from providers.base import InboundMessages, InboundReport, InboundSms, Provider
 
-__all__ = ["InboundAnswer", "Reply", "receive_inbound"]
+__all__ = ["PostAnswer", "Reply", "receive_inbound"]
 
 # Sends a keyword's reply: (to, text, sender, provider it came in through).
 Reply = Callable[[str, str, str, str], None]
 
 
 @dataclass(frozen=True, slots=True)
-class InboundAnswer:
+class PostAnswer:
     """What the API answers the provider: a JSON refusal, or the provider's own answer."""
 
     status: int
@@ -45,13 +46,11 @@ class InboundAnswer:
     headers: dict[str, str] | None = None
 
 
-def _refusal(answer: ReportAnswer) -> InboundAnswer:
-    import json  # noqa: PLC0415 - only refusals need it
-
-    return InboundAnswer(answer.status, json.dumps(answer.body).encode(), headers=answer.headers)
+def _refusal(answer: ReportAnswer) -> PostAnswer:
+    return PostAnswer(answer.status, json.dumps(answer.body).encode(), headers=answer.headers)
 
 
-def _error(status: int, code: str, message: str) -> InboundAnswer:
+def _error(status: int, code: str, message: str) -> PostAnswer:
     return _refusal(ReportAnswer(status, {"error": {"code": code, "message": message}}))
 
 
@@ -63,7 +62,7 @@ def receive_inbound(
     store: InboundStore,
     opt_outs: OptOuts,
     reply: Reply,
-) -> InboundAnswer:
+) -> PostAnswer:
     """Check one inbound post, record and act on every text in it; what to answer."""
     if not isinstance(provider, InboundMessages):
         return _error(
@@ -84,7 +83,7 @@ def receive_inbound(
     for text in texts:
         _take(provider.name, text, settings=settings, store=store, opt_outs=opt_outs, reply=reply)
     answer = provider.inbound_answer()
-    return InboundAnswer(answer.status, answer.body, answer.content_type)
+    return PostAnswer(answer.status, answer.body, answer.content_type)
 
 
 def _take(

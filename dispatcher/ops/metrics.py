@@ -80,7 +80,8 @@ class _BacklogCollector(Collector):
         for name, doc, value in (
             (
                 "retries_waiting",
-                "Messages in the delay queue (retries, rate-limit waits).",
+                "Messages in the delay queue (retries, rate-limit and quiet-hours waits, "
+                "scheduled sends).",
                 waiting["waiting_to_retry"],
             ),
             ("in_flight", "Messages being sent right now.", waiting["in_flight"]),

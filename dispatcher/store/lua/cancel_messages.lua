@@ -1,9 +1,10 @@
 --#include callback_lib
 --#include body_lib
 -- KEYS: delay queue, pending index, status callbacks, metrics, bodies to drop. ARGV: message key
--- prefix, now ms, how long after now a body is dropped (ms), then message ids. Cancels each message not yet handed to a sender (``queued``, ``scheduled``,
--- ``retry_scheduled``): it becomes ``canceled``, leaves the delay queue and the pending index, gets
--- its status callback and is counted ("messages|canceled"). A message on a ready list stays there;
+-- prefix, now ms, how long after now a body is dropped (ms), then message ids. Cancels each
+-- message not yet handed to a sender (``queued``, ``scheduled``, ``retry_scheduled``): it becomes
+-- ``canceled``, leaves the delay queue and the pending index, gets its status callback and is
+-- counted ("messages|canceled"). A message on a ready list stays there;
 -- the job that takes it finds it done. One being sent, accepted or final is not touched: the claim
 -- and this script are each one step, so a canceled message is never sent and a claimed one never
 -- canceled. Returns {'canceled' | 'not_cancelable' | 'missing', the state found} each.

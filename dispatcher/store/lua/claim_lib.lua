@@ -1,7 +1,7 @@
 -- claim: take the send lease of a message still to be sent (a ``scheduled`` or
--- ``retry_scheduled`` one no earlier than its ``next_attempt_at_ms``): state ``sending``, and in the
--- pending index from waiting for a sender to being sent (scored by the lease end, negated). The
--- lease is two fields of the record: the claim's token (``claim``) and when the lease ends
+-- ``retry_scheduled`` one no earlier than its ``next_attempt_at_ms``): state ``sending``, and in
+-- the pending index from waiting for a sender to being sent (scored by the lease end, negated).
+-- The lease is two fields of the record: the claim's token (``claim``) and when the lease ends
 -- (``lease_until_ms``, by the claimer's clock); a message ``sending`` under a lease that has not
 -- ended is busy. A job for a message in a state of ``done`` (dispatcher.core.states
 -- NOT_TO_BE_SENT) is acknowledged without calling any provider. A claimed message whose number

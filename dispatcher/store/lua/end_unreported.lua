@@ -1,9 +1,10 @@
 --#include callback_lib
 --#include body_lib
 -- KEYS: messages awaiting their delivery report, status callbacks, metrics, bodies to drop.
--- ARGV: now ms, most to end, message key prefix, how long after now a body is dropped (ms). Each message whose wait for a final delivery report is over and
--- that is still ``accepted`` ends ``delivery_unknown`` (a status callback queued when it has a
--- callback URL, counted in messages|delivery_unknown); every due entry leaves the set. Returns
+-- ARGV: now ms, most to end, message key prefix, how long after now a body is dropped (ms). Each
+-- message whose wait for a final delivery report is over and that is still ``accepted`` ends
+-- ``delivery_unknown`` (a status callback queued when it has a callback URL, counted in
+-- messages|delivery_unknown, its body dropped in time); every due entry leaves the set. Returns
 -- how many ended.
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 local ended = 0

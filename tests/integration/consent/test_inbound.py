@@ -179,3 +179,24 @@ def test_a_worker_forwards_each_text_signed_and_sends_the_stop_reply(
     assert reply[0]["payload"]["Body"].startswith("You will get no more messages")
     assert reply[0]["payload"]["From"] == OURS["twilio"]
     assert dispatcher.opt_outs.blocks(PERSON)
+
+
+def test_stop_by_inbound_ends_a_waiting_message_opted_out(
+    api: RunningApi,
+    dispatcher: Dispatcher,
+    simulator: RunningSimulator,
+    worker_factory: WorkerFactory,
+) -> None:
+    """Queued before the STOP came (no worker yet), claimed after: failed, opted_out, unsent."""
+    waiting = dispatcher.send_sms(PERSON, "Sale today")
+    post_inbound(simulator, "vonage", inbound_url(api, "vonage"), "STOP")
+    worker_factory()
+
+    def ended() -> dict[str, Any] | None:
+        status = dispatcher.get_status(waiting)
+        return status if status["state"] not in ("queued", "sending") else None
+
+    status = wait_for(ended, timeout_s=20)
+    assert isinstance(status, dict)
+    assert (status["state"], status["final_reason"]) == ("failed", "opted_out")
+    assert simulator.requests_for(PERSON) == []
