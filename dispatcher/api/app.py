@@ -45,6 +45,7 @@ from dispatcher.api.common import (
     error,
     int_param,
     json_body,
+    provider_post,
     requires,
 )
 from dispatcher.api.inbound_routes import INBOUND_QUERY, add_inbound_routes
@@ -74,7 +75,7 @@ from dispatcher.ops.metrics import ApiMetrics
 from dispatcher.ops.stats import hour_series, stats_snapshot, workers
 from dispatcher.store.backlog import ping
 from dispatcher.store.heartbeats import stale_after_ms
-from providers.base import InboundReport, Provider
+from providers.base import Provider
 
 __all__ = ["build_api", "serve_api"]
 
@@ -351,13 +352,7 @@ async def _delivery_report(request: web.Request) -> web.Response:
     provider: Provider | None = request.app[PROVIDERS].get(name)
     if provider is None:
         return error(404, "not_found", f"no configured provider {name!r}")
-    report = InboundReport(
-        body=await request.read(),
-        content_type=request.content_type,
-        query=dict(request.query),
-        headers=dict(request.headers),
-        url=str(request.url),
-    )
+    report = await provider_post(request)
     answer = await asyncio.to_thread(
         receive_reports,
         provider,

@@ -14,6 +14,7 @@ from dispatcher.config.settings import ApiScope, Settings
 from dispatcher.errors import InvalidMessage
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.ops.metrics import ApiMetrics
+from providers.base import InboundReport
 
 __all__ = [
     "CLIENT",
@@ -28,6 +29,7 @@ __all__ = [
     "error",
     "int_param",
     "json_body",
+    "provider_post",
     "requires",
 ]
 
@@ -93,3 +95,15 @@ def int_param(query: Mapping[str, str], name: str, default: int, low: int, high:
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise InvalidMessage({name: f"must be a whole number from {low} to {high}"})
     return int(raw)
+
+
+async def provider_post(request: web.Request) -> InboundReport:
+    """A provider's callback as its adapter reads it: body, content type, query, headers and the
+    URL it was posted to."""
+    return InboundReport(
+        body=await request.read(),
+        content_type=request.content_type,
+        query=dict(request.query),
+        headers=dict(request.headers),
+        url=str(request.url),
+    )

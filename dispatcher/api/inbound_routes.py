@@ -11,11 +11,19 @@ import asyncio
 
 from aiohttp import web
 
-from dispatcher.api.common import DISPATCHER, PROVIDERS, SETTINGS, error, int_param, requires
+from dispatcher.api.common import (
+    DISPATCHER,
+    PROVIDERS,
+    SETTINGS,
+    error,
+    int_param,
+    provider_post,
+    requires,
+)
 from dispatcher.errors import InvalidMessage
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.intake.inbound import Reply, receive_inbound
-from providers.base import InboundReport, Provider
+from providers.base import Provider
 
 __all__ = ["INBOUND_QUERY", "add_inbound_routes"]
 
@@ -42,13 +50,7 @@ async def _receive(request: web.Request) -> web.Response:
     provider: Provider | None = request.app[PROVIDERS].get(name)
     if provider is None:
         return error(404, "not_found", f"no configured provider {name!r}")
-    post = InboundReport(
-        body=await request.read(),
-        content_type=request.content_type,
-        query=dict(request.query),
-        headers=dict(request.headers),
-        url=str(request.url),
-    )
+    post = await provider_post(request)
     dispatcher = request.app[DISPATCHER]
     answer = await asyncio.to_thread(
         receive_inbound,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dispatcher.api.openapi_consent import consent_paths, consent_schemas
-from dispatcher.api.openapi_parts import JSON, errors, json_answer, ref
+from dispatcher.api.openapi_parts import JSON, errors, json_answer, provider_callback, ref
 from dispatcher.config.settings import Settings
 from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.names import PRIORITY_QUEUES
@@ -476,32 +476,10 @@ def _delivery_report_paths() -> dict[str, Any]:
     """The callback providers post delivery reports to."""
     return {
         "/v1/delivery-reports/{provider}": {
-            "post": {
-                "summary": "A provider's delivery-report callback",
-                "description": (
-                    "Signed (Twilio; Sinch with webhook_secret), "
-                    "or ?token=<delivery_reports.secret>."
-                ),
-                "parameters": [
-                    {
-                        "name": "provider",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                    {"name": "token", "in": "query", "schema": {"type": "string"}},
-                ],
-                "requestBody": {
-                    "content": {
-                        JSON: {"schema": {"type": "object"}},
-                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
-                    }
-                },
-                "responses": {
-                    "200": json_answer(ref("ReportsTaken"), "Taken (repeats change nothing)."),
-                    **errors(401, 404, 413, 422, 503),
-                },
-            }
+            "post": provider_callback(
+                "A provider's delivery-report callback",
+                json_answer(ref("ReportsTaken"), "Taken (repeats change nothing)."),
+            )
         },
     }
 

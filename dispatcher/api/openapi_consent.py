@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatcher.api.openapi_parts import JSON, errors, json_answer, ref
+from dispatcher.api.openapi_parts import JSON, errors, json_answer, provider_callback, ref
 
 __all__ = ["consent_paths", "consent_schemas"]
 
@@ -132,46 +132,28 @@ def _inbound_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
             }
         },
         "/v1/inbound/{provider}": {
-            "post": {
-                "summary": "A provider's inbound-text webhook (Sinch mo_text, Twilio, Vonage)",
-                "description": (
-                    "Signed (Twilio; Sinch with webhook_secret), "
-                    "or ?token=<delivery_reports.secret>. Answered as the provider expects."
-                ),
-                "parameters": [
-                    {
-                        "name": "provider",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                    {"name": "token", "in": "query", "schema": {"type": "string"}},
-                ],
-                "requestBody": {
+            "post": provider_callback(
+                "A provider's inbound-text webhook (Sinch mo_text, Twilio, Vonage), answered as "
+                "the provider expects",
+                {
+                    "description": "Taken (a repeat changes nothing).",
                     "content": {
                         JSON: {"schema": {"type": "object"}},
-                        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
-                    }
-                },
-                "responses": {
-                    "200": {
-                        "description": "Taken (a repeat changes nothing).",
-                        "content": {
-                            JSON: {"schema": {"type": "object"}},
-                            "text/xml": {"schema": {"type": "string"}},
-                        },
+                        "text/xml": {"schema": {"type": "string"}},
                     },
-                    **errors(401, 404, 413, 422, 503),
                 },
-            }
+            )
         },
     }
 
 
 def consent_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
-    """The opt-out list's routes (operator keys) and the inbound ones."""
+    """The inbound routes, erasure and the opt-out list's routes (operator keys)."""
+    return {**_inbound_paths(bearer), **_erasure_paths(bearer), **_opt_out_paths(bearer)}
+
+
+def _erasure_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
     return {
-        **_inbound_paths(bearer),
         "/v1/erasures": {
             "post": {
                 "summary": "Erase a phone number from every record (operator keys)",
@@ -195,6 +177,11 @@ def consent_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
                 },
             }
         },
+    }
+
+
+def _opt_out_paths(bearer: list[dict[str, list[str]]]) -> dict[str, Any]:
+    return {
         "/v1/opt-outs": {
             "get": {
                 "summary": "The opt-out list, a page at a time (operator keys)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["JSON", "errors", "json_answer", "ref"]
+__all__ = ["JSON", "errors", "json_answer", "provider_callback", "ref"]
 
 JSON = "application/json"
 
@@ -37,3 +37,24 @@ def errors(*statuses: int) -> dict[str, Any]:
     if 503 in statuses:
         answers["503"]["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
     return answers
+
+
+def provider_callback(summary: str, taken: dict[str, Any]) -> dict[str, Any]:
+    """A provider's callback (``/v1/.../{provider}``): its proof, its body, ``taken`` on 200."""
+    return {
+        "summary": summary,
+        "description": (
+            "Signed (Twilio; Sinch with webhook_secret), or ?token=<delivery_reports.secret>."
+        ),
+        "parameters": [
+            {"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "token", "in": "query", "schema": {"type": "string"}},
+        ],
+        "requestBody": {
+            "content": {
+                JSON: {"schema": {"type": "object"}},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+            }
+        },
+        "responses": {"200": taken, **errors(401, 404, 413, 422, 503)},
+    }

@@ -29,6 +29,7 @@ from tests.conftest import (
     wait_for,
 )
 from tests.integration.http_api.test_api import call
+from tests.integration.intake.test_end_to_end import final_status
 
 PERSON = "+14155552671"
 OURS = {"sinch": "+46701234567", "twilio": "+15005550006", "vonage": "+447700900000"}
@@ -191,12 +192,6 @@ def test_stop_by_inbound_ends_a_waiting_message_opted_out(
     waiting = dispatcher.send_sms(PERSON, "Sale today")
     post_inbound(simulator, "vonage", inbound_url(api, "vonage"), "STOP")
     worker_factory()
-
-    def ended() -> dict[str, Any] | None:
-        status = dispatcher.get_status(waiting)
-        return status if status["state"] not in ("queued", "sending") else None
-
-    status = wait_for(ended, timeout_s=20)
-    assert isinstance(status, dict)
+    status = final_status(dispatcher, waiting)
     assert (status["state"], status["final_reason"]) == ("failed", "opted_out")
     assert simulator.requests_for(PERSON) == []

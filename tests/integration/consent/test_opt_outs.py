@@ -11,6 +11,7 @@ from dispatcher.errors import InvalidMessage, OptedOut
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.store.redis_keys import METRICS, OPT_OUTS
 from tests.conftest import RunningSimulator, WebApp, WorkerFactory, wait_for
+from tests.integration.intake.test_end_to_end import final_status
 
 NUMBER = "+14155552671"
 OTHER = "+14155552672"
@@ -18,16 +19,6 @@ OTHER = "+14155552672"
 
 def scoped(settings: Settings, **rules: object) -> Dispatcher:
     return Dispatcher(settings.model_copy(update={"opt_out": OptOutSettings(**rules)}))
-
-
-def final_state(core: Dispatcher, message_id: str) -> dict[str, object]:
-    def done() -> dict[str, object] | None:
-        status = core.get_status(message_id)
-        return None if status["state"] in ("queued", "sending") else status
-
-    found = wait_for(done, timeout_s=20)
-    assert isinstance(found, dict)
-    return found
 
 
 def test_an_opted_out_number_is_refused_at_the_door_and_nothing_is_kept(
@@ -130,10 +121,10 @@ def test_a_waiting_message_whose_number_opts_out_ends_opted_out_unsent(
     other = dispatcher.send_sms(OTHER, "Sale today")
     dispatcher.opt_outs.add(NUMBER)
     worker_factory()
-    status = final_state(dispatcher, waiting)
+    status = final_status(dispatcher, waiting)
     assert (status["state"], status["final_reason"]) == ("failed", "opted_out")
     assert status["attempt_count"] == 0
-    assert final_state(dispatcher, other)["state"] == "accepted"
+    assert final_status(dispatcher, other)["state"] == "accepted"
     assert [r.payload["to"] for r in simulator.state.requests] == [[OTHER]]
     assert redis_client.zscore("smsd:dead", waiting) is None
     wait_for(web_app.events)

@@ -5,6 +5,7 @@ end, a transactional one goes, and one whose validity ends first expires, reason
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import pytest
@@ -39,18 +40,30 @@ def bridge() -> Iterator[SendBridge]:
     running.close()
 
 
-def test_marketing_waits_for_the_morning_transactional_goes_at_night(
-    settings: Settings,
-    redis_client: redis.Redis,
-    bridge: SendBridge,
-    simulator: RunningSimulator,
-) -> None:
+@dataclass
+class Night:
+    """A dispatcher and a courier whose clock the test sets, under 21:00 to 08:00 quiet hours."""
+
+    clock: Clock
+    core: Dispatcher
+    courier: DirectCourier
+
+
+@pytest.fixture
+def night(settings: Settings, redis_client: redis.Redis, bridge: SendBridge) -> Iterator[Night]:
     quiet = settings.model_copy(
         update={"quiet_hours": QuietHoursSettings(start="21:00", end="08:00")}
     )
     clock = Clock(ms("2026-12-03T22:30:00+00:00"))
     core = Dispatcher(quiet, clock_ms=clock)
-    courier = DirectCourier(quiet, core, bridge, clock_ms=clock)
+    yield Night(clock, core, DirectCourier(quiet, core, bridge, clock_ms=clock))
+    core.close()
+
+
+def test_marketing_waits_for_the_morning_transactional_goes_at_night(
+    night: Night, redis_client: redis.Redis, simulator: RunningSimulator
+) -> None:
+    clock, core, courier = night.clock, night.core, night.courier
 
     sale = core.send_sms(LONDON, "Winter sale", category="marketing", validity=86_400)
     code = core.send_sms(LONDON, "Your code is 1234")  # transactional
@@ -67,20 +80,10 @@ def test_marketing_waits_for_the_morning_transactional_goes_at_night(
     clock.at_ms = morning
     assert courier.deliver(sale) == "accepted"
     assert [r.client_reference for r in simulator.state.requests] == [code, sale]
-    core.close()
 
 
-def test_a_marketing_message_whose_validity_ends_first_expires(
-    settings: Settings, redis_client: redis.Redis, bridge: SendBridge
-) -> None:
-    quiet = settings.model_copy(
-        update={"quiet_hours": QuietHoursSettings(start="21:00", end="08:00")}
-    )
-    clock = Clock(ms("2026-12-03T22:30:00+00:00"))
-    core = Dispatcher(quiet, clock_ms=clock)
-    courier = DirectCourier(quiet, core, bridge, clock_ms=clock)
-    sale = core.send_sms(LONDON, "Tonight only", category="marketing", validity=3_600)
-    assert courier.deliver(sale) == "expired"
-    status = core.get_status(sale)
+def test_a_marketing_message_whose_validity_ends_first_expires(night: Night) -> None:
+    sale = night.core.send_sms(LONDON, "Tonight only", category="marketing", validity=3_600)
+    assert night.courier.deliver(sale) == "expired"
+    status = night.core.get_status(sale)
     assert (status["state"], status["final_reason"]) == ("expired", "quiet_hours")
-    core.close()
