@@ -53,6 +53,7 @@ from dispatcher.api.openapi import openapi_document
 from dispatcher.api.opt_out_routes import OPT_OUT_QUERY, add_opt_out_routes
 from dispatcher.config.settings import Settings
 from dispatcher.core.clock import now_ms
+from dispatcher.core.report_resend import ResendRules
 from dispatcher.core.time_input import parse_since
 from dispatcher.errors import (
     ConfigError,
@@ -78,6 +79,8 @@ from dispatcher.store.heartbeats import stale_after_ms
 from providers.base import Provider
 
 __all__ = ["build_api", "serve_api"]
+
+RESEND_RULES = web.AppKey("resend_rules", ResendRules)
 
 _MESSAGE_STATUSES = {
     400: "malformed_json",
@@ -348,18 +351,17 @@ async def _replay_dead_letter(request: web.Request) -> web.StreamResponse:
 
 
 async def _delivery_report(request: web.Request) -> web.Response:
-    name = request.match_info["provider"]
-    provider: Provider | None = request.app[PROVIDERS].get(name)
-    if provider is None:
-        return error(404, "not_found", f"no configured provider {name!r}")
-    report = await provider_post(request)
+    called = await provider_post(request)
+    if isinstance(called, web.Response):
+        return called
+    provider, report = called
     answer = await asyncio.to_thread(
         receive_reports,
         provider,
         report,
         store=request.app[DISPATCHER].store,
         secret=request.app[SETTINGS].delivery_reports.secret,
-        resend=request.app[SETTINGS].resend_rules(),
+        resend=request.app[RESEND_RULES],
     )
     return web.json_response(answer.body, status=answer.status, headers=answer.headers)
 
@@ -466,6 +468,7 @@ def build_api(
     app[KEYRING] = keyring
     app[LIMITER] = RequestLimiter(dispatcher.store_client)
     app[PROVIDERS] = dict(providers)
+    app[RESEND_RULES] = settings.resend_rules()  # once, not per delivery report
     app[METRICS] = ApiMetrics(
         dispatcher.store_client,
         list(settings.providers),

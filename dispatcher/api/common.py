@@ -14,7 +14,7 @@ from dispatcher.config.settings import ApiScope, Settings
 from dispatcher.errors import InvalidMessage
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.ops.metrics import ApiMetrics
-from providers.base import InboundReport
+from providers.base import InboundReport, Provider
 
 __all__ = [
     "CLIENT",
@@ -97,10 +97,15 @@ def int_param(query: Mapping[str, str], name: str, default: int, low: int, high:
     return int(raw)
 
 
-async def provider_post(request: web.Request) -> InboundReport:
-    """A provider's callback as its adapter reads it: body, content type, query, headers and the
-    URL it was posted to."""
-    return InboundReport(
+async def provider_post(request: web.Request) -> tuple[Provider, InboundReport] | web.Response:
+    """A provider's callback (``/v1/.../{provider}``): the configured provider it names, and the
+    post as its adapter reads it (body, content type, query, headers, the URL it was posted
+    to); 404 for a provider not configured."""
+    name = request.match_info["provider"]
+    provider: Provider | None = request.app[PROVIDERS].get(name)
+    if provider is None:
+        return error(404, "not_found", f"no configured provider {name!r}")
+    return provider, InboundReport(
         body=await request.read(),
         content_type=request.content_type,
         query=dict(request.query),

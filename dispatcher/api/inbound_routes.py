@@ -13,7 +13,6 @@ from aiohttp import web
 
 from dispatcher.api.common import (
     DISPATCHER,
-    PROVIDERS,
     SETTINGS,
     error,
     int_param,
@@ -23,7 +22,6 @@ from dispatcher.api.common import (
 from dispatcher.errors import InvalidMessage
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.intake.inbound import Reply, receive_inbound
-from providers.base import Provider
 
 __all__ = ["INBOUND_QUERY", "add_inbound_routes"]
 
@@ -46,11 +44,10 @@ def _replier(dispatcher: Dispatcher) -> Reply:
 
 
 async def _receive(request: web.Request) -> web.Response:
-    name = request.match_info["provider"]
-    provider: Provider | None = request.app[PROVIDERS].get(name)
-    if provider is None:
-        return error(404, "not_found", f"no configured provider {name!r}")
-    post = await provider_post(request)
+    called = await provider_post(request)
+    if isinstance(called, web.Response):
+        return called
+    provider, post = called
     dispatcher = request.app[DISPATCHER]
     answer = await asyncio.to_thread(
         receive_inbound,

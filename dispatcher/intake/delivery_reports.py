@@ -24,7 +24,7 @@ from dispatcher.store.messages import MessageStore
 from dispatcher.store.report_application import apply_delivery_report
 from providers.base import DeliveryReport, InboundReport, Provider, SignedReports
 
-__all__ = ["ReportAnswer", "authenticate", "check_token", "receive_reports"]
+__all__ = ["ReportAnswer", "authenticate", "check_token", "receive_reports", "refusal"]
 
 RETRY_AFTER_S = 5
 
@@ -38,7 +38,8 @@ class ReportAnswer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _error(status: int, code: str, message: str) -> ReportAnswer:
+def refusal(status: int, code: str, message: str) -> ReportAnswer:
+    """A refusal to a provider's callback: ``{"error": {"code", "message"}}``."""
     return ReportAnswer(status, {"error": {"code": code, "message": message}})
 
 
@@ -47,7 +48,7 @@ def authenticate(provider: Provider, report: InboundReport, secret: str) -> Repo
     if isinstance(provider, SignedReports) and provider.signs_reports:
         if provider.verify_report(report):
             return None
-        return _error(401, "bad_signature", f"the {provider.name} callback signature is not valid")
+        return refusal(401, "bad_signature", f"the {provider.name} callback signature is not valid")
     return check_token(report, secret)
 
 
@@ -55,14 +56,14 @@ def check_token(report: InboundReport, secret: str) -> ReportAnswer | None:
     """None when an unsigned callback's URL carries the deployment's token, else the refusal."""
     token = report.query.get("token", "")
     if not secret:
-        return _error(
+        return refusal(
             401,
             "unauthorized",
             "callbacks of this provider need SMSD_DELIVERY_REPORTS__SECRET set, "
             "and its callback URL to carry ?token=<that secret>",
         )
     if not hmac.compare_digest(token.encode(), secret.encode()):
-        return _error(401, "unauthorized", "the callback URL's token is missing or wrong")
+        return refusal(401, "unauthorized", "the callback URL's token is missing or wrong")
     return None
 
 
@@ -89,7 +90,7 @@ def receive_reports(
         return refused
     found = provider.read_delivery_report(report)
     if not found:
-        return _error(422, "not_a_report", f"the body is not a {provider.name} delivery report")
+        return refusal(422, "not_a_report", f"the body is not a {provider.name} delivery report")
     counts: dict[str, int] = {}
     now = now_ms()
     for item in found:

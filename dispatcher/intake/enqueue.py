@@ -150,13 +150,7 @@ class Dispatcher:
         with self._lock:
             if self._store is None:
                 self._client = connect_redis(self._url())
-                self._store = MessageStore(
-                    self._client,
-                    retention_s=self._settings.messages.retention_s,
-                    delivery_window_s=self._settings.delivery_reports.window_s,
-                    body_retention_s=self._settings.messages.body_retention_s,
-                    dead_letters_keep_body=self._settings.dead_letters.keep_body,
-                )
+                self._store = MessageStore.for_settings(self._client, self._settings)
             return self._store
 
     @property

@@ -24,7 +24,7 @@ from dispatcher.core.inbound_message import InboundMessage
 from dispatcher.core.masking import mask_number
 from dispatcher.core.opt_outs import KeywordAction, keyword_action
 from dispatcher.errors import DispatchError
-from dispatcher.intake.delivery_reports import ReportAnswer, check_token
+from dispatcher.intake.delivery_reports import ReportAnswer, check_token, refusal
 from dispatcher.intake.opt_outs import OptOuts
 from dispatcher.logs import get_logger
 from dispatcher.store.inbound_messages import InboundStore
@@ -51,7 +51,7 @@ def _refusal(answer: ReportAnswer) -> PostAnswer:
 
 
 def _error(status: int, code: str, message: str) -> PostAnswer:
-    return _refusal(ReportAnswer(status, {"error": {"code": code, "message": message}}))
+    return _refusal(refusal(status, code, message))
 
 
 def receive_inbound(

@@ -17,7 +17,7 @@ from typing import Any
 from dispatcher.config.settings import Settings
 from dispatcher.core.clock import now_ms
 from dispatcher.core.masking import mask_number
-from dispatcher.core.opt_outs import sender_key
+from dispatcher.core.opt_outs import message_digests, sender_key
 from dispatcher.errors import InvalidMessage
 from dispatcher.intake.validation import validate_number, validate_sender
 from dispatcher.logs import get_logger
@@ -102,11 +102,11 @@ class OptOuts:
         return self._list.get(e164, key)
 
     def blocks(self, number: object, sender: object = None) -> bool:
-        """Whether a message to ``number`` from ``sender`` would be refused for an opt-out."""
-        if self._settings.opt_out.scope == "global":
-            sender = None
-        e164, key = self._checked(number, sender)
-        return self._list.blocks(e164, {"", key})
+        """Whether a message to ``number`` from ``sender`` would be refused for an opt-out: the
+        entries the door checks it against (:func:`~dispatcher.core.opt_outs.message_digests`)."""
+        scope = self._settings.opt_out.scope
+        e164, key = self._checked(number, None if scope == "global" else sender)
+        return self._list.holds_any(message_digests(e164, key, scope=scope))
 
     def page(self, *, cursor: int = 0, count: int = 100) -> dict[str, Any]:
         """One page of the list: ``{"opt_outs": [...], "next_cursor": n | None, "total": n}``."""

@@ -45,16 +45,17 @@ class CallbackQueue:
     @translates_redis_errors
     def records(self, members: Sequence[str]) -> list[MessageRecord | InboundMessage | None]:
         """The record of each callback's message or inbound text (None where it is gone)."""
-        inbound = [_inbound_id(m) for m in members if _inbound_id(m)]
-        texts = iter(read_inbound(self._redis, inbound) if inbound else [])
+        inbound_ids = [_inbound_id(m) for m in members]
+        wanted = [i for i in inbound_ids if i]
+        texts = iter(read_inbound(self._redis, wanted) if wanted else [])
         pipe = self._redis.pipeline(transaction=False)
-        for member in members:
-            if not _inbound_id(member):
+        for member, inbound_id in zip(members, inbound_ids, strict=True):
+            if not inbound_id:
                 pipe.hgetall(message_key(member.partition("|")[0]))
         rows = iter(pipe.execute())
         found: list[MessageRecord | InboundMessage | None] = []
-        for member in members:
-            if _inbound_id(member):
+        for inbound_id in inbound_ids:
+            if inbound_id:
                 found.append(next(texts))
             else:
                 raw = next(rows)

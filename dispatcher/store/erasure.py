@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 import redis
 
-from dispatcher.core.inbound_message import INBOUND_EVENT
 from dispatcher.core.states import CALLBACK_STATES
 from dispatcher.store.connection import translates_redis_errors
-from dispatcher.store.inbound_messages import INBOUND_CALLBACK_PREFIX
+from dispatcher.store.inbound_messages import inbound_callback_member
 from dispatcher.store.redis_keys import (
     AWAITING_REPORTS,
     BODY_DROPS,
@@ -149,7 +148,7 @@ def _erase_inbound(client: redis.Redis, number: str) -> int:
                 if provider and provider_id:
                     pipe.delete(inbound_seen_key(provider, provider_id))
                 pipe.zrem(INBOUND, inbound_id)
-                member = f"{INBOUND_CALLBACK_PREFIX}{inbound_id}|{INBOUND_EVENT}"
+                member = inbound_callback_member(inbound_id)
                 pipe.zrem(CALLBACKS, member)
                 pipe.hdel(CALLBACK_TRIES, member)
             pipe.execute()

@@ -22,10 +22,21 @@ from dispatcher.store.redis_keys import (
     inbound_text_key,
 )
 
-__all__ = ["INBOUND_CALLBACK_PREFIX", "InboundStore", "Recorded", "read_inbound"]
+__all__ = [
+    "INBOUND_CALLBACK_PREFIX",
+    "InboundStore",
+    "Recorded",
+    "inbound_callback_member",
+    "read_inbound",
+]
 
-# A callback member of an inbound text: "in:<id>|inbound".
+# A callback member of an inbound text: "in:<id>|inbound" (record_inbound.lua writes it).
 INBOUND_CALLBACK_PREFIX = "in:"
+
+
+def inbound_callback_member(inbound_id: str) -> str:
+    """The callback queue's member for an inbound text."""
+    return f"{INBOUND_CALLBACK_PREFIX}{inbound_id}|{INBOUND_EVENT}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +112,3 @@ class InboundStore:
     @translates_redis_errors
     def count(self) -> int:
         return int(self._redis.zcard(INBOUND))
-
-    def callback_of(self, message: InboundMessage) -> str:
-        """The callback queue's member for ``message``."""
-        return f"{INBOUND_CALLBACK_PREFIX}{message.id}|{INBOUND_EVENT}"

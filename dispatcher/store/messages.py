@@ -28,6 +28,7 @@ from typing import Any, Literal
 import redis
 from redis.exceptions import NoScriptError
 
+from dispatcher.config.settings import Settings
 from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.states import MessageState
 from dispatcher.errors import StoreError, StoreUnavailableError
@@ -182,6 +183,17 @@ class MessageStore:
         self._purge = register_script(client, "purge_dead_letter")
         self._apply_report = register_script(client, "apply_report")
         self._cancel = register_script(client, "cancel_messages")
+
+    @classmethod
+    def for_settings(cls, client: redis.Redis, settings: Settings) -> MessageStore:
+        """The store as a deployment's settings keep it (the worker's and the enqueue core's)."""
+        return cls(
+            client,
+            retention_s=settings.messages.retention_s,
+            delivery_window_s=settings.delivery_reports.window_s,
+            body_retention_s=settings.messages.body_retention_s,
+            dead_letters_keep_body=settings.dead_letters.keep_body,
+        )
 
     def close(self) -> None:
         """Close the connections of this store's client."""
@@ -437,10 +449,6 @@ class MessageStore:
         """Drop a message's body ``messages.body_retention_s`` from now (a replayed dead
         letter's, whose replacement carries its own)."""
         self._redis.zadd(BODY_DROPS, {message_id: now_ms + self._body_retention_ms})
-
-    @property
-    def body_retention_ms(self) -> int:
-        return self._body_retention_ms
 
     # --- cancel -------------------------------------------------------------------------------
 

@@ -118,10 +118,10 @@ class OptOutList:
         return None if found is None else OptOutEntry.from_json(str(found))
 
     @translates_redis_errors
-    def blocks(self, number: str, senders: Iterable[str]) -> bool:
-        """Whether any of the entries of ``number`` for ``senders`` is on the list."""
-        digests = [opt_out_digest(number, s) for s in senders]
-        return any(v is not None for v in self._redis.hmget(OPT_OUTS, digests))
+    def holds_any(self, digests: Iterable[str]) -> bool:
+        """Whether any of these entries (digests) is on the list, in one ``HMGET`` as the door's
+        and the claim's checks make."""
+        return any(v is not None for v in self._redis.hmget(OPT_OUTS, list(digests)))
 
     @translates_redis_errors
     def count(self) -> int:

@@ -56,13 +56,7 @@ class WorkerRuntime:
             callbacks_public_only=not settings.callbacks.allow_private_networks,
         )
         client = connect_redis(redis_url)
-        self.store = MessageStore(
-            client,
-            retention_s=settings.messages.retention_s,
-            delivery_window_s=settings.delivery_reports.window_s,
-            body_retention_s=settings.messages.body_retention_s,
-            dead_letters_keep_body=settings.dead_letters.keep_body,
-        )
+        self.store = MessageStore.for_settings(client, settings)
         self.worker_name = f"{socket.gethostname()}.{os.getpid()}"
         self.heartbeat = Heartbeat(client, self.worker_name)
         self.scheduler = self._scheduler(settings, app, connect_redis(redis_url))
