@@ -30,6 +30,7 @@ from dispatcher.errors import (
     NotADeadLetterError,
     NotCancelable,
     OptedOut,
+    Refused,
     StoreError,
     StoreUnavailableError,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "NotADeadLetterError",
     "NotCancelable",
     "OptedOut",
+    "Refused",
     "StoreError",
     "StoreUnavailableError",
     "add_opt_out",

@@ -5,7 +5,8 @@
     DispatchError
     ├── InvalidMessage        bad input at the door; ``fields`` maps each bad field to the reason
     ├── IdempotencyConflict   the same idempotency key came with different content
-    ├── OptedOut              the number is on the opt-out list: the message was not taken
+    ├── Refused               a guard refused the message at the door: ``code`` says which
+    │   └── OptedOut          the number is on the opt-out list: the message was not taken
     ├── MessageNotFound       no message has that id
     ├── NotCancelable         the message is being sent, accepted or final: it was not touched
     ├── ConfigError           the configuration cannot work; names the setting (and env variable)
@@ -34,6 +35,7 @@ __all__ = [
     "NotADeadLetterError",
     "NotCancelable",
     "OptedOut",
+    "Refused",
     "ServiceStartError",
     "StoreAuthenticationError",
     "StoreError",
@@ -65,13 +67,48 @@ class IdempotencyConflict(DispatchError):  # noqa: N818 - the public name of DES
         )
 
 
-class OptedOut(DispatchError):  # noqa: N818 - reads as the condition it is
+class Refused(DispatchError):  # noqa: N818 - reads as the condition it is
+    """A guard refused the message at the door; nothing was recorded or published.
+
+    ``code`` names the guard (``country_not_allowed``, ``destination_rate_limited``,
+    ``opted_out``), ``field`` the field it judged (``to``), ``limit`` which limit was reached,
+    and ``retry_after_s`` when a message like it may be taken again (None: not by waiting).
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str = "to",
+        limit: str | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
+        self.code = code
+        self.field = field
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+    def details(self) -> dict[str, object]:
+        """The refusal as the HTTP API and ``send_bulk`` report it, beside its code and text."""
+        found: dict[str, object] = {"field": self.field}
+        if self.limit is not None:
+            found["limit"] = self.limit
+        if self.retry_after_s is not None:
+            found["retry_after_s"] = self.retry_after_s
+        return found
+
+
+class OptedOut(Refused):
     """The number is on the opt-out list for this message; nothing was recorded or published.
     ``to`` is the number masked."""
 
     def __init__(self, to: str) -> None:
         self.to = to
-        super().__init__(f"{to} has opted out of these messages; the message was not taken")
+        super().__init__(
+            "opted_out", f"{to} has opted out of these messages; the message was not taken"
+        )
 
 
 class MessageNotFound(DispatchError):  # noqa: N818 - reads as the condition it is

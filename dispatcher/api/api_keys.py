@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 
 from dispatcher.config.settings import ApiKeySettings, ApiScope, ApiSettings
+from dispatcher.core.countries import CountryRules
 from dispatcher.store.connection import RedisClient
 from dispatcher.store.request_rate import ApiKeyRates
 
@@ -39,6 +40,8 @@ class ApiClient:
     scopes: tuple[ApiScope, ...]
     rate_limit: float
     rate_burst: int
+    # The countries its messages may go to, where the key has lists of its own (None: [guard]'s).
+    countries: CountryRules | None = None
 
     def may(self, scope: ApiScope) -> bool:
         return scope in self.scopes
@@ -47,10 +50,12 @@ class ApiClient:
 class KeyRing:
     """Every key the API accepts."""
 
-    def __init__(self, settings: ApiSettings) -> None:
+    def __init__(self, settings: ApiSettings, countries: CountryRules | None = None) -> None:
+        """``countries``: the deployment's (``[guard]``), which a key's own lists override."""
+        countries = countries or CountryRules()
         entries: list[tuple[bytes, ApiClient]] = []
         for name, cfg in settings.keys.items():
-            entries.append((bytes.fromhex(cfg.sha256), _client(name, cfg)))
+            entries.append((bytes.fromhex(cfg.sha256), _client(name, cfg, countries)))
         defaults = ApiKeySettings(sha256="0" * 64)
         plain = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
         for index, key in enumerate(plain, start=1):
@@ -73,8 +78,11 @@ class KeyRing:
         return found
 
 
-def _client(name: str, cfg: ApiKeySettings) -> ApiClient:
-    return ApiClient(name, cfg.scopes, cfg.rate_limit, cfg.rate_burst)
+def _client(name: str, cfg: ApiKeySettings, countries: CountryRules) -> ApiClient:
+    own = None
+    if cfg.allowed_countries is not None or cfg.denied_countries is not None:
+        own = countries.overridden(cfg.allowed_countries, cfg.denied_countries)
+    return ApiClient(name, cfg.scopes, cfg.rate_limit, cfg.rate_burst, own)
 
 
 class RequestLimiter:

@@ -63,7 +63,7 @@ from dispatcher.errors import (
     MessageNotFound,
     NotADeadLetterError,
     NotCancelable,
-    OptedOut,
+    Refused,
     StoreError,
 )
 from dispatcher.intake.delivery_reports import receive_reports
@@ -202,8 +202,21 @@ def _receipt_json(receipt: Receipt) -> dict[str, Any]:
         "state": receipt.state,
         "segments": receipt.segments,
         "encoding": receipt.encoding,
+        "smart_encoded": receipt.smart_encoded,
         "duplicate": receipt.duplicate,
     }
+
+
+def _refusal(exc: Refused) -> web.Response:
+    """A guard's refusal: 429 with ``Retry-After`` when waiting helps, else 422."""
+    extra: dict[str, Any] = {"fields": {exc.field: str(exc)}}
+    if exc.limit is not None:
+        extra["limit"] = exc.limit
+    if exc.retry_after_s is None:
+        return error(422, exc.code, str(exc), **extra)
+    extra["retry_after_s"] = exc.retry_after_s
+    headers = {"Retry-After": str(exc.retry_after_s)}
+    return error(429, exc.code, str(exc), headers=headers, **extra)
 
 
 @requires("send")
@@ -226,12 +239,12 @@ async def _create_message(request: web.Request) -> web.StreamResponse:
     try:
         message = dispatcher.validate(**{str(k): v for k, v in document.items()})
         receipt = await asyncio.to_thread(
-            dispatcher.enqueue, message, idempotency_scope=client.name
+            dispatcher.enqueue, message, idempotency_scope=client.name, countries=client.countries
         )
     except InvalidMessage as exc:
         return error(422, "invalid_message", str(exc), fields=exc.fields)
-    except OptedOut as exc:
-        return error(422, "opted_out", str(exc))
+    except Refused as exc:
+        return _refusal(exc)
     except IdempotencyConflict as exc:
         return error(409, "idempotency_conflict", str(exc), message_id=exc.message_id)
     except EnqueueError:
@@ -263,7 +276,10 @@ async def _create_batch(request: web.Request) -> web.StreamResponse:
     assert isinstance(messages, list)
     client = request[CLIENT]
     results = await asyncio.to_thread(
-        request.app[DISPATCHER].send_bulk, messages, idempotency_scope=client.name
+        request.app[DISPATCHER].send_bulk,
+        messages,
+        idempotency_scope=client.name,
+        countries=client.countries,
     )
     refused_count = sum(1 for r in results if "error" in r)
     return web.json_response(
@@ -452,7 +468,7 @@ def build_api(
 ) -> web.Application:
     """The API application; refuses to build without at least one key."""
     register_secrets(settings.secret_values())
-    keyring = KeyRing(settings.api)
+    keyring = KeyRing(settings.api, settings.guard.country_rules())
     if not len(keyring):
         raise ConfigError(
             "api.keys",

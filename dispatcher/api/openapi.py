@@ -12,7 +12,7 @@ from dispatcher.api.openapi_consent import consent_paths, consent_schemas
 from dispatcher.api.openapi_parts import JSON, errors, json_answer, provider_callback, ref
 from dispatcher.config.settings import Settings
 from dispatcher.core.categories import MESSAGE_CATEGORIES
-from dispatcher.core.names import PRIORITY_QUEUES
+from dispatcher.core.names import PRIORITY_QUEUES, REFUSAL_CODES
 from dispatcher.core.states import MessageState
 
 __all__ = ["openapi_document"]
@@ -94,6 +94,11 @@ def _receipt_fields() -> dict[str, Any]:
         "state": {"type": "string", "enum": [s.value for s in MessageState]},
         "segments": {"type": "integer"},
         "encoding": {"type": "string", "enum": ["GSM-7", "UCS-2"]},
+        "smart_encoded": {
+            "type": "boolean",
+            "description": "Typographic characters (curly quotes, dashes, odd spaces) were sent "
+            "as their GSM-7 equivalents (messages.smart_encoding), so the body is GSM-7.",
+        },
     }
 
 
@@ -104,10 +109,28 @@ def _error_schemas() -> dict[str, Any]:
             "type": "object",
             "required": ["code", "message"],
             "properties": {
-                "code": {"type": "string"},
+                "code": {
+                    "type": "string",
+                    "description": "What refused it: invalid_message, idempotency_conflict, a "
+                    f"guard at the door ({', '.join(REFUSAL_CODES)}), rate_limited, ...",
+                },
                 "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": {"type": "string"}},
                 "message_id": {"type": "string"},
+                "field": {
+                    "type": "string",
+                    "description": "Of a guard's refusal of one message of a batch: the field.",
+                },
+                "limit": {
+                    "type": "string",
+                    "description": "Of destination_rate_limited: the limit that is full "
+                    "(per_number, per_range, per_country).",
+                },
+                "retry_after_s": {
+                    "type": "integer",
+                    "description": "Of a refusal that waiting lifts: seconds until a message "
+                    "like it fits (also the Retry-After header).",
+                },
             },
         },
         "Error": {
@@ -190,6 +213,7 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
                 "state": receipt["state"],
                 "to": {"type": "string", "description": "masked: +*******2671"},
                 "category": {"type": "string", "enum": list(MESSAGE_CATEGORIES)},
+                "smart_encoded": receipt["smart_encoded"],
                 "provider": nullable_string,
                 "provider_message_id": nullable_string,
                 "segments": {"type": "integer"},
@@ -296,6 +320,11 @@ def _dashboard_schemas() -> dict[str, Any]:
                     "additionalProperties": {"type": "integer"},
                 },
                 "opt_outs": {"type": "integer", "description": "Entries on the opt-out list."},
+                "refused": {
+                    "type": "object",
+                    "description": "Messages the guards at the door refused, by code.",
+                    "additionalProperties": {"type": "integer"},
+                },
                 "inbound_kept": {
                     "type": "integer",
                     "description": "Inbound texts recorded within messages.retention_s.",

@@ -27,8 +27,10 @@ def errors(*statuses: int) -> dict[str, Any]:
         409: "Conflict (idempotency key reused with other content; not cancelable now).",
         413: "Body larger than api.max_body_bytes.",
         415: "Not application/json.",
-        422: "Invalid input (`fields` names each bad field and why), or `opted_out`.",
-        429: "Over this key's rate limit; see Retry-After.",
+        422: "Invalid input (`fields` names each bad field and why), or refused by a guard at "
+        "the door: `opted_out`, `country_not_allowed` (naming `to`).",
+        429: "Over this key's rate limit (`rate_limited`), or the pumping guard's limit for the "
+        "destination is full (`destination_rate_limited`, naming the `limit`); see Retry-After.",
         503: "Redis unavailable, or a report arrived before its message was accepted.",
     }
     answers = {str(s): json_answer(ref("Error"), reasons[s]) for s in statuses}

@@ -13,6 +13,7 @@ from dispatcher.errors import (
     ConfigError,
     DispatchError,
     InvalidMessage,
+    Refused,
     StoreAuthenticationError,
     StoreError,
 )
@@ -41,6 +42,9 @@ def fail_clearly(function: _F) -> _F:
         except InvalidMessage as exc:
             for name, reason in exc.fields.items():
                 click.echo(f"error: {name}: {reason}", err=True)
+            sys.exit(1)
+        except Refused as exc:
+            click.echo(f"error: {exc.code}: {exc}", err=True)
             sys.exit(1)
         except ConfigError as exc:
             click.echo(f"error: {exc}", err=True)

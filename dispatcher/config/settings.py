@@ -23,6 +23,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from dispatcher.config.guard_settings import GuardSettings, check_regions
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.quiet_hours import QuietRules, QuietWindow, parse_clock
 from dispatcher.core.report_resend import ResendRules
@@ -177,6 +178,9 @@ class MessageSettings(BaseModel):
     idempotency_ttl_s: int = Field(default=86_400, ge=60)
     # send_bulk queues one job for this many messages; a worker sends them together.
     bulk_job_size: int = Field(default=50, ge=1, le=1_000)
+    # A body that is GSM-7 but for typographic characters (curly quotes, dashes, odd spaces) is
+    # sent with their GSM-7 equivalents, so it is not billed as UCS-2.
+    smart_encoding: bool = True
 
 
 class WorkerSettings(BaseModel):
@@ -264,6 +268,14 @@ class ApiKeySettings(BaseModel):
     # Requests per second this key may make (shared by every API process), and its burst.
     rate_limit: float = Field(default=100.0, gt=0, le=1_000_000)
     rate_burst: int = Field(default=200, ge=1, le=1_000_000)
+    # Countries this key may send to, and may not, instead of [guard]'s (unset: [guard]'s).
+    allowed_countries: tuple[str, ...] | None = None
+    denied_countries: tuple[str, ...] | None = None
+
+    @field_validator("allowed_countries", "denied_countries")
+    @classmethod
+    def _regions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        return None if value is None else check_regions(value)
 
 
 class ApiSettings(BaseModel):
@@ -485,6 +497,7 @@ class Settings(BaseSettings):
     opt_out: OptOutSettings = OptOutSettings()
     inbound: InboundSettings = InboundSettings()
     quiet_hours: QuietHoursSettings = QuietHoursSettings()
+    guard: GuardSettings = GuardSettings()
     routes: RouteSettings = RouteSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
 

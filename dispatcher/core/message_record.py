@@ -108,6 +108,8 @@ class MessageRecord:
     opt_out_check: tuple[str, ...] = ()
     send_at_ms: int | None = None  # scheduled: claimed no earlier than this
     campaign: str | None = None  # the campaign tag it was sent with
+    # Typographic characters of the body were replaced to send it as GSM-7 (body: as sent).
+    smart_encoded: bool = False
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -154,6 +156,7 @@ class MessageRecord:
             "opt_out_check": ",".join(self.opt_out_check) or None,
             "send_at_ms": _optional_str(self.send_at_ms),
             "campaign": self.campaign,
+            "smart_encoded": "1" if self.smart_encoded else None,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -201,6 +204,7 @@ class MessageRecord:
             opt_out_check=tuple(d for d in raw.get("opt_out_check", "").split(",") if d),
             send_at_ms=_optional_int(raw.get("send_at_ms")),
             campaign=raw.get("campaign") or None,
+            smart_encoded=raw.get("smart_encoded") == "1",
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
@@ -213,6 +217,7 @@ class MessageRecord:
             "category": self.category,
             "encoding": self.encoding,
             "segments": self.segments,
+            "smart_encoded": self.smart_encoded,
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,
             "attempt_count": self.attempt_count,

@@ -12,6 +12,7 @@ __all__ = [
     "CANARY_PREFIX",
     "HEARTBEAT_TASK",
     "PRIORITY_QUEUES",
+    "REFUSAL_CODES",
     "SEND_BATCH_TASK",
     "SEND_READY_TASK",
     "SEND_TASK",
@@ -26,6 +27,10 @@ SEND_READY_TASK = "sms.send_ready"  # one argument: the queue whose ready list i
 HEARTBEAT_TASK = "sms.heartbeat"  # one argument: the worker's name
 
 CANARY_PREFIX = "smsd.canary."
+
+# What a guard at the door refuses a valid message for (``dispatcher.Refused.code``), each
+# counted as ``refused|<code>``.
+REFUSAL_CODES: tuple[str, ...] = ("opted_out", "country_not_allowed", "destination_rate_limited")
 
 
 def canary_queue(worker_name: str) -> str:

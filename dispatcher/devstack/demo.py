@@ -18,7 +18,8 @@ from dispatcher.devstack.local_http import request_json
 
 __all__ = ["DEMO_PLAN", "run_demo"]
 
-# (count, destination prefix, scripted answers, providers): numbers are +1415555<prefix><nn>.
+# (count, destination prefix, scripted answers, providers): numbers are +14152<prefix><nnnn>, a
+# number range a group, each within the pumping guard's default limits.
 DEMO_PLAN: list[tuple[int, str, list[dict[str, Any]], list[str] | None]] = [
     (14, "01", [], None),  # accepted at once, then delivered
     (4, "02", [{"status": 503}], None),  # retried after a 503, then accepted
@@ -39,7 +40,7 @@ def run_demo(state: dict[str, Any], *, wait_s: float = 45.0) -> dict[str, Any]:
     for count, prefix, answers, providers in DEMO_PLAN:
         group = []
         for n in range(count):
-            to = f"+1415555{prefix}{n:02d}"
+            to = f"+14152{prefix}{n:04d}"
             if answers:
                 request_json(f"{simulator}/_sim/scripts", {"to": to, "answers": answers})
             message: dict[str, Any] = {

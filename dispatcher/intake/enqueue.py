@@ -28,6 +28,7 @@ from celery import Celery
 from dispatcher.config.dev_state import resolve_redis_url
 from dispatcher.config.settings import Settings, get_settings
 from dispatcher.core.clock import now_ms
+from dispatcher.core.countries import CountryRules
 from dispatcher.core.ids import new_message_id
 from dispatcher.core.masking import mask_number
 from dispatcher.core.message_record import MessageRecord
@@ -41,9 +42,11 @@ from dispatcher.errors import (
     MessageNotFound,
     NotCancelable,
     OptedOut,
+    Refused,
     StoreError,
 )
 from dispatcher.intake import erasure
+from dispatcher.intake.door_guards import DoorGuards
 from dispatcher.intake.opt_outs import OptOuts
 from dispatcher.intake.validation import NewMessage, validate_message
 from dispatcher.logs import get_logger
@@ -51,7 +54,7 @@ from dispatcher.queueing.celery_app import build_celery_app
 from dispatcher.queueing.job_payloads import job_template
 from dispatcher.store.connection import RedisClient, connect_redis
 from dispatcher.store.inbound_messages import InboundStore
-from dispatcher.store.messages import CreateResult, MessageStore
+from dispatcher.store.messages import CreateResult, MessageStore, VelocityCounting
 from dispatcher.store.opt_outs import OptOutList
 
 __all__ = [
@@ -107,6 +110,12 @@ class Receipt:
     segments: int
     encoding: str
     duplicate: bool = False  # True when an idempotency key returned an earlier message
+    smart_encoded: bool = False  # typographic characters were sent as their GSM-7 equivalents
+
+
+def _refusal_of(exc: Refused) -> dict[str, Any]:
+    """A guard's refusal of one message of a bulk send, as its result says it."""
+    return {"code": exc.code, "message": str(exc), **exc.details()}
 
 
 def _fields_of(item: object) -> dict[str, Any]:
@@ -136,6 +145,7 @@ class Dispatcher:
         self._opt_outs: OptOuts | None = None
         self._inbound: InboundStore | None = None
         self._clock_ms = clock_ms
+        self._guards = DoorGuards(settings)
         self._lock = threading.Lock()
 
     def _url(self) -> str:
@@ -247,20 +257,45 @@ class Dispatcher:
             idempotency_scope=idempotency_scope if message.idempotency_key else None,
             fingerprint=message.content_fingerprint(),
             category=message.category,
+            smart_encoded=message.smart_encoded,
             replay_of=replay_of,
             opt_out_check=message_digests(message.to, message.sender, scope=rules.scope)
             if applies
             else (),
         )
 
-    def enqueue(self, message: NewMessage, *, idempotency_scope: str | None = None) -> Receipt:
-        """Record a validated message and publish its job."""
-        return self.enqueue_record(self.prepare(message, idempotency_scope=idempotency_scope))
+    def enqueue(
+        self,
+        message: NewMessage,
+        *,
+        idempotency_scope: str | None = None,
+        countries: CountryRules | None = None,
+    ) -> Receipt:
+        """Record a validated message and publish its job, if the guards at the door let it
+        through (:class:`Refused`); ``countries``: the countries it may go to, where they are
+        not ``[guard]``'s (an API key's own)."""
+        self._refuse_country(message.to, countries)
+        record = self.prepare(message, idempotency_scope=idempotency_scope)
+        return self.enqueue_record(record, velocity=self._guards.counting([record]))
 
-    def enqueue_record(self, record: MessageRecord) -> Receipt:
+    def _refuse_country(self, to: str, countries: CountryRules | None) -> None:
+        """Raise :class:`Refused` when ``to`` is in a country the message may not go to."""
+        refusal = self._guards.country_refusal(to, countries)
+        if refusal is None:
+            return
+        try:
+            self.store.count_refusal(refusal.code)
+        except StoreError as exc:  # the message is refused all the same
+            get_logger().warning("sms.refusal_not_counted", error=exc.error)
+        raise refusal
+
+    def enqueue_record(
+        self, record: MessageRecord, *, velocity: VelocityCounting | None = None
+    ) -> Receipt:
         """Store a prepared record (claiming its idempotency key) and put it on its queue's ready
         list, in one step: it gets a send job of its own when it is the only message there, and
-        otherwise is taken by the job already queued for the list, with the others waiting."""
+        otherwise is taken by the job already queued for the list, with the others waiting.
+        With ``velocity``, the pumping guard counts it, or refuses it (:class:`Refused`)."""
         queue = PRIORITY_QUEUES[record.priority]
         try:
             created = self.store.create(
@@ -269,6 +304,7 @@ class Dispatcher:
                 now_ms=record.created_at_ms,
                 queue=queue,
                 ready_template=self._templates().ready,
+                velocity=velocity,
             )
         except StoreError as exc:
             get_logger(message_id=record.id, to=mask_number(record.to)).error(
@@ -283,6 +319,8 @@ class Dispatcher:
         if created.opted_out:
             log.info("sms.refused_opted_out", category=record.category)
             raise OptedOut(mask_number(record.to))
+        if created.over_limit is not None:
+            raise self._guards.rate_refusal(record, created.over_limit, self._clock_ms())
         if not created.created:
             if not created.same_content:
                 assert record.idempotency_key is not None
@@ -290,7 +328,14 @@ class Dispatcher:
             log.info("sms.idempotent_repeat")
             found = self.store.get(created.message_id)
             state = found[0].state.value if found else MessageState.QUEUED.value
-            return Receipt(created.message_id, state, record.segments, record.encoding, True)
+            return Receipt(
+                created.message_id,
+                state,
+                record.segments,
+                record.encoding,
+                duplicate=True,
+                smart_encoded=record.smart_encoded,
+            )
         log.info(
             "sms.enqueued",
             replay_of=record.replay_of,
@@ -300,8 +345,15 @@ class Dispatcher:
             length=len(record.body),
             send_at_ms=record.send_at_ms,
             campaign=record.campaign,
+            smart_encoded=record.smart_encoded,
         )
-        return Receipt(record.id, record.state.value, record.segments, record.encoding)
+        return Receipt(
+            record.id,
+            record.state.value,
+            record.segments,
+            record.encoding,
+            smart_encoded=record.smart_encoded,
+        )
 
     def _templates(self) -> _JobTemplates:
         """The job templates of a batch and of a ready list (made once, without connecting)."""
@@ -320,10 +372,15 @@ class Dispatcher:
         return self.enqueue(self.validate(to=to, body=body, **options)).id
 
     def send_bulk(
-        self, messages: Iterable[Mapping[str, Any]], *, idempotency_scope: str | None = None
+        self,
+        messages: Iterable[Mapping[str, Any]],
+        *,
+        idempotency_scope: str | None = None,
+        countries: CountryRules | None = None,
     ) -> list[dict[str, Any]]:
         """Enqueue many messages; one result per message, in order: ``{"index", "id", "state",
-        "segments", "encoding", "duplicate"}`` or ``{"index", "error": {"code", "message", ...}}``.
+        "segments", "encoding", "smart_encoded", "duplicate"}`` or ``{"index", "error": {"code",
+        "message", ...}}`` (a guard's refusal adds ``field``, ``limit``, ``retry_after_s``).
         A bad message does not stop the others. The valid ones are recorded one Redis round trip
         per chunk of a priority, as soon as a chunk is full (the first are on their way while the
         rest are checked), their jobs queued in the same step, one job for every
@@ -333,9 +390,13 @@ class Dispatcher:
         for index, fields in enumerate(messages):
             try:
                 message = self.validate(**_fields_of(fields))
+                self._refuse_country(message.to, countries)
             except InvalidMessage as exc:
                 error = {"code": "invalid_message", "message": str(exc), "fields": exc.fields}
                 results[index] = {"index": index, "error": error}
+                continue
+            except Refused as exc:
+                results[index] = {"index": index, "error": _refusal_of(exc)}
                 continue
             record = self.prepare(message, idempotency_scope=idempotency_scope)
             queue = PRIORITY_QUEUES[record.priority]
@@ -367,6 +428,7 @@ class Dispatcher:
                 queue=queue,
                 batch_template=self._templates().batch,
                 per_job=rules.bulk_job_size,
+                velocity=self._guards.counting(record for _, record in chunk),
             )
         except StoreError as exc:
             get_logger().error("sms.publish_failed", error=exc.error)
@@ -379,8 +441,8 @@ class Dispatcher:
     ) -> dict[str, Any]:
         try:
             receipt = self._receipt(record, created)
-        except OptedOut as exc:
-            return {"index": index, "error": {"code": "opted_out", "message": str(exc)}}
+        except Refused as exc:
+            return {"index": index, "error": _refusal_of(exc)}
         except IdempotencyConflict as exc:
             error = {
                 "code": "idempotency_conflict",
@@ -394,6 +456,7 @@ class Dispatcher:
             "state": receipt.state,
             "segments": receipt.segments,
             "encoding": receipt.encoding,
+            "smart_encoded": receipt.smart_encoded,
             "duplicate": receipt.duplicate,
         }
 

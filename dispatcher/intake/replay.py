@@ -36,6 +36,8 @@ def replay_dead_letter(dispatcher: Dispatcher, message_id: str) -> str:
         providers=original.providers,
         callback_url=original.callback_url,
         metadata=original.metadata,
+        category=original.category,
+        smart_encoded=original.smart_encoded,
     )
     replacement = dispatcher.prepare(again, replay_of=original.id)
     if not store.take_for_replay(original.id, replacement.id):

@@ -2,7 +2,8 @@
 
 :func:`validate_message` checks every field, collects every problem and raises one
 :class:`~dispatcher.errors.InvalidMessage` naming each bad field, or returns a :class:`NewMessage`
-with the destination in E.164 and the body measured. Nothing here does I/O.
+with the destination in E.164 and the body measured as it will be sent (smart-encoded when
+``messages.smart_encoding`` is on: :mod:`dispatcher.core.smart_encoding`). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dispatcher.core.categories import MESSAGE_CATEGORIES, default_category
 from dispatcher.core.clock import now_ms as clock_now_ms
 from dispatcher.core.encoding import measure
 from dispatcher.core.names import PRIORITY_QUEUES
+from dispatcher.core.smart_encoding import smart_encode
 from dispatcher.errors import InvalidMessage
 
 __all__ = [
@@ -46,7 +48,7 @@ class NewMessage:
     """A message that passed validation, ready to be recorded."""
 
     to: str  # E.164
-    body: str
+    body: str  # as it is sent: smart-encoded when smart_encoded (encoding, segments: of this)
     sender: str | None
     priority: str
     validity_s: int
@@ -59,6 +61,7 @@ class NewMessage:
     category: str = "transactional"
     send_at_ms: int | None = None  # scheduled: claimed no earlier than this (epoch ms)
     campaign: str | None = None  # a tag the messages of one campaign share (cancel them all)
+    smart_encoded: bool = False  # typographic characters were replaced to send it as GSM-7
 
     def content_fingerprint(self) -> str:
         """What must match for a repeated idempotency key to be the same message. A category
@@ -103,7 +106,7 @@ def validate_message(
     :class:`InvalidMessage` naming every bad field."""
     errors: dict[str, str] = {}
     e164 = _take(errors, "to", _destination(to, rules.default_region))
-    measured_body = _take(errors, "body", _body(body, rules.max_segments))
+    measured_body = _take(errors, "body", _body(body, rules.max_segments, rules.smart_encoding))
     clean_sender = _take(errors, "sender", _sender(sender, rules.default_sender))
     clean_priority = _take(errors, "priority", _priority(priority))
     validity_s = _take(errors, "validity", _validity(validity, rules))
@@ -122,7 +125,7 @@ def validate_message(
     assert measured_body is not None
     assert clean_priority is not None
     assert validity_s is not None
-    text, encoding, segments = measured_body
+    text, encoding, segments, smart_encoded = measured_body
     return NewMessage(
         to=e164,
         body=text,
@@ -138,6 +141,7 @@ def validate_message(
         category=clean_category or default_category(clean_priority),
         send_at_ms=send_at_ms,
         campaign=clean_campaign,
+        smart_encoded=smart_encoded,
     )
 
 
@@ -200,7 +204,9 @@ def _destination(value: object, default_region: str | None) -> str | _Problem:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _body(value: object, max_segments: int) -> tuple[str, str, int] | _Problem:
+def _body(value: object, max_segments: int, smart: bool) -> tuple[str, str, int, bool] | _Problem:
+    """The body as it will be sent, its encoding and segments, and whether it was smart-encoded
+    (``smart``: messages.smart_encoding); the segment limit holds for the body as sent."""
     if not isinstance(value, str):
         return _Problem("is required: the text of the message")
     if not value.strip():
@@ -208,13 +214,15 @@ def _body(value: object, max_segments: int) -> tuple[str, str, int] | _Problem:
     # A body longer than the longest possible message is refused before it is measured.
     if len(value) > max_segments * 160:
         return _Problem(f"has {len(value)} characters, over the limit of {max_segments} segments")
-    measured = measure(value)
+    smart_encoded = smart_encode(value) if smart else None
+    text = value if smart_encoded is None else smart_encoded
+    measured = measure(text)
     if measured.segments > max_segments:
         return _Problem(
             f"takes {measured.segments} {measured.encoding} segments, "
             f"over the limit of {max_segments}"
         )
-    return value, measured.encoding, measured.segments
+    return text, measured.encoding, measured.segments, smart_encoded is not None
 
 
 def _sender(value: object, default: str | None) -> str | _Problem | None:

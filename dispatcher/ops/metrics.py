@@ -195,8 +195,14 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
     )
     refused = CounterMetricFamily(
         "smsdispatch_refused",
-        "Messages refused at the door after validation, by reason (opted_out).",
+        "Messages refused at the door after validation, by reason (opted_out, "
+        "country_not_allowed, destination_rate_limited).",
         labels=["reason"],
+    )
+    limited = CounterMetricFamily(
+        "smsdispatch_guard_limited",
+        "Messages the pumping guard refused, by the limit that was full (number, range, country).",
+        labels=["limit"],
     )
     buckets: dict[str, list[int]] = {p: [0] * (len(LATENCY_BUCKETS_MS) + 1) for p in providers}
     sums: dict[str, float] = dict.fromkeys(providers, 0.0)
@@ -212,6 +218,8 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             opt_outs.add_metric(rest.split("|", 1), count)
         elif kind == "refused":
             refused.add_metric([rest], count)
+        elif kind == "limited":
+            limited.add_metric([rest], count)
         elif kind == "latency":
             provider, _, index = rest.partition("|")
             buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
@@ -229,7 +237,7 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
         latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
     yield from (by_provider["attempts"], messages, *list(by_provider.values())[1:], latency)
-    yield from (opt_outs, refused)
+    yield from (opt_outs, refused, limited)
 
 
 def _delivered(windows: dict[str, dict[str, DeliveryStats]]) -> Iterator[Metric]:

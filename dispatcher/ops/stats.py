@@ -63,6 +63,8 @@ def render_stats(snapshot: dict[str, Any]) -> str:
         f"    callbacks pending {snapshot['callbacks_pending']}"
         f"    awaiting reports {snapshot['awaiting_reports']}",
         f"consent      opt-outs {snapshot['opt_outs']}    inbound kept {snapshot['inbound_kept']}",
+        "guards       refused "
+        + ", ".join(f"{code} {n}" for code, n in snapshot["refused"].items()),
     ]
     lookups = {name: n for name, n in snapshot["awaiting_lookups"].items() if n}
     if lookups:

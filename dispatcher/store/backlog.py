@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 
-from dispatcher.core.names import PRIORITY_QUEUES
+from dispatcher.core.names import PRIORITY_QUEUES, REFUSAL_CODES
 from dispatcher.store.connection import translates_redis_errors
 from dispatcher.store.redis_keys import (
     AWAITING_REPORTS,
@@ -41,7 +41,8 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
     queue's ready list (sent one by one, no job has taken them yet), messages in flight, in the
     delay queue, in the dead letters, accepted messages waiting for their delivery report (and,
     of each of ``providers``, for a status lookup), status callbacks not yet delivered, the
-    numbers on the opt-out list and the inbound texts kept."""
+    numbers on the opt-out list, the inbound texts kept and the messages the guards at the door
+    refused, by code."""
     queues = list(PRIORITY_QUEUES.values())
     pipe = client.pipeline(transaction=False)
     for queue in queues:
@@ -53,11 +54,12 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
         pipe.zcard(key)
     pipe.hlen(OPT_OUTS)
     pipe.zcard(INBOUND)
+    pipe.hmget(METRICS, [f"refused|{code}" for code in REFUSAL_CODES])
     for name in providers:
         pipe.zcard(poll_queue_key(name))
     raw = pipe.execute()
     jobs, ready, (in_flight, retries, dead, callbacks, awaiting) = raw[:3], raw[3:6], raw[6:11]
-    opt_outs, inbound = raw[11:13]
+    opt_outs, inbound, refused = raw[11:14]
     return {
         "queues": dict(zip(queues, jobs, strict=True)),
         "ready": dict(zip(queues, ready, strict=True)),
@@ -66,9 +68,12 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
         "dead_letters": dead,
         "callbacks_pending": callbacks,
         "awaiting_reports": awaiting,
-        "awaiting_lookups": dict(zip(providers, raw[13:], strict=True)),
+        "awaiting_lookups": dict(zip(providers, raw[14:], strict=True)),
         "opt_outs": opt_outs,
         "inbound_kept": inbound,
+        "refused": {
+            code: int(count or 0) for code, count in zip(REFUSAL_CODES, refused, strict=True)
+        },
     }
 
 

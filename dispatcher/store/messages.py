@@ -22,7 +22,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import redis
@@ -31,6 +32,7 @@ from redis.exceptions import NoScriptError
 from dispatcher.config.settings import Settings
 from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.states import MessageState
+from dispatcher.core.velocity import VelocityCheck, VelocityRefusal, VelocityWindow
 from dispatcher.errors import StoreError, StoreUnavailableError
 from dispatcher.store.connection import REDIS_UNAVAILABLE, store_error, translates_redis_errors
 from dispatcher.store.delivery_windows import BUCKETS, REPORT_BOUNDS_ARG, bucket_of
@@ -53,6 +55,7 @@ from dispatcher.store.redis_keys import (
     provider_id_key,
     ready_list_key,
     ready_moved_key,
+    velocity_key,
 )
 
 __all__ = [
@@ -61,11 +64,13 @@ __all__ = [
     "CreateResult",
     "Finish",
     "MessageStore",
+    "VelocityCounting",
     "attempts_of",
 ]
 
 _ATTEMPT_FIELD = "attempt:"
 _OPTED_OUT = 2  # create_messages.lua: a message refused, its number on the opt-out list
+_OVER_LIMIT = 3  # create_messages.lua: a message refused by a limit of the pumping guard
 
 
 def attempts_of(raw: dict[str, str]) -> list[Attempt]:
@@ -90,6 +95,28 @@ class CreateResult:
     message_id: str
     same_content: bool = True
     opted_out: bool = False  # refused: the number is on the opt-out list
+    over_limit: VelocityRefusal | None = None  # refused: a limit of the pumping guard is full
+
+
+@dataclass(frozen=True, slots=True)
+class VelocityCounting:
+    """What the pumping guard counts new messages in: its window, and each message's checks
+    by message id (a message without any is not counted)."""
+
+    window: VelocityWindow
+    checks: Mapping[str, tuple[VelocityCheck, ...]] = field(default_factory=dict)
+
+    def keys(self, now_ms: int) -> list[str]:
+        """The hashes of the window before and of the window under way."""
+        window_s, bucket = self.window.window_ms // 1000, self.window.bucket(now_ms)
+        return [velocity_key(window_s, bucket - 1), velocity_key(window_s, bucket)]
+
+    def spec(self, message_id: str) -> str:
+        """One message's checks as the create script reads them."""
+        return ";".join(f"{c.counter}={c.most}" for c in self.checks.get(message_id, ()))
+
+
+_NO_COUNTING = VelocityCounting(VelocityWindow(3_600_000))
 
 
 class ClaimStatus(enum.StrEnum):
@@ -211,6 +238,7 @@ class MessageStore:
         job: str = "",
         queue: str = "",
         ready_template: str = "",
+        velocity: VelocityCounting | None = None,
     ) -> CreateResult:
         """Record a new message (state ``queued``), claiming its idempotency key if it has one,
         and in the same step push ``job`` onto ``queue``, or with ``ready_template`` add the
@@ -221,6 +249,7 @@ class MessageStore:
             now_ms=now_ms,
             queue=queue,
             ready_template=ready_template,
+            velocity=velocity,
         )
         return result
 
@@ -235,12 +264,15 @@ class MessageStore:
         batch_template: str = "",
         per_job: int = 1,
         ready_template: str = "",
+        velocity: VelocityCounting | None = None,
     ) -> list[CreateResult]:
         """Record many new messages of one queue in one step, each with its own job (the
         ``str`` of each pair), or with one job of ``batch_template`` for every ``per_job`` new
         ids, or (with ``ready_template``, a job that drains a ready list) each added to the
         queue's ready list, which gets a job when it held none of them before. A message whose
-        idempotency key is known is not recorded again."""
+        idempotency key is known is not recorded again; one a limit of ``velocity`` has no room
+        for is refused, and the others are counted in it."""
+        counting = velocity or _NO_COUNTING
         args: list[Any] = [
             now_ms,
             idempotency_ttl_s,
@@ -250,25 +282,34 @@ class MessageStore:
             per_job,
             ready_list_key(queue) if ready_template else "",
             ready_template,
+            repr(counting.window.previous_weight(now_ms)),
+            2 * counting.window.window_ms,
         ]
         digests = []
         for record, job in records:
             digest = fingerprint_digest(record.fingerprint)
             digests.append(digest)
-            args += self._create_group(record, job, digest, now_ms)
-        raw: list[Any] = self._create(keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE], args=args)
+            args += self._create_group(record, job, digest, now_ms, counting.spec(record.id))
+        raw: list[Any] = self._create(
+            keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE, *counting.keys(now_ms)], args=args
+        )
         results = []
         for (created, stored), digest, (record, _) in zip(raw, digests, records, strict=True):
             first_id, _, first_digest = str(stored).partition("|")
             if created == _OPTED_OUT:
                 results.append(CreateResult(False, record.id, opted_out=True))
+            elif created == _OVER_LIMIT:
+                refusal = VelocityRefusal.parse(str(stored))
+                results.append(CreateResult(False, record.id, over_limit=refusal))
             elif created:
                 results.append(CreateResult(True, first_id))
             else:
                 results.append(CreateResult(False, first_id, same_content=first_digest == digest))
         return results
 
-    def _create_group(self, record: MessageRecord, job: str, digest: str, now_ms: int) -> list[Any]:
+    def _create_group(
+        self, record: MessageRecord, job: str, digest: str, now_ms: int, velocity: str
+    ) -> list[Any]:
         """The arguments of one message for ``create_messages.lua``."""
         key = (
             idempotency_key(record.idempotency_key, record.idempotency_scope)
@@ -287,9 +328,15 @@ class MessageStore:
             ",".join(record.opt_out_check),
             record.send_at_ms if record.state is MessageState.SCHEDULED else "",
             campaign_key(record.campaign) if record.campaign else "",
+            velocity,
             len(fields),
             *fields,
         ]
+
+    @translates_redis_errors
+    def count_refusal(self, code: str) -> None:
+        """One more message refused at the door by a guard that needs no script (``code``)."""
+        self._redis.hincrby(METRICS, f"refused|{code}", 1)
 
     @translates_redis_errors
     def get(self, message_id: str) -> tuple[MessageRecord, list[Attempt]] | None:

@@ -37,6 +37,7 @@ __all__ = [
     "ready_list_key",
     "ready_moved_key",
     "sent_rate_key",
+    "velocity_key",
     "window_key",
 ]
 
@@ -193,3 +194,9 @@ def inbound_seen_key(provider: str, provider_message_id: str) -> str:
 def campaign_key(campaign: str) -> str:
     """Set with a TTL (its longest message's): the ids of the messages sent with a campaign tag."""
     return f"{PREFIX}:campaign:{campaign}"
+
+
+def velocity_key(window_s: int, bucket: int) -> str:
+    """Hash with a TTL: the pumping guard's counts of one fixed window of ``window_s`` (its
+    number ``bucket`` since the epoch), a field a counter (core/velocity.py)."""
+    return f"{PREFIX}:velocity:{window_s}:{bucket}"

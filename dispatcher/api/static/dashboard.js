@@ -46,6 +46,7 @@ function summary(data) {
     ["waiting to retry", data.waiting_to_retry], ["dead letters", data.dead_letters],
     ["callbacks pending", data.callbacks_pending], ["awaiting reports", data.awaiting_reports],
     ["opt-outs", data.opt_outs], ["inbound texts kept", data.inbound_kept],
+    ...Object.entries(data.refused || {}).map(([code, n]) => [`refused: ${code.replaceAll("_", " ")}`, n]),
     ...Object.entries(data.awaiting_lookups || {}).filter(([, n]) => n > 0)
       .map(([provider, n]) => [`${provider}: awaiting status lookup`, n]),
   ];

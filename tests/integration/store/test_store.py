@@ -41,6 +41,22 @@ def test_create_then_get(redis_client: redis.Redis) -> None:
     assert 100 < redis_client.ttl(message_key("01TEST")) <= 160
 
 
+def test_a_smart_encoded_record_reads_back_smart_encoded(redis_client: redis.Redis) -> None:
+    """smart_encoded is kept in the hash when set (and left out when not); either reads back."""
+    store = MessageStore(redis_client, retention_s=100)
+    smart = a_record("01SMART", at_ms=NOW, body="It's ready - go", smart_encoded=True)
+    store.create(smart, idempotency_ttl_s=60, now_ms=NOW)
+    store.create(record("01PLAIN"), idempotency_ttl_s=60, now_ms=NOW)
+    assert redis_client.hget(message_key("01SMART"), "smart_encoded") == "1"
+    assert not redis_client.hexists(message_key("01PLAIN"), "smart_encoded")
+    found, plain = store.get("01SMART"), store.get("01PLAIN")
+    assert found is not None
+    assert plain is not None
+    assert found[0] == smart
+    assert found[0].public_view(found[1])["smart_encoded"] is True
+    assert plain[0].public_view(plain[1])["smart_encoded"] is False
+
+
 def test_idempotency_key_returns_the_first_message(redis_client: redis.Redis) -> None:
     """The same key gives the first id back; different content under it is flagged."""
     store = MessageStore(redis_client, retention_s=100)

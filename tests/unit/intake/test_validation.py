@@ -217,7 +217,7 @@ def test_a_message_is_transactional_unless_bulk_or_told(
 @pytest.mark.parametrize("category", ["promo", "", 1, ["marketing"]])
 def test_an_unknown_category_is_refused_naming_the_field(category: object) -> None:
     assert refused(to="+14155552671", body="hi", category=category) == {
-        "category": "must be one of transactional, marketing"
+        "category": "must be one of transactional, otp, marketing"
     }
 
 
@@ -231,3 +231,80 @@ def test_the_category_is_part_of_what_an_idempotency_key_must_match() -> None:
     assert told_default.content_fingerprint() == other.content_fingerprint()
     assert '"hi"' in other.content_fingerprint()
     assert "transactional" not in other.content_fingerprint()
+
+
+# Smart encoding (messages.smart_encoding, on by default): the body, encoding, segments as sent.
+SMART_OFF = RULES.model_copy(update={"smart_encoding": False})
+TYPOGRAPHIC = (
+    "Hi Sam, your order\u2019s on its way \u2014 track it at example.com/t/8F3K2 "
+    "or call 0800 123 4567 at any time."
+)  # 100 characters: 2 UCS-2 segments
+
+
+def test_smart_encoding_sends_typographic_characters_as_gsm7() -> None:
+    """The curly apostrophe and the em dash go as ' and -, in one GSM-7 segment."""
+    assert RULES.smart_encoding
+    message = validate_message(RULES, to="+14155552671", body=TYPOGRAPHIC)
+    assert message.body == TYPOGRAPHIC.replace("\u2019", "'").replace("\u2014", "-")
+    assert (message.encoding, message.segments, message.smart_encoded) == ("GSM-7", 1, True)
+
+
+def test_smart_encoding_off_sends_the_body_as_written() -> None:
+    message = validate_message(SMART_OFF, to="+14155552671", body=TYPOGRAPHIC)
+    assert message.body == TYPOGRAPHIC
+    assert (message.encoding, message.segments, message.smart_encoded) == ("UCS-2", 2, False)
+
+
+def test_a_body_that_fits_only_smart_encoded_is_accepted() -> None:
+    """The segment limit holds for the body as sent: 1 GSM-7 segment passes a limit of 1."""
+    one = MessageSettings(max_segments=1)
+    assert validate_message(one, to="+14155552671", body=TYPOGRAPHIC).segments == 1
+    one_off = MessageSettings(max_segments=1, smart_encoding=False)
+    with pytest.raises(InvalidMessage) as caught:
+        validate_message(one_off, to="+14155552671", body=TYPOGRAPHIC)
+    assert caught.value.fields == {"body": "takes 2 UCS-2 segments, over the limit of 1"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "plain GSM-7 text",
+        "\u201cHi\u201d \U0001f600",  # the emoji keeps it UCS-2
+        "\u2026" * 70,  # 1 UCS-2 segment, 2 once the ellipses are dots
+        "\u200b",  # blank once the zero-width space is gone
+    ],
+)
+def test_smart_encoding_leaves_other_bodies_as_written(body: str) -> None:
+    message = validate_message(RULES, to="+14155552671", body=body)
+    assert (message.body, message.smart_encoded) == (body, False)
+    assert message.encoding == validate_message(SMART_OFF, to="+14155552671", body=body).encoding
+
+
+def test_a_body_over_the_limit_even_smart_encoded_names_its_segments_as_sent() -> None:
+    """Refused with the segments of the body it would send: GSM-7, not UCS-2."""
+    reason = refused(to="+14155552671", body="\u2019" + "a" * 1540)["body"]
+    assert reason == "takes 11 GSM-7 segments, over the limit of 10"
+
+
+@given(
+    body=st.text(
+        alphabet=st.sampled_from(["a", " ", "\u2019", "\u201c", "\u2014", "\u2026", "\u00a0", "ж"]),
+        min_size=1,
+        max_size=1600,
+    )
+)
+def test_smart_encoding_never_costs_a_segment(body: str) -> None:
+    """Smart encoding accepts every body accepted without it, in no more segments; a body it
+    changes is GSM-7, one it leaves is exactly what it is without it."""
+    try:
+        off = validate_message(SMART_OFF, to="+14155552671", body=body)
+    except InvalidMessage:
+        return
+    on = validate_message(RULES, to="+14155552671", body=body)
+    assert on.segments <= off.segments
+    assert not off.smart_encoded
+    if on.smart_encoded:
+        assert on.encoding == "GSM-7"
+        assert on.body != body
+    else:
+        assert on == off
