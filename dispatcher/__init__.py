@@ -45,6 +45,7 @@ if TYPE_CHECKING:
         get_status,
         is_opted_out,
         remove_opt_out,
+        report_conversion,
         send_bulk,
         send_sms,
     )
@@ -71,6 +72,7 @@ __all__ = [
     "get_status",
     "is_opted_out",
     "remove_opt_out",
+    "report_conversion",
     "send_bulk",
     "send_sms",
     "verify_callback_signature",
@@ -87,6 +89,7 @@ _ENQUEUE_NAMES = frozenset(
         "get_status",
         "is_opted_out",
         "remove_opt_out",
+        "report_conversion",
         "send_bulk",
         "send_sms",
     }

@@ -11,6 +11,8 @@ Routes (the OpenAPI document at ``/openapi.json`` describes each, see
 - ``POST /v1/delivery-reports/{provider}``, ``POST /v1/inbound/{provider}``: provider callbacks
   (signature or URL token); ``GET /v1/inbound``: keys that operate
   (:mod:`dispatcher.api.inbound_routes`);
+- ``POST /v1/messages/{id}/conversion``: keys that send; ``GET /v1/guard/brakes``,
+  ``DELETE /v1/guard/brakes/{country}``: keys that operate (:mod:`dispatcher.api.guard_routes`);
 - ``GET /v1/dashboard``: keys that operate (the data of the dashboard page);
 - ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /openapi.json``, and the dashboard
   page itself (``/dashboard``, which holds no data): open.
@@ -48,6 +50,7 @@ from dispatcher.api.common import (
     provider_post,
     requires,
 )
+from dispatcher.api.guard_routes import add_guard_routes
 from dispatcher.api.inbound_routes import INBOUND_QUERY, add_inbound_routes
 from dispatcher.api.openapi import openapi_document
 from dispatcher.api.opt_out_routes import OPT_OUT_QUERY, add_opt_out_routes
@@ -502,6 +505,7 @@ def build_api(
     app.router.add_post("/v1/delivery-reports/{provider}", _delivery_report)
     add_opt_out_routes(app)
     add_inbound_routes(app)
+    add_guard_routes(app)
     app.router.add_get("/healthz", _healthz, allow_head=False)
     app.router.add_get("/readyz", _readyz, allow_head=False)
     app.router.add_get("/metrics", _metrics, allow_head=False)

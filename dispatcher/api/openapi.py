@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dispatcher.api.openapi_consent import consent_paths, consent_schemas
+from dispatcher.api.openapi_guard import guard_paths, guard_schemas
 from dispatcher.api.openapi_parts import JSON, errors, json_answer, provider_callback, ref
 from dispatcher.config.settings import Settings
 from dispatcher.core.categories import MESSAGE_CATEGORIES
@@ -214,6 +215,10 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
                 "to": {"type": "string", "description": "masked: +*******2671"},
                 "category": {"type": "string", "enum": list(MESSAGE_CATEGORIES)},
                 "smart_encoded": receipt["smart_encoded"],
+                "converted_at_ms": {
+                    "type": ["integer", "null"],
+                    "description": "When the web app reported it used (conversion).",
+                },
                 "provider": nullable_string,
                 "provider_message_id": nullable_string,
                 "segments": {"type": "integer"},
@@ -325,6 +330,11 @@ def _dashboard_schemas() -> dict[str, Any]:
                     "description": "Messages the guards at the door refused, by code.",
                     "additionalProperties": {"type": "integer"},
                 },
+                "brakes": {
+                    "type": "object",
+                    "description": "The pumping guard's brakes: country to until (epoch ms).",
+                    "additionalProperties": {"type": "integer"},
+                },
                 "inbound_kept": {
                     "type": "integer",
                     "description": "Inbound texts recorded within messages.retention_s.",
@@ -365,6 +375,7 @@ def _schemas(settings: Settings) -> dict[str, Any]:
         **_dashboard_schemas(),
         **_report_schemas(),
         **consent_schemas(),
+        **guard_schemas(),
     }
 
 
@@ -590,6 +601,7 @@ def _paths() -> dict[str, Any]:
         **_operations_paths(),
         **_dashboard_paths(bearer),
         **consent_paths(bearer),
+        **guard_paths(bearer),
         **_document_paths(),
     }
     for path, operations in paths.items():

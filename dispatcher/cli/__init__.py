@@ -14,6 +14,7 @@ import click
 
 from dispatcher.cli.common import fail_clearly, iso_time
 from dispatcher.cli.consent import erase, inbound, opt_out
+from dispatcher.cli.guard import guard
 from dispatcher.config.settings import get_settings
 from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.clock import now_ms
@@ -541,3 +542,4 @@ def demo() -> None:
 main.add_command(opt_out)
 main.add_command(inbound)
 main.add_command(erase)
+main.add_command(guard)

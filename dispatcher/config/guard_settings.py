@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from dispatcher.core.categories import MESSAGE_CATEGORIES
 from dispatcher.core.countries import CountryRules, is_region_code
+from dispatcher.core.pumping_brake import BrakeRules
 from dispatcher.core.velocity import VelocityLimits
 
 __all__ = ["CategoryLimitSettings", "GuardSettings", "check_regions"]
@@ -54,6 +55,12 @@ class GuardSettings(BaseModel):
     range_digits: int = Field(default=4, ge=1, le=10)
     # Limits of one category ("otp", "transactional", "marketing") where they differ.
     categories: dict[str, CategoryLimitSettings] = Field(default_factory=dict)
+    # The brake on OTPs: a country that sent at least min_otps in the window and converted
+    # (report_conversion) fewer than min_conversion_rate of them gets no OTP for
+    # brake_cool_down_s. min_otps = 0: no brake.
+    min_otps: int = Field(default=50, ge=0, le=1_000_000_000)
+    min_conversion_rate: float = Field(default=0.2, ge=0, le=1)
+    brake_cool_down_s: int = Field(default=1_800, ge=1, le=30 * 86_400)
 
     _regions = field_validator("allowed_countries", "denied_countries")(check_regions)
 
@@ -76,6 +83,9 @@ class GuardSettings(BaseModel):
 
     def country_rules(self) -> CountryRules:
         return CountryRules(self.allowed_countries, self.denied_countries)
+
+    def brake_rules(self) -> BrakeRules:
+        return BrakeRules(self.min_otps, self.min_conversion_rate, self.brake_cool_down_s * 1000)
 
     def limits_for(self, category: str) -> VelocityLimits:
         """The limits messages of ``category`` are counted against."""

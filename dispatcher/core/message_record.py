@@ -107,6 +107,7 @@ class MessageRecord:
     # claim (dispatcher.core.opt_outs); none when no opt-out applies to it.
     opt_out_check: tuple[str, ...] = ()
     send_at_ms: int | None = None  # scheduled: claimed no earlier than this
+    converted_at_ms: int | None = None  # when the web app reported it used (report_conversion)
     campaign: str | None = None  # the campaign tag it was sent with
     # Typographic characters of the body were replaced to send it as GSM-7 (body: as sent).
     smart_encoded: bool = False
@@ -155,6 +156,7 @@ class MessageRecord:
             "resend_of_attempt": _optional_str(self.resend_of_attempt),
             "opt_out_check": ",".join(self.opt_out_check) or None,
             "send_at_ms": _optional_str(self.send_at_ms),
+            "converted_at_ms": _optional_str(self.converted_at_ms),
             "campaign": self.campaign,
             "smart_encoded": "1" if self.smart_encoded else None,
         }
@@ -203,6 +205,7 @@ class MessageRecord:
             resend_of_attempt=_optional_int(raw.get("resend_of_attempt")),
             opt_out_check=tuple(d for d in raw.get("opt_out_check", "").split(",") if d),
             send_at_ms=_optional_int(raw.get("send_at_ms")),
+            converted_at_ms=_optional_int(raw.get("converted_at_ms")),
             campaign=raw.get("campaign") or None,
             smart_encoded=raw.get("smart_encoded") == "1",
         )
@@ -245,6 +248,7 @@ class MessageRecord:
             "status_lookups": self.status_lookups,
             "resend_of_attempt": self.resend_of_attempt,
             "send_at_ms": self.send_at_ms,
+            "converted_at_ms": self.converted_at_ms,
             "campaign": self.campaign,
             "callback_url": self.callback_url,
             "callback_failed": self.callback_failed,

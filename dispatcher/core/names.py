@@ -30,7 +30,12 @@ CANARY_PREFIX = "smsd.canary."
 
 # What a guard at the door refuses a valid message for (``dispatcher.Refused.code``), each
 # counted as ``refused|<code>``.
-REFUSAL_CODES: tuple[str, ...] = ("opted_out", "country_not_allowed", "destination_rate_limited")
+REFUSAL_CODES: tuple[str, ...] = (
+    "opted_out",
+    "country_not_allowed",
+    "destination_rate_limited",
+    "pumping_suspected",
+)
 
 
 def canary_queue(worker_name: str) -> str:

@@ -20,6 +20,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.core.countries import CountryRules, region_of
 from dispatcher.core.masking import mask_number
 from dispatcher.core.message_record import MessageRecord
+from dispatcher.core.pumping_brake import BrakeRefusal
 from dispatcher.core.velocity import VelocityCheck, VelocityRefusal, VelocityWindow, velocity_checks
 from dispatcher.errors import Refused
 from dispatcher.logs import get_logger
@@ -35,6 +36,7 @@ class DoorGuards:
         self._guard = settings.guard
         self.countries = settings.guard.country_rules()
         self._window = VelocityWindow(settings.guard.window_s * 1000)
+        self._brake = settings.guard.brake_rules()
 
     def country_refusal(self, to: str, countries: CountryRules | None) -> Refused | None:
         """Why a message to ``to`` may not go to its country under ``countries`` (an API key's
@@ -57,9 +59,41 @@ class DoorGuards:
         )
 
     def counting(self, records: Iterable[MessageRecord]) -> VelocityCounting:
-        """What the create script counts ``records`` in."""
-        found = {record.id: self.checks(record) for record in records}
-        return VelocityCounting(self._window, {k: v for k, v in found.items() if v})
+        """What the create script counts ``records`` in, and the brakes their OTPs are under."""
+        checks, braked = {}, {}
+        for record in records:
+            found = self.checks(record)
+            if found:
+                checks[record.id] = found
+            if self._brake.on and record.category == "otp":
+                braked[record.id] = region_of(record.to)
+        return VelocityCounting(self._window, checks, self._brake, braked)
+
+    def brake_refusal(self, record: MessageRecord, braked: BrakeRefusal, now_ms: int) -> Refused:
+        """The refusal of an OTP whose country's brake is on; an alert when it put it on."""
+        region = region_of(record.to)
+        retry_after_s = braked.retry_after_s(now_ms)
+        log = get_logger(message_id=record.id, to=mask_number(record.to))
+        if braked.engaged_now:
+            log.error(
+                "guard.pumping_suspected",
+                region=region,
+                otps_sent=braked.sent,
+                otps_converted=braked.converted,
+                until_ms=braked.until_ms,
+            )
+        log.info(
+            "sms.refused", code="pumping_suspected", region=region, retry_after_s=retry_after_s
+        )
+        return Refused(
+            "pumping_suspected",
+            f"to: one-time codes to {region} are held: too few of those sent lately were used "
+            f"(guard.min_conversion_rate); try again in {retry_after_s} s, or release it with "
+            f"smsdispatch guard release {region}",
+            field="to",
+            limit="conversion_rate",
+            retry_after_s=retry_after_s,
+        )
 
     def rate_refusal(self, record: MessageRecord, over: VelocityRefusal, now_ms: int) -> Refused:
         """The refusal of a message that one of its limits had no room for."""

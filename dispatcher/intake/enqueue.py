@@ -48,6 +48,7 @@ from dispatcher.errors import (
 from dispatcher.intake import erasure
 from dispatcher.intake.door_guards import DoorGuards
 from dispatcher.intake.opt_outs import OptOuts
+from dispatcher.intake.pumping_guard import PumpingGuard
 from dispatcher.intake.validation import NewMessage, validate_message
 from dispatcher.logs import get_logger
 from dispatcher.queueing.celery_app import build_celery_app
@@ -68,6 +69,7 @@ __all__ = [
     "get_status",
     "is_opted_out",
     "remove_opt_out",
+    "report_conversion",
     "send_bulk",
     "send_sms",
 ]
@@ -144,6 +146,7 @@ class Dispatcher:
         self._client: RedisClient | None = None
         self._opt_outs: OptOuts | None = None
         self._inbound: InboundStore | None = None
+        self._pumping_guard: PumpingGuard | None = None
         self._clock_ms = clock_ms
         self._guards = DoorGuards(settings)
         self._lock = threading.Lock()
@@ -193,6 +196,22 @@ class Dispatcher:
                     text_retention_s=self._settings.inbound.retention_s,
                 )
             return self._inbound
+
+    @property
+    def pumping_guard(self) -> PumpingGuard:
+        """Conversions and the pumping guard's brakes (connects on first use)."""
+        store = self.store
+        client = self.store_client
+        with self._lock:
+            if self._pumping_guard is None:
+                self._pumping_guard = PumpingGuard(
+                    self._settings, client, store, clock_ms=self._clock_ms
+                )
+            return self._pumping_guard
+
+    def report_conversion(self, message_id: str) -> dict[str, Any]:
+        """The web app used ``message_id`` (see :meth:`PumpingGuard.report_conversion`)."""
+        return self.pumping_guard.report_conversion(message_id)
 
     @property
     def celery_app(self) -> Celery:
@@ -321,6 +340,8 @@ class Dispatcher:
             raise OptedOut(mask_number(record.to))
         if created.over_limit is not None:
             raise self._guards.rate_refusal(record, created.over_limit, self._clock_ms())
+        if created.braked is not None:
+            raise self._guards.brake_refusal(record, created.braked, self._clock_ms())
         if not created.created:
             if not created.same_content:
                 assert record.idempotency_key is not None
@@ -606,3 +627,10 @@ def cancel_campaign(campaign: str) -> dict[str, Any]:
 def erase_number(number: str) -> dict[str, Any]:
     """Erase a phone number; see :meth:`Dispatcher.erase_number`."""
     return default_dispatcher().erase_number(number)
+
+
+def report_conversion(message_id: str) -> dict[str, Any]:
+    """Say that the message was used: the one-time code typed in, the link opened. Per country,
+    OTPs sent and converted feed the pumping guard's brake (``guard.min_conversion_rate``).
+    ``{"id", "converted_at_ms", "repeat"}``; raises :class:`MessageNotFound`."""
+    return default_dispatcher().report_conversion(message_id)

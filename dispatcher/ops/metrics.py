@@ -101,6 +101,15 @@ class _BacklogCollector(Collector):
         ):
             yield GaugeMetricFamily(f"smsdispatch_{name}", doc, value=value)
         yield from _consent_gauges(waiting)
+        brakes = GaugeMetricFamily(
+            "smsdispatch_pumping_brake",
+            "Destination countries whose OTPs the pumping guard holds (1 while in force).",
+            labels=["country"],
+        )
+        for country, until in waiting["brakes"].items():
+            if until > now:
+                brakes.add_metric([country], 1)
+        yield brakes
         circuits = GaugeMetricFamily(
             "smsdispatch_circuit_state",
             "Each provider's circuit: 0 closed, 1 half-open, 2 open.",
@@ -196,8 +205,18 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
     refused = CounterMetricFamily(
         "smsdispatch_refused",
         "Messages refused at the door after validation, by reason (opted_out, "
-        "country_not_allowed, destination_rate_limited).",
+        "country_not_allowed, destination_rate_limited, pumping_suspected).",
         labels=["reason"],
+    )
+    engaged = CounterMetricFamily(
+        "smsdispatch_pumping_brakes_engaged",
+        "Times the pumping guard put a country's brake on (too few OTPs converted).",
+        labels=["country"],
+    )
+    conversions = CounterMetricFamily(
+        "smsdispatch_conversions",
+        "Messages the web app reported used (report_conversion), OTPs and other.",
+        labels=["kind"],
     )
     limited = CounterMetricFamily(
         "smsdispatch_guard_limited",
@@ -220,6 +239,10 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             refused.add_metric([rest], count)
         elif kind == "limited":
             limited.add_metric([rest], count)
+        elif kind == "brakes":
+            engaged.add_metric([rest.removeprefix("engaged|")], count)
+        elif kind == "conversions":
+            conversions.add_metric([rest], count)
         elif kind == "latency":
             provider, _, index = rest.partition("|")
             buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
@@ -237,7 +260,7 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
         latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
     yield from (by_provider["attempts"], messages, *list(by_provider.values())[1:], latency)
-    yield from (opt_outs, refused, limited)
+    yield from (opt_outs, refused, limited, engaged, conversions)
 
 
 def _delivered(windows: dict[str, dict[str, DeliveryStats]]) -> Iterator[Metric]:

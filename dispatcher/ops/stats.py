@@ -66,6 +66,9 @@ def render_stats(snapshot: dict[str, Any]) -> str:
         "guards       refused "
         + ", ".join(f"{code} {n}" for code, n in snapshot["refused"].items()),
     ]
+    held = [c for c, until in snapshot["brakes"].items() if until > snapshot["at_ms"]]
+    if held:
+        lines.append(f"OTPs held by the pumping guard  {', '.join(held)}")
     lookups = {name: n for name, n in snapshot["awaiting_lookups"].items() if n}
     if lookups:
         waiting = ", ".join(f"{name} {n}" for name, n in lookups.items())

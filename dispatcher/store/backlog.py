@@ -20,6 +20,7 @@ from dispatcher.store.redis_keys import (
     METRICS,
     OPT_OUTS,
     PENDING,
+    PUMPING_BRAKES,
     circuit_key,
     hour_key,
     poll_queue_key,
@@ -41,8 +42,8 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
     queue's ready list (sent one by one, no job has taken them yet), messages in flight, in the
     delay queue, in the dead letters, accepted messages waiting for their delivery report (and,
     of each of ``providers``, for a status lookup), status callbacks not yet delivered, the
-    numbers on the opt-out list, the inbound texts kept and the messages the guards at the door
-    refused, by code."""
+    numbers on the opt-out list, the inbound texts kept, the messages the guards at the door
+    refused, by code, and the pumping guard's brakes (country to until, epoch ms)."""
     queues = list(PRIORITY_QUEUES.values())
     pipe = client.pipeline(transaction=False)
     for queue in queues:
@@ -55,11 +56,12 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
     pipe.hlen(OPT_OUTS)
     pipe.zcard(INBOUND)
     pipe.hmget(METRICS, [f"refused|{code}" for code in REFUSAL_CODES])
+    pipe.hgetall(PUMPING_BRAKES)
     for name in providers:
         pipe.zcard(poll_queue_key(name))
     raw = pipe.execute()
     jobs, ready, (in_flight, retries, dead, callbacks, awaiting) = raw[:3], raw[3:6], raw[6:11]
-    opt_outs, inbound, refused = raw[11:14]
+    opt_outs, inbound, refused, brakes = raw[11:15]
     return {
         "queues": dict(zip(queues, jobs, strict=True)),
         "ready": dict(zip(queues, ready, strict=True)),
@@ -68,12 +70,13 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
         "dead_letters": dead,
         "callbacks_pending": callbacks,
         "awaiting_reports": awaiting,
-        "awaiting_lookups": dict(zip(providers, raw[14:], strict=True)),
+        "awaiting_lookups": dict(zip(providers, raw[15:], strict=True)),
         "opt_outs": opt_outs,
         "inbound_kept": inbound,
         "refused": {
             code: int(count or 0) for code, count in zip(REFUSAL_CODES, refused, strict=True)
         },
+        "brakes": {str(c): int(float(until)) for c, until in sorted(brakes.items())},
     }
 
 

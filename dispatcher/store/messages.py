@@ -31,6 +31,7 @@ from redis.exceptions import NoScriptError
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.message_record import Attempt, MessageRecord
+from dispatcher.core.pumping_brake import BrakeRefusal, BrakeRules
 from dispatcher.core.states import MessageState
 from dispatcher.core.velocity import VelocityCheck, VelocityRefusal, VelocityWindow
 from dispatcher.errors import StoreError, StoreUnavailableError
@@ -47,6 +48,7 @@ from dispatcher.store.redis_keys import (
     METRICS,
     OPT_OUTS,
     PENDING,
+    PUMPING_BRAKES,
     campaign_key,
     delivery_window_key,
     idempotency_key,
@@ -71,6 +73,7 @@ __all__ = [
 _ATTEMPT_FIELD = "attempt:"
 _OPTED_OUT = 2  # create_messages.lua: a message refused, its number on the opt-out list
 _OVER_LIMIT = 3  # create_messages.lua: a message refused by a limit of the pumping guard
+_BRAKED = 4  # create_messages.lua: an OTP refused by its country's brake
 
 
 def attempts_of(raw: dict[str, str]) -> list[Attempt]:
@@ -96,15 +99,19 @@ class CreateResult:
     same_content: bool = True
     opted_out: bool = False  # refused: the number is on the opt-out list
     over_limit: VelocityRefusal | None = None  # refused: a limit of the pumping guard is full
+    braked: BrakeRefusal | None = None  # refused: an OTP to a country whose brake is on
 
 
 @dataclass(frozen=True, slots=True)
 class VelocityCounting:
-    """What the pumping guard counts new messages in: its window, and each message's checks
-    by message id (a message without any is not counted)."""
+    """What the pumping guard counts new messages in: its window, each message's checks by
+    message id (a message without any is not counted), the brake's rules and the country whose
+    brake each OTP is under, by message id."""
 
     window: VelocityWindow
     checks: Mapping[str, tuple[VelocityCheck, ...]] = field(default_factory=dict)
+    brake: BrakeRules = field(default_factory=lambda: BrakeRules(0, 0.0, 1))
+    braked_countries: Mapping[str, str] = field(default_factory=dict)
 
     def keys(self, now_ms: int) -> list[str]:
         """The hashes of the window before and of the window under way."""
@@ -284,14 +291,24 @@ class MessageStore:
             ready_template,
             repr(counting.window.previous_weight(now_ms)),
             2 * counting.window.window_ms,
+            counting.brake.min_otps,
+            repr(counting.brake.min_conversion_rate),
+            counting.brake.cool_down_ms,
         ]
         digests = []
         for record, job in records:
             digest = fingerprint_digest(record.fingerprint)
             digests.append(digest)
-            args += self._create_group(record, job, digest, now_ms, counting.spec(record.id))
+            args += self._create_group(
+                record,
+                job,
+                digest,
+                now_ms,
+                (counting.spec(record.id), counting.braked_countries.get(record.id, "")),
+            )
         raw: list[Any] = self._create(
-            keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE, *counting.keys(now_ms)], args=args
+            keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE, *counting.keys(now_ms), PUMPING_BRAKES],
+            args=args,
         )
         results = []
         for (created, stored), digest, (record, _) in zip(raw, digests, records, strict=True):
@@ -301,6 +318,9 @@ class MessageStore:
             elif created == _OVER_LIMIT:
                 refusal = VelocityRefusal.parse(str(stored))
                 results.append(CreateResult(False, record.id, over_limit=refusal))
+            elif created == _BRAKED:
+                braked = BrakeRefusal.parse(str(stored))
+                results.append(CreateResult(False, record.id, braked=braked))
             elif created:
                 results.append(CreateResult(True, first_id))
             else:
@@ -308,7 +328,7 @@ class MessageStore:
         return results
 
     def _create_group(
-        self, record: MessageRecord, job: str, digest: str, now_ms: int, velocity: str
+        self, record: MessageRecord, job: str, digest: str, now_ms: int, guard: tuple[str, str]
     ) -> list[Any]:
         """The arguments of one message for ``create_messages.lua``."""
         key = (
@@ -328,7 +348,7 @@ class MessageStore:
             ",".join(record.opt_out_check),
             record.send_at_ms if record.state is MessageState.SCHEDULED else "",
             campaign_key(record.campaign) if record.campaign else "",
-            velocity,
+            *guard,
             len(fields),
             *fields,
         ]

@@ -17,6 +17,7 @@ __all__ = [
     "OPT_OUTS",
     "PENDING",
     "PREFIX",
+    "PUMPING_BRAKES",
     "READY_PREFIX",
     "WORKER_HEARTBEATS",
     "api_rate_key",
@@ -78,6 +79,8 @@ METRICS = f"{PREFIX}:metrics"
 # Hash: the opt-out list, "<digest of sender and number>" -> the entry (JSON: number, sender,
 # source, at_ms); see dispatcher.store.opt_outs.
 OPT_OUTS = f"{PREFIX}:opt_outs"
+# Hash: the pumping guard's brakes in force, destination country (ISO region) -> until (epoch ms).
+PUMPING_BRAKES = f"{PREFIX}:brakes"
 # Sorted set: inbound texts' ids, scored by when each came (epoch ms); entries older than
 # messages.retention_s are trimmed as new ones come.
 INBOUND = f"{PREFIX}:inbound"

@@ -47,6 +47,8 @@ function summary(data) {
     ["callbacks pending", data.callbacks_pending], ["awaiting reports", data.awaiting_reports],
     ["opt-outs", data.opt_outs], ["inbound texts kept", data.inbound_kept],
     ...Object.entries(data.refused || {}).map(([code, n]) => [`refused: ${code.replaceAll("_", " ")}`, n]),
+    ...Object.entries(data.brakes || {}).filter(([, until]) => until > data.at_ms)
+      .map(([country, until]) => [`OTPs to ${country} held until`, new Date(until).toISOString().slice(11, 19)]),
     ...Object.entries(data.awaiting_lookups || {}).filter(([, n]) => n > 0)
       .map(([provider, n]) => [`${provider}: awaiting status lookup`, n]),
   ];

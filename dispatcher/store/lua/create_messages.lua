@@ -1,14 +1,17 @@
 --#include fill_job
 --#include opt_out_lib
 --#include velocity_lib
+--#include pumping_brake_lib
 -- KEYS: pending index, opt-out list, metrics, delay queue, the pumping guard's window before
--- and window under way. ARGV: now ms, idempotency ttl s, message key prefix, the batch job
--- template ('' for a job a message), queue, messages a batch job, the queue's ready list (''
--- none), the template of a job that drains it, the weight of the window before, the expiry of a
--- window (ms), then one group a message: id, "<id>|<digest>", record ttl s, idempotency key (''
+-- and window under way, its brakes. ARGV: now ms, idempotency ttl s, message key prefix, the
+-- batch job template ('' for a job a message), queue, messages a batch job, the queue's ready
+-- list ('' none), the template of a job that drains it, the weight of the window before, the
+-- expiry of a window (ms), the brake's least OTPs, its least conversion rate and its cool-down
+-- (ms), then one group a message: id, "<id>|<digest>", record ttl s, idempotency key (''
 -- none), its own job ('' none), the opt-out entries it is checked against (comma-separated
 -- digests, '' none), when it is scheduled to go (ms, '' now), its campaign's key ('' none), its
--- pumping-guard checks ("counter=most;...", '' none), field count, fields...
+-- pumping-guard checks ("counter=most;...", '' none), the country whose brake it is under (''
+-- none: not an OTP), field count, fields...
 -- Records the new messages, each claiming its idempotency key, and gives them their way to a
 -- sender in the same step. One to go now (``queued``) gets its own job; or one batch job for
 -- every ``messages a batch job`` new ids; or, with a ready list, it joins the list, and the list
@@ -18,56 +21,85 @@
 -- opt-out list is refused (counted as ``refused|opted_out``), and so is one that would pass a
 -- limit of the pumping guard (``refused|destination_rate_limited``, ``limited|<limit>``): not
 -- recorded, its idempotency key not claimed, not counted. The caller puts the opt-out entries
--- in the fields too (``opt_out_check``), for each claim to look at again. Returns
--- {1 | 0, the first "<id>|<digest>" of the key} each, {2, ''} for one opted out, or
--- {3, "<limit>|<previous>|<current>|<most>"} for one over a limit.
+-- in the fields too (``opt_out_check``), for each claim to look at again. An OTP to a country
+-- whose brake is on is refused (``refused|pumping_suspected``; ``brakes|engaged|<country>``
+-- when this message put it on). Returns {1 | 0, the first "<id>|<digest>" of the key} each,
+-- {2, ''} for one opted out, {3, "<limit>|<previous>|<current>|<most>"} for one over a limit,
+-- or {4, "<until>|<1: put on now>|<sent>|<converted>"} for one braked.
 local now, idem_ttl, prefix = ARGV[1], ARGV[2], ARGV[3]
 local batch_template, queue, per_job = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local ready, ready_template = ARGV[7], ARGV[8]
 local weight, window_ttl = tonumber(ARGV[9]), ARGV[10]
+local brake_rules = {
+  min_otps = tonumber(ARGV[11]), min_rate = tonumber(ARGV[12]), cool_down_ms = tonumber(ARGV[13])
+}
 local delay = KEYS[4]
 local results, fresh = {}, {}
-local GROUPS, HEADER = 11, 10
+local GROUPS, HEADER = 14, 11
 
 -- The guard's counters of every message of the call, read at once.
 local counters, seen = {}, {}
 local i = GROUPS
 while i <= #ARGV do
-  for _, check in ipairs(velocity_checks(ARGV[i + 8])) do
-    if not seen[check[1]] then
-      seen[check[1]] = true
-      table.insert(counters, check[1])
+  local names = {}
+  for _, check in ipairs(velocity_checks(ARGV[i + 8])) do table.insert(names, check[1]) end
+  if ARGV[i + 9] ~= '' then
+    local sent_f, converted_f = brake_counters(ARGV[i + 9])
+    table.insert(names, sent_f)
+    table.insert(names, converted_f)
+  end
+  for _, name in ipairs(names) do
+    if not seen[name] then
+      seen[name] = true
+      table.insert(counters, name)
     end
   end
-  i = i + HEADER + tonumber(ARGV[i + 9])
+  i = i + HEADER + tonumber(ARGV[i + 10])
 end
 local previous, current, expiry_set = velocity_load(KEYS[5], KEYS[6], counters)
-local counted = {}
+local counted, brakes = {}, {}
 
 i = GROUPS
 while i <= #ARGV do
   local id, marker, ttl, idem, job = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local checks, due, campaign = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-  local limits = velocity_checks(ARGV[i + 8])
-  local count = tonumber(ARGV[i + 9])
+  local limits, brake = velocity_checks(ARGV[i + 8]), ARGV[i + 9]
+  local count = tonumber(ARGV[i + 10])
   local first = i + HEADER
-  local existing = false
-  local over = nil
+  local existing, opted, over, braked = false, false, nil, nil
   if idem ~= '' then existing = redis.call('GET', idem) end
-  if not existing then over = velocity_refusal(limits, previous, current, weight) end
+  if not existing then
+    opted = checks ~= '' and opted_out(KEYS[2], checks)
+    if not opted then over = velocity_refusal(limits, previous, current, weight) end
+    if not opted and not over and brake ~= '' then
+      braked = brake_refusal(KEYS[7], brakes, KEYS[5], brake, previous, current, counted,
+                             weight, tonumber(now), brake_rules)
+    end
+  end
   if existing then
     table.insert(results, {0, existing})
-  elseif checks ~= '' and opted_out(KEYS[2], checks) then
+  elseif opted then
     redis.call('HINCRBY', KEYS[3], 'refused|opted_out', 1)
     table.insert(results, {2, ''})
   elseif over then
     redis.call('HINCRBY', KEYS[3], 'refused|destination_rate_limited', 1)
     redis.call('HINCRBY', KEYS[3], 'limited|' .. string.match(over, '^[^|]+'), 1)
     table.insert(results, {3, over})
+  elseif braked then
+    redis.call('HINCRBY', KEYS[3], 'refused|pumping_suspected', 1)
+    if string.match(braked, '^%d+|1|') then
+      redis.call('HINCRBY', KEYS[3], 'brakes|engaged|' .. brake, 1)
+    end
+    table.insert(results, {4, braked})
   else
     for _, check in ipairs(limits) do
       current[check[1]] = current[check[1]] + 1
       counted[check[1]] = true
+    end
+    if brake ~= '' then
+      local sent_f = brake_counters(brake)
+      current[sent_f] = current[sent_f] + 1
+      counted[sent_f] = true
     end
     if idem ~= '' then redis.call('SET', idem, marker, 'EX', idem_ttl) end
     local key = prefix .. id
