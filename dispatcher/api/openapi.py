@@ -88,6 +88,25 @@ def _message_fields(settings: Settings) -> dict[str, Any]:
     }
 
 
+_CONVERTED_AT = {
+    "type": ["integer", "null"],
+    "description": "When the web app reported it used (conversion).",
+}
+# What the dashboard's data says of the guards at the door.
+_GUARD_VIEWS = {
+    "refused": {
+        "type": "object",
+        "description": "Messages the guards at the door refused, by code.",
+        "additionalProperties": {"type": "integer"},
+    },
+    "brakes": {
+        "type": "object",
+        "description": "The pumping guard's brakes: country to until (epoch ms).",
+        "additionalProperties": {"type": "integer"},
+    },
+}
+
+
 def _receipt_fields() -> dict[str, Any]:
     """The fields every answer to an accepted message has."""
     return {
@@ -215,10 +234,7 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
                 "to": {"type": "string", "description": "masked: +*******2671"},
                 "category": {"type": "string", "enum": list(MESSAGE_CATEGORIES)},
                 "smart_encoded": receipt["smart_encoded"],
-                "converted_at_ms": {
-                    "type": ["integer", "null"],
-                    "description": "When the web app reported it used (conversion).",
-                },
+                "converted_at_ms": _CONVERTED_AT,
                 "provider": nullable_string,
                 "provider_message_id": nullable_string,
                 "segments": {"type": "integer"},
@@ -325,16 +341,7 @@ def _dashboard_schemas() -> dict[str, Any]:
                     "additionalProperties": {"type": "integer"},
                 },
                 "opt_outs": {"type": "integer", "description": "Entries on the opt-out list."},
-                "refused": {
-                    "type": "object",
-                    "description": "Messages the guards at the door refused, by code.",
-                    "additionalProperties": {"type": "integer"},
-                },
-                "brakes": {
-                    "type": "object",
-                    "description": "The pumping guard's brakes: country to until (epoch ms).",
-                    "additionalProperties": {"type": "integer"},
-                },
+                **_GUARD_VIEWS,
                 "inbound_kept": {
                     "type": "integer",
                     "description": "Inbound texts recorded within messages.retention_s.",
@@ -635,5 +642,7 @@ OPERATOR_PATHS = frozenset(
         "/v1/opt-outs/{number}",
         "/v1/inbound",
         "/v1/erasures",
+        "/v1/guard/brakes",
+        "/v1/guard/brakes/{country}",
     }
 )

@@ -99,16 +99,20 @@ def sliding_count(previous: int, current: int, weight: float) -> float:
 def retry_after_ms(previous: int, current: int, most: int, elapsed_ms: int, window_ms: int) -> int:
     """How long until one more message fits under ``most``, if no other is sent meanwhile
     (0: it fits now). ``previous`` and ``current`` are the counts of the window before and of
-    the one under way, ``elapsed_ms`` into it."""
+    the one under way, ``elapsed_ms`` into it. A wait is a millisecond longer than the exact
+    moment, which floating point may judge either way."""
     if current + 1 <= most:
-        if previous == 0:
+        if (
+            previous == 0
+            or sliding_count(previous, current, 1 - elapsed_ms / window_ms) + 1 <= most
+        ):
             return 0
         # previous * (1 - e / W) + current + 1 <= most, for the smallest e from now on.
         needed = window_ms * (1 - (most - 1 - current) / previous)
-        return max(math.ceil(needed) - elapsed_ms, 0)
+        return max(math.ceil(needed) + 1 - elapsed_ms, 0)
     # Not in this window: in the next, this window's count is the previous one.
     needed = window_ms * (1 - (most - 1) / current)
-    return window_ms - elapsed_ms + max(math.ceil(needed), 0)
+    return window_ms - elapsed_ms + max(math.ceil(needed) + 1, 0)
 
 
 @dataclass(frozen=True, slots=True)

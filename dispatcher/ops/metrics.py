@@ -100,16 +100,7 @@ class _BacklogCollector(Collector):
             ("workers_stale", "Workers seen today whose heartbeat is stale.", stale),
         ):
             yield GaugeMetricFamily(f"smsdispatch_{name}", doc, value=value)
-        yield from _consent_gauges(waiting)
-        brakes = GaugeMetricFamily(
-            "smsdispatch_pumping_brake",
-            "Destination countries whose OTPs the pumping guard holds (1 while in force).",
-            labels=["country"],
-        )
-        for country, until in waiting["brakes"].items():
-            if until > now:
-                brakes.add_metric([country], 1)
-        yield brakes
+        yield from _consent_gauges(waiting, now)
         circuits = GaugeMetricFamily(
             "smsdispatch_circuit_state",
             "Each provider's circuit: 0 closed, 1 half-open, 2 open.",
@@ -121,8 +112,8 @@ class _BacklogCollector(Collector):
         yield from _delivered(self._delivery.read(self._providers, now_ms=now))
 
 
-def _consent_gauges(waiting: dict[str, Any]) -> Iterator[Metric]:
-    """The opt-out list's size and the inbound texts kept."""
+def _consent_gauges(waiting: dict[str, Any], now: int) -> Iterator[Metric]:
+    """The opt-out list's size, the inbound texts kept and the brakes in force."""
     yield GaugeMetricFamily(
         "smsdispatch_opt_outs", "Entries on the opt-out list.", value=waiting["opt_outs"]
     )
@@ -131,6 +122,15 @@ def _consent_gauges(waiting: dict[str, Any]) -> Iterator[Metric]:
         "Inbound texts recorded within messages.retention_s.",
         value=waiting["inbound_kept"],
     )
+    brakes = GaugeMetricFamily(
+        "smsdispatch_pumping_brake",
+        "Destination countries whose OTPs the pumping guard holds (1 while in force).",
+        labels=["country"],
+    )
+    for country, until in waiting["brakes"].items():
+        if until > now:
+            brakes.add_metric([country], 1)
+    yield brakes
 
 
 class ApiMetrics:
@@ -188,6 +188,52 @@ _PROVIDER_COUNTERS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# The counters of the door and of consent in the metrics hash: kind -> (name, help, labels);
+# a field's labels are the last parts of "<kind>|...".
+_DOOR_COUNTERS: dict[str, tuple[str, str, list[str]]] = {
+    "opt_outs": (
+        "smsdispatch_opt_out_changes",
+        "Changes to the opt-out list: added or removed, by source (keyword, api, cli, import).",
+        ["change", "source"],
+    ),
+    "refused": (
+        "smsdispatch_refused",
+        "Messages refused at the door after validation, by reason (opted_out, "
+        "country_not_allowed, destination_rate_limited, pumping_suspected).",
+        ["reason"],
+    ),
+    "limited": (
+        "smsdispatch_guard_limited",
+        "Messages the pumping guard refused, by the limit that was full (number, range, country).",
+        ["limit"],
+    ),
+    "brakes": (
+        "smsdispatch_pumping_brakes_engaged",
+        "Times the pumping guard put a country's brake on (too few OTPs converted).",
+        ["country"],
+    ),
+    "conversions": (
+        "smsdispatch_conversions",
+        "Messages the web app reported used (report_conversion), OTPs and other.",
+        ["kind"],
+    ),
+}
+
+
+def _door_counters(raw: dict[str, str]) -> Iterator[Metric]:
+    """The door's and consent's counters of the metrics hash as Prometheus families."""
+    families = {
+        kind: CounterMetricFamily(name, doc, labels=labels)
+        for kind, (name, doc, labels) in _DOOR_COUNTERS.items()
+    }
+    for field, value in raw.items():
+        kind, _, rest = field.partition("|")
+        if kind in families:
+            width = len(_DOOR_COUNTERS[kind][2])
+            families[kind].add_metric(rest.split("|")[-width:], int(value))
+    yield from families.values()
+
+
 def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
     """The workers' counters (``smsd:metrics``) as Prometheus families."""
     by_provider = {
@@ -196,32 +242,6 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
     }
     messages = CounterMetricFamily(
         "smsdispatch_messages", "Messages that reached each state.", labels=["state"]
-    )
-    opt_outs = CounterMetricFamily(
-        "smsdispatch_opt_out_changes",
-        "Changes to the opt-out list: added or removed, by source (keyword, api, cli, import).",
-        labels=["change", "source"],
-    )
-    refused = CounterMetricFamily(
-        "smsdispatch_refused",
-        "Messages refused at the door after validation, by reason (opted_out, "
-        "country_not_allowed, destination_rate_limited, pumping_suspected).",
-        labels=["reason"],
-    )
-    engaged = CounterMetricFamily(
-        "smsdispatch_pumping_brakes_engaged",
-        "Times the pumping guard put a country's brake on (too few OTPs converted).",
-        labels=["country"],
-    )
-    conversions = CounterMetricFamily(
-        "smsdispatch_conversions",
-        "Messages the web app reported used (report_conversion), OTPs and other.",
-        labels=["kind"],
-    )
-    limited = CounterMetricFamily(
-        "smsdispatch_guard_limited",
-        "Messages the pumping guard refused, by the limit that was full (number, range, country).",
-        labels=["limit"],
     )
     buckets: dict[str, list[int]] = {p: [0] * (len(LATENCY_BUCKETS_MS) + 1) for p in providers}
     sums: dict[str, float] = dict.fromkeys(providers, 0.0)
@@ -233,16 +253,6 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             by_provider[kind].add_metric([provider, what], count)
         elif kind == "messages":
             messages.add_metric([rest], count)
-        elif kind == "opt_outs":
-            opt_outs.add_metric(rest.split("|", 1), count)
-        elif kind == "refused":
-            refused.add_metric([rest], count)
-        elif kind == "limited":
-            limited.add_metric([rest], count)
-        elif kind == "brakes":
-            engaged.add_metric([rest.removeprefix("engaged|")], count)
-        elif kind == "conversions":
-            conversions.add_metric([rest], count)
         elif kind == "latency":
             provider, _, index = rest.partition("|")
             buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
@@ -260,7 +270,7 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
         latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
     yield from (by_provider["attempts"], messages, *list(by_provider.values())[1:], latency)
-    yield from (opt_outs, refused, limited, engaged, conversions)
+    yield from _door_counters(raw)
 
 
 def _delivered(windows: dict[str, dict[str, DeliveryStats]]) -> Iterator[Metric]:

@@ -50,6 +50,16 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
+def _guard_lines(snapshot: dict[str, Any]) -> list[str]:
+    """What the guards at the door refused, and the countries whose OTPs are held."""
+    refused = ", ".join(f"{code} {n}" for code, n in snapshot["refused"].items())
+    lines = [f"guards       refused {refused}"]
+    held = [c for c, until in snapshot["brakes"].items() if until > snapshot["at_ms"]]
+    if held:
+        lines.append(f"OTPs held by the pumping guard  {', '.join(held)}")
+    return lines
+
+
 def render_stats(snapshot: dict[str, Any]) -> str:
     """The snapshot as one screen of text."""
     queues = "  ".join(
@@ -63,12 +73,8 @@ def render_stats(snapshot: dict[str, Any]) -> str:
         f"    callbacks pending {snapshot['callbacks_pending']}"
         f"    awaiting reports {snapshot['awaiting_reports']}",
         f"consent      opt-outs {snapshot['opt_outs']}    inbound kept {snapshot['inbound_kept']}",
-        "guards       refused "
-        + ", ".join(f"{code} {n}" for code, n in snapshot["refused"].items()),
+        *_guard_lines(snapshot),
     ]
-    held = [c for c, until in snapshot["brakes"].items() if until > snapshot["at_ms"]]
-    if held:
-        lines.append(f"OTPs held by the pumping guard  {', '.join(held)}")
     lookups = {name: n for name, n in snapshot["awaiting_lookups"].items() if n}
     if lookups:
         waiting = ", ".join(f"{name} {n}" for name, n in lookups.items())

@@ -76,6 +76,20 @@ _OVER_LIMIT = 3  # create_messages.lua: a message refused by a limit of the pump
 _BRAKED = 4  # create_messages.lua: an OTP refused by its country's brake
 
 
+def _create_result(created: int, stored: str, digest: str, message_id: str) -> CreateResult:
+    """What the create script says of one message (see create_messages.lua)."""
+    first_id, _, first_digest = stored.partition("|")
+    if created == _OPTED_OUT:
+        return CreateResult(False, message_id, opted_out=True)
+    if created == _OVER_LIMIT:
+        return CreateResult(False, message_id, over_limit=VelocityRefusal.parse(stored))
+    if created == _BRAKED:
+        return CreateResult(False, message_id, braked=BrakeRefusal.parse(stored))
+    if created:
+        return CreateResult(True, first_id)
+    return CreateResult(False, first_id, same_content=first_digest == digest)
+
+
 def attempts_of(raw: dict[str, str]) -> list[Attempt]:
     """A record hash's attempts (its ``attempt:<n>`` fields), first to last."""
     numbered = [
@@ -310,22 +324,10 @@ class MessageStore:
             keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE, *counting.keys(now_ms), PUMPING_BRAKES],
             args=args,
         )
-        results = []
-        for (created, stored), digest, (record, _) in zip(raw, digests, records, strict=True):
-            first_id, _, first_digest = str(stored).partition("|")
-            if created == _OPTED_OUT:
-                results.append(CreateResult(False, record.id, opted_out=True))
-            elif created == _OVER_LIMIT:
-                refusal = VelocityRefusal.parse(str(stored))
-                results.append(CreateResult(False, record.id, over_limit=refusal))
-            elif created == _BRAKED:
-                braked = BrakeRefusal.parse(str(stored))
-                results.append(CreateResult(False, record.id, braked=braked))
-            elif created:
-                results.append(CreateResult(True, first_id))
-            else:
-                results.append(CreateResult(False, first_id, same_content=first_digest == digest))
-        return results
+        return [
+            _create_result(created, str(stored), digest, record.id)
+            for (created, stored), digest, (record, _) in zip(raw, digests, records, strict=True)
+        ]
 
     def _create_group(
         self, record: MessageRecord, job: str, digest: str, now_ms: int, guard: tuple[str, str]

@@ -9,6 +9,7 @@ from typing import Any
 from dispatcher.api import openapi
 from dispatcher.api.openapi import OPERATOR_PATHS, openapi_document
 from dispatcher.api.openapi_consent import consent_paths, consent_schemas
+from dispatcher.api.openapi_guard import guard_paths, guard_schemas
 from tests.conftest import default_settings
 
 
@@ -33,6 +34,7 @@ def test_no_part_defines_a_path_or_schema_another_part_does() -> None:
         openapi._operations_paths(),
         openapi._dashboard_paths(bearer),
         consent_paths(bearer),
+        guard_paths(bearer),
         openapi._document_paths(),
     ]
     schema_parts = [
@@ -44,6 +46,7 @@ def test_no_part_defines_a_path_or_schema_another_part_does() -> None:
         openapi._dashboard_schemas(),
         openapi._report_schemas(),
         consent_schemas(),
+        guard_schemas(),
     ]
     document = openapi_document(settings)
     paths = Counter(path for part in path_parts for path in part)
