@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from dispatcher.config.settings import ApiKeySettings, ApiScope, ApiSettings
 from dispatcher.core.countries import CountryRules
+from dispatcher.core.key_rules import KeyRules
+from dispatcher.core.pricing import to_micros
 from dispatcher.store.connection import RedisClient
 from dispatcher.store.request_rate import ApiKeyRates
 
@@ -40,8 +42,8 @@ class ApiClient:
     scopes: tuple[ApiScope, ...]
     rate_limit: float
     rate_burst: int
-    # The countries its messages may go to, where the key has lists of its own (None: [guard]'s).
-    countries: CountryRules | None = None
+    # Its own countries and spend caps, where it has them (KeyRules' None: the deployment's).
+    rules: KeyRules | None = None
 
     def may(self, scope: ApiScope) -> bool:
         return scope in self.scopes
@@ -60,7 +62,11 @@ class KeyRing:
         plain = [k.strip() for k in settings.api_keys.split(",") if k.strip()]
         for index, key in enumerate(plain, start=1):
             client = ApiClient(
-                f"env-{index}", ("send", "operate"), defaults.rate_limit, defaults.rate_burst
+                f"env-{index}",
+                ("send", "operate"),
+                defaults.rate_limit,
+                defaults.rate_burst,
+                KeyRules(f"env-{index}"),
             )
             entries.append((hashlib.sha256(key.encode()).digest(), client))
         self._entries = tuple(entries)
@@ -82,7 +88,13 @@ def _client(name: str, cfg: ApiKeySettings, countries: CountryRules) -> ApiClien
     own = None
     if cfg.allowed_countries is not None or cfg.denied_countries is not None:
         own = countries.overridden(cfg.allowed_countries, cfg.denied_countries)
-    return ApiClient(name, cfg.scopes, cfg.rate_limit, cfg.rate_burst, own)
+    rules = KeyRules(
+        name,
+        own,
+        None if cfg.daily_spend is None else to_micros(cfg.daily_spend),
+        None if cfg.monthly_spend is None else to_micros(cfg.monthly_spend),
+    )
+    return ApiClient(name, cfg.scopes, cfg.rate_limit, cfg.rate_burst, rules)
 
 
 class RequestLimiter:

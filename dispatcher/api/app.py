@@ -242,7 +242,7 @@ async def _create_message(request: web.Request) -> web.StreamResponse:
     try:
         message = dispatcher.validate(**{str(k): v for k, v in document.items()})
         receipt = await asyncio.to_thread(
-            dispatcher.enqueue, message, idempotency_scope=client.name, countries=client.countries
+            dispatcher.enqueue, message, idempotency_scope=client.name, key=client.rules
         )
     except InvalidMessage as exc:
         return error(422, "invalid_message", str(exc), fields=exc.fields)
@@ -282,7 +282,7 @@ async def _create_batch(request: web.Request) -> web.StreamResponse:
         request.app[DISPATCHER].send_bulk,
         messages,
         idempotency_scope=client.name,
-        countries=client.countries,
+        key=client.rules,
     )
     refused_count = sum(1 for r in results if "error" in r)
     return web.json_response(
@@ -493,6 +493,7 @@ def build_api(
         list(settings.providers),
         settings.worker.heartbeat_s,
         delivery_window_s=settings.delivery_reports.window_s,
+        settings=settings,
     )
     app[DOCUMENT] = openapi_document(settings)
     app.router.add_post("/v1/messages", _create_message)

@@ -24,7 +24,9 @@ from pydantic_settings import (
 )
 
 from dispatcher.config.guard_settings import GuardSettings, check_regions
+from dispatcher.config.spend_settings import SpendSettings, check_price_table
 from dispatcher.core.names import PRIORITY_QUEUES
+from dispatcher.core.pricing import PriceTable
 from dispatcher.core.quiet_hours import QuietRules, QuietWindow, parse_clock
 from dispatcher.core.report_resend import ResendRules
 from dispatcher.core.retry_policy import RetryPolicy
@@ -271,6 +273,9 @@ class ApiKeySettings(BaseModel):
     # Countries this key may send to, and may not, instead of [guard]'s (unset: [guard]'s).
     allowed_countries: tuple[str, ...] | None = None
     denied_countries: tuple[str, ...] | None = None
+    # What this key's messages may cost a UTC day and a month, in spend.currency (unset: no cap).
+    daily_spend: float | None = Field(default=None, gt=0, le=90_000_000)
+    monthly_spend: float | None = Field(default=None, gt=0, le=90_000_000)
 
     @field_validator("allowed_countries", "denied_countries")
     @classmethod
@@ -498,8 +503,15 @@ class Settings(BaseSettings):
     inbound: InboundSettings = InboundSettings()
     quiet_hours: QuietHoursSettings = QuietHoursSettings()
     guard: GuardSettings = GuardSettings()
+    spend: SpendSettings = SpendSettings()
+    # Each provider's price per segment: [prices.sinch] default = 0.0075, "44" = 0.035.
+    prices: dict[str, dict[str, float]] = Field(default_factory=dict)
     routes: RouteSettings = RouteSettings()
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+
+    def price_tables(self) -> dict[str, PriceTable]:
+        """Each provider's price table (an empty one for a provider without prices)."""
+        return {name: PriceTable.from_config(self.prices.get(name, {})) for name in self.providers}
 
     def resend_rules(self) -> ResendRules:
         """Who resends after an undelivered report for a passing reason, and the routes."""
@@ -627,9 +639,32 @@ def _check_quiet_hours(settings: Settings) -> None:
             raise ConfigError(f"quiet_hours.countries.{region}", 'must be an ISO region, e.g. "US"')
 
 
+def _check_prices(settings: Settings) -> None:
+    for provider, table in settings.prices.items():
+        if provider not in settings.providers:
+            raise ConfigError(f"prices.{provider}", "is not a provider under [providers]")
+        try:
+            check_price_table(provider, table)
+        except ValueError as exc:
+            where, _, reason = str(exc).partition(": ")
+            raise ConfigError(where, reason) from exc
+    capped = settings.spend.any_cap or any(
+        key.daily_spend or key.monthly_spend for key in settings.api.keys.values()
+    )
+    if not capped:
+        return
+    for name, configured in settings.providers.items():
+        if configured.enabled and "default" not in settings.prices.get(name, {}):
+            raise ConfigError(
+                f"prices.{name}.default",
+                "is needed while a spend cap is set: every message must have a price",
+            )
+
+
 def _check_consistency(settings: Settings) -> None:
     _check_routes(settings)
     _check_quiet_hours(settings)
+    _check_prices(settings)
     for queue in settings.worker.queue_shares:
         if queue not in PRIORITY_QUEUES.values():
             raise ConfigError(

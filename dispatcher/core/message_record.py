@@ -41,6 +41,9 @@ class Attempt:
     reconciled: str | None = None
     # The attempt reported undelivered for a passing reason that this one sends again.
     resend_of: int | None = None
+    # What it cost, in micro-units of spend.currency: its segments at the provider's price when
+    # the provider took it (accepted) or may have (ambiguous); 0 otherwise.
+    cost_micros: int = 0
 
     def to_json(self) -> str:
         # Its fields are all scalars: no deep copy (asdict) needed.
@@ -111,6 +114,13 @@ class MessageRecord:
     campaign: str | None = None  # the campaign tag it was sent with
     # Typographic characters of the body were replaced to send it as GSM-7 (body: as sent).
     smart_encoded: bool = False
+    # Spend caps (dispatcher.core.spend_caps): the amount reserved at the door and not yet
+    # settled (micro-units; None: none open), the counters it was reserved in, the UTC day of
+    # the reservation ("20261204"), and what its attempts cost so far.
+    spend_held: int | None = None
+    spend_counters: tuple[str, ...] = ()
+    spend_day: str | None = None
+    spend_billed: int = 0
 
     def to_hash(self) -> dict[str, str]:
         """The Redis hash fields of this record (empty optional fields are left out)."""
@@ -159,6 +169,10 @@ class MessageRecord:
             "converted_at_ms": _optional_str(self.converted_at_ms),
             "campaign": self.campaign,
             "smart_encoded": "1" if self.smart_encoded else None,
+            "spend_held": _optional_str(self.spend_held),
+            "spend_counters": ",".join(self.spend_counters) or None,
+            "spend_day": self.spend_day,
+            "spend_billed": str(self.spend_billed) if self.spend_billed else None,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
         return fields
@@ -208,6 +222,10 @@ class MessageRecord:
             converted_at_ms=_optional_int(raw.get("converted_at_ms")),
             campaign=raw.get("campaign") or None,
             smart_encoded=raw.get("smart_encoded") == "1",
+            spend_held=_optional_int(raw.get("spend_held")),
+            spend_counters=tuple(c for c in raw.get("spend_counters", "").split(",") if c),
+            spend_day=raw.get("spend_day") or None,
+            spend_billed=int(raw.get("spend_billed") or "0"),
         )
 
     def public_view(self, attempts: list[Attempt]) -> dict[str, Any]:
@@ -221,6 +239,7 @@ class MessageRecord:
             "encoding": self.encoding,
             "segments": self.segments,
             "smart_encoded": self.smart_encoded,
+            "cost": sum(a.cost_micros for a in attempts) / 1_000_000,
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,
             "attempt_count": self.attempt_count,

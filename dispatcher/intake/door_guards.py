@@ -18,13 +18,17 @@ from collections.abc import Iterable
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.countries import CountryRules, region_of
+from dispatcher.core.key_rules import KeyRules
 from dispatcher.core.masking import mask_number
 from dispatcher.core.message_record import MessageRecord
+from dispatcher.core.pricing import from_micros
 from dispatcher.core.pumping_brake import BrakeRefusal
+from dispatcher.core.spend_caps import SpendPeriods
 from dispatcher.core.velocity import VelocityCheck, VelocityRefusal, VelocityWindow, velocity_checks
 from dispatcher.errors import Refused
+from dispatcher.intake.spend_guard import SpendGuard
 from dispatcher.logs import get_logger
-from dispatcher.store.messages import VelocityCounting
+from dispatcher.store.door_counting import DoorCounting, SpendRefusal
 
 __all__ = ["DoorGuards"]
 
@@ -37,6 +41,9 @@ class DoorGuards:
         self.countries = settings.guard.country_rules()
         self._window = VelocityWindow(settings.guard.window_s * 1000)
         self._brake = settings.guard.brake_rules()
+        self.spend = SpendGuard(settings)
+        self._currency = settings.spend.currency
+        self._alert_at = settings.spend.alert_at
 
     def country_refusal(self, to: str, countries: CountryRules | None) -> Refused | None:
         """Why a message to ``to`` may not go to its country under ``countries`` (an API key's
@@ -58,16 +65,61 @@ class DoorGuards:
             range_digits=self._guard.range_digits,
         )
 
-    def counting(self, records: Iterable[MessageRecord]) -> VelocityCounting:
-        """What the create script counts ``records`` in, and the brakes their OTPs are under."""
-        checks, braked = {}, {}
+    def counting(self, records: Iterable[MessageRecord], key: KeyRules | None) -> DoorCounting:
+        """What the create script counts ``records`` (sent with ``key``) in: the pumping
+        guard's limits, the brakes their OTPs are under, the spend caps they are held to."""
+        checks, braked, caps = {}, {}, {}
         for record in records:
             found = self.checks(record)
             if found:
                 checks[record.id] = found
             if self._brake.on and record.category == "otp":
                 braked[record.id] = region_of(record.to)
-        return VelocityCounting(self._window, checks, self._brake, braked)
+            if record.spend_held is not None:
+                caps[record.id] = self.spend.caps(record, key)
+        return DoorCounting(self._window, checks, self._brake, braked, caps, self._alert_at)
+
+    def cap_refusal(
+        self, record: MessageRecord, over: SpendRefusal, key: KeyRules | None, now_ms: int
+    ) -> Refused:
+        """The refusal of a message whose spend would pass a cap."""
+        name = next(
+            (
+                c.name
+                for c in self.spend.caps(record, key)
+                if (c.period, c.counter) == (over.period, over.counter)
+            ),
+            over.counter,
+        )
+        spent, limit = from_micros(over.spent), from_micros(over.limit)
+        get_logger(message_id=record.id, to=mask_number(record.to)).warning(
+            "sms.refused", code="spend_cap_reached", cap=name, period=over.period
+        )
+        return Refused(
+            "spend_cap_reached",
+            f"to: the {over.period}'s spend cap {name} ({limit:g} {self._currency}) has "
+            f"{spent:g} {self._currency} spent or held; this message would pass it",
+            field="to",
+            limit=name,
+            retry_after_s=SpendPeriods.at(now_ms).seconds_left(over.period, now_ms),
+        )
+
+    def spend_alerts(
+        self, record: MessageRecord, crossed: tuple[str, ...], key: KeyRules | None
+    ) -> None:
+        """Log each cap a message's reservation took to its alert share."""
+        caps = {(c.period, c.counter): c for c in self.spend.caps(record, key)}
+        for crossing in crossed:
+            period, _, counter = crossing.partition("|")
+            cap = caps.get((period, counter))
+            get_logger().warning(
+                "guard.spend_cap_near",
+                cap=cap.name if cap else counter,
+                period=period,
+                counter=counter,
+                alert_at=self._alert_at,
+                limit=from_micros(cap.limit) if cap else None,
+            )
 
     def brake_refusal(self, record: MessageRecord, braked: BrakeRefusal, now_ms: int) -> Refused:
         """The refusal of an OTP whose country's brake is on; an alert when it put it on."""

@@ -28,8 +28,8 @@ from celery import Celery
 from dispatcher.config.dev_state import resolve_redis_url
 from dispatcher.config.settings import Settings, get_settings
 from dispatcher.core.clock import now_ms
-from dispatcher.core.countries import CountryRules
 from dispatcher.core.ids import new_message_id
+from dispatcher.core.key_rules import KeyRules
 from dispatcher.core.masking import mask_number
 from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.names import PRIORITY_QUEUES, SEND_BATCH_TASK, SEND_READY_TASK
@@ -54,8 +54,9 @@ from dispatcher.logs import get_logger
 from dispatcher.queueing.celery_app import build_celery_app
 from dispatcher.queueing.job_payloads import job_template
 from dispatcher.store.connection import RedisClient, connect_redis
+from dispatcher.store.door_counting import CreateResult, DoorCounting
 from dispatcher.store.inbound_messages import InboundStore
-from dispatcher.store.messages import CreateResult, MessageStore, VelocityCounting
+from dispatcher.store.messages import MessageStore
 from dispatcher.store.opt_outs import OptOutList
 
 __all__ = [
@@ -288,18 +289,22 @@ class Dispatcher:
         message: NewMessage,
         *,
         idempotency_scope: str | None = None,
-        countries: CountryRules | None = None,
+        key: KeyRules | None = None,
     ) -> Receipt:
         """Record a validated message and publish its job, if the guards at the door let it
-        through (:class:`Refused`); ``countries``: the countries it may go to, where they are
-        not ``[guard]``'s (an API key's own)."""
-        self._refuse_country(message.to, countries)
-        record = self.prepare(message, idempotency_scope=idempotency_scope)
-        return self.enqueue_record(record, velocity=self._guards.counting([record]))
+        through (:class:`Refused`); ``key``: the API key it came with, whose own countries and
+        spend caps apply."""
+        self._refuse_country(message.to, key)
+        record = self._held(self.prepare(message, idempotency_scope=idempotency_scope), key)
+        return self.enqueue_record(record, guards=self._guards.counting([record], key), key=key)
 
-    def _refuse_country(self, to: str, countries: CountryRules | None) -> None:
+    def _held(self, record: MessageRecord, key: KeyRules | None) -> MessageRecord:
+        """``record`` with the spend to reserve for it (when a spend cap applies)."""
+        return self._guards.spend.hold(record, key, record.created_at_ms)
+
+    def _refuse_country(self, to: str, key: KeyRules | None) -> None:
         """Raise :class:`Refused` when ``to`` is in a country the message may not go to."""
-        refusal = self._guards.country_refusal(to, countries)
+        refusal = self._guards.country_refusal(to, key.countries if key else None)
         if refusal is None:
             return
         try:
@@ -309,12 +314,16 @@ class Dispatcher:
         raise refusal
 
     def enqueue_record(
-        self, record: MessageRecord, *, velocity: VelocityCounting | None = None
+        self,
+        record: MessageRecord,
+        *,
+        guards: DoorCounting | None = None,
+        key: KeyRules | None = None,
     ) -> Receipt:
         """Store a prepared record (claiming its idempotency key) and put it on its queue's ready
         list, in one step: it gets a send job of its own when it is the only message there, and
         otherwise is taken by the job already queued for the list, with the others waiting.
-        With ``velocity``, the pumping guard counts it, or refuses it (:class:`Refused`)."""
+        With ``guards``, the guards at the door count it, or refuse it (:class:`Refused`)."""
         queue = PRIORITY_QUEUES[record.priority]
         try:
             created = self.store.create(
@@ -323,16 +332,18 @@ class Dispatcher:
                 now_ms=record.created_at_ms,
                 queue=queue,
                 ready_template=self._templates().ready,
-                velocity=velocity,
+                guards=guards,
             )
         except StoreError as exc:
             get_logger(message_id=record.id, to=mask_number(record.to)).error(
                 "sms.publish_failed", error=exc.error
             )
             raise EnqueueError(f"could not record and queue message {record.id}") from exc
-        return self._receipt(record, created)
+        return self._receipt(record, created, key)
 
-    def _receipt(self, record: MessageRecord, created: CreateResult) -> Receipt:
+    def _receipt(
+        self, record: MessageRecord, created: CreateResult, key: KeyRules | None = None
+    ) -> Receipt:
         """What the caller is told of one record: queued now, or the earlier message of its key."""
         log = get_logger(message_id=created.message_id, to=mask_number(record.to))
         if created.opted_out:
@@ -342,6 +353,10 @@ class Dispatcher:
             raise self._guards.rate_refusal(record, created.over_limit, self._clock_ms())
         if created.braked is not None:
             raise self._guards.brake_refusal(record, created.braked, self._clock_ms())
+        if created.over_cap is not None:
+            raise self._guards.cap_refusal(record, created.over_cap, key, self._clock_ms())
+        if created.spend_alerts:
+            self._guards.spend_alerts(record, created.spend_alerts, key)
         if not created.created:
             if not created.same_content:
                 assert record.idempotency_key is not None
@@ -397,7 +412,7 @@ class Dispatcher:
         messages: Iterable[Mapping[str, Any]],
         *,
         idempotency_scope: str | None = None,
-        countries: CountryRules | None = None,
+        key: KeyRules | None = None,
     ) -> list[dict[str, Any]]:
         """Enqueue many messages; one result per message, in order: ``{"index", "id", "state",
         "segments", "encoding", "smart_encoded", "duplicate"}`` or ``{"index", "error": {"code",
@@ -411,7 +426,7 @@ class Dispatcher:
         for index, fields in enumerate(messages):
             try:
                 message = self.validate(**_fields_of(fields))
-                self._refuse_country(message.to, countries)
+                self._refuse_country(message.to, key)
             except InvalidMessage as exc:
                 error = {"code": "invalid_message", "message": str(exc), "fields": exc.fields}
                 results[index] = {"index": index, "error": error}
@@ -419,17 +434,17 @@ class Dispatcher:
             except Refused as exc:
                 results[index] = {"index": index, "error": _refusal_of(exc)}
                 continue
-            record = self.prepare(message, idempotency_scope=idempotency_scope)
+            record = self._held(self.prepare(message, idempotency_scope=idempotency_scope), key)
             queue = PRIORITY_QUEUES[record.priority]
             waiting = by_queue.setdefault(queue, [])
             waiting.append((index, record))
             if len(waiting) == _BULK_CHUNK:
                 # Queued while the rest are still being checked: the first sends start sooner.
-                self._record_chunk(queue, waiting, results)
+                self._record_chunk(queue, waiting, results, key)
                 by_queue[queue] = []
         for queue, waiting in by_queue.items():
             if waiting:
-                self._record_chunk(queue, waiting, results)
+                self._record_chunk(queue, waiting, results, key)
         return [results[index] for index in sorted(results)]
 
     def _record_chunk(
@@ -437,6 +452,7 @@ class Dispatcher:
         queue: str,
         chunk: list[tuple[int, MessageRecord]],
         results: dict[int, dict[str, Any]],
+        key: KeyRules | None,
     ) -> None:
         """Record one chunk of valid messages of ``queue`` and queue their jobs, in one round
         trip; each message's result goes into ``results``."""
@@ -449,19 +465,19 @@ class Dispatcher:
                 queue=queue,
                 batch_template=self._templates().batch,
                 per_job=rules.bulk_job_size,
-                velocity=self._guards.counting(record for _, record in chunk),
+                guards=self._guards.counting((record for _, record in chunk), key),
             )
         except StoreError as exc:
             get_logger().error("sms.publish_failed", error=exc.error)
             raise EnqueueError(f"could not record and queue {len(chunk)} messages") from exc
         for (index, record), result in zip(chunk, created, strict=True):
-            results[index] = self._bulk_result(index, record, result)
+            results[index] = self._bulk_result(index, record, result, key)
 
     def _bulk_result(
-        self, index: int, record: MessageRecord, created: CreateResult
+        self, index: int, record: MessageRecord, created: CreateResult, key: KeyRules | None
     ) -> dict[str, Any]:
         try:
-            receipt = self._receipt(record, created)
+            receipt = self._receipt(record, created, key)
         except Refused as exc:
             return {"index": index, "error": _refusal_of(exc)}
         except IdempotencyConflict as exc:
@@ -487,7 +503,7 @@ class Dispatcher:
         if found is None:
             raise MessageNotFound(message_id)
         record, attempts = found
-        return record.public_view(attempts)
+        return {**record.public_view(attempts), "currency": self._settings.spend.currency}
 
     def cancel(self, message_id: str) -> dict[str, Any]:
         """Cancel a message still ``queued``, ``scheduled`` or ``retry_scheduled``: it becomes

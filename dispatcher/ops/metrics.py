@@ -24,9 +24,11 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from dispatcher.config.settings import Settings
 from dispatcher.core.clock import now_ms
 from dispatcher.core.delivery_health import DeliveryStats
 from dispatcher.core.latency import LATENCY_BUCKETS_MS
+from dispatcher.ops.spend_view import spend_view
 from dispatcher.ops.stats import workers
 from dispatcher.store.backlog import backlog, counters_and_circuits
 from dispatcher.store.connection import RedisClient
@@ -133,6 +135,34 @@ def _consent_gauges(waiting: dict[str, Any], now: int) -> Iterator[Metric]:
     yield brakes
 
 
+class _SpendCollector(Collector):
+    """Spent and held today and this month against each cap."""
+
+    def __init__(self, client: RedisClient, settings: Settings) -> None:
+        self._redis = client
+        self._settings = settings
+
+    def collect(self) -> Iterator[Metric]:
+        view = spend_view(self._settings, self._redis, now_ms=now_ms())
+        spent = GaugeMetricFamily(
+            "smsdispatch_spend_period",
+            f"Spent and held this UTC day and month, in {view['currency']}, by counter (all, "
+            "country:<region>, key:<name>).",
+            labels=["period", "counter"],
+        )
+        for period in ("day", "month"):
+            for counter, amount in view[period].items():
+                spent.add_metric([period, counter], amount)
+        caps = GaugeMetricFamily(
+            "smsdispatch_spend_cap",
+            f"Each spend cap, in {view['currency']}.",
+            labels=["period", "counter", "cap"],
+        )
+        for cap in view["caps"]:
+            caps.add_metric([cap["period"], cap["counter"], cap["name"]], cap["limit"])
+        yield from (spent, caps)
+
+
 class ApiMetrics:
     """The API process's registry: Redis backlog gauges and its own request counts."""
 
@@ -143,10 +173,13 @@ class ApiMetrics:
         heartbeat_s: float,
         *,
         delivery_window_s: int = 3_600,
+        settings: Settings | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         delivery = DeliveryWindows(client, window_ms=delivery_window_s * 1000)
         self.registry.register(_BacklogCollector(client, providers, heartbeat_s, delivery))
+        if settings is not None:
+            self.registry.register(_SpendCollector(client, settings))
         self.requests = Counter(
             "smsdispatch_api_requests",
             "API requests by route and HTTP status.",
@@ -212,6 +245,11 @@ _DOOR_COUNTERS: dict[str, tuple[str, str, list[str]]] = {
         "Times the pumping guard put a country's brake on (too few OTPs converted).",
         ["country"],
     ),
+    "spend_alerts": (
+        "smsdispatch_spend_alerts",
+        "Times a reservation took a spend cap to spend.alert_at of it, by period and counter.",
+        ["period", "counter"],
+    ),
     "conversions": (
         "smsdispatch_conversions",
         "Messages the web app reported used (report_conversion), OTPs and other.",
@@ -243,6 +281,12 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
     messages = CounterMetricFamily(
         "smsdispatch_messages", "Messages that reached each state.", labels=["state"]
     )
+    spend = CounterMetricFamily(
+        "smsdispatch_spend",
+        "What attempts cost (accepted or ambiguous), in spend.currency, by provider and "
+        "destination country.",
+        labels=["provider", "country"],
+    )
     buckets: dict[str, list[int]] = {p: [0] * (len(LATENCY_BUCKETS_MS) + 1) for p in providers}
     sums: dict[str, float] = dict.fromkeys(providers, 0.0)
     for field, value in raw.items():
@@ -258,6 +302,8 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             buckets.setdefault(provider, [0] * (len(LATENCY_BUCKETS_MS) + 1))[int(index)] += count
         elif kind == "latency_ms_sum":
             sums[rest] = count / 1000
+        elif kind == "spend":
+            spend.add_metric(rest.split("|", 1), count / 1_000_000)
     latency = HistogramMetricFamily(
         "smsdispatch_provider_latency_seconds",
         "Provider answer time of each attempt.",
@@ -269,7 +315,7 @@ def _counted(raw: dict[str, str], providers: list[str]) -> Iterator[Metric]:
             cumulative += count
             points.append(("+Inf" if bound is None else f"{bound / 1000:g}", cumulative))
         latency.add_metric([provider], points, sum_value=sums.get(provider, 0.0))
-    yield from (by_provider["attempts"], messages, *list(by_provider.values())[1:], latency)
+    yield from (by_provider["attempts"], messages, *list(by_provider.values())[1:], latency, spend)
     yield from _door_counters(raw)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from dispatcher.config.settings import Settings
 from dispatcher.core.circuit import OUTCOMES
 from dispatcher.ops.provider_views import delivery_lines, provider_status
+from dispatcher.ops.spend_view import spend_view
 from dispatcher.store.backlog import backlog, hour_rows
 from dispatcher.store.connection import RedisClient
 from dispatcher.store.heartbeats import stale_after_ms, worker_ages_ms
@@ -41,6 +42,7 @@ def stats_snapshot(settings: Settings, client: RedisClient, *, now_ms: int) -> d
     return {
         "at_ms": now_ms,
         **backlog(client, list(settings.providers)),
+        "spend": spend_view(settings, client, now_ms=now_ms),
         "workers": workers(client, now_ms=now_ms, heartbeat_s=settings.worker.heartbeat_s),
         **providers,
     }
@@ -57,6 +59,17 @@ def _guard_lines(snapshot: dict[str, Any]) -> list[str]:
     held = [c for c, until in snapshot["brakes"].items() if until > snapshot["at_ms"]]
     if held:
         lines.append(f"OTPs held by the pumping guard  {', '.join(held)}")
+    spend = snapshot["spend"]
+    currency = spend["currency"]
+    lines.append(
+        f"spend        today {spend['day'].get('all', 0):g} {currency}"
+        f"    this month {spend['month'].get('all', 0):g} {currency}"
+    )
+    lines.extend(
+        f"  cap {cap['name']} ({cap['period']}): {cap['spent']:g} of {cap['limit']:g} "
+        f"{currency} ({cap['share']:.0%})"
+        for cap in spend["caps"]
+    )
     return lines
 
 

@@ -11,15 +11,17 @@ provider, waiting for one) is recorded here too.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dispatcher.core.circuit import CircuitState, circuit_class
 from dispatcher.core.clock import now_ms
+from dispatcher.core.countries import region_of
 from dispatcher.core.decisions import Decision, decide_after_attempt, remaining_route
 from dispatcher.core.delivery_health import country_calling_code
 from dispatcher.core.masking import mask_number
 from dispatcher.core.message_record import Attempt, MessageRecord
+from dispatcher.core.pricing import PriceTable
 from dispatcher.core.states import CALLBACK_STATES, MessageState
 from dispatcher.logs import get_logger, scrub
 from dispatcher.sending.pending_send import PendingSend
@@ -53,12 +55,14 @@ class Concluder:
         store: MessageStore,
         gates: ProviderGates,
         counts: MessageCounts,
+        prices: Mapping[str, PriceTable] | None = None,
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self._plans = plans
         self._store = store
         self._gates = gates
         self._counts = counts
+        self._prices = prices or {}
         self._clock_ms = clock_ms
 
     def conclude(
@@ -87,7 +91,7 @@ class Concluder:
         )
         if report_to_gates:
             self._report(pending, verdict, outcome.http_status, latency_ms, log)
-        attempt = _attempt(pending, verdict, outcome.http_status, latency_ms)
+        attempt = _attempt(pending, verdict, outcome.http_status, latency_ms, self._cost(pending))
         log.info(
             "sms.attempt",
             outcome=verdict.kind.value,
@@ -109,6 +113,13 @@ class Concluder:
                 next_provider=decision.failover_to,
             )
         return self._concluded(pending.claim, decision, provider, attempt, extra)
+
+    def _cost(self, pending: PendingSend) -> int:
+        """What sending ``pending``'s message through its provider costs (micro-units)."""
+        record = pending.claim.record
+        assert record is not None
+        table = self._prices.get(pending.provider.name)
+        return table.cost(record.to, record.segments) if table else 0
 
     def _decide(
         self, pending: PendingSend, record: MessageRecord, verdict: Verdict, in_a_row: int
@@ -238,6 +249,8 @@ class Concluder:
             reached_state=decision.state.value if decision.state in CALLBACK_STATES else None,
             report_due_ms=now + plan.report_timeout_ms if accepted and plan else 0,
             first_poll=_first_lookup(provider, plan, decision, now) if accepted else None,
+            cost_micros=attempt.cost_micros if attempt else 0,
+            ends_sending=decision.state in CALLBACK_STATES,
         )
         return Concluded(finish, decision, provider)
 
@@ -253,6 +266,9 @@ class Concluder:
             return
         if decision.state in CALLBACK_STATES:
             self._counts.reached(decision.state.value)
+        cost = concluded.finish.cost_micros
+        if cost and provider:
+            self._counts.spent(provider, region_of(claim.record.to), cost)
         if decision.state is MessageState.ACCEPTED:
             bound.info("sms.accepted", provider_message_id=decision.provider_message_id)
         elif decision.state is MessageState.RETRY_SCHEDULED:
@@ -272,9 +288,11 @@ class Concluder:
 
 
 def _attempt(
-    pending: PendingSend, verdict: Verdict, http_status: int | None, latency_ms: int
+    pending: PendingSend, verdict: Verdict, http_status: int | None, latency_ms: int, cost: int
 ) -> Attempt:
-    """The attempt ``pending`` made, as the record keeps it."""
+    """The attempt ``pending`` made, as the record keeps it; ``cost``: what it costs when the
+    provider took the message (accepted) or may have (ambiguous)."""
+    billed = verdict.kind in (OutcomeKind.ACCEPTED, OutcomeKind.AMBIGUOUS)
     return Attempt(
         number=pending.attempt_number,
         provider=pending.provider.name,
@@ -289,6 +307,7 @@ def _attempt(
         task_id=pending.task_id,
         reconciled=pending.reconciled,
         resend_of=pending.resend_of,
+        cost_micros=cost if billed else 0,
     )
 
 

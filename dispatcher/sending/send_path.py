@@ -53,7 +53,14 @@ def build_send_path(
         client, settings.providers, fast_path_ms=gates_fast_path_ms, clock_ms=clock_ms
     )
     counts = MessageCounts(client, buffered=buffer_counts)
-    concluder = Concluder(plans=plans, store=store, gates=gates, counts=counts, clock_ms=clock_ms)
+    concluder = Concluder(
+        plans=plans,
+        store=store,
+        gates=gates,
+        counts=counts,
+        prices=settings.price_tables(),
+        clock_ms=clock_ms,
+    )
     admitter = Admitter(
         plans=plans,
         routes=settings.routes,

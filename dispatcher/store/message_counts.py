@@ -40,13 +40,17 @@ class MessageCounts:
         ``found``, ``not_found`` or ``lookup_failed``."""
         self._count(f"reconciled|{provider}|{outcome}")
 
+    def spent(self, provider: str, country: str, micros: int) -> None:
+        """An attempt through ``provider`` to ``country`` cost ``micros`` micro-units."""
+        self._count(f"spend|{provider}|{country}", micros)
+
     @translates_redis_errors
-    def _count(self, field: str) -> None:
+    def _count(self, field: str, amount: int = 1) -> None:
         if not self._buffered:
-            self._redis.hincrby(METRICS, field, 1)
+            self._redis.hincrby(METRICS, field, amount)
             return
         with self._lock:
-            self._counts[field] += 1
+            self._counts[field] += amount
 
     @translates_redis_errors
     def flush(self) -> int:

@@ -22,8 +22,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import redis
@@ -31,12 +30,13 @@ from redis.exceptions import NoScriptError
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.message_record import Attempt, MessageRecord
-from dispatcher.core.pumping_brake import BrakeRefusal, BrakeRules
+from dispatcher.core.spend_caps import SpendPeriods
 from dispatcher.core.states import MessageState
-from dispatcher.core.velocity import VelocityCheck, VelocityRefusal, VelocityWindow
+from dispatcher.core.velocity import VelocityWindow
 from dispatcher.errors import StoreError, StoreUnavailableError
 from dispatcher.store.connection import REDIS_UNAVAILABLE, store_error, translates_redis_errors
 from dispatcher.store.delivery_windows import BUCKETS, REPORT_BOUNDS_ARG, bucket_of
+from dispatcher.store.door_counting import CreateResult, DoorCounting, create_result
 from dispatcher.store.lua_scripts import lua_source, register_script
 from dispatcher.store.redis_keys import (
     AWAITING_REPORTS,
@@ -48,7 +48,7 @@ from dispatcher.store.redis_keys import (
     METRICS,
     OPT_OUTS,
     PENDING,
-    PUMPING_BRAKES,
+    SPEND_PREFIX,
     campaign_key,
     delivery_window_key,
     idempotency_key,
@@ -57,8 +57,10 @@ from dispatcher.store.redis_keys import (
     provider_id_key,
     ready_list_key,
     ready_moved_key,
-    velocity_key,
+    spend_key,
 )
+
+_NO_COUNTING = DoorCounting(VelocityWindow(3_600_000))
 
 __all__ = [
     "Claim",
@@ -66,28 +68,10 @@ __all__ = [
     "CreateResult",
     "Finish",
     "MessageStore",
-    "VelocityCounting",
     "attempts_of",
 ]
 
 _ATTEMPT_FIELD = "attempt:"
-_OPTED_OUT = 2  # create_messages.lua: a message refused, its number on the opt-out list
-_OVER_LIMIT = 3  # create_messages.lua: a message refused by a limit of the pumping guard
-_BRAKED = 4  # create_messages.lua: an OTP refused by its country's brake
-
-
-def _create_result(created: int, stored: str, digest: str, message_id: str) -> CreateResult:
-    """What the create script says of one message (see create_messages.lua)."""
-    first_id, _, first_digest = stored.partition("|")
-    if created == _OPTED_OUT:
-        return CreateResult(False, message_id, opted_out=True)
-    if created == _OVER_LIMIT:
-        return CreateResult(False, message_id, over_limit=VelocityRefusal.parse(stored))
-    if created == _BRAKED:
-        return CreateResult(False, message_id, braked=BrakeRefusal.parse(stored))
-    if created:
-        return CreateResult(True, first_id)
-    return CreateResult(False, first_id, same_content=first_digest == digest)
 
 
 def attempts_of(raw: dict[str, str]) -> list[Attempt]:
@@ -100,44 +84,17 @@ def attempts_of(raw: dict[str, str]) -> list[Attempt]:
     return [Attempt.from_json(value) for _, value in sorted(numbered)]
 
 
+def _spend_keys(record: MessageRecord) -> list[str]:
+    """The spend of the day and of the month of a message's reservation (its own key twice,
+    unused, when it has none)."""
+    if record.spend_day is None:
+        return [message_key(record.id)] * 2
+    periods = SpendPeriods.of_day(record.spend_day)
+    return [spend_key(periods.day), spend_key(periods.month)]
+
+
 def fingerprint_digest(fingerprint: str) -> str:
     return hashlib.sha256(fingerprint.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class CreateResult:
-    """``created`` False means the idempotency key was known: ``message_id`` is the first one's."""
-
-    created: bool
-    message_id: str
-    same_content: bool = True
-    opted_out: bool = False  # refused: the number is on the opt-out list
-    over_limit: VelocityRefusal | None = None  # refused: a limit of the pumping guard is full
-    braked: BrakeRefusal | None = None  # refused: an OTP to a country whose brake is on
-
-
-@dataclass(frozen=True, slots=True)
-class VelocityCounting:
-    """What the pumping guard counts new messages in: its window, each message's checks by
-    message id (a message without any is not counted), the brake's rules and the country whose
-    brake each OTP is under, by message id."""
-
-    window: VelocityWindow
-    checks: Mapping[str, tuple[VelocityCheck, ...]] = field(default_factory=dict)
-    brake: BrakeRules = field(default_factory=lambda: BrakeRules(0, 0.0, 1))
-    braked_countries: Mapping[str, str] = field(default_factory=dict)
-
-    def keys(self, now_ms: int) -> list[str]:
-        """The hashes of the window before and of the window under way."""
-        window_s, bucket = self.window.window_ms // 1000, self.window.bucket(now_ms)
-        return [velocity_key(window_s, bucket - 1), velocity_key(window_s, bucket)]
-
-    def spec(self, message_id: str) -> str:
-        """One message's checks as the create script reads them."""
-        return ";".join(f"{c.counter}={c.most}" for c in self.checks.get(message_id, ()))
-
-
-_NO_COUNTING = VelocityCounting(VelocityWindow(3_600_000))
 
 
 class ClaimStatus(enum.StrEnum):
@@ -179,6 +136,10 @@ class Finish:
     # Accepted through a provider that reports only when asked: (that provider, when its status
     # is first looked up, epoch ms).
     first_poll: tuple[str, int] | None = None
+    # What its attempt cost (micro-units), and whether its sending ends here (accepted or
+    # final): its spend reservation, if it has one, is then settled.
+    cost_micros: int = 0
+    ends_sending: bool = False
 
 
 def _claim_of(result: list[Any], token: str) -> Claim:
@@ -259,7 +220,7 @@ class MessageStore:
         job: str = "",
         queue: str = "",
         ready_template: str = "",
-        velocity: VelocityCounting | None = None,
+        guards: DoorCounting | None = None,
     ) -> CreateResult:
         """Record a new message (state ``queued``), claiming its idempotency key if it has one,
         and in the same step push ``job`` onto ``queue``, or with ``ready_template`` add the
@@ -270,7 +231,7 @@ class MessageStore:
             now_ms=now_ms,
             queue=queue,
             ready_template=ready_template,
-            velocity=velocity,
+            guards=guards,
         )
         return result
 
@@ -285,15 +246,15 @@ class MessageStore:
         batch_template: str = "",
         per_job: int = 1,
         ready_template: str = "",
-        velocity: VelocityCounting | None = None,
+        guards: DoorCounting | None = None,
     ) -> list[CreateResult]:
         """Record many new messages of one queue in one step, each with its own job (the
         ``str`` of each pair), or with one job of ``batch_template`` for every ``per_job`` new
         ids, or (with ``ready_template``, a job that drains a ready list) each added to the
         queue's ready list, which gets a job when it held none of them before. A message whose
-        idempotency key is known is not recorded again; one a limit of ``velocity`` has no room
-        for is refused, and the others are counted in it."""
-        counting = velocity or _NO_COUNTING
+        idempotency key is known is not recorded again; one a guard of ``guards`` refuses is not
+        recorded, and the others are counted in them."""
+        counting = guards or _NO_COUNTING
         args: list[Any] = [
             now_ms,
             idempotency_ttl_s,
@@ -303,34 +264,23 @@ class MessageStore:
             per_job,
             ready_list_key(queue) if ready_template else "",
             ready_template,
-            repr(counting.window.previous_weight(now_ms)),
-            2 * counting.window.window_ms,
-            counting.brake.min_otps,
-            repr(counting.brake.min_conversion_rate),
-            counting.brake.cool_down_ms,
+            *counting.header(now_ms),
         ]
         digests = []
         for record, job in records:
             digest = fingerprint_digest(record.fingerprint)
             digests.append(digest)
-            args += self._create_group(
-                record,
-                job,
-                digest,
-                now_ms,
-                (counting.spec(record.id), counting.braked_countries.get(record.id, "")),
-            )
+            args += self._create_group(record, job, digest, now_ms, counting.group(record))
         raw: list[Any] = self._create(
-            keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE, *counting.keys(now_ms), PUMPING_BRAKES],
-            args=args,
+            keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE, *counting.keys(now_ms)], args=args
         )
         return [
-            _create_result(created, str(stored), digest, record.id)
-            for (created, stored), digest, (record, _) in zip(raw, digests, records, strict=True)
+            create_result(answer, digest, record.id)
+            for answer, digest, (record, _) in zip(raw, digests, records, strict=True)
         ]
 
     def _create_group(
-        self, record: MessageRecord, job: str, digest: str, now_ms: int, guard: tuple[str, str]
+        self, record: MessageRecord, job: str, digest: str, now_ms: int, guards: list[str]
     ) -> list[Any]:
         """The arguments of one message for ``create_messages.lua``."""
         key = (
@@ -350,7 +300,7 @@ class MessageStore:
             ",".join(record.opt_out_check),
             record.send_at_ms if record.state is MessageState.SCHEDULED else "",
             campaign_key(record.campaign) if record.campaign else "",
-            *guard,
+            *guards,
             len(fields),
             *fields,
         ]
@@ -489,6 +439,7 @@ class MessageStore:
             AWAITING_REPORTS,
             poll_queue_key(finish.first_poll[0]) if finish.first_poll else message_key(record.id),
             BODY_DROPS,
+            *_spend_keys(record),
         ]
         args = [
             finish.claim.token,
@@ -503,6 +454,8 @@ class MessageStore:
             finish.report_due_ms or "",
             finish.first_poll[1] if finish.first_poll else "",
             self._body_drop_after(finish),
+            finish.cost_micros or "",
+            "1" if finish.ends_sending else "",
             *fields,
         ]
         return keys, args
@@ -529,7 +482,7 @@ class MessageStore:
             return []
         results: list[Any] = self._cancel(
             keys=[DELAY_QUEUE, PENDING, CALLBACKS, METRICS, BODY_DROPS],
-            args=[MESSAGE_PREFIX, now_ms, self._body_retention_ms, *message_ids],
+            args=[MESSAGE_PREFIX, now_ms, self._body_retention_ms, SPEND_PREFIX, *message_ids],
         )
         return [(str(outcome), str(state)) for outcome, state in results]
 

@@ -19,6 +19,7 @@ __all__ = [
     "PREFIX",
     "PUMPING_BRAKES",
     "READY_PREFIX",
+    "SPEND_PREFIX",
     "WORKER_HEARTBEATS",
     "api_rate_key",
     "campaign_key",
@@ -38,6 +39,7 @@ __all__ = [
     "ready_list_key",
     "ready_moved_key",
     "sent_rate_key",
+    "spend_key",
     "velocity_key",
     "window_key",
 ]
@@ -203,3 +205,12 @@ def velocity_key(window_s: int, bucket: int) -> str:
     """Hash with a TTL: the pumping guard's counts of one fixed window of ``window_s`` (its
     number ``bucket`` since the epoch), a field a counter (core/velocity.py)."""
     return f"{PREFIX}:velocity:{window_s}:{bucket}"
+
+
+SPEND_PREFIX = f"{PREFIX}:spend:"
+
+
+def spend_key(period: str) -> str:
+    """Hash with a TTL: the spend of one UTC day ("20261204") or month ("202612"), a field a
+    counter ("all", "country:<region>", "key:<name>") in micro-units (core/spend_caps.py)."""
+    return SPEND_PREFIX + period

@@ -47,6 +47,9 @@ function summary(data) {
     ["callbacks pending", data.callbacks_pending], ["awaiting reports", data.awaiting_reports],
     ["opt-outs", data.opt_outs], ["inbound texts kept", data.inbound_kept],
     ...Object.entries(data.refused || {}).map(([code, n]) => [`refused: ${code.replaceAll("_", " ")}`, n]),
+    ...(data.spend ? [[`spend today, ${data.spend.currency}`, data.spend.day.all || 0],
+      [`spend this month, ${data.spend.currency}`, data.spend.month.all || 0],
+      ...data.spend.caps.map((cap) => [`cap ${cap.name} (${cap.period})`, `${Math.round(cap.share * 100)}%`])] : []),
     ...Object.entries(data.brakes || {}).filter(([, until]) => until > data.at_ms)
       .map(([country, until]) => [`OTPs to ${country} held until`, new Date(until).toISOString().slice(11, 19)]),
     ...Object.entries(data.awaiting_lookups || {}).filter(([, n]) => n > 0)

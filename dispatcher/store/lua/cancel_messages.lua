@@ -1,7 +1,10 @@
 --#include callback_lib
 --#include body_lib
+--#include spend_settle_lib
 -- KEYS: delay queue, pending index, status callbacks, metrics, bodies to drop. ARGV: message key
--- prefix, now ms, how long after now a body is dropped (ms), then message ids. Cancels each
+-- prefix, now ms, how long after now a body is dropped (ms), the spend key prefix, then message
+-- ids. A canceled message's spend reservation is released (its day's and month's spend keys
+-- are the prefix and the day in its record, "spend_day"). Cancels each
 -- message not yet handed to a sender (``queued``, ``scheduled``, ``retry_scheduled``): it becomes
 -- ``canceled``, leaves the delay queue and the pending index, gets its status callback and is
 -- counted ("messages|canceled"). A message on a ready list stays there;
@@ -10,7 +13,7 @@
 -- canceled. Returns {'canceled' | 'not_cancelable' | 'missing', the state found} each.
 local cancelable = {queued = true, scheduled = true, retry_scheduled = true}
 local results = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local id = ARGV[i]
   local key = ARGV[1] .. id
   local state = redis.call('HGET', key, 'state')
@@ -21,6 +24,14 @@ for i = 4, #ARGV do
   else
     redis.call('HSET', key, 'state', 'canceled', 'updated_at_ms', ARGV[2],
       'final_reason', 'canceled', 'lease_until_ms', '0')
+    local spend = redis.call('HMGET', key, 'spend_held', 'spend_billed', 'spend_counters',
+      'spend_day')
+    if tonumber(spend[1]) and spend[3] and spend[4] then
+      local billed = tonumber(spend[2]) or 0
+      spend_adjust(ARGV[4] .. spend[4], ARGV[4] .. string.sub(spend[4], 1, 6), spend[3],
+        billed - tonumber(spend[1]))
+      redis.call('HSET', key, 'spend_held', '')
+    end
     redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
     queue_callback(key, KEYS[3], id, 'canceled', ARGV[2])

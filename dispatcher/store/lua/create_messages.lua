@@ -2,16 +2,20 @@
 --#include opt_out_lib
 --#include velocity_lib
 --#include pumping_brake_lib
+--#include spend_lib
 -- KEYS: pending index, opt-out list, metrics, delay queue, the pumping guard's window before
--- and window under way, its brakes. ARGV: now ms, idempotency ttl s, message key prefix, the
--- batch job template ('' for a job a message), queue, messages a batch job, the queue's ready
--- list ('' none), the template of a job that drains it, the weight of the window before, the
--- expiry of a window (ms), the brake's least OTPs, its least conversion rate and its cool-down
--- (ms), then one group a message: id, "<id>|<digest>", record ttl s, idempotency key (''
--- none), its own job ('' none), the opt-out entries it is checked against (comma-separated
--- digests, '' none), when it is scheduled to go (ms, '' now), its campaign's key ('' none), its
--- pumping-guard checks ("counter=most;...", '' none), the country whose brake it is under (''
--- none: not an OTP), field count, fields...
+-- and window under way, its brakes, the spend of the UTC day and of the month. ARGV: now ms,
+-- idempotency ttl s, message key prefix, the batch job template ('' for a job a message),
+-- queue, messages a batch job, the queue's ready list ('' none), the template of a job that
+-- drains it, the weight of the window before, the expiry of a window (ms), the brake's least
+-- OTPs, its least conversion rate and its cool-down (ms), the spend alert's share, the expiry
+-- of a day's and of a month's spend (s), then one group a message: id, "<id>|<digest>", record
+-- ttl s, idempotency key ('' none), its own job ('' none), the opt-out entries it is checked
+-- against (comma-separated digests, '' none), when it is scheduled to go (ms, '' now), its
+-- campaign's key ('' none), its pumping-guard checks ("counter=most;...", '' none), the
+-- country whose brake it is under ('' none: not an OTP), its spend to reserve (micro-units, ''
+-- none), its spend caps ("<day|month>|<counter>|<limit>;..."), its spend counters
+-- (comma-separated), field count, fields...
 -- Records the new messages, each claiming its idempotency key, and gives them their way to a
 -- sender in the same step. One to go now (``queued``) gets its own job; or one batch job for
 -- every ``messages a batch job`` new ids; or, with a ready list, it joins the list, and the list
@@ -23,9 +27,12 @@
 -- recorded, its idempotency key not claimed, not counted. The caller puts the opt-out entries
 -- in the fields too (``opt_out_check``), for each claim to look at again. An OTP to a country
 -- whose brake is on is refused (``refused|pumping_suspected``; ``brakes|engaged|<country>``
--- when this message put it on). Returns {1 | 0, the first "<id>|<digest>" of the key} each,
--- {2, ''} for one opted out, {3, "<limit>|<previous>|<current>|<most>"} for one over a limit,
--- or {4, "<until>|<1: put on now>|<sent>|<converted>"} for one braked.
+-- when this message put it on). A message whose spend would pass a cap is refused
+-- (``refused|spend_cap_reached``); one that fits is reserved in its counters. Returns {1 | 0,
+-- the first "<id>|<digest>" of the key, the caps it took to the alert share ("<period>|
+-- <counter>,...")} each, {2, ''} for one opted out, {3, "<limit>|<previous>|<current>|<most>"}
+-- for one over a limit, {4, "<until>|<1: put on now>|<sent>|<converted>"} for one braked, or
+-- {5, "<period>|<counter>|<spent>|<limit>"} for one over a spend cap.
 local now, idem_ttl, prefix = ARGV[1], ARGV[2], ARGV[3]
 local batch_template, queue, per_job = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local ready, ready_template = ARGV[7], ARGV[8]
@@ -33,12 +40,13 @@ local weight, window_ttl = tonumber(ARGV[9]), ARGV[10]
 local brake_rules = {
   min_otps = tonumber(ARGV[11]), min_rate = tonumber(ARGV[12]), cool_down_ms = tonumber(ARGV[13])
 }
+local alert_at, day_ttl, month_ttl = tonumber(ARGV[14]), ARGV[15], ARGV[16]
 local delay = KEYS[4]
 local results, fresh = {}, {}
-local GROUPS, HEADER = 14, 11
+local GROUPS, HEADER = 17, 14
 
--- The guard's counters of every message of the call, read at once.
-local counters, seen = {}, {}
+-- The guards' counters of every message of the call, read at once.
+local counters, seen, spend_counters, spend_seen = {}, {}, {}, {}
 local i = GROUPS
 while i <= #ARGV do
   local names = {}
@@ -54,19 +62,28 @@ while i <= #ARGV do
       table.insert(counters, name)
     end
   end
-  i = i + HEADER + tonumber(ARGV[i + 10])
+  for _, name in ipairs(split_commas(ARGV[i + 12])) do
+    if not spend_seen[name] then
+      spend_seen[name] = true
+      table.insert(spend_counters, name)
+    end
+  end
+  i = i + HEADER + tonumber(ARGV[i + 13])
 end
 local previous, current, expiry_set = velocity_load(KEYS[5], KEYS[6], counters)
 local counted, brakes = {}, {}
+local day, month, day_expiry, month_expiry = spend_load(KEYS[8], KEYS[9], spend_counters)
+local spent, spend_counted = {day = day, month = month}, {day = {}, month = {}}
 
 i = GROUPS
 while i <= #ARGV do
   local id, marker, ttl, idem, job = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local checks, due, campaign = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local limits, brake = velocity_checks(ARGV[i + 8]), ARGV[i + 9]
-  local count = tonumber(ARGV[i + 10])
+  local amount, caps = tonumber(ARGV[i + 10]), spend_caps(ARGV[i + 11])
+  local count = tonumber(ARGV[i + 13])
   local first = i + HEADER
-  local existing, opted, over, braked = false, false, nil, nil
+  local existing, opted, over, braked, capped = false, false, nil, nil, nil
   if idem ~= '' then existing = redis.call('GET', idem) end
   if not existing then
     opted = checks ~= '' and opted_out(KEYS[2], checks)
@@ -74,6 +91,9 @@ while i <= #ARGV do
     if not opted and not over and brake ~= '' then
       braked = brake_refusal(KEYS[7], brakes, KEYS[5], brake, previous, current, counted,
                              weight, tonumber(now), brake_rules)
+    end
+    if not opted and not over and not braked and amount then
+      capped = spend_refusal(caps, spent, amount)
     end
   end
   if existing then
@@ -91,7 +111,17 @@ while i <= #ARGV do
       redis.call('HINCRBY', KEYS[3], 'brakes|engaged|' .. brake, 1)
     end
     table.insert(results, {4, braked})
+  elseif capped then
+    redis.call('HINCRBY', KEYS[3], 'refused|spend_cap_reached', 1)
+    table.insert(results, {5, capped})
   else
+    local alerts = ''
+    if amount then
+      alerts = spend_take(caps, split_commas(ARGV[i + 12]), spent, spend_counted, amount, alert_at)
+      for alert in string.gmatch(alerts, '[^,]+') do
+        redis.call('HINCRBY', KEYS[3], 'spend_alerts|' .. alert, 1)
+      end
+    end
     for _, check in ipairs(limits) do
       current[check[1]] = current[check[1]] + 1
       counted[check[1]] = true
@@ -125,11 +155,13 @@ while i <= #ARGV do
       redis.call('SADD', campaign, id)
       if redis.call('TTL', campaign) < tonumber(ttl) then redis.call('EXPIRE', campaign, ttl) end
     end
-    table.insert(results, {1, marker})
+    table.insert(results, {1, marker, alerts})
   end
   i = first + count
 end
 velocity_save(KEYS[6], current, counted, expiry_set, window_ttl)
+spend_save(KEYS[8], day, spend_counted.day, day_expiry, day_ttl)
+spend_save(KEYS[9], month, spend_counted.month, month_expiry, month_ttl)
 if batch_template ~= '' then
   for first = 1, #fresh, per_job do
     local ids = table.concat(fresh, ',', first, math.min(#fresh, first + per_job - 1))

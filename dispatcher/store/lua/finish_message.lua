@@ -1,17 +1,22 @@
 --#include callback_lib
 --#include body_lib
+--#include spend_settle_lib
 -- KEYS: message, delay queue, dead letters, pending index, provider-id index, status callbacks,
 --       messages awaiting their delivery report, the provider's status lookups (or the message
---       key when its provider is not asked), bodies to drop.
+--       key when its provider is not asked), bodies to drop, the spend of the day and of the
+--       month its spend reservation is in (the message key when it has none).
 -- ARGV: token, attempt JSON or '', action (none|retry|dead_letter), score ms, message id,
 --       provider-id index ttl s or '' (not indexed), the state reached (for a callback) or '',
 --       now ms, '1' when the message has a callback URL, when an accepted message stops waiting
 --       for its delivery report (ms) or '', when its status is first looked up (ms) or '', how
 --       long after now its body is dropped (ms; '' kept: not final, or a dead letter kept for
---       replay), then field/value pairs for the message hash.
+--       replay), what the attempt cost (micro-units, '' nothing), '1' when its sending ends
+--       here (accepted or final: its spend reservation is settled), then field/value pairs for
+--       the message hash.
 -- Each attempt is a field of the record (``attempt:<n>``, its JSON), so the record's expiry covers
 -- them and a dead letter keeps them.
-local known = redis.call('HMGET', KEYS[1], 'claim', 'attempt_count', 'retry_seq')
+local known = redis.call('HMGET', KEYS[1], 'claim', 'attempt_count', 'retry_seq', 'spend_held',
+  'spend_billed', 'spend_counters')
 if not known[1] then return 0 end  -- no record (or never claimed): nothing to add to
 local attempts = tonumber(known[2] or '0')
 local fields = {}
@@ -25,7 +30,14 @@ if known[1] ~= ARGV[1] then
   if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
   return 0
 end
-for i = 13, #ARGV do table.insert(fields, ARGV[i]) end
+for i = 15, #ARGV do table.insert(fields, ARGV[i]) end
+local cost = tonumber(ARGV[13]) or 0
+if known[6] or cost > 0 then
+  local spend, delta = spend_settlement(tonumber(known[4]), tonumber(known[5]) or 0, cost,
+    ARGV[14] == '1')
+  for _, item in ipairs(spend) do table.insert(fields, item) end
+  if known[6] then spend_adjust(KEYS[10], KEYS[11], known[6], delta) end
+end
 table.insert(fields, 'lease_until_ms')
 table.insert(fields, '0')
 if ARGV[3] == 'retry' then

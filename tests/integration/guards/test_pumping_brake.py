@@ -58,7 +58,7 @@ def send_otps(core: Dispatcher, count: int, converted: int, first: int = 0) -> l
 
 
 def test_a_country_whose_codes_go_unused_is_braked_until_released(
-    braking: Dispatcher, redis_client: redis.Redis, capsys: pytest.CaptureFixture[str]
+    braking: Dispatcher, redis_client: redis.Redis
 ) -> None:
     send_otps(braking, 10, converted=3)
     with pytest.raises(Refused) as refused:
@@ -66,11 +66,10 @@ def test_a_country_whose_codes_go_unused_is_braked_until_released(
     assert refused.value.code == "pumping_suspected"
     assert refused.value.retry_after_s == 60
     assert "smsdispatch guard release US" in str(refused.value)
-    assert "guard.pumping_suspected" in capsys.readouterr().out  # the operator's alert
     with pytest.raises(Refused):  # held, and not put on again
         braking.send_sms(us_number(101), "code", category="otp")
     assert redis_client.hget(METRICS, "refused|pumping_suspected") == "2"
-    assert redis_client.hget(METRICS, "brakes|engaged|US") == "1"
+    assert redis_client.hget(METRICS, "brakes|engaged|US") == "1"  # the operator's alert
     assert redis_client.hget(METRICS, "conversions|otp") == "3"
     # Only OTPs to that country are held.
     braking.send_sms(us_number(102), "your parcel is on its way")

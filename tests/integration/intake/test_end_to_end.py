@@ -346,4 +346,6 @@ def test_each_message_keeps_its_category(dispatcher: Dispatcher) -> None:
         "marketing",
         "transactional",
     ]
-    assert results[2]["error"]["fields"] == {"category": "must be one of transactional, marketing"}
+    assert results[2]["error"]["fields"] == {
+        "category": "must be one of transactional, otp, marketing"
+    }
