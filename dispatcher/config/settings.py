@@ -458,6 +458,14 @@ class RouteSettings(BaseModel):
     # The same for the routes named here only: prefixes as under [routes.prefixes] (digits, no
     # +), and "default" for the default route.
     resend_on_undelivered_routes: tuple[str, ...] = ()
+    # How a route orders its providers, by route ("default" or a prefix): "in_order" (as
+    # listed, or by weight) or "least_cost" (cheapest first for the destination, by [prices],
+    # each price divided by the provider's health factor).
+    strategies: dict[str, Literal["in_order", "least_cost"]] = Field(default_factory=dict)
+
+    def least_cost(self, route_name: str) -> bool:
+        """Whether the route ``route_name`` ("default" or a prefix) tries cheapest first."""
+        return self.strategies.get(route_name) == "least_cost"
 
     def all_routes(self) -> dict[str, Route]:
         """Every route by where it is configured (``routes.default``, ``routes.prefixes.44``)."""
@@ -623,6 +631,14 @@ def _check_routes(settings: Settings) -> None:
     for prefix in settings.routes.prefixes:
         if not prefix.lstrip("+").isdigit():
             raise ConfigError(f"routes.prefixes.{prefix}", 'must be E.164 digits, e.g. "44"')
+    named = {"default": routes["routes.default"]}
+    named.update({p.lstrip("+"): routes[f"routes.prefixes.{p}"] for p in settings.routes.prefixes})
+    for name, strategy in settings.routes.strategies.items():
+        where = f"routes.strategies.{name}"
+        if name not in named:
+            raise ConfigError(where, 'names no route: "default" or a prefix of [routes.prefixes]')
+        if strategy == "least_cost" and named[name].weights is not None:
+            raise ConfigError(where, "a weighted route splits by weight; least_cost needs a list")
 
 
 def _check_quiet_hours(settings: Settings) -> None:

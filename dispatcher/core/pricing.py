@@ -8,11 +8,11 @@ table, or a destination its table does not price, costs nothing as far as the gu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-__all__ = ["MICROS", "PriceTable", "from_micros", "to_micros"]
+__all__ = ["MICROS", "PriceTable", "from_micros", "prices_to", "to_micros"]
 
 MICROS = 1_000_000  # micro-units in one unit of the currency
 
@@ -55,3 +55,12 @@ class PriceTable:
     def cost(self, e164: str, segments: int) -> int:
         """What ``segments`` segments to ``e164`` cost (0 when not priced)."""
         return (self.per_segment(e164) or 0) * segments
+
+
+def prices_to(
+    tables: Mapping[str, PriceTable], providers: Sequence[str], e164: str
+) -> dict[str, int | None]:
+    """Each of ``providers``' price of a segment to ``e164`` (None: not priced)."""
+    return {
+        name: table.per_segment(e164) if (table := tables.get(name)) else None for name in providers
+    }

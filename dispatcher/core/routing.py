@@ -15,7 +15,15 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Route", "draw_for", "order_route", "route_for", "shares"]
+__all__ = [
+    "Route",
+    "cheapest_first",
+    "draw_for",
+    "order_route",
+    "route_for",
+    "route_name_for",
+    "shares",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +85,29 @@ def route_for(
         matches = [p for p in prefixes if digits.startswith(p)]
         chosen = prefixes[max(matches, key=len)] if matches else default
     return chosen.only(enabled)
+
+
+def route_name_for(to_e164: str, prefixes: Collection[str]) -> str:
+    """Which configured route a destination takes: its longest matching prefix, else
+    ``default`` (as :func:`route_for` chooses, for a message without its own list)."""
+    digits = to_e164.lstrip("+")
+    matches = [p for p in prefixes if digits.startswith(p)]
+    return max(matches, key=len) if matches else "default"
+
+
+def cheapest_first(
+    providers: Sequence[str], prices: Mapping[str, int | None], factors: Mapping[str, float]
+) -> tuple[str, ...]:
+    """A least-cost route's order: each provider's price for the destination divided by its
+    health factor (a provider doing half as well as its peers counts as twice as dear), lowest
+    first; a provider without a price goes after those with one; ties keep configured order."""
+
+    def dearness(name: str) -> tuple[bool, float, int]:
+        price = prices.get(name)
+        factor = max(factors.get(name, 1.0), 1e-6)
+        return (price is None, (price or 0) / factor, providers.index(name))
+
+    return tuple(sorted(providers, key=dearness))
 
 
 def draw_for(message_id: str) -> float:

@@ -17,7 +17,14 @@ from dispatcher.config.settings import Settings
 from dispatcher.core.countries import region_of
 from dispatcher.core.key_rules import KeyRules
 from dispatcher.core.message_record import MessageRecord
-from dispatcher.core.routing import draw_for, order_route, route_for
+from dispatcher.core.pricing import prices_to
+from dispatcher.core.routing import (
+    cheapest_first,
+    draw_for,
+    order_route,
+    route_for,
+    route_name_for,
+)
 from dispatcher.core.spend_caps import SpendCap, SpendPeriods, counters_for
 
 __all__ = ["SpendGuard"]
@@ -54,6 +61,11 @@ class SpendGuard:
         )
         if not route.providers:
             return None
+        if not record.providers and self._routes.least_cost(
+            route_name_for(record.to, self._routes.prefix_routes)
+        ):
+            prices = prices_to(self.prices, route.providers, record.to)
+            return cheapest_first(route.providers, prices, {})[0]
         return order_route(route, draw_for(record.id), {})[0]
 
     def hold(self, record: MessageRecord, key: KeyRules | None, now_ms: int) -> MessageRecord:

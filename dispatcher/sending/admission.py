@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dispatcher.config.settings import RouteSettings
@@ -30,9 +30,17 @@ from dispatcher.core.decisions import (
 )
 from dispatcher.core.delivery_health import DeliveryStats, country_calling_code, delivery_factors
 from dispatcher.core.message_record import MessageRecord
+from dispatcher.core.pricing import PriceTable, prices_to
 from dispatcher.core.provider_health import route_factors
 from dispatcher.core.quiet_hours import QuietRules, quiet_until_ms
-from dispatcher.core.routing import Route, draw_for, order_route, route_for
+from dispatcher.core.routing import (
+    Route,
+    cheapest_first,
+    draw_for,
+    order_route,
+    route_for,
+    route_name_for,
+)
 from dispatcher.core.states import MessageState
 from dispatcher.logs import get_logger
 from dispatcher.sending.conclusion import Concluder
@@ -98,8 +106,10 @@ class Admitter:
         reconciler: Reconciler | None = None,
         delivery: DeliveryWindows | None = None,
         quiet_hours: QuietRules | None = None,
+        prices: Mapping[str, PriceTable] | None = None,
     ) -> None:
         self._reconciler = reconciler
+        self._prices = prices or {}
         self._quiet = quiet_hours if quiet_hours is not None and quiet_hours.active else None
         self._plans = plans
         self._routes = routes
@@ -282,13 +292,22 @@ class Admitter:
             default=self._routes.default_route,
             enabled=self._plans.enabled,
         )
+        if not record.providers and self._routes.least_cost(
+            route_name_for(record.to, self._routes.prefix_routes)
+        ):
+            prices = prices_to(self._prices, route.providers, record.to)
+            factors = self._health_factors(route, record.to, weighted_only=False)
+            return cheapest_first(route.providers, prices, factors)
         return order_route(route, draw_for(record.id), self._health_factors(route, record.to))
 
-    def _health_factors(self, route: Route, to: str) -> dict[str, float]:
-        """Weight factors of a weighted route's providers from their recent windows and what
-        their reports for ``to``'s country say (read from Redis at most once a second per
-        process)."""
-        if route.weights is None or not self._routes.adaptive_weights or not route.providers:
+    def _health_factors(
+        self, route: Route, to: str, *, weighted_only: bool = True
+    ) -> dict[str, float]:
+        """Factors of a route's providers (a weighted route's, unless not ``weighted_only``)
+        from their recent windows and what their reports for ``to``'s country say (read from
+        Redis at most once a second per process)."""
+        unweighted = route.weights is None and weighted_only
+        if unweighted or not self._routes.adaptive_weights or not route.providers:
             return {}
         now = self._clock_ms()
         cached_at_ms, windows, delivered = self._windows

@@ -53,13 +53,9 @@ def build_send_path(
         client, settings.providers, fast_path_ms=gates_fast_path_ms, clock_ms=clock_ms
     )
     counts = MessageCounts(client, buffered=buffer_counts)
+    prices = settings.price_tables()
     concluder = Concluder(
-        plans=plans,
-        store=store,
-        gates=gates,
-        counts=counts,
-        prices=settings.price_tables(),
-        clock_ms=clock_ms,
+        plans=plans, store=store, gates=gates, counts=counts, prices=prices, clock_ms=clock_ms
     )
     admitter = Admitter(
         plans=plans,
@@ -74,5 +70,6 @@ def build_send_path(
         else None,
         delivery=DeliveryWindows(client, window_ms=settings.delivery_reports.window_s * 1000),
         quiet_hours=settings.quiet_hours.rules(),
+        prices=prices,
     )
     return SendPath(plans, gates, counts, admitter, concluder)

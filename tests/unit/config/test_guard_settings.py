@@ -79,3 +79,38 @@ def test_an_api_key_may_have_its_own_countries(
     key = load_settings().api.keys["shop"]
     assert key.allowed_countries == ("DE",)
     assert key.denied_countries is None
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "reason"),
+    [
+        ('[routes.strategies]\n"33" = "least_cost"\n', "routes.strategies.33", "names no route"),
+        (
+            '[routes]\ndefault = [{provider = "sinch", weight = 1}]\n'
+            '[routes.strategies]\ndefault = "least_cost"\n'
+            '[providers.sinch]\nkind = "sinch"\n',
+            "routes.strategies.default",
+            "least_cost needs a list",
+        ),
+        ("[prices.ghost]\ndefault = 0.01\n", "prices.ghost", "is not a provider"),
+        (
+            '[prices.sinch]\nuk = 0.01\n[providers.sinch]\nkind = "sinch"\n',
+            "prices.sinch.uk",
+            "must be E.164 digits",
+        ),
+        (
+            '[spend]\ndaily_limit = 10\n[providers.sinch]\nkind = "sinch"\n',
+            "prices.sinch.default",
+            "is needed while a spend cap is set",
+        ),
+    ],
+)
+def test_a_bad_route_strategy_or_price_names_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, where: str, reason: str
+) -> None:
+    body = text if text.startswith("[routes]") else text + NO_ROUTES
+    write_config(tmp_path, body, monkeypatch)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == where
+    assert reason in str(caught.value)
