@@ -116,11 +116,18 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 # Every guard at the door on, none reached: the bench's 10,000 numbers are in one range of one
 # country, and a run (its Redis emptied first) sends at most 50,500 messages, 6 to a number.
+# Every provider has a price table, and a daily spend cap holds a reservation for each message.
 GUARDS_ON = {
     "SMSD_GUARD__ALLOWED_COUNTRIES": '["US"]',
     "SMSD_GUARD__PER_NUMBER": "100",
     "SMSD_GUARD__PER_RANGE": "1000000",
     "SMSD_GUARD__PER_COUNTRY": "1000000",
+    "SMSD_SPEND__DAILY_LIMIT": "1000000",
+    **{
+        f"SMSD_PRICES__{name}__{prefix}": price
+        for name in ("SINCH", "GOSMS", "CECULA", "YELLOWPUSH", "TWILIO", "VONAGE")
+        for prefix, price in (("DEFAULT", "0.02"), ("1", "0.0079"))
+    },
 }
 
 

@@ -25,8 +25,7 @@ _OVER_LIMIT = 3  # a message refused by a limit of the pumping guard
 _BRAKED = 4  # an OTP refused by its country's brake
 _OVER_CAP = 5  # a message whose spend would pass a cap
 
-# How long a day's and a month's spend counters are kept (seconds): for stats and settling.
-_DAY_TTL_S = 35 * 86_400
+# How long a month's spend counters are kept (seconds): for stats and settling.
 _MONTH_TTL_S = 400 * 86_400
 
 
@@ -94,20 +93,19 @@ class DoorCounting:
     spend_alert_at: float = 0.8
 
     def keys(self, now_ms: int) -> list[str]:
-        """The window before and the window under way, the brakes, the day's and the month's
-        spend."""
+        """The window before and the window under way, the brakes, the month's spend."""
         window_s, bucket = self.window.window_ms // 1000, self.window.bucket(now_ms)
         periods = SpendPeriods.at(now_ms)
         return [
             velocity_key(window_s, bucket - 1),
             velocity_key(window_s, bucket),
             PUMPING_BRAKES,
-            spend_key(periods.day),
             spend_key(periods.month),
         ]
 
     def header(self, now_ms: int) -> list[Any]:
         """The script's arguments of the whole call."""
+        periods = SpendPeriods.at(now_ms)
         return [
             repr(self.window.previous_weight(now_ms)),
             2 * self.window.window_ms,
@@ -115,7 +113,7 @@ class DoorCounting:
             repr(self.brake.min_conversion_rate),
             self.brake.cool_down_ms,
             repr(self.spend_alert_at),
-            _DAY_TTL_S,
+            periods.day[6:],
             _MONTH_TTL_S,
         ]
 

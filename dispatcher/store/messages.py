@@ -84,13 +84,12 @@ def attempts_of(raw: dict[str, str]) -> list[Attempt]:
     return [Attempt.from_json(value) for _, value in sorted(numbered)]
 
 
-def _spend_keys(record: MessageRecord) -> list[str]:
-    """The spend of the day and of the month of a message's reservation (its own key twice,
-    unused, when it has none)."""
+def _spend_key_of(record: MessageRecord) -> str:
+    """The spend of the month of a message's reservation (its own key, unused, when it has
+    none)."""
     if record.spend_day is None:
-        return [message_key(record.id)] * 2
-    periods = SpendPeriods.of_day(record.spend_day)
-    return [spend_key(periods.day), spend_key(periods.month)]
+        return message_key(record.id)
+    return spend_key(SpendPeriods.of_day(record.spend_day).month)
 
 
 def fingerprint_digest(fingerprint: str) -> str:
@@ -439,7 +438,7 @@ class MessageStore:
             AWAITING_REPORTS,
             poll_queue_key(finish.first_poll[0]) if finish.first_poll else message_key(record.id),
             BODY_DROPS,
-            *_spend_keys(record),
+            _spend_key_of(record),
         ]
         args = [
             finish.claim.token,

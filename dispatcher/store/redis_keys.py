@@ -210,7 +210,8 @@ def velocity_key(window_s: int, bucket: int) -> str:
 SPEND_PREFIX = f"{PREFIX}:spend:"
 
 
-def spend_key(period: str) -> str:
-    """Hash with a TTL: the spend of one UTC day ("20261204") or month ("202612"), a field a
-    counter ("all", "country:<region>", "key:<name>") in micro-units (core/spend_caps.py)."""
-    return SPEND_PREFIX + period
+def spend_key(month: str) -> str:
+    """Hash with a TTL: the spend of one UTC month ("202612"), a field a counter ("all",
+    "country:<region>", "key:<name>") for the month and "<DD>|<counter>" for each of its days,
+    in micro-units (core/spend_caps.py)."""
+    return SPEND_PREFIX + month

@@ -14,13 +14,14 @@ __all__ = ["spend_now"]
 
 @translates_redis_errors
 def spend_now(client: redis.Redis, *, now_ms: int) -> dict[str, dict[str, int]]:
-    """Spent and held today and this month, by counter (micro-units), in one round trip."""
+    """Spent and held today and this month, by counter (micro-units), in one read."""
     periods = SpendPeriods.at(now_ms)
-    pipe = client.pipeline(transaction=False)
-    pipe.hgetall(spend_key(periods.day))
-    pipe.hgetall(spend_key(periods.month))
-    day, month = pipe.execute()
-    return {
-        period: {str(k): int(float(v)) for k, v in raw.items() if k != "~"}
-        for period, raw in (("day", day), ("month", month))
-    }
+    raw: dict[str, str] = client.hgetall(spend_key(periods.month))  # type: ignore[assignment]
+    today = periods.day[6:] + "|"
+    found: dict[str, dict[str, int]] = {"day": {}, "month": {}}
+    for field, value in raw.items():
+        if field.startswith(today):
+            found["day"][field.removeprefix(today)] = int(float(value))
+        elif "|" not in field and field != "~":
+            found["month"][field] = int(float(value))
+    return found

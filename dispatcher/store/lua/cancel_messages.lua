@@ -3,8 +3,8 @@
 --#include spend_settle_lib
 -- KEYS: delay queue, pending index, status callbacks, metrics, bodies to drop. ARGV: message key
 -- prefix, now ms, how long after now a body is dropped (ms), the spend key prefix, then message
--- ids. A canceled message's spend reservation is released (its day's and month's spend keys
--- are the prefix and the day in its record, "spend_day"). Cancels each
+-- ids. A canceled message's spend reservation is released (its month's spend key is the prefix
+-- and the month of the day in its record, "spend_day"). Cancels each
 -- message not yet handed to a sender (``queued``, ``scheduled``, ``retry_scheduled``): it becomes
 -- ``canceled``, leaves the delay queue and the pending index, gets its status callback and is
 -- counted ("messages|canceled"). A message on a ready list stays there;
@@ -28,7 +28,7 @@ for i = 5, #ARGV do
       'spend_day')
     if tonumber(spend[1]) and spend[3] and spend[4] then
       local billed = tonumber(spend[2]) or 0
-      spend_adjust(ARGV[4] .. spend[4], ARGV[4] .. string.sub(spend[4], 1, 6), spend[3],
+      spend_adjust(ARGV[4] .. string.sub(spend[4], 1, 6), string.sub(spend[4], 7, 8), spend[3],
         billed - tonumber(spend[1]))
       redis.call('HSET', key, 'spend_held', '')
     end

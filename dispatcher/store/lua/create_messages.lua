@@ -4,12 +4,12 @@
 --#include pumping_brake_lib
 --#include spend_lib
 -- KEYS: pending index, opt-out list, metrics, delay queue, the pumping guard's window before
--- and window under way, its brakes, the spend of the UTC day and of the month. ARGV: now ms,
+-- and window under way, its brakes, the spend of the UTC month. ARGV: now ms,
 -- idempotency ttl s, message key prefix, the batch job template ('' for a job a message),
 -- queue, messages a batch job, the queue's ready list ('' none), the template of a job that
 -- drains it, the weight of the window before, the expiry of a window (ms), the brake's least
--- OTPs, its least conversion rate and its cool-down (ms), the spend alert's share, the expiry
--- of a day's and of a month's spend (s), then one group a message: id, "<id>|<digest>", record
+-- OTPs, its least conversion rate and its cool-down (ms), the spend alert's share, the day of
+-- the month ("DD"), the expiry of a month's spend (s), then one group a message: id, "<id>|<digest>", record
 -- ttl s, idempotency key ('' none), its own job ('' none), the opt-out entries it is checked
 -- against (comma-separated digests, '' none), when it is scheduled to go (ms, '' now), its
 -- campaign's key ('' none), its pumping-guard checks ("counter=most;...", '' none), the
@@ -40,7 +40,7 @@ local weight, window_ttl = tonumber(ARGV[9]), ARGV[10]
 local brake_rules = {
   min_otps = tonumber(ARGV[11]), min_rate = tonumber(ARGV[12]), cool_down_ms = tonumber(ARGV[13])
 }
-local alert_at, day_ttl, month_ttl = tonumber(ARGV[14]), ARGV[15], ARGV[16]
+local alert_at, day, month_ttl = tonumber(ARGV[14]), ARGV[15], ARGV[16]
 local delay = KEYS[4]
 local results, fresh = {}, {}
 local GROUPS, HEADER = 17, 14
@@ -72,8 +72,8 @@ while i <= #ARGV do
 end
 local previous, current, expiry_set = velocity_load(KEYS[5], KEYS[6], counters)
 local counted, brakes = {}, {}
-local day, month, day_expiry, month_expiry = spend_load(KEYS[8], KEYS[9], spend_counters)
-local spent, spend_counted = {day = day, month = month}, {day = {}, month = {}}
+local spent, spend_expiry = spend_load(KEYS[8], day, spend_counters)
+local spend_counted = {}
 
 i = GROUPS
 while i <= #ARGV do
@@ -160,8 +160,7 @@ while i <= #ARGV do
   i = first + count
 end
 velocity_save(KEYS[6], current, counted, expiry_set, window_ttl)
-spend_save(KEYS[8], day, spend_counted.day, day_expiry, day_ttl)
-spend_save(KEYS[9], month, spend_counted.month, month_expiry, month_ttl)
+spend_save(KEYS[8], day, spent, spend_counted, spend_expiry, month_ttl)
 if batch_template ~= '' then
   for first = 1, #fresh, per_job do
     local ids = table.concat(fresh, ',', first, math.min(#fresh, first + per_job - 1))

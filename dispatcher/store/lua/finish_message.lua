@@ -3,8 +3,8 @@
 --#include spend_settle_lib
 -- KEYS: message, delay queue, dead letters, pending index, provider-id index, status callbacks,
 --       messages awaiting their delivery report, the provider's status lookups (or the message
---       key when its provider is not asked), bodies to drop, the spend of the day and of the
---       month its spend reservation is in (the message key when it has none).
+--       key when its provider is not asked), bodies to drop, the spend of the month its spend
+--       reservation is in (the message key when it has none).
 -- ARGV: token, attempt JSON or '', action (none|retry|dead_letter), score ms, message id,
 --       provider-id index ttl s or '' (not indexed), the state reached (for a callback) or '',
 --       now ms, '1' when the message has a callback URL, when an accepted message stops waiting
@@ -16,7 +16,7 @@
 -- Each attempt is a field of the record (``attempt:<n>``, its JSON), so the record's expiry covers
 -- them and a dead letter keeps them.
 local known = redis.call('HMGET', KEYS[1], 'claim', 'attempt_count', 'retry_seq', 'spend_held',
-  'spend_billed', 'spend_counters')
+  'spend_billed', 'spend_counters', 'spend_day')
 if not known[1] then return 0 end  -- no record (or never claimed): nothing to add to
 local attempts = tonumber(known[2] or '0')
 local fields = {}
@@ -36,7 +36,9 @@ if known[6] or cost > 0 then
   local spend, delta = spend_settlement(tonumber(known[4]), tonumber(known[5]) or 0, cost,
     ARGV[14] == '1')
   for _, item in ipairs(spend) do table.insert(fields, item) end
-  if known[6] then spend_adjust(KEYS[10], KEYS[11], known[6], delta) end
+  if known[6] and known[7] then
+    spend_adjust(KEYS[10], string.sub(known[7], 7, 8), known[6], delta)
+  end
 end
 table.insert(fields, 'lease_until_ms')
 table.insert(fields, '0')

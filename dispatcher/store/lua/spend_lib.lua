@@ -1,7 +1,8 @@
--- Spend caps (core/spend_caps.py): one hash a UTC day and one a UTC month, a field a counter
--- ("all", "country:<region>", "key:<name>") holding micro-units of the currency. A call's
--- counters are read in one HMGET of each, kept in tables while its messages are judged and
--- reserved, and written back in one HSET of each. The field '~' marks a hash whose expiry is set.
+-- Spend caps (core/spend_caps.py): one hash a UTC month, a field a counter ("all",
+-- "country:<region>", "key:<name>") holding the month's spend in micro-units of the currency,
+-- and "<DD>|<counter>" the day's. A call's counters are read in one HMGET, kept in tables while
+-- its messages are judged and reserved, and written back in one HSET. The field '~' marks a
+-- hash whose expiry is set.
 
 -- spend_caps: a message's caps, "<day|month>|<counter>|<limit>;..." ('' none), as a list.
 local function spend_caps(spec)
@@ -18,19 +19,29 @@ local function split_commas(text)
   return found
 end
 
--- spend_load: the day's and the month's counts of ``counters``, and whether each hash has its
+-- spend_field: the hash field of a counter in a period (``day``: "DD").
+local function spend_field(period, counter, day)
+  if period == 'day' then return day .. '|' .. counter end
+  return counter
+end
+
+-- spend_load: the day's and the month's counts of ``counters``, and whether the hash has its
 -- expiry.
-local function spend_load(day_key, month_key, counters)
-  local day, month = {}, {}
-  if #counters == 0 then return day, month, true, true end
-  table.insert(counters, '~')
-  local d = redis.call('HMGET', day_key, unpack(counters))
-  local m = redis.call('HMGET', month_key, unpack(counters))
-  for n = 1, #counters - 1 do
-    day[counters[n]] = tonumber(d[n]) or 0
-    month[counters[n]] = tonumber(m[n]) or 0
+local function spend_load(month_key, day, counters)
+  local spent = {day = {}, month = {}}
+  if #counters == 0 then return spent, true end
+  local fields = {}
+  for _, counter in ipairs(counters) do
+    table.insert(fields, counter)
+    table.insert(fields, day .. '|' .. counter)
   end
-  return day, month, d[#counters] ~= false, m[#counters] ~= false
+  table.insert(fields, '~')
+  local found = redis.call('HMGET', month_key, unpack(fields))
+  for n, counter in ipairs(counters) do
+    spent.month[counter] = tonumber(found[2 * n - 1]) or 0
+    spent.day[counter] = tonumber(found[2 * n]) or 0
+  end
+  return spent, found[#fields] ~= false
 end
 
 -- spend_refusal: nil when ``amount`` fits every cap, else "<period>|<counter>|<spent>|<limit>"
@@ -58,24 +69,26 @@ local function spend_take(caps, counters, spent, counted, amount, alert_at)
   for _, counter in ipairs(counters) do
     for _, period in ipairs({'day', 'month'}) do
       spent[period][counter] = spent[period][counter] + amount
-      counted[period][counter] = true
+      counted[counter] = true
     end
   end
   return table.concat(alerts, ',')
 end
 
--- spend_save: one period's counts back to Redis, with its expiry when it has none.
-local function spend_save(key, counts, counted, expiry_set, ttl_s)
+-- spend_save: the counts back to Redis, with the hash's expiry when it has none.
+local function spend_save(month_key, day, spent, counted, expiry_set, ttl_s)
   local fields = {}
   for counter in pairs(counted) do
     table.insert(fields, counter)
-    table.insert(fields, counts[counter])
+    table.insert(fields, spent.month[counter])
+    table.insert(fields, day .. '|' .. counter)
+    table.insert(fields, spent.day[counter])
   end
   if #fields == 0 then return end
   if not expiry_set then
     table.insert(fields, '~')
     table.insert(fields, '1')
   end
-  redis.call('HSET', key, unpack(fields))
-  if not expiry_set then redis.call('EXPIRE', key, ttl_s) end
+  redis.call('HSET', month_key, unpack(fields))
+  if not expiry_set then redis.call('EXPIRE', month_key, ttl_s) end
 end

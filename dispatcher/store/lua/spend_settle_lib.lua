@@ -1,12 +1,13 @@
 -- Settling a message's spend reservation (core/spend_caps.py): the counters it was reserved
 -- in ("spend_counters", comma-separated) move by what its attempts cost less what was held.
 
--- spend_adjust: add ``delta`` to each of ``counters`` in the day's and the month's hash.
-local function spend_adjust(day_key, month_key, counters, delta)
+-- spend_adjust: add ``delta`` to each of ``counters``, the month's and the day's ("DD"), in
+-- the month's hash.
+local function spend_adjust(month_key, day, counters, delta)
   if delta == 0 then return end
   for counter in string.gmatch(counters, '[^,]+') do
-    redis.call('HINCRBY', day_key, counter, delta)
     redis.call('HINCRBY', month_key, counter, delta)
+    redis.call('HINCRBY', month_key, day .. '|' .. counter, delta)
   end
 end
 

@@ -46,7 +46,7 @@ def priced(settings: Settings, spend: SpendSettings) -> Dispatcher:
 
 def today(client: redis.Redis, counter: str = "all") -> int:
     periods = SpendPeriods.at(int(datetime.now(UTC).timestamp() * 1000))
-    return int(client.hget(spend_key(periods.day), counter) or 0)
+    return int(client.hget(spend_key(periods.month), f"{periods.day[6:]}|{counter}") or 0)
 
 
 def month(client: redis.Redis, counter: str = "all") -> int:
