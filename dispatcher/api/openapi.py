@@ -88,9 +88,17 @@ def _message_fields(settings: Settings) -> dict[str, Any]:
     }
 
 
-_CONVERTED_AT = {
-    "type": ["integer", "null"],
-    "description": "When the web app reported it used (conversion).",
+# What a message's status says of its conversion and its cost.
+_SPEND_FIELDS = {
+    "converted_at_ms": {
+        "type": ["integer", "null"],
+        "description": "When the web app reported it used (conversion).",
+    },
+    "cost": {
+        "type": "number",
+        "description": "What its attempts cost, in spend.currency ([prices]).",
+    },
+    "currency": {"type": "string"},
 }
 # What the dashboard's data says of the guards at the door.
 _GUARD_VIEWS = {
@@ -234,7 +242,7 @@ def _status_schemas(receipt: dict[str, Any]) -> dict[str, Any]:
                 "to": {"type": "string", "description": "masked: +*******2671"},
                 "category": {"type": "string", "enum": list(MESSAGE_CATEGORIES)},
                 "smart_encoded": receipt["smart_encoded"],
-                "converted_at_ms": _CONVERTED_AT,
+                **_SPEND_FIELDS,
                 "provider": nullable_string,
                 "provider_message_id": nullable_string,
                 "segments": {"type": "integer"},

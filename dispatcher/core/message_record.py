@@ -239,7 +239,7 @@ class MessageRecord:
             "encoding": self.encoding,
             "segments": self.segments,
             "smart_encoded": self.smart_encoded,
-            "cost": sum(a.cost_micros for a in attempts) / 1_000_000,
+            "cost": self.spend_billed / 1_000_000,
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,
             "attempt_count": self.attempt_count,
