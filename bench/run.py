@@ -65,7 +65,9 @@ import redis
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dispatcher.config.settings import load_settings, reset_settings  # noqa: E402
+from dispatcher.config.guard_settings import GuardSettings  # noqa: E402
+from dispatcher.config.settings import Settings, load_settings, reset_settings  # noqa: E402
+from dispatcher.config.spend_settings import SpendSettings  # noqa: E402
 from dispatcher.devstack.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 from dispatcher.devstack.local_http import request_json  # noqa: E402
 from dispatcher.devstack.simulator_wiring import simulator_env  # noqa: E402
@@ -808,23 +810,43 @@ def count_commands(stack: Stack, count: int) -> dict[str, Any]:
         }
     stack.reset()
     with _sms_workers(stack, 1):
-        stack.reset()
-        dispatcher = Dispatcher(stack.settings, redis_url=stack.redis_url)
-        with CommandCounter(stack.redis_url) as counter:
-            for i in range(count):
-                dispatcher.send_sms(f"+1415555{i:04d}", "bench")
-            _wait(lambda: _accepted(stack) >= count, 300, "sms-dispatch messages")
-            time.sleep(1)
-        dispatcher.close()
-        result["sms_dispatch"] = {
-            "per_msg": round(sum(counter.clients.values()) / count, 2),
-            "in_scripts_per_msg": round(counter.in_scripts / count, 2),
-            "by_command": counter.clients,
-        }
+        result["sms_dispatch"] = _count_sms(stack, stack.settings, count)
+        # The same with the guards at the door off (the door's work is all in the enqueuing
+        # process): what they cost in commands.
+        off = stack.settings.model_copy(
+            update={
+                "guard": GuardSettings(per_number=0, per_range=0, min_otps=0),
+                "spend": SpendSettings(),
+            }
+        )
+        result["sms_dispatch_guards_off"] = _count_sms(stack, off, count)
     result["beyond_celery_per_msg"] = round(
         result["sms_dispatch"]["per_msg"] - result["floor"]["per_msg"], 2
     )
+    result["guards_in_scripts_per_msg"] = round(
+        result["sms_dispatch"]["in_scripts_per_msg"]
+        - result["sms_dispatch_guards_off"]["in_scripts_per_msg"],
+        2,
+    )
     return result
+
+
+def _count_sms(stack: Stack, settings: Settings, count: int) -> dict[str, Any]:
+    """Commands of ``count`` messages sent one by one through ``send_sms`` of ``settings``
+    into the running sms-dispatch worker: round trips and commands inside scripts."""
+    stack.reset()
+    dispatcher = Dispatcher(settings, redis_url=stack.redis_url)
+    with CommandCounter(stack.redis_url) as counter:
+        for i in range(count):
+            dispatcher.send_sms(f"+1415555{i:04d}", "bench")
+        _wait(lambda: _accepted(stack) >= count, 300, "sms-dispatch messages")
+        time.sleep(1)
+    dispatcher.close()
+    return {
+        "per_msg": round(sum(counter.clients.values()) / count, 2),
+        "in_scripts_per_msg": round(counter.in_scripts / count, 2),
+        "by_command": counter.clients,
+    }
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -1099,6 +1121,11 @@ def _summary(
         f"floor {floor['per_msg']}, sms-dispatch {ours['per_msg']} "
         f"(+{ours['in_scripts_per_msg']} inside scripts), "
         f"beyond Celery's own {counted['beyond_celery_per_msg']}"
+    )
+    print(
+        "Commands inside scripts the guards at the door add (every guard on, against all off, "
+        f"{counted['count']} messages sent one by one): {counted['guards_in_scripts_per_msg']} "
+        "a message"
     )
     if soak:
         print(f"soak: {soak.count} messages, RSS {soak.rss_before_mb} -> {soak.rss_after_mb} MB")

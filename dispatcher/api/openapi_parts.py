@@ -29,8 +29,10 @@ def errors(*statuses: int) -> dict[str, Any]:
         415: "Not application/json.",
         422: "Invalid input (`fields` names each bad field and why), or refused by a guard at "
         "the door: `opted_out`, `country_not_allowed` (naming `to`).",
-        429: "Over this key's rate limit (`rate_limited`), or the pumping guard's limit for the "
-        "destination is full (`destination_rate_limited`, naming the `limit`); see Retry-After.",
+        429: "Over this key's rate limit (`rate_limited`), or a guard at the door is full: the "
+        "pumping guard's limit for the destination (`destination_rate_limited`, naming the "
+        "`limit`), the brake on OTPs to its country (`pumping_suspected`), a spend cap "
+        "(`spend_cap_reached`, naming the cap); see Retry-After.",
         503: "Redis unavailable, or a report arrived before its message was accepted.",
     }
     answers = {str(s): json_answer(ref("Error"), reasons[s]) for s in statuses}

@@ -35,6 +35,7 @@ REFUSAL_CODES: tuple[str, ...] = (
     "country_not_allowed",
     "destination_rate_limited",
     "pumping_suspected",
+    "spend_cap_reached",
 )
 
 

@@ -10,6 +10,7 @@ from dispatcher.api import openapi
 from dispatcher.api.openapi import OPERATOR_PATHS, openapi_document
 from dispatcher.api.openapi_consent import consent_paths, consent_schemas
 from dispatcher.api.openapi_guard import guard_paths, guard_schemas
+from dispatcher.core.names import REFUSAL_CODES
 from tests.conftest import default_settings
 
 
@@ -64,3 +65,16 @@ def test_every_reference_names_a_schema_and_operator_paths_exist() -> None:
     assert set(OPERATOR_PATHS) <= set(document["paths"])
     for path in OPERATOR_PATHS:
         assert {op["x-scope"] for op in document["paths"][path].values()} == {"operate"}
+
+
+def test_every_refusal_of_a_guard_is_in_the_document() -> None:
+    document = openapi_document(default_settings())
+    answers = document["paths"]["/v1/messages"]["post"]["responses"]
+    code = document["components"]["schemas"]["ErrorDetail"]["properties"]["code"]
+    for refusal in REFUSAL_CODES:
+        assert refusal in code["description"]
+    for refusal in ("opted_out", "country_not_allowed"):
+        assert refusal in answers["422"]["description"]
+    for refusal in ("destination_rate_limited", "pumping_suspected", "spend_cap_reached"):
+        assert refusal in answers["429"]["description"]
+    assert "Retry-After" in answers["429"]["headers"]
