@@ -112,6 +112,10 @@ _GUARD_VIEWS = {
         "description": "The pumping guard's brakes: country to until (epoch ms).",
         "additionalProperties": {"type": "integer"},
     },
+    "smart_encoded": {
+        "type": "integer",
+        "description": "Messages recorded with their typographic characters sent as GSM-7.",
+    },
 }
 
 

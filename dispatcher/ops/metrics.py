@@ -250,6 +250,12 @@ _DOOR_COUNTERS: dict[str, tuple[str, str, list[str]]] = {
         "Times a reservation took a spend cap to spend.alert_at of it, by period and counter.",
         ["period", "counter"],
     ),
+    "smart_encoded": (
+        "smsdispatch_smart_encoded",
+        "Messages recorded with their typographic characters sent as GSM-7 "
+        "(messages.smart_encoding).",
+        [],
+    ),
     "conversions": (
         "smsdispatch_conversions",
         "Messages the web app reported used (report_conversion), OTPs and other.",
@@ -268,7 +274,8 @@ def _door_counters(raw: dict[str, str]) -> Iterator[Metric]:
         kind, _, rest = field.partition("|")
         if kind in families:
             width = len(_DOOR_COUNTERS[kind][2])
-            families[kind].add_metric(rest.split("|")[-width:], int(value))
+            labels = rest.split("|")[-width:] if width else []
+            families[kind].add_metric(labels, int(value))
     yield from families.values()
 
 

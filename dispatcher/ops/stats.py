@@ -55,7 +55,7 @@ def _ms(value: float | None) -> str:
 def _guard_lines(snapshot: dict[str, Any]) -> list[str]:
     """What the guards at the door refused, and the countries whose OTPs are held."""
     refused = ", ".join(f"{code} {n}" for code, n in snapshot["refused"].items())
-    lines = [f"guards       refused {refused}"]
+    lines = [f"guards       refused {refused}    smart-encoded {snapshot['smart_encoded']}"]
     held = [c for c, until in snapshot["brakes"].items() if until > snapshot["at_ms"]]
     if held:
         lines.append(f"OTPs held by the pumping guard  {', '.join(held)}")

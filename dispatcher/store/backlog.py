@@ -55,7 +55,7 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
         pipe.zcard(key)
     pipe.hlen(OPT_OUTS)
     pipe.zcard(INBOUND)
-    pipe.hmget(METRICS, [f"refused|{code}" for code in REFUSAL_CODES])
+    pipe.hmget(METRICS, [*(f"refused|{code}" for code in REFUSAL_CODES), "smart_encoded"])
     pipe.hgetall(PUMPING_BRAKES)
     for name in providers:
         pipe.zcard(poll_queue_key(name))
@@ -74,8 +74,9 @@ def backlog(client: redis.Redis, providers: Sequence[str] = ()) -> dict[str, Any
         "opt_outs": opt_outs,
         "inbound_kept": inbound,
         "refused": {
-            code: int(count or 0) for code, count in zip(REFUSAL_CODES, refused, strict=True)
+            code: int(count or 0) for code, count in zip(REFUSAL_CODES, refused[:-1], strict=True)
         },
+        "smart_encoded": int(refused[-1] or 0),
         "brakes": {str(c): int(float(until)) for c, until in sorted(brakes.items())},
     }
 

@@ -118,7 +118,7 @@ class DoorCounting:
         ]
 
     def group(self, record: MessageRecord) -> list[str]:
-        """One message's arguments: its checks, its brake, its spend."""
+        """One message's arguments: its checks, its brake, its spend, its smart encoding."""
         checks = ";".join(f"{c.counter}={c.most}" for c in self.checks.get(record.id, ()))
         caps = ";".join(
             f"{c.period}|{c.counter}|{c.limit}" for c in self.spend_caps.get(record.id, ())
@@ -130,4 +130,5 @@ class DoorCounting:
             held,
             caps,
             ",".join(record.spend_counters),
+            "1" if record.smart_encoded else "",
         ]

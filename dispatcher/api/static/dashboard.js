@@ -47,6 +47,7 @@ function summary(data) {
     ["callbacks pending", data.callbacks_pending], ["awaiting reports", data.awaiting_reports],
     ["opt-outs", data.opt_outs], ["inbound texts kept", data.inbound_kept],
     ...Object.entries(data.refused || {}).map(([code, n]) => [`refused: ${code.replaceAll("_", " ")}`, n]),
+    ["smart-encoded to GSM-7", data.smart_encoded],
     ...(data.spend ? [[`spend today, ${data.spend.currency}`, data.spend.day.all || 0],
       [`spend this month, ${data.spend.currency}`, data.spend.month.all || 0],
       ...data.spend.caps.map((cap) => [`cap ${cap.name} (${cap.period})`, `${Math.round(cap.share * 100)}%`])] : []),

@@ -15,7 +15,7 @@
 -- campaign's key ('' none), its pumping-guard checks ("counter=most;...", '' none), the
 -- country whose brake it is under ('' none: not an OTP), its spend to reserve (micro-units, ''
 -- none), its spend caps ("<day|month>|<counter>|<limit>;..."), its spend counters
--- (comma-separated), field count, fields...
+-- (comma-separated), '1' when it was smart-encoded (counted), field count, fields...
 -- Records the new messages, each claiming its idempotency key, and gives them their way to a
 -- sender in the same step. One to go now (``queued``) gets its own job; or one batch job for
 -- every ``messages a batch job`` new ids; or, with a ready list, it joins the list, and the list
@@ -43,7 +43,7 @@ local brake_rules = {
 local alert_at, day, month_ttl = tonumber(ARGV[14]), ARGV[15], ARGV[16]
 local delay = KEYS[4]
 local results, fresh = {}, {}
-local GROUPS, HEADER = 17, 14
+local GROUPS, HEADER = 17, 15
 
 -- The guards' counters of every message of the call, read at once.
 local counters, seen, spend_counters, spend_seen = {}, {}, {}, {}
@@ -68,7 +68,7 @@ while i <= #ARGV do
       table.insert(spend_counters, name)
     end
   end
-  i = i + HEADER + tonumber(ARGV[i + 13])
+  i = i + HEADER + tonumber(ARGV[i + 14])
 end
 local previous, current, expiry_set = velocity_load(KEYS[5], KEYS[6], counters)
 local counted, brakes = {}, {}
@@ -81,7 +81,7 @@ while i <= #ARGV do
   local checks, due, campaign = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
   local limits, brake = velocity_checks(ARGV[i + 8]), ARGV[i + 9]
   local amount, caps = tonumber(ARGV[i + 10]), spend_caps(ARGV[i + 11])
-  local count = tonumber(ARGV[i + 13])
+  local count = tonumber(ARGV[i + 14])
   local first = i + HEADER
   local existing, opted, over, braked, capped = false, false, nil, nil, nil
   if idem ~= '' then existing = redis.call('GET', idem) end
@@ -132,6 +132,7 @@ while i <= #ARGV do
       counted[sent_f] = true
     end
     if idem ~= '' then redis.call('SET', idem, marker, 'EX', idem_ttl) end
+    if ARGV[i + 13] == '1' then redis.call('HINCRBY', KEYS[3], 'smart_encoded', 1) end
     local key = prefix .. id
     if due ~= '' then  -- scheduled: the delay queue hands it to a sender at its time
       redis.call('HSET', key, unpack(ARGV, first, first - 1 + count))

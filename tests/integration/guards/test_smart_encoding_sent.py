@@ -4,7 +4,9 @@ API, reaches the provider as GSM-7 in one segment; with the setting off, as writ
 from __future__ import annotations
 
 import pytest
+import redis
 
+from dispatcher.store.redis_keys import METRICS
 from tests.conftest import ApiFactory, RunningSimulator, WorkerFactory
 from tests.integration.http_api.test_api import call, wait_for_state
 
@@ -30,6 +32,7 @@ def test_typographic_characters_reach_the_provider_as_gsm7(
     api_factory: ApiFactory,
     worker_factory: WorkerFactory,
     simulator: RunningSimulator,
+    redis_client: redis.Redis,
 ) -> None:
     worker_factory()
     api = api_factory()
@@ -45,3 +48,4 @@ def test_typographic_characters_reach_the_provider_as_gsm7(
     assert payload["body"] == (SENT if smart else TYPED)
     _, status_view = call("GET", f"{api.url}/v1/messages/{receipt['id']}")
     assert status_view["smart_encoded"] is smart
+    assert redis_client.hget(METRICS, "smart_encoded") == ("1" if smart else None)
