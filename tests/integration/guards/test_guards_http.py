@@ -3,9 +3,6 @@ refusals are 429 with Retry-After or 422 naming ``to``, and an API key's own cou
 
 from __future__ import annotations
 
-import functools
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,9 +12,9 @@ import redis
 
 from dispatcher.api.api_keys import key_digest
 from dispatcher.config.settings import ApiKeySettings
-from dispatcher.devstack.embedded_redis import free_port
 from dispatcher.store.redis_keys import METRICS
-from tests.conftest import OPERATOR_KEY, REPO, SENDER_KEY, ApiFactory, wait_for
+from tests.api_processes import running_apis
+from tests.conftest import OPERATOR_KEY, SENDER_KEY, ApiFactory
 from tests.integration.http_api.test_api import call, exchange
 
 API_KEY = "test-guard-run-key-91c4"
@@ -33,35 +30,8 @@ def api_processes(stack_env: dict[str, str], tmp_path: Path) -> Iterator[list[st
         "SMSD_GUARD__PER_NUMBER": "5",
         "SMSD_GUARD__PER_RANGE": "0",
     }
-    processes, urls = [], []
-    for n in range(3):
-        port = free_port()
-        with (tmp_path / f"api-{n}.log").open("wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "dispatcher", "api", "--port", str(port)],
-                    env=env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url in urls:
-            wait_for(functools.partial(_up, url), timeout_s=20, interval_s=0.2)
+    with running_apis(env, tmp_path, 3) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def _up(url: str) -> bool:
-    try:
-        return call("GET", f"{url}/healthz", key=None)[0] == 200
-    except OSError:
-        return False
 
 
 def test_three_api_processes_share_one_numbers_limit(

@@ -4,9 +4,6 @@ exactly), and a reservation is settled when its message ends (failed, failed ove
 
 from __future__ import annotations
 
-import functools
-import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -18,13 +15,12 @@ import redis
 from dispatcher.config.settings import Settings
 from dispatcher.config.spend_settings import CountrySpendSettings, SpendSettings
 from dispatcher.core.spend_caps import SpendPeriods
-from dispatcher.devstack.embedded_redis import free_port
 from dispatcher.errors import ConfigError, Refused
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.store.redis_keys import METRICS, spend_key
 from providers.simulator import ScriptedAnswer
-from tests.conftest import REPO, RunningSimulator, WorkerFactory, default_settings, wait_for
-from tests.integration.guards.test_guards_http import _up
+from tests.api_processes import running_apis
+from tests.conftest import RunningSimulator, WorkerFactory, default_settings, wait_for
 from tests.integration.http_api.test_api import exchange
 from tests.integration.intake.test_end_to_end import final_status
 
@@ -148,28 +144,8 @@ def capped_apis(stack_env: dict[str, str], tmp_path: Path) -> Iterator[list[str]
         "SMSD_API__API_KEYS": ",".join(KEYS),
         "SMSD_SPEND__DAILY_LIMIT": "1",
     }
-    processes, urls = [], []
-    for n in range(3):
-        port = free_port()
-        with (tmp_path / f"api-{n}.log").open("wb") as log:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "dispatcher", "api", "--port", str(port)],
-                    env=env,
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for url in urls:
-            wait_for(functools.partial(_up, url), timeout_s=20, interval_s=0.2)
+    with running_apis(env, tmp_path, 3) as urls:
         yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 def test_three_api_processes_admit_exactly_the_caps_worth(

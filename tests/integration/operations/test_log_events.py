@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dispatcher.devstack.embedded_redis import free_port
 from providers.simulator import ScriptedAnswer
+from tests.api_processes import running_apis
 from tests.conftest import REPO, RunningSimulator, WebApp, WorkerFactory, test_secret, wait_for
 from tests.integration.delivery_reports.test_api_reports import CALLBACK_SECRET, REPORT_TOKEN
 from tests.integration.http_api.test_api import call, wait_for_state
@@ -36,8 +34,6 @@ DOCUMENTED = {
 @pytest.fixture
 def api_process(stack_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """`smsdispatch api` as a process, logging JSON to a file."""
-    port = free_port()
-    log_path = tmp_path / "api.log"
     env = {
         **stack_env,
         "SMSD_API__API_KEYS": API_KEY,
@@ -45,28 +41,8 @@ def api_process(stack_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str
         "SMSD_CALLBACKS__SECRET": CALLBACK_SECRET,
         "SMSD_LOG__FORMAT": "json",
     }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dispatcher", "api", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(lambda: _up(url), timeout_s=20, interval_s=0.2)
-            yield url, log_path
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-
-
-def _up(url: str) -> bool:
-    try:
-        return call("GET", f"{url}/healthz", key=None)[0] == 200
-    except OSError:
-        return False
+    with running_apis(env, tmp_path) as (url,):
+        yield url, tmp_path / "api-0.log"
 
 
 def test_log_lines_follow_the_documented_schema_and_leak_nothing(
