@@ -1,5 +1,6 @@
 --#include fill_job
 --#include opt_out_lib
+--#include counters_lib
 --#include velocity_lib
 --#include pumping_brake_lib
 --#include spend_lib

@@ -84,11 +84,5 @@ local function spend_save(month_key, day, spent, counted, expiry_set, ttl_s)
     table.insert(fields, day .. '|' .. counter)
     table.insert(fields, spent.day[counter])
   end
-  if #fields == 0 then return end
-  if not expiry_set then
-    table.insert(fields, '~')
-    table.insert(fields, '1')
-  end
-  redis.call('HSET', month_key, unpack(fields))
-  if not expiry_set then redis.call('EXPIRE', month_key, ttl_s) end
+  write_counters(month_key, fields, expiry_set, 'EXPIRE', ttl_s)
 end

@@ -49,11 +49,5 @@ local function velocity_save(current_key, current, counted, expiry_set, ttl_ms)
     table.insert(fields, counter)
     table.insert(fields, current[counter])
   end
-  if #fields == 0 then return end
-  if not expiry_set then
-    table.insert(fields, '~')
-    table.insert(fields, '1')
-  end
-  redis.call('HSET', current_key, unpack(fields))
-  if not expiry_set then redis.call('PEXPIRE', current_key, ttl_ms) end
+  write_counters(current_key, fields, expiry_set, 'PEXPIRE', ttl_ms)
 end
