@@ -1,12 +1,16 @@
-"""The guards on money at the door: where a message may go, and how many may go to one place.
+"""The guards on money at the door: where a message may go, how many may go to one place, the
+brake on one-time codes, and what may be spent.
 
 Before a valid message is recorded, :class:`DoorGuards` refuses it when its number is in a
 country it may not go to (``guard.allowed_countries`` / ``denied_countries``, or the API key's
 own lists): :class:`~dispatcher.errors.Refused` with code ``country_not_allowed``, naming
-``to``. Then it works out the pumping guard's checks of the message (its number, range and
-country, with its category's limits), which the create script judges and counts atomically with
-recording it, for every API process and ``send_sms`` caller at once; a message with no room is
-refused with code ``destination_rate_limited``, the limit and when to try again.
+``to``. Then it works out what the create script judges and counts atomically with recording
+the message, for every API process and ``send_sms`` caller at once: the pumping guard's limits
+(its number, range and country, with its category's limits), the brake its country's OTPs are
+under, and the spend caps it is held to (:mod:`dispatcher.intake.spend_guard` prices it). A
+message one of them refuses gets ``destination_rate_limited``, ``pumping_suspected`` or
+``spend_cap_reached``, with the limit or cap and when to try again; this module words those
+refusals and logs them and the alerts.
 
 Replays of dead letters and replies to keywords are the operator's and the service's own
 sends: they pass no guard here.
