@@ -60,6 +60,7 @@ def _concrete(path: str) -> str:
         path.replace("{id}", "01M8NOSUCHMESSAGE000000000")
         .replace("{provider}", "sinch")
         .replace("{number}", "%2B14155552671")
+        .replace("{country}", "US")
     )
 
 
