@@ -10,22 +10,38 @@ never has users in.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 
 import phonenumbers
 
-__all__ = ["UNKNOWN_REGION", "CountryRules", "country_problem", "is_region_code", "region_of"]
+__all__ = [
+    "UNKNOWN_REGION",
+    "CountryRules",
+    "country_problem",
+    "is_region_code",
+    "region_of",
+    "region_of_parsed",
+]
 
 UNKNOWN_REGION = "ZZ"
 
 
+@functools.lru_cache(maxsize=16_384)
 def region_of(e164: str) -> str:
-    """The ISO 3166 region of an E.164 number (``ZZ`` when none is known)."""
+    """The ISO 3166 region of an E.164 number (``ZZ`` when none is known). A message's record
+    keeps its region from the door (``region``); this reads one it lacks (parsing a number
+    costs tens of microseconds, so the latest are remembered)."""
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return UNKNOWN_REGION
+    return region_of_parsed(number)
+
+
+def region_of_parsed(number: phonenumbers.PhoneNumber) -> str:
+    """The ISO 3166 region of a number already parsed (``ZZ`` when none is known)."""
     return phonenumbers.region_code_for_number(number) or UNKNOWN_REGION
 
 
@@ -55,10 +71,9 @@ class CountryRules:
     allowed: tuple[str, ...] = ()
     denied: tuple[str, ...] = ()
 
-    def problem(self, e164: str) -> tuple[str, str | None]:
-        """The region of ``e164``, and why a message may not go there (None: it may)."""
-        region = region_of(e164)
-        return region, country_problem(region, self.allowed, self.denied)
+    def problem(self, region: str) -> str | None:
+        """Why a message may not go to ``region`` (None: it may)."""
+        return country_problem(region, self.allowed, self.denied)
 
     def overridden(
         self, allowed: tuple[str, ...] | None, denied: tuple[str, ...] | None

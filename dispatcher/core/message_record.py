@@ -6,10 +6,11 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from dispatcher.core.countries import region_of
 from dispatcher.core.masking import mask_number
 from dispatcher.core.states import MessageState
 
-__all__ = ["Attempt", "MessageRecord"]
+__all__ = ["Attempt", "MessageRecord", "record_region"]
 
 
 def _optional_str(value: int | None) -> str | None:
@@ -119,6 +120,8 @@ class MessageRecord:
     # the reservation ("20261204"), and what its attempts cost so far.
     spend_held: int | None = None
     spend_counters: tuple[str, ...] = ()
+    # The ISO 3166 region of ``to``, from the door ("" on records older than it).
+    region: str = ""
     spend_day: str | None = None
     spend_billed: int = 0
 
@@ -170,6 +173,7 @@ class MessageRecord:
             "campaign": self.campaign,
             "smart_encoded": "1" if self.smart_encoded else None,
             "spend_held": _optional_str(self.spend_held),
+            "region": self.region or None,
             "spend_counters": ",".join(self.spend_counters) or None,
             "spend_day": self.spend_day,
             "spend_billed": str(self.spend_billed) if self.spend_billed else None,
@@ -223,6 +227,7 @@ class MessageRecord:
             campaign=raw.get("campaign") or None,
             smart_encoded=raw.get("smart_encoded") == "1",
             spend_held=_optional_int(raw.get("spend_held")),
+            region=raw.get("region", ""),
             spend_counters=tuple(c for c in raw.get("spend_counters", "").split(",") if c),
             spend_day=raw.get("spend_day") or None,
             spend_billed=int(raw.get("spend_billed") or "0"),
@@ -272,3 +277,8 @@ class MessageRecord:
             "callback_url": self.callback_url,
             "callback_failed": self.callback_failed,
         }
+
+
+def record_region(record: MessageRecord) -> str:
+    """The ISO 3166 region of a message's number: its record's, else read from the number."""
+    return record.region or region_of(record.to)

@@ -9,6 +9,7 @@ when its sending ends the reservation is settled with what its attempts cost. Ea
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 __all__ = ["SpendCap", "SpendPeriods", "counters_for"]
 
 _FORMATS = {"day": "%Y%m%d", "month": "%Y%m"}
+_DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +40,7 @@ class SpendPeriods:
 
     @classmethod
     def at(cls, now_ms: int) -> SpendPeriods:
-        moment = datetime.fromtimestamp(now_ms / 1000, UTC)
-        return cls(moment.strftime("%Y%m%d"), moment.strftime("%Y%m"))
+        return _periods_of(now_ms // _DAY_MS)
 
     @classmethod
     def of_day(cls, day: str) -> SpendPeriods:
@@ -62,3 +63,11 @@ def counters_for(region: str, api_key: str | None) -> tuple[str, ...]:
     if api_key:
         counters.append(f"key:{api_key}")
     return tuple(counters)
+
+
+@functools.lru_cache(maxsize=4)
+def _periods_of(day_number: int) -> SpendPeriods:
+    """The periods of the UTC day ``day_number`` days after the epoch (read for every message:
+    worked out once a day)."""
+    moment = datetime.fromtimestamp(day_number * 86_400, UTC)
+    return SpendPeriods(moment.strftime("%Y%m%d"), moment.strftime("%Y%m"))

@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dispatcher.config.settings import Settings
-from dispatcher.core.countries import CountryRules, region_of
+from dispatcher.core.categories import MESSAGE_CATEGORIES
+from dispatcher.core.countries import CountryRules
 from dispatcher.core.key_rules import KeyRules
 from dispatcher.core.masking import mask_number
-from dispatcher.core.message_record import MessageRecord
+from dispatcher.core.message_record import MessageRecord, record_region
 from dispatcher.core.pricing import from_micros
 from dispatcher.core.pumping_brake import BrakeRefusal
 from dispatcher.core.spend_caps import SpendPeriods
@@ -45,14 +46,17 @@ class DoorGuards:
         self.countries = settings.guard.country_rules()
         self._window = VelocityWindow(settings.guard.window_s * 1000)
         self._brake = settings.guard.brake_rules()
+        self._limits = {c: settings.guard.limits_for(c) for c in MESSAGE_CATEGORIES}
         self.spend = SpendGuard(settings)
         self._currency = settings.spend.currency
         self._alert_at = settings.spend.alert_at
 
-    def country_refusal(self, to: str, countries: CountryRules | None) -> Refused | None:
-        """Why a message to ``to`` may not go to its country under ``countries`` (an API key's
-        rules; None: the deployment's), or None."""
-        region, problem = (countries or self.countries).problem(to)
+    def country_refusal(
+        self, to: str, region: str, countries: CountryRules | None
+    ) -> Refused | None:
+        """Why a message to ``to`` may not go to its country ``region`` under ``countries``
+        (an API key's rules; None: the deployment's), or None."""
+        problem = (countries or self.countries).problem(region)
         if problem is None:
             return None
         log = get_logger(to=mask_number(to))
@@ -63,9 +67,9 @@ class DoorGuards:
         """The limits a new message is counted against."""
         return velocity_checks(
             record.to,
-            region_of(record.to),
+            record_region(record),
             record.category,
-            self._guard.limits_for(record.category),
+            self._limits[record.category],
             range_digits=self._guard.range_digits,
         )
 
@@ -78,9 +82,9 @@ class DoorGuards:
             if found:
                 checks[record.id] = found
             if self._brake.on and record.category == "otp":
-                braked[record.id] = region_of(record.to)
+                braked[record.id] = record_region(record)
             if record.spend_held is not None:
-                caps[record.id] = self.spend.caps(record, key)
+                caps[record.id] = self.spend.caps(record_region(record), key)
         return DoorCounting(self._window, checks, self._brake, braked, caps, self._alert_at)
 
     def cap_refusal(
@@ -90,7 +94,7 @@ class DoorGuards:
         name = next(
             (
                 c.name
-                for c in self.spend.caps(record, key)
+                for c in self.spend.caps(record_region(record), key)
                 if (c.period, c.counter) == (over.period, over.counter)
             ),
             over.counter,
@@ -112,7 +116,7 @@ class DoorGuards:
         self, record: MessageRecord, crossed: tuple[str, ...], key: KeyRules | None
     ) -> None:
         """Log each cap a message's reservation took to its alert share."""
-        caps = {(c.period, c.counter): c for c in self.spend.caps(record, key)}
+        caps = {(c.period, c.counter): c for c in self.spend.caps(record_region(record), key)}
         for crossing in crossed:
             period, _, counter = crossing.partition("|")
             cap = caps.get((period, counter))
@@ -127,7 +131,7 @@ class DoorGuards:
 
     def brake_refusal(self, record: MessageRecord, braked: BrakeRefusal, now_ms: int) -> Refused:
         """The refusal of an OTP whose country's brake is on; an alert when it put it on."""
-        region = region_of(record.to)
+        region = record_region(record)
         retry_after_s = braked.retry_after_s(now_ms)
         log = get_logger(message_id=record.id, to=mask_number(record.to))
         if braked.engaged_now:

@@ -245,18 +245,24 @@ class Dispatcher:
         replay_of: str | None = None,
         idempotency_scope: str | None = None,
         checks_opt_outs: bool = True,
+        holds_spend: bool = False,
+        key: KeyRules | None = None,
     ) -> MessageRecord:
         """The record a validated message will be kept as (state ``queued``), not yet stored;
         its idempotency key counts within ``idempotency_scope`` (an API key's name). With
-        ``checks_opt_outs`` false (a reply to a STOP), the opt-out list does not apply to it."""
+        ``checks_opt_outs`` false (a reply to a STOP), the opt-out list does not apply to it.
+        With ``holds_spend``, it carries what to reserve against the spend caps that apply to
+        it (sent with ``key``)."""
         now = self._clock_ms()
+        message_id = new_message_id(now)
+        hold = self._guards.spend.hold(message_id, message, key, now) if holds_spend else None
         starts = message.send_at_ms or now
         rules = self._settings.opt_out
         applies = checks_opt_outs and (
             message.category == "marketing" or rules.applies_to_transactional
         )
         return MessageRecord(
-            id=new_message_id(now),
+            id=message_id,
             to=message.to,
             body=message.body,
             sender=message.sender,
@@ -278,6 +284,10 @@ class Dispatcher:
             fingerprint=message.content_fingerprint(),
             category=message.category,
             smart_encoded=message.smart_encoded,
+            region=message.region,
+            spend_held=hold.amount if hold else None,
+            spend_counters=hold.counters if hold else (),
+            spend_day=hold.day if hold else None,
             replay_of=replay_of,
             opt_out_check=message_digests(message.to, message.sender, scope=rules.scope)
             if applies
@@ -294,17 +304,16 @@ class Dispatcher:
         """Record a validated message and publish its job, if the guards at the door let it
         through (:class:`Refused`); ``key``: the API key it came with, whose own countries and
         spend caps apply."""
-        self._refuse_country(message.to, key)
-        record = self._held(self.prepare(message, idempotency_scope=idempotency_scope), key)
+        self._refuse_country(message, key)
+        record = self.prepare(
+            message, idempotency_scope=idempotency_scope, holds_spend=True, key=key
+        )
         return self.enqueue_record(record, guards=self._guards.counting([record], key), key=key)
 
-    def _held(self, record: MessageRecord, key: KeyRules | None) -> MessageRecord:
-        """``record`` with the spend to reserve for it (when a spend cap applies)."""
-        return self._guards.spend.hold(record, key, record.created_at_ms)
-
-    def _refuse_country(self, to: str, key: KeyRules | None) -> None:
-        """Raise :class:`Refused` when ``to`` is in a country the message may not go to."""
-        refusal = self._guards.country_refusal(to, key.countries if key else None)
+    def _refuse_country(self, message: NewMessage, key: KeyRules | None) -> None:
+        """Raise :class:`Refused` when the message's number is in a country it may not go to."""
+        countries = key.countries if key else None
+        refusal = self._guards.country_refusal(message.to, message.region, countries)
         if refusal is None:
             return
         try:
@@ -426,7 +435,7 @@ class Dispatcher:
         for index, fields in enumerate(messages):
             try:
                 message = self.validate(**_fields_of(fields))
-                self._refuse_country(message.to, key)
+                self._refuse_country(message, key)
             except InvalidMessage as exc:
                 error = {"code": "invalid_message", "message": str(exc), "fields": exc.fields}
                 results[index] = {"index": index, "error": error}
@@ -434,7 +443,9 @@ class Dispatcher:
             except Refused as exc:
                 results[index] = {"index": index, "error": _refusal_of(exc)}
                 continue
-            record = self._held(self.prepare(message, idempotency_scope=idempotency_scope), key)
+            record = self.prepare(
+                message, idempotency_scope=idempotency_scope, holds_spend=True, key=key
+            )
             queue = PRIORITY_QUEUES[record.priority]
             waiting = by_queue.setdefault(queue, [])
             waiting.append((index, record))

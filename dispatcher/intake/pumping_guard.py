@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from dispatcher.config.settings import Settings
-from dispatcher.core.countries import is_region_code, region_of
+from dispatcher.core.countries import is_region_code
+from dispatcher.core.message_record import record_region
 from dispatcher.core.velocity import VelocityWindow
 from dispatcher.errors import InvalidMessage, MessageNotFound
 from dispatcher.logs import get_logger
@@ -41,7 +42,7 @@ class PumpingGuard:
         if found is None:
             raise MessageNotFound(message_id)
         record = found[0]
-        country = region_of(record.to) if record.category == "otp" else None
+        country = record_region(record) if record.category == "otp" else None
         now = self._clock_ms()
         noted = self._store.record_conversion(message_id, country, now)
         if noted is Conversion.MISSING:  # expired between the read and the note

@@ -3,6 +3,7 @@ budget, through the same enqueue core as every other message."""
 
 from __future__ import annotations
 
+from dispatcher.core.message_record import record_region
 from dispatcher.errors import NotADeadLetterError
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.intake.validation import NewMessage
@@ -38,6 +39,7 @@ def replay_dead_letter(dispatcher: Dispatcher, message_id: str) -> str:
         metadata=original.metadata,
         category=original.category,
         smart_encoded=original.smart_encoded,
+        region=record_region(original),
     )
     replacement = dispatcher.prepare(again, replay_of=original.id)
     if not store.take_for_replay(original.id, replacement.id):

@@ -11,12 +11,10 @@ That amount is reserved against every cap that applies (``spend.daily_limit``,
 
 from __future__ import annotations
 
-import dataclasses
+from dataclasses import dataclass
 
 from dispatcher.config.settings import Settings
-from dispatcher.core.countries import region_of
 from dispatcher.core.key_rules import KeyRules
-from dispatcher.core.message_record import MessageRecord
 from dispatcher.core.pricing import prices_to
 from dispatcher.core.routing import (
     cheapest_first,
@@ -26,22 +24,34 @@ from dispatcher.core.routing import (
     route_name_for,
 )
 from dispatcher.core.spend_caps import SpendCap, SpendPeriods, counters_for
+from dispatcher.intake.validation import NewMessage
 
-__all__ = ["SpendGuard"]
+__all__ = ["SpendGuard", "SpendHold"]
+
+
+@dataclass(frozen=True, slots=True)
+class SpendHold:
+    """What to reserve for a new message: the amount (micro-units), the counters it is kept
+    in, the UTC day of the reservation."""
+
+    amount: int
+    counters: tuple[str, ...]
+    day: str
 
 
 class SpendGuard:
     """The prices, routes and caps of one deployment, for messages at the door."""
 
     def __init__(self, settings: Settings) -> None:
-        self._spend = settings.spend
         self._routes = settings.routes
         self._enabled = [name for name, p in settings.providers.items() if p.enabled]
         self.prices = settings.price_tables()
+        self._all_caps = settings.spend.all_caps()  # worked out once: read for every message
 
-    def caps(self, record: MessageRecord, key: KeyRules | None) -> tuple[SpendCap, ...]:
-        """Every cap ``record`` is held to, sent with ``key``."""
-        caps = list(self._spend.caps_for(region_of(record.to)))
+    def caps(self, region: str, key: KeyRules | None) -> tuple[SpendCap, ...]:
+        """Every cap a message to ``region`` sent with ``key`` is held to."""
+        mine = ("all", f"country:{region}")
+        caps = [cap for cap in self._all_caps if cap.counter in mine]
         if key is not None and key.daily_spend:
             name = f"api.keys.{key.name}.daily_spend"
             caps.append(SpendCap(f"key:{key.name}", "day", key.daily_spend, name))
@@ -50,34 +60,37 @@ class SpendGuard:
             caps.append(SpendCap(f"key:{key.name}", "month", key.monthly_spend, name))
         return tuple(caps)
 
-    def first_provider(self, record: MessageRecord) -> str | None:
+    def first_provider(self, message_id: str, to: str, providers: tuple[str, ...]) -> str | None:
         """The provider a message is priced by: the first of its route."""
         route = route_for(
-            record.to,
-            override=record.providers,
+            to,
+            override=providers,
             prefixes=self._routes.prefix_routes,
             default=self._routes.default_route,
             enabled=self._enabled,
         )
         if not route.providers:
             return None
-        if not record.providers and self._routes.least_cost(
-            route_name_for(record.to, self._routes.prefix_routes)
+        if not providers and self._routes.least_cost(
+            route_name_for(to, self._routes.prefix_routes)
         ):
-            prices = prices_to(self.prices, route.providers, record.to)
-            return cheapest_first(route.providers, prices, {})[0]
-        return order_route(route, draw_for(record.id), {})[0]
+            return cheapest_first(route.providers, prices_to(self.prices, route.providers, to), {})[
+                0
+            ]
+        return order_route(route, draw_for(message_id), {})[0]
 
-    def hold(self, record: MessageRecord, key: KeyRules | None, now_ms: int) -> MessageRecord:
-        """``record`` with what to reserve for it, when a cap applies to it."""
-        if not self.caps(record, key):
-            return record
-        provider = self.first_provider(record)
+    def hold(
+        self, message_id: str, message: NewMessage, key: KeyRules | None, now_ms: int
+    ) -> SpendHold | None:
+        """What to reserve for ``message`` (to be recorded as ``message_id``), when a cap
+        applies to it."""
+        if not self.caps(message.region, key):
+            return None
+        provider = self.first_provider(message_id, message.to, message.providers)
         table = self.prices.get(provider) if provider else None
-        amount = table.cost(record.to, record.segments) if table else 0
-        return dataclasses.replace(
-            record,
-            spend_held=amount,
-            spend_counters=counters_for(region_of(record.to), key.name if key else None),
-            spend_day=SpendPeriods.at(now_ms).day,
+        amount = table.cost(message.to, message.segments) if table else 0
+        return SpendHold(
+            amount,
+            counters_for(message.region, key.name if key else None),
+            SpendPeriods.at(now_ms).day,
         )

@@ -22,6 +22,7 @@ from dispatcher.config.settings import MessageSettings
 from dispatcher.core.addresses import callback_host_problem
 from dispatcher.core.categories import MESSAGE_CATEGORIES, default_category
 from dispatcher.core.clock import now_ms as clock_now_ms
+from dispatcher.core.countries import region_of_parsed
 from dispatcher.core.encoding import measure
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.smart_encoding import smart_encode
@@ -62,6 +63,7 @@ class NewMessage:
     send_at_ms: int | None = None  # scheduled: claimed no earlier than this (epoch ms)
     campaign: str | None = None  # a tag the messages of one campaign share (cancel them all)
     smart_encoded: bool = False  # typographic characters were replaced to send it as GSM-7
+    region: str = "ZZ"  # the ISO 3166 region of ``to`` (dispatcher.core.countries)
 
     def content_fingerprint(self) -> str:
         """What must match for a repeated idempotency key to be the same message. A category
@@ -102,10 +104,9 @@ def validate_message(
     allow_private_callbacks: bool = False,
     now_ms: int | None = None,
 ) -> NewMessage:
-    """Validate a message (``now_ms``: the time ``send_at`` is checked against); raise
-    :class:`InvalidMessage` naming every bad field."""
+    """Validate a message (``now_ms``: for ``send_at``); InvalidMessage names each bad field."""
     errors: dict[str, str] = {}
-    e164 = _take(errors, "to", _destination(to, rules.default_region))
+    destination = _take(errors, "to", _destination(to, rules.default_region))
     measured_body = _take(errors, "body", _body(body, rules.max_segments, rules.smart_encoding))
     clean_sender = _take(errors, "sender", _sender(sender, rules.default_sender))
     clean_priority = _take(errors, "priority", _priority(priority))
@@ -121,13 +122,14 @@ def validate_message(
 
     if errors:
         raise InvalidMessage(errors)
-    assert e164 is not None
+    assert destination is not None
     assert measured_body is not None
     assert clean_priority is not None
     assert validity_s is not None
-    text, encoding, segments, smart_encoded = measured_body
+    (e164, region), (text, encoding, segments, smart_encoded) = destination, measured_body
     return NewMessage(
         to=e164,
+        region=region,
         body=text,
         sender=clean_sender,
         priority=clean_priority,
@@ -150,7 +152,7 @@ def validate_number(value: object, default_region: str | None, *, field: str = "
     checked = _destination(value, default_region)
     if isinstance(checked, _Problem):
         raise InvalidMessage({field: str(checked)})
-    return checked
+    return checked[0]
 
 
 def validate_campaign(value: object, *, field: str = "campaign") -> str:
@@ -186,7 +188,8 @@ def _take(errors: dict[str, str], name: str, result: _T | _Problem) -> _T | None
     return result
 
 
-def _destination(value: object, default_region: str | None) -> str | _Problem:
+def _destination(value: object, default_region: str | None) -> tuple[str, str] | _Problem:
+    """The number in E.164 and its ISO 3166 region, or why it is refused."""
     if not isinstance(value, str) or not value.strip():
         return _Problem("is required: a phone number in E.164 form, e.g. +14155552671")
     raw = value.strip()
@@ -201,7 +204,8 @@ def _destination(value: object, default_region: str | None) -> str | _Problem:
         return _Problem("is not a phone number")
     if not phonenumbers.is_valid_number(number):
         return _Problem("is not a valid phone number for its country")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164, region_of_parsed(number)
 
 
 def _body(value: object, max_segments: int, smart: bool) -> tuple[str, str, int, bool] | _Problem:

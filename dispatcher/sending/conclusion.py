@@ -16,11 +16,10 @@ from typing import Any
 
 from dispatcher.core.circuit import CircuitState, circuit_class
 from dispatcher.core.clock import now_ms
-from dispatcher.core.countries import region_of
 from dispatcher.core.decisions import Decision, decide_after_attempt, remaining_route
 from dispatcher.core.delivery_health import country_calling_code
 from dispatcher.core.masking import mask_number
-from dispatcher.core.message_record import Attempt, MessageRecord
+from dispatcher.core.message_record import Attempt, MessageRecord, record_region
 from dispatcher.core.pricing import PriceTable
 from dispatcher.core.states import CALLBACK_STATES, MessageState
 from dispatcher.logs import get_logger, scrub
@@ -268,7 +267,7 @@ class Concluder:
             self._counts.reached(decision.state.value)
         cost = concluded.finish.cost_micros
         if cost and provider:
-            self._counts.spent(provider, region_of(claim.record.to), cost)
+            self._counts.spent(provider, record_region(claim.record), cost)
         if decision.state is MessageState.ACCEPTED:
             bound.info("sms.accepted", provider_message_id=decision.provider_message_id)
         elif decision.state is MessageState.RETRY_SCHEDULED:
