@@ -22,7 +22,7 @@ from dispatcher.config.settings import MessageSettings
 from dispatcher.core.addresses import callback_host_problem
 from dispatcher.core.categories import MESSAGE_CATEGORIES, default_category
 from dispatcher.core.clock import now_ms as clock_now_ms
-from dispatcher.core.countries import region_of_parsed
+from dispatcher.core.countries import UNKNOWN_REGION, region_of_parsed
 from dispatcher.core.encoding import measure
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.smart_encoding import smart_encode
@@ -202,10 +202,11 @@ def _destination(value: object, default_region: str | None) -> tuple[str, str] |
         number = phonenumbers.parse(raw, None if raw.startswith("+") else default_region)
     except phonenumbers.NumberParseException:
         return _Problem("is not a phone number")
-    if not phonenumbers.is_valid_number(number):
+    # What phonenumbers.is_valid_number does, keeping the region it finds on the way.
+    region = region_of_parsed(number)
+    if region == UNKNOWN_REGION or not phonenumbers.is_valid_number_for_region(number, region):
         return _Problem("is not a valid phone number for its country")
-    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return e164, region_of_parsed(number)
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), region
 
 
 def _body(value: object, max_segments: int, smart: bool) -> tuple[str, str, int, bool] | _Problem:

@@ -46,12 +46,16 @@ local delay = KEYS[4]
 local results, fresh = {}, {}
 local GROUPS, HEADER = 17, 15
 
--- The guards' counters of every message of the call, read at once.
+-- The guards' counters of every message of the call, read at once; each message's checks,
+-- caps and spend counters, read from its arguments once.
 local counters, seen, spend_counters, spend_seen = {}, {}, {}, {}
+local parsed = {}
 local i = GROUPS
 while i <= #ARGV do
+  local limits, mine = velocity_checks(ARGV[i + 8]), split_commas(ARGV[i + 12])
+  parsed[i] = {limits, spend_caps(ARGV[i + 11]), mine}
   local names = {}
-  for _, check in ipairs(velocity_checks(ARGV[i + 8])) do table.insert(names, check[1]) end
+  for _, check in ipairs(limits) do table.insert(names, check[1]) end
   if ARGV[i + 9] ~= '' then
     local sent_f, converted_f = brake_counters(ARGV[i + 9])
     table.insert(names, sent_f)
@@ -63,7 +67,7 @@ while i <= #ARGV do
       table.insert(counters, name)
     end
   end
-  for _, name in ipairs(split_commas(ARGV[i + 12])) do
+  for _, name in ipairs(mine) do
     if not spend_seen[name] then
       spend_seen[name] = true
       table.insert(spend_counters, name)
@@ -80,8 +84,8 @@ i = GROUPS
 while i <= #ARGV do
   local id, marker, ttl, idem, job = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local checks, due, campaign = ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
-  local limits, brake = velocity_checks(ARGV[i + 8]), ARGV[i + 9]
-  local amount, caps = tonumber(ARGV[i + 10]), spend_caps(ARGV[i + 11])
+  local limits, caps, mine = parsed[i][1], parsed[i][2], parsed[i][3]
+  local brake, amount = ARGV[i + 9], tonumber(ARGV[i + 10])
   local count = tonumber(ARGV[i + 14])
   local first = i + HEADER
   local existing, opted, over, braked, capped = false, false, nil, nil, nil
@@ -118,7 +122,7 @@ while i <= #ARGV do
   else
     local alerts = ''
     if amount then
-      alerts = spend_take(caps, split_commas(ARGV[i + 12]), spent, spend_counted, amount, alert_at)
+      alerts = spend_take(caps, mine, spent, spend_counted, amount, alert_at)
       for alert in string.gmatch(alerts, '[^,]+') do
         redis.call('HINCRBY', KEYS[3], 'spend_alerts|' .. alert, 1)
       end
