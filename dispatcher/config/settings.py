@@ -12,6 +12,7 @@ import functools
 import os
 import tomllib
 import urllib.parse
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,7 @@ from dispatcher.core.pricing import PriceTable
 from dispatcher.core.quiet_hours import QuietRules, QuietWindow, parse_clock
 from dispatcher.core.report_resend import ResendRules
 from dispatcher.core.retry_policy import RetryPolicy
-from dispatcher.core.routing import Route
+from dispatcher.core.routing import Route, route_for, route_name_for
 from dispatcher.errors import ConfigError
 
 __all__ = [
@@ -466,6 +467,22 @@ class RouteSettings(BaseModel):
     def least_cost(self, route_name: str) -> bool:
         """Whether the route ``route_name`` ("default" or a prefix) tries cheapest first."""
         return self.strategies.get(route_name) == "least_cost"
+
+    def route_of(self, to: str, override: tuple[str, ...], enabled: Collection[str]) -> Route:
+        """The route of a message to ``to`` (its own ``providers`` when it names some), without
+        the providers not ``enabled``."""
+        return route_for(
+            to,
+            override=override,
+            prefixes=self.prefix_routes,
+            default=self.default_route,
+            enabled=enabled,
+        )
+
+    def tries_cheapest_first(self, to: str, override: tuple[str, ...]) -> bool:
+        """Whether a message to ``to`` goes by a least-cost route (never one with its own
+        ``providers``)."""
+        return not override and self.least_cost(route_name_for(to, self.prefix_routes))
 
     def all_routes(self) -> dict[str, Route]:
         """Every route by where it is configured (``routes.default``, ``routes.prefixes.44``)."""

@@ -15,11 +15,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dispatcher.core.pricing import PriceTable, prices_to
+
 __all__ = [
     "Route",
     "cheapest_first",
     "draw_for",
     "order_route",
+    "providers_in_order",
     "route_for",
     "route_name_for",
     "shares",
@@ -108,6 +111,23 @@ def cheapest_first(
         return (price is None, (price or 0) / factor, providers.index(name))
 
     return tuple(sorted(providers, key=dearness))
+
+
+def providers_in_order(
+    route: Route,
+    *,
+    message_id: str,
+    to: str,
+    least_cost: bool,
+    prices: Mapping[str, PriceTable],
+    factors: Mapping[str, float],
+) -> tuple[str, ...]:
+    """The order a message tries the providers of ``route``: cheapest first for ``to`` on a
+    least-cost route (:func:`cheapest_first`), else by weight at the message's draw
+    (:func:`order_route`); ``factors``: the providers' health factors."""
+    if least_cost:
+        return cheapest_first(route.providers, prices_to(prices, route.providers, to), factors)
+    return order_route(route, draw_for(message_id), factors)
 
 
 def draw_for(message_id: str) -> float:

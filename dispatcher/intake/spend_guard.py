@@ -15,14 +15,7 @@ from dataclasses import dataclass
 
 from dispatcher.config.settings import Settings
 from dispatcher.core.key_rules import KeyRules
-from dispatcher.core.pricing import prices_to
-from dispatcher.core.routing import (
-    cheapest_first,
-    draw_for,
-    order_route,
-    route_for,
-    route_name_for,
-)
+from dispatcher.core.routing import providers_in_order
 from dispatcher.core.spend_caps import SpendCap, SpendPeriods, counters_for
 from dispatcher.intake.validation import NewMessage
 
@@ -62,22 +55,17 @@ class SpendGuard:
 
     def first_provider(self, message_id: str, to: str, providers: tuple[str, ...]) -> str | None:
         """The provider a message is priced by: the first of its route."""
-        route = route_for(
-            to,
-            override=providers,
-            prefixes=self._routes.prefix_routes,
-            default=self._routes.default_route,
-            enabled=self._enabled,
-        )
+        route = self._routes.route_of(to, providers, self._enabled)
         if not route.providers:
             return None
-        if not providers and self._routes.least_cost(
-            route_name_for(to, self._routes.prefix_routes)
-        ):
-            return cheapest_first(route.providers, prices_to(self.prices, route.providers, to), {})[
-                0
-            ]
-        return order_route(route, draw_for(message_id), {})[0]
+        return providers_in_order(
+            route,
+            message_id=message_id,
+            to=to,
+            least_cost=self._routes.tries_cheapest_first(to, providers),
+            prices=self.prices,
+            factors={},
+        )[0]
 
     def hold(
         self, message_id: str, message: NewMessage, key: KeyRules | None, now_ms: int

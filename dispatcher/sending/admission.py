@@ -30,17 +30,10 @@ from dispatcher.core.decisions import (
 )
 from dispatcher.core.delivery_health import DeliveryStats, country_calling_code, delivery_factors
 from dispatcher.core.message_record import MessageRecord
-from dispatcher.core.pricing import PriceTable, prices_to
+from dispatcher.core.pricing import PriceTable
 from dispatcher.core.provider_health import route_factors
 from dispatcher.core.quiet_hours import QuietRules, quiet_until_ms
-from dispatcher.core.routing import (
-    Route,
-    cheapest_first,
-    draw_for,
-    order_route,
-    route_for,
-    route_name_for,
-)
+from dispatcher.core.routing import Route, providers_in_order
 from dispatcher.core.states import MessageState
 from dispatcher.logs import get_logger
 from dispatcher.sending.conclusion import Concluder
@@ -285,20 +278,16 @@ class Admitter:
 
     def _order(self, record: MessageRecord) -> tuple[str, ...]:
         """The order this message tries the providers of its route."""
-        route = route_for(
-            record.to,
-            override=record.providers,
-            prefixes=self._routes.prefix_routes,
-            default=self._routes.default_route,
-            enabled=self._plans.enabled,
+        route = self._routes.route_of(record.to, record.providers, self._plans.enabled)
+        cheapest = self._routes.tries_cheapest_first(record.to, record.providers)
+        return providers_in_order(
+            route,
+            message_id=record.id,
+            to=record.to,
+            least_cost=cheapest,
+            prices=self._prices,
+            factors=self._health_factors(route, record.to, weighted_only=not cheapest),
         )
-        if not record.providers and self._routes.least_cost(
-            route_name_for(record.to, self._routes.prefix_routes)
-        ):
-            prices = prices_to(self._prices, route.providers, record.to)
-            factors = self._health_factors(route, record.to, weighted_only=False)
-            return cheapest_first(route.providers, prices, factors)
-        return order_route(route, draw_for(record.id), self._health_factors(route, record.to))
 
     def _health_factors(
         self, route: Route, to: str, *, weighted_only: bool = True
