@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from dispatcher.config.settings import ApiKeySettings, ApiScope, ApiSettings
 from dispatcher.core.countries import CountryRules
 from dispatcher.core.key_rules import KeyRules
-from dispatcher.core.pricing import to_micros
 from dispatcher.store.connection import RedisClient
 from dispatcher.store.request_rate import ApiKeyRates
 
@@ -88,12 +87,7 @@ def _client(name: str, cfg: ApiKeySettings, countries: CountryRules) -> ApiClien
     own = None
     if cfg.allowed_countries is not None or cfg.denied_countries is not None:
         own = countries.overridden(cfg.allowed_countries, cfg.denied_countries)
-    rules = KeyRules(
-        name,
-        own,
-        None if cfg.daily_spend is None else to_micros(cfg.daily_spend),
-        None if cfg.monthly_spend is None else to_micros(cfg.monthly_spend),
-    )
+    rules = KeyRules(name, own, *cfg.spend_micros())
     return ApiClient(name, cfg.scopes, cfg.rate_limit, cfg.rate_burst, rules)
 
 

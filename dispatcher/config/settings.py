@@ -27,7 +27,7 @@ from pydantic_settings import (
 from dispatcher.config.guard_settings import GuardSettings, check_regions
 from dispatcher.config.spend_settings import SpendSettings, check_price_table
 from dispatcher.core.names import PRIORITY_QUEUES
-from dispatcher.core.pricing import PriceTable
+from dispatcher.core.pricing import PriceTable, to_micros
 from dispatcher.core.quiet_hours import QuietRules, QuietWindow, parse_clock
 from dispatcher.core.report_resend import ResendRules
 from dispatcher.core.retry_policy import RetryPolicy
@@ -282,6 +282,14 @@ class ApiKeySettings(BaseModel):
     @classmethod
     def _regions(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         return None if value is None else check_regions(value)
+
+    def spend_micros(self) -> tuple[int | None, int | None]:
+        """Its daily and monthly spend caps in micro-units (None: no cap)."""
+        daily, monthly = self.daily_spend, self.monthly_spend
+        return (
+            None if daily is None else to_micros(daily),
+            None if monthly is None else to_micros(monthly),
+        )
 
 
 class ApiSettings(BaseModel):

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["SpendCap", "SpendPeriods", "counters_for"]
+__all__ = ["SpendCap", "SpendPeriods", "counters_for", "key_caps"]
 
 _FORMATS = {"day": "%Y%m%d", "month": "%Y%m"}
 _DAY_MS = 86_400_000
@@ -55,6 +55,18 @@ class SpendPeriods:
         else:
             end = (start + timedelta(days=32)).replace(day=1)
         return max(math.ceil(end.timestamp() - now_ms / 1000), 1)
+
+
+def key_caps(name: str, daily: int | None, monthly: int | None) -> tuple[SpendCap, ...]:
+    """An API key's own caps (micro-units a UTC day and a month; None or 0: none)."""
+    return tuple(
+        SpendCap(f"key:{name}", period, limit, f"api.keys.{name}.{setting}")
+        for period, setting, limit in (
+            ("day", "daily_spend", daily),
+            ("month", "monthly_spend", monthly),
+        )
+        if limit
+    )
 
 
 def counters_for(region: str, api_key: str | None) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from dispatcher.config.settings import Settings
 from dispatcher.core.key_rules import KeyRules
 from dispatcher.core.routing import providers_in_order
-from dispatcher.core.spend_caps import SpendCap, SpendPeriods, counters_for
+from dispatcher.core.spend_caps import SpendCap, SpendPeriods, counters_for, key_caps
 from dispatcher.intake.validation import NewMessage
 
 __all__ = ["SpendGuard", "SpendHold"]
@@ -44,14 +44,10 @@ class SpendGuard:
     def caps(self, region: str, key: KeyRules | None) -> tuple[SpendCap, ...]:
         """Every cap a message to ``region`` sent with ``key`` is held to."""
         mine = ("all", f"country:{region}")
-        caps = [cap for cap in self._all_caps if cap.counter in mine]
-        if key is not None and key.daily_spend:
-            name = f"api.keys.{key.name}.daily_spend"
-            caps.append(SpendCap(f"key:{key.name}", "day", key.daily_spend, name))
-        if key is not None and key.monthly_spend:
-            name = f"api.keys.{key.name}.monthly_spend"
-            caps.append(SpendCap(f"key:{key.name}", "month", key.monthly_spend, name))
-        return tuple(caps)
+        caps = tuple(cap for cap in self._all_caps if cap.counter in mine)
+        if key is None:
+            return caps
+        return caps + key_caps(key.name, key.daily_spend, key.monthly_spend)
 
     def first_provider(self, message_id: str, to: str, providers: tuple[str, ...]) -> str | None:
         """The provider a message is priced by: the first of its route."""

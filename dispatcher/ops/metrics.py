@@ -28,6 +28,7 @@ from dispatcher.config.settings import Settings
 from dispatcher.core.clock import now_ms
 from dispatcher.core.delivery_health import DeliveryStats
 from dispatcher.core.latency import LATENCY_BUCKETS_MS
+from dispatcher.core.names import REFUSAL_CODES
 from dispatcher.ops.spend_view import spend_view
 from dispatcher.ops.stats import workers
 from dispatcher.store.backlog import backlog, counters_and_circuits
@@ -231,8 +232,7 @@ _DOOR_COUNTERS: dict[str, tuple[str, str, list[str]]] = {
     ),
     "refused": (
         "smsdispatch_refused",
-        "Messages refused at the door after validation, by reason (opted_out, "
-        "country_not_allowed, destination_rate_limited, pumping_suspected).",
+        f"Messages refused at the door after validation, by reason ({', '.join(REFUSAL_CODES)}).",
         ["reason"],
     ),
     "limited": (

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from dispatcher.config.settings import Settings
-from dispatcher.core.pricing import from_micros, to_micros
-from dispatcher.core.spend_caps import SpendCap
+from dispatcher.core.pricing import from_micros
+from dispatcher.core.spend_caps import SpendCap, key_caps
 from dispatcher.store.connection import RedisClient
 from dispatcher.store.spend import spend_now
 
@@ -18,13 +18,7 @@ def _caps(settings: Settings) -> list[SpendCap]:
     """Every cap configured: the deployment's, each country's and each API key's."""
     caps = list(settings.spend.all_caps())
     for name, key in settings.api.keys.items():
-        for period, setting, amount in (
-            ("day", "daily_spend", key.daily_spend),
-            ("month", "monthly_spend", key.monthly_spend),
-        ):
-            if amount:
-                where = f"api.keys.{name}.{setting}"
-                caps.append(SpendCap(f"key:{name}", period, to_micros(amount), where))
+        caps += key_caps(name, *key.spend_micros())
     return caps
 
 

@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from dispatcher.config.settings import Settings
+from dispatcher.config.settings import ApiKeySettings, ApiSettings, Settings
 from dispatcher.config.spend_settings import CountrySpendSettings, SpendSettings
+from dispatcher.core.key_rules import KeyRules
 from dispatcher.core.spend_caps import SpendPeriods
 from dispatcher.errors import ConfigError, Refused
 from dispatcher.intake.enqueue import Dispatcher
+from dispatcher.ops.spend_view import spend_view
 from dispatcher.store.redis_keys import METRICS, spend_key
 from providers.simulator import ScriptedAnswer
 from tests.api_processes import running_apis
@@ -162,3 +164,27 @@ def test_three_api_processes_admit_exactly_the_caps_worth(
     assert (statuses.count(202), statuses.count(429)) == (100, 200)
     assert today(redis_client) == 1_000_000
     assert len(redis_client.keys("smsd:msg:*")) == 100
+
+
+def test_an_api_keys_own_cap_holds_and_shows(settings: Settings, redis_client: redis.Redis) -> None:
+    keys = {"shop": ApiKeySettings(sha256="0" * 64, daily_spend=0.02)}
+    configured = settings.model_copy(
+        update={
+            "api": ApiSettings(keys=keys),
+            "prices": {n: dict(PRICES) for n in settings.providers},
+        }
+    )
+    core = Dispatcher(configured)
+    shop = KeyRules("shop", daily_spend=keys["shop"].spend_micros()[0])
+    for n in range(2):  # 0.01 each: the key's cap is full
+        core.enqueue(core.validate(to=f"+1415555{n:04d}", body="hello"), key=shop)
+    with pytest.raises(Refused) as refused:
+        core.enqueue(core.validate(to="+14155550099", body="hello"), key=shop)
+    assert refused.value.limit == "api.keys.shop.daily_spend"
+    core.send_sms("+14155550098", "not the shop's")  # no cap of its own: it goes
+    assert today(redis_client, "key:shop") == 20_000
+    view = spend_view(configured, redis_client, now_ms=int(datetime.now(UTC).timestamp() * 1000))
+    assert [(c["name"], c["spent"], c["share"]) for c in view["caps"]] == [
+        ("api.keys.shop.daily_spend", 0.02, 1.0)
+    ]
+    core.close()
