@@ -44,14 +44,12 @@ class PumpingGuard:
         record = found[0]
         country = record_region(record) if record.category == "otp" else None
         now = self._clock_ms()
-        noted = self._store.record_conversion(message_id, country, now)
+        noted, converted_at = self._store.record_conversion(message_id, country, now)
         if noted is Conversion.MISSING:  # expired between the read and the note
             raise MessageNotFound(message_id)
         get_logger(message_id=message_id).info(
             "sms.converted", category=record.category, region=country, repeat=noted.value
         )
-        again = self._messages.get(message_id)
-        converted_at = again[0].converted_at_ms if again else now
         return {
             "id": message_id,
             "converted_at_ms": converted_at,

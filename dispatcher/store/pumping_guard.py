@@ -42,14 +42,16 @@ class PumpingGuardStore:
     @translates_redis_errors
     def record_conversion(
         self, message_id: str, otp_country: str | None, now_ms: int
-    ) -> Conversion:
-        """Note that ``message_id`` was used; an OTP's conversion counts for ``otp_country``."""
+    ) -> tuple[Conversion, int | None]:
+        """Note that ``message_id`` was used; an OTP's conversion counts for ``otp_country``.
+        What came of it, and when it was first noted (epoch ms; None: no such message)."""
         counter = brake_counters(otp_country)[1] if otp_country else ""
         found = self._record(
             keys=[message_key(message_id), self._window_keys(now_ms)[1], METRICS],
             args=[now_ms, counter, 2 * self._window.window_ms],
         )
-        return _CONVERSION[int(found)]
+        noted_at = int(found[1]) if len(found) > 1 else None
+        return _CONVERSION[int(found[0])], noted_at
 
     @translates_redis_errors
     def brakes(self) -> dict[str, int]:

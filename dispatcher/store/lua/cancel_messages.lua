@@ -26,11 +26,11 @@ for i = 5, #ARGV do
       'final_reason', 'canceled', 'lease_until_ms', '0')
     local spend = redis.call('HMGET', key, 'spend_held', 'spend_billed', 'spend_counters',
       'spend_day')
-    if tonumber(spend[1]) and spend[3] and spend[4] then
-      local billed = tonumber(spend[2]) or 0
+    if tonumber(spend[1]) and spend[3] and spend[4] then  -- its sending ends here, unsent
+      local fields, delta = spend_settlement(tonumber(spend[1]), tonumber(spend[2]) or 0, 0, true)
+      redis.call('HSET', key, unpack(fields))
       spend_adjust(ARGV[4] .. string.sub(spend[4], 1, 6), string.sub(spend[4], 7, 8), spend[3],
-        billed - tonumber(spend[1]))
-      redis.call('HSET', key, 'spend_held', '')
+        delta)
     end
     redis.call('ZREM', KEYS[1], id)
     redis.call('ZREM', KEYS[2], id)
