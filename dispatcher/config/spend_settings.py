@@ -58,10 +58,6 @@ class SpendSettings(BaseModel):
             ]
         return tuple(cap for cap in found if cap.limit > 0)
 
-    def caps_for(self, region: str) -> tuple[SpendCap, ...]:
-        """The caps set here that a message to ``region`` is held to."""
-        return tuple(c for c in self.all_caps() if c.counter in ("all", f"country:{region}"))
-
     @property
     def any_cap(self) -> bool:
         """Whether a cap is set here (an API key's own are not seen here)."""

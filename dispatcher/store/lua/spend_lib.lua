@@ -19,12 +19,6 @@ local function split_commas(text)
   return found
 end
 
--- spend_field: the hash field of a counter in a period (``day``: "DD").
-local function spend_field(period, counter, day)
-  if period == 'day' then return day .. '|' .. counter end
-  return counter
-end
-
 -- spend_load: the day's and the month's counts of ``counters``, and whether the hash has its
 -- expiry.
 local function spend_load(month_key, day, counters)
