@@ -19,6 +19,8 @@ For each provider latency (the simulator answering after 0 ms and after 200 ms):
 - (f) sms-dispatch, two worker processes;
 - (d0) at 0 ms, (d) with the worker and ``send_sms`` of the code before single sends shared jobs
   (:data:`BEFORE_SHARED_JOBS`, from ``git archive``);
+- (d1) at 0 ms, (d) with every guard on money off (no country list, velocity limit, price table
+  or spend cap), in the same rounds: what the guards cost single sends;
 - (g) ``send_sms`` at ``--paced-rate`` (5) messages a second into an idle system, and (g0) the
   same with the code before shared jobs: enqueue-to-accepted p50/p99 of a lone message.
 
@@ -229,6 +231,20 @@ class Stack:
     def provider_requests(self) -> int:
         return int(request_json(f"{self.sim_url}/_sim/stats")["total_sends"])
 
+    def without_guards(self) -> tuple[Settings, dict[str, str]]:
+        """The settings of the enqueuing process and the workers' environment with every guard
+        on money off: no country list, velocity limit, brake, price table or spend cap."""
+        settings = self.settings.model_copy(
+            update={
+                "guard": GuardSettings(per_number=0, per_range=0, min_otps=0),
+                "spend": SpendSettings(),
+                "prices": {},
+            }
+        )
+        env = {k: v for k, v in self.env.items() if k not in GUARDS_ON}
+        env.update(SMSD_GUARD__PER_NUMBER="0", SMSD_GUARD__PER_RANGE="0", SMSD_GUARD__MIN_OTPS="0")
+        return settings, env
+
     def close(self) -> None:
         self.stop_simulator()
         self.redis_server.stop()
@@ -251,8 +267,10 @@ def _workers(
     extra_env: dict[str, str] | None = None,
     *,
     cwd: Path = REPO,
+    base_env: dict[str, str] | None = None,
 ) -> Iterator[list[psutil.Process]]:
-    """Start ``count`` worker processes (in ``cwd``); yield them once ``ready()``."""
+    """Start ``count`` worker processes (in ``cwd``, in ``base_env`` (the stack's: None) with
+    ``extra_env``); yield them once ``ready()``."""
     processes, logs = [], []
     for i in range(count):
         log = tempfile.NamedTemporaryFile(prefix=f"bench-worker-{i}-", suffix=".log", delete=False)  # noqa: SIM115
@@ -260,7 +278,7 @@ def _workers(
         processes.append(
             subprocess.Popen(
                 [*argv, f"--hostname=bench{i}-{os.getpid()}@%h"],
-                env={**stack.env, **(extra_env or {})},
+                env={**(stack.env if base_env is None else base_env), **(extra_env or {})},
                 cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -465,11 +483,15 @@ def _publish_baseline(app: Any, count: int, *, naive: bool) -> None:
 
 
 @contextmanager
-def _sms_workers(stack: Stack, count: int) -> Iterator[list[psutil.Process]]:
+def _sms_workers(
+    stack: Stack, count: int, env: dict[str, str] | None = None
+) -> Iterator[list[psutil.Process]]:
     """``count`` sms-dispatch workers as shipped (``config/default.toml``: INFO JSON logs, Celery's
-    at INFO too); each is ready once it ran its first canary job."""
+    at INFO too), in ``env`` (the stack's: None); each is ready once it ran its first canary
+    job."""
     argv = [PYTHON, "-m", "dispatcher", "worker", "--concurrency", str(stack.concurrency)]
-    with _workers(stack, argv, count, lambda: stack.redis.zcard("smsd:workers") >= count) as found:
+    ready = lambda: stack.redis.zcard("smsd:workers") >= count  # noqa: E731
+    with _workers(stack, argv, count, ready, base_env=env) as found:
         yield found
 
 
@@ -562,12 +584,16 @@ def _stamps(stack: Stack, ids: list[str]) -> list[tuple[float, float]]:
     return [(float(c), float(u)) for c, u in pipe.execute() if c and u]
 
 
-def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, workers: int) -> Row:
+def sms_dispatch(
+    stack: Stack, latency_ms: int, count: int, *, bulk: bool, workers: int, guards: bool = True
+) -> Row:
+    """(d), (e) or (f); (d1) with ``guards`` false."""
+    settings, env = (stack.settings, None) if guards else stack.without_guards()
     stack.reset()
-    with _sms_workers(stack, workers) as processes:
+    with _sms_workers(stack, workers, env) as processes:
         rss_before = _rss_mb(processes)
         stack.reset()
-        dispatcher = Dispatcher(stack.settings, redis_url=stack.redis_url)
+        dispatcher = Dispatcher(settings, redis_url=stack.redis_url)
         if stack.warm_up:
             _send_messages(dispatcher, stack.warm_up, bulk=bulk)
             _wait(lambda: _accepted(stack) >= stack.warm_up, 900, "warm-up messages")
@@ -593,6 +619,8 @@ def sms_dispatch(stack: Stack, latency_ms: int, count: int, *, bulk: bool, worke
     how = "send_bulk" if bulk else "send_sms"
     letter = "e" if bulk else ("f" if workers > 1 else "d")
     name = f"{letter} sms-dispatch: {how}, {workers} worker{'s' if workers > 1 else ''}"
+    if not guards:
+        name = f"{letter}1 ({letter}) with every guard on money off"
     return Row(
         name,
         latency_ms,
@@ -813,13 +841,7 @@ def count_commands(stack: Stack, count: int) -> dict[str, Any]:
         result["sms_dispatch"] = _count_sms(stack, stack.settings, count)
         # The same with the guards at the door off (the door's work is all in the enqueuing
         # process): what they cost in commands.
-        off = stack.settings.model_copy(
-            update={
-                "guard": GuardSettings(per_number=0, per_range=0, min_otps=0),
-                "spend": SpendSettings(),
-            }
-        )
-        result["sms_dispatch_guards_off"] = _count_sms(stack, off, count)
+        result["sms_dispatch_guards_off"] = _count_sms(stack, stack.without_guards()[0], count)
     result["beyond_celery_per_msg"] = round(
         result["sms_dispatch"]["per_msg"] - result["floor"]["per_msg"], 2
     )
@@ -944,11 +966,11 @@ def thread_cpu(rows: list[Row]) -> dict[str, dict[str, float]]:
     }
 
 
-def paired_ratio(rows: list[Row], prefix: str, floor_letter: str) -> float:
-    """The median over the rounds of (prefix) / (floor), each taken in the same round at 0 ms
-    (a slow spell of the machine then weighs on both sides of a ratio)."""
-    ours = next(r for r in rows if _is(r, prefix) and r.latency_ms == 0)
-    floor = next(r for r in rows if _is(r, floor_letter) and r.latency_ms == 0)
+def paired_ratio(rows: list[Row], prefix: str, floor_letter: str, latency_ms: int = 0) -> float:
+    """The median over the rounds of (prefix) / (floor), each taken in the same round at
+    ``latency_ms`` (a slow spell of the machine then weighs on both sides of a ratio)."""
+    ours = next(r for r in rows if _is(r, prefix) and r.latency_ms == latency_ms)
+    floor = next(r for r in rows if _is(r, floor_letter) and r.latency_ms == latency_ms)
     if not ours.runs_msgs_per_s or not floor.runs_msgs_per_s:
         return ours.msgs_per_s / floor.msgs_per_s
     pairs = zip(ours.runs_msgs_per_s, floor.runs_msgs_per_s, strict=True)
@@ -972,14 +994,14 @@ def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, 
     def rate(prefix: str, latency: int) -> float:
         return row(prefix, latency).msgs_per_s
 
-    def paired(prefix: str, floor: str = "b") -> float:
-        return paired_ratio(rows, prefix, floor)
+    def paired(prefix: str, floor: str = "b", latency: int = 0) -> float:
+        return paired_ratio(rows, prefix, floor, latency)
 
     checks = [
         ("0 ms: (d) send_sms >= 2.5x (b)", paired("d"), 2.5),
-        ("200 ms: (d) send_sms >= 2.5x (b)", rate("d", 200) / rate("b", 200), 2.5),
+        ("200 ms: (d) send_sms >= 2.5x (b)", paired("d", "b", 200), 2.5),
         ("0 ms: (d) send_sms >= 0.8 of (e) send_bulk", paired("d", "e"), 0.8),
-        ("200 ms: (d) send_sms >= 0.8 of (e) send_bulk", rate("d", 200) / rate("e", 200), 0.8),
+        ("200 ms: (d) send_sms >= 0.8 of (e) send_bulk", paired("d", "e", 200), 0.8),
         ("0 ms: (d) >= 80% of (b)", paired("d"), 0.8),
         ("200 ms: (d) >= 80% of (b) at 0 ms", rate("d", 200) / rate("b", 0), 0.8),
         ("200 ms: (d) >= 40x (c)", rate("d", 200) / rate("c", 200), 40.0),
@@ -1025,7 +1047,9 @@ def _targets(rows: list[Row], counted: dict[str, Any] | None) -> list[dict[str, 
                 "met": beyond <= 12,
             }
         )
-    requests = [r.provider_requests_per_msg or 0.0 for r in rows if _letter(r) in ("d", "e", "f")]
+    requests = [
+        r.provider_requests_per_msg or 0.0 for r in rows if _letter(r) in ("d", "e", "f", "d1")
+    ]
     out.append(
         {
             "target": "provider requests per message == 1",
@@ -1069,6 +1093,11 @@ def run_scenarios(
         lambda: sms_dispatch(stack, latency, args.count, bulk=False, workers=2),
     ]
     ours = 3  # the last rows of timed: sms-dispatch's
+    if latency == 0:
+        timed.append(
+            lambda: sms_dispatch(stack, 0, args.count, bulk=False, workers=1, guards=False)
+        )
+        ours += 1
     if latency == 0 and older is not None:
         timed.append(lambda: older_send_sms(stack, args.count, older))
         ours += 1
@@ -1109,6 +1138,11 @@ def _summary(
     for letter, by_thread in result["worker_cpu_by_thread"].items():
         spent = ", ".join(f"{name} {ms}" for name, ms in by_thread.items())
         print(f"Worker CPU by thread at 0 ms, ({letter}), ms a message: {spent}")
+    if result["guards_cost"]:
+        print(
+            "Single sends with every guard on against all off, (d) / (d1) at 0 ms paired by "
+            f"round: {result['guards_cost']['d_to_d1']}"
+        )
     if result["like_for_like"]:
         ratios = result["like_for_like"]
         print(
@@ -1218,6 +1252,9 @@ def main() -> None:
         "targets": _targets(rows, counted) if set(args.latencies) >= {0, 200} else [],
         "cpu_bound": cpu_bound(rows) if 0 in args.latencies else None,
         "like_for_like": like_for_like(rows) if 0 in args.latencies else None,
+        "guards_cost": (
+            {"d_to_d1": round(paired_ratio(rows, "d", "d1"), 3)} if 0 in args.latencies else None
+        ),
         "worker_cpu_by_thread": thread_cpu(rows),
         "soak": asdict(soak) if soak else None,
     }
