@@ -32,8 +32,8 @@ Each row: messages/s end to end (first enqueue to last accepted), p50/p99 enqueu
 latency, worker RSS before and after, Redis commands per message (``INFO commandstats``, the calls
 made inside Lua scripts included), provider requests per message, and the CPU time per message
 of the worker (of the client itself in the ceiling; every process's is in the JSON). The floor
-and sms-dispatch run ``--repeat`` rounds (3) and show their median run; the 0 ms targets of (d) and
-(e) are the median of their ratios to (b) round by round. From the CPU times it
+and sms-dispatch run ``--repeat`` rounds (3) and show their median run; the targets of (d) (at 0
+and 200 ms) and of (e) are the median of their ratios round by round. From the CPU times it
 also works out what (d) would reach if its worker spent on a message no more than the floor's
 worker on a job ((b3), like for like) plus (a)'s client on an exchange, and (d) and (e) against
 (b3) paired by round. Results go to ``bench/results.json``; ``--soak N`` adds an
