@@ -39,6 +39,7 @@ __all__ = [
     "ServiceStartError",
     "StoreAuthenticationError",
     "StoreError",
+    "StoreNotReplicatedError",
     "StoreUnavailableError",
 ]
 
@@ -172,6 +173,19 @@ class StoreError(DispatchError):
 class StoreUnavailableError(StoreError):
     """The message store could not be reached, timed out, or is still loading: a later try may
     succeed."""
+
+
+class StoreNotReplicatedError(StoreUnavailableError):
+    """A write the master made reached fewer replicas than asked within the wait: it may be lost
+    if the master fails now (it may as well be kept: it is on the master)."""
+
+    def __init__(self, confirmed: int, wanted: int, timeout_ms: int) -> None:
+        self.confirmed = confirmed
+        self.wanted = wanted
+        super().__init__(
+            "NotReplicated",
+            f"{confirmed} of {wanted} replicas confirmed the write within {timeout_ms} ms",
+        )
 
 
 class StoreAuthenticationError(StoreUnavailableError):

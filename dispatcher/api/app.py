@@ -250,8 +250,8 @@ async def _create_message(request: web.Request) -> web.StreamResponse:
         return _refusal(exc)
     except IdempotencyConflict as exc:
         return error(409, "idempotency_conflict", str(exc), message_id=exc.message_id)
-    except EnqueueError:
-        return error(503, "enqueue_unavailable", "the message could not be queued; retry later")
+    except EnqueueError as exc:
+        return error(503, "enqueue_unavailable", f"the message could not be queued: {exc}; retry")
     return web.json_response(_receipt_json(receipt), status=200 if receipt.duplicate else 202)
 
 
@@ -359,8 +359,8 @@ async def _replay_dead_letter(request: web.Request) -> web.StreamResponse:
         new_id = await asyncio.to_thread(replay_dead_letter, request.app[DISPATCHER], original)
     except NotADeadLetterError:
         return error(404, "not_found", "no dead letter with this id (replayed or purged?)")
-    except EnqueueError:
-        return error(503, "enqueue_unavailable", "the replay could not be queued; retry later")
+    except EnqueueError as exc:
+        return error(503, "enqueue_unavailable", f"the replay could not be queued: {exc}; retry")
     client = request[CLIENT]
     get_logger(message_id=original).info("sms.replayed", replayed_as=new_id, by=client.name)
     return web.json_response({"id": new_id, "replay_of": original}, status=202)

@@ -111,13 +111,22 @@ def simulator(host: str, port: int, latency_ms: int, report_delay_ms: int) -> No
 @click.option("--api-port", type=int, default=8080, show_default=True)
 @click.option("--simulator-port", type=int, default=8025, show_default=True)
 @click.option("--concurrency", type=int, default=8, show_default=True)
+@click.option(
+    "--sentinel",
+    is_flag=True,
+    help="Run Redis as a primary, a replica and three Sentinels (sends wait for the replica).",
+)
 @fail_clearly
-def dev(api_port: int, simulator_port: int, concurrency: int) -> None:
+def dev(api_port: int, simulator_port: int, concurrency: int, sentinel: bool) -> None:
     """Run the whole stack locally: Redis (embedded by default), simulator, worker, API."""
     from dispatcher.devstack.stack import run_dev_stack  # noqa: PLC0415
 
     run_dev_stack(
-        get_settings(), api_port=api_port, simulator_port=simulator_port, concurrency=concurrency
+        get_settings(),
+        api_port=api_port,
+        simulator_port=simulator_port,
+        concurrency=concurrency,
+        sentinel=sentinel,
     )
 
 

@@ -9,10 +9,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from dispatcher.config.redis_address import RedisAddress
 from dispatcher.config.settings import Settings
 from dispatcher.errors import ConfigError
 
-__all__ = ["dev_state_path", "read_dev_state", "resolve_redis_url", "write_dev_state"]
+__all__ = [
+    "dev_state_path",
+    "read_dev_state",
+    "resolve_redis_address",
+    "resolve_redis_url",
+    "write_dev_state",
+]
 
 
 def dev_state_path(settings: Settings) -> Path:
@@ -50,6 +57,17 @@ def resolve_redis_url(settings: Settings) -> str:
         "is not set and no `smsdispatch dev` stack is running here",
         env_var="SMSD_REDIS_URL",
     )
+
+
+def resolve_redis_address(settings: Settings) -> RedisAddress:
+    """The Redis of :func:`resolve_redis_url`, with its Sentinel master: the settings', else the
+    one the running dev stack (``smsdispatch dev --sentinel``) wrote down."""
+    url = resolve_redis_url(settings)
+    if settings.redis_url or settings.sentinel_master:
+        return settings.redis_address(url)
+    state = read_dev_state(settings) or {}
+    master = state.get("sentinel_master")
+    return RedisAddress(url, str(master) if master else None, settings.sentinel_password)
 
 
 def _pid_alive(pid: object) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 import tomllib
-import urllib.parse
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +24,7 @@ from pydantic_settings import (
 )
 
 from dispatcher.config.guard_settings import GuardSettings, check_regions
+from dispatcher.config.redis_address import SENTINEL_SCHEME, RedisAddress, parse_sentinels
 from dispatcher.config.spend_settings import SpendSettings, check_price_table
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.core.pricing import PriceTable, to_micros
@@ -248,6 +248,16 @@ class CelerySettings(BaseModel):
     visibility_timeout_s: int = Field(default=300, ge=20, le=86_400)
     # How often each worker looks for such jobs to hand out again.
     unacked_restore_interval_s: int = Field(default=10, ge=1, le=3_600)
+
+
+class RedisSettings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    # Replicas that must have a new message's record and job before send_sms returns (Redis
+    # replicates asynchronously: what the master acknowledged can vanish in a failover). 0: no
+    # wait. When fewer confirm within wait_timeout_ms, the send raises EnqueueError.
+    wait_replicas: int = Field(default=0, ge=0, le=16)
+    wait_timeout_ms: int = Field(default=500, ge=1, le=60_000)
 
 
 class LogSettings(BaseModel):
@@ -521,6 +531,10 @@ class Settings(BaseSettings):
     )
 
     redis_url: str | None = None
+    # With a sentinel:// redis_url: the master the Sentinels name, and their own password.
+    sentinel_master: str | None = None
+    sentinel_password: str | None = None
+    redis: RedisSettings = RedisSettings()
     data_dir: Path = Path(".smsd")
     messages: MessageSettings = MessageSettings()
     worker: WorkerSettings = WorkerSettings()
@@ -561,18 +575,31 @@ class Settings(BaseSettings):
         """The secrets of sms-dispatch itself (API keys from the environment, the report token,
         the callback signing secret, the Redis password), so logs can be scrubbed of them."""
         plain = [k.strip() for k in self.api.api_keys.split(",") if k.strip()]
-        redis_password = urllib.parse.urlsplit(self.redis_url).password if self.redis_url else None
+        redis_password = RedisAddress(self.redis_url).password() if self.redis_url else None
         return tuple(
             v
-            for v in (*plain, self.delivery_reports.secret, self.callbacks.secret, redis_password)
+            for v in (
+                *plain,
+                self.delivery_reports.secret,
+                self.callbacks.secret,
+                redis_password,
+                self.sentinel_password,
+            )
             if v
         )
+
+    def redis_address(self, url: str) -> RedisAddress:
+        """``url`` (this redis_url, or the one the dev stack wrote down) with the Sentinel
+        settings."""
+        return RedisAddress(url, self.sentinel_master, self.sentinel_password)
 
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value and not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        if value and value.startswith(SENTINEL_SCHEME):
+            parse_sentinels(value)  # ValueError: what is wrong with it
+        elif value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss://, unix:// or sentinel://")
         return value or None
 
     @classmethod
@@ -703,6 +730,13 @@ def _check_prices(settings: Settings) -> None:
 
 
 def _check_consistency(settings: Settings) -> None:
+    sentinel = bool(settings.redis_url and settings.redis_url.startswith(SENTINEL_SCHEME))
+    if sentinel and not settings.sentinel_master:
+        raise ConfigError(
+            "sentinel_master",
+            "is needed with a sentinel:// redis_url: the name of the master the Sentinels watch",
+            env_var="SMSD_SENTINEL_MASTER",
+        )
     _check_routes(settings)
     _check_quiet_hours(settings)
     _check_prices(settings)

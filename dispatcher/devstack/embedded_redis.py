@@ -53,9 +53,12 @@ class EmbeddedRedis:
         *,
         port: int | None = None,
         requirepass: str | None = None,
+        replica_of: int | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.port = port
+        # The port of the primary on 127.0.0.1 this server replicates (None: a primary).
+        self.replica_of = replica_of
         self._requirepass = requirepass
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -88,6 +91,8 @@ class EmbeddedRedis:
         ]
         if self._requirepass:
             command += ["--requirepass", self._requirepass]
+        if self.replica_of is not None:
+            command += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         return command
 
     def start(self, *, timeout_s: float = 15.0) -> str:

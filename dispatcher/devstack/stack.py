@@ -23,6 +23,7 @@ from dispatcher.config.dev_state import dev_state_path, write_dev_state
 from dispatcher.config.settings import Settings
 from dispatcher.devstack.embedded_redis import EmbeddedRedis, free_port
 from dispatcher.devstack.local_http import request_json
+from dispatcher.devstack.sentinel_cluster import MASTER_NAME, SentinelCluster
 from dispatcher.devstack.simulator_wiring import report_wiring, simulated_providers, simulator_env
 
 __all__ = ["run_dev_stack"]
@@ -110,20 +111,49 @@ def _start_children(
     _wait_http(api_port, 30, api)
 
 
+def _embedded_redis(
+    settings: Settings, *, sentinel: bool
+) -> tuple[EmbeddedRedis | SentinelCluster | None, dict[str, str]]:
+    """The Redis the stack runs itself (None: SMSD_REDIS_URL's), started, and the environment
+    its children reach it with."""
+    if settings.redis_url:
+        if sentinel:
+            raise click.UsageError("--sentinel runs its own Redis: unset SMSD_REDIS_URL")
+        return None, {"SMSD_REDIS_URL": settings.redis_url}
+    if not sentinel:
+        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        return embedded, {"SMSD_REDIS_URL": embedded.start()}
+    cluster = SentinelCluster(settings.data_dir / "sentinel")
+    url = cluster.start()
+    return cluster, {
+        "SMSD_REDIS_URL": url,
+        "SMSD_SENTINEL_MASTER": MASTER_NAME,
+        # A send is acknowledged once the replica has it too (unless configured otherwise).
+        "SMSD_REDIS__WAIT_REPLICAS": os.environ.get("SMSD_REDIS__WAIT_REPLICAS", "1"),
+    }
+
+
 def run_dev_stack(
-    settings: Settings, *, api_port: int, simulator_port: int, concurrency: int
+    settings: Settings,
+    *,
+    api_port: int,
+    simulator_port: int,
+    concurrency: int,
+    sentinel: bool = False,
 ) -> None:
-    """Run Redis (embedded unless configured), simulator, worker and API until interrupted."""
+    """Run Redis (embedded unless configured; with ``sentinel``, a primary, a replica and three
+    Sentinels), simulator, worker and API until interrupted."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    embedded = None if settings.redis_url else EmbeddedRedis(data_dir / "redis")
-    redis_url = settings.redis_url or (embedded.start() if embedded else "")
+    embedded, redis_env = _embedded_redis(settings, sentinel=sentinel)
+    redis_url = redis_env["SMSD_REDIS_URL"]
     api_key = os.environ.get("SMSD_API__API_KEYS", "").split(",")[0] or secrets.token_urlsafe(24)
     simulator_port, api_port = _port_or_free(simulator_port), _port_or_free(api_port)
     simulator_url = f"http://127.0.0.1:{simulator_port}"
     env, panels = _stack_env(
         settings, redis_url, api_key, api_port=api_port, simulator_url=simulator_url
     )
+    env.update(redis_env)
     processes: list[subprocess.Popen[bytes]] = []
 
     def handle_signal(signum: int, _frame: FrameType | None) -> None:
@@ -142,12 +172,13 @@ def run_dev_stack(
         # The local stack's own addresses and key, for `smsdispatch demo`.
         state = {
             "redis_url": redis_url,
+            **({"sentinel_master": MASTER_NAME} if sentinel else {}),
             "api_url": f"http://127.0.0.1:{api_port}",
             "simulator_url": simulator_url,
             "api_key": api_key,
         }
         write_dev_state(settings, state)
-        _print_banner(settings, state, embedded=embedded is not None, api_port=api_port)
+        _print_banner(settings, state, embedded=embedded, api_port=api_port)
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         raise click.ClickException("a child process stopped; stopping the stack")
@@ -163,12 +194,23 @@ def run_dev_stack(
 
 
 def _print_banner(
-    settings: Settings, state: dict[str, str], *, embedded: bool, api_port: int
+    settings: Settings,
+    state: dict[str, str],
+    *,
+    embedded: EmbeddedRedis | SentinelCluster | None,
+    api_port: int,
 ) -> None:
     redis_url, simulator_url, api_key = state["redis_url"], state["simulator_url"], state["api_key"]
     data_dir = settings.data_dir
     providers = sorted(simulated_providers(settings))
-    where = f"embedded, data in {data_dir / 'redis'}" if embedded else "from SMSD_REDIS_URL"
+    where = "from SMSD_REDIS_URL"
+    if isinstance(embedded, SentinelCluster):
+        where = (
+            f"embedded primary, replica and three Sentinels, master {MASTER_NAME!r}, "
+            f"data in {embedded.data_dir}"
+        )
+    elif embedded is not None:
+        where = f"embedded, data in {data_dir / 'redis'}"
     click.echo(
         "\nsms-dispatch local stack is up\n"
         f"  redis      {redis_url}  ({where})\n"

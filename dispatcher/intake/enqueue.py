@@ -25,7 +25,8 @@ from typing import Any
 
 from celery import Celery
 
-from dispatcher.config.dev_state import resolve_redis_url
+from dispatcher.config.dev_state import resolve_redis_address
+from dispatcher.config.redis_address import RedisAddress
 from dispatcher.config.settings import Settings, get_settings
 from dispatcher.core.clock import now_ms
 from dispatcher.core.ids import new_message_id
@@ -44,6 +45,7 @@ from dispatcher.errors import (
     OptedOut,
     Refused,
     StoreError,
+    StoreNotReplicatedError,
 )
 from dispatcher.intake import erasure
 from dispatcher.intake.door_guards import DoorGuards
@@ -141,6 +143,7 @@ class Dispatcher:
     ) -> None:
         self._settings = settings
         self._redis_url = redis_url
+        self._address: RedisAddress | None = None
         self._celery_app = celery_app
         self._job_templates: _JobTemplates | None = None
         self._store: MessageStore | None = None
@@ -152,11 +155,15 @@ class Dispatcher:
         self._guards = DoorGuards(settings)
         self._lock = threading.Lock()
 
-    def _url(self) -> str:
+    def _url(self) -> RedisAddress:
         # Called under self._lock.
-        if self._redis_url is None:
-            self._redis_url = resolve_redis_url(self._settings)
-        return self._redis_url
+        if self._address is None:
+            self._address = (
+                resolve_redis_address(self._settings)
+                if self._redis_url is None
+                else self._settings.redis_address(self._redis_url)
+            )
+        return self._address
 
     @property
     def store(self) -> MessageStore:
@@ -344,10 +351,8 @@ class Dispatcher:
                 guards=guards,
             )
         except StoreError as exc:
-            get_logger(message_id=record.id, to=mask_number(record.to)).error(
-                "sms.publish_failed", error=exc.error
-            )
-            raise EnqueueError(f"could not record and queue message {record.id}") from exc
+            log = get_logger(message_id=record.id, to=mask_number(record.to))
+            raise _enqueue_error(exc, f"message {record.id}", log) from exc
         return self._receipt(record, created, key)
 
     def _receipt(
@@ -479,8 +484,7 @@ class Dispatcher:
                 guards=self._guards.counting((record for _, record in chunk), key),
             )
         except StoreError as exc:
-            get_logger().error("sms.publish_failed", error=exc.error)
-            raise EnqueueError(f"could not record and queue {len(chunk)} messages") from exc
+            raise _enqueue_error(exc, f"{len(chunk)} messages", get_logger()) from exc
         for (index, record), result in zip(chunk, created, strict=True):
             results[index] = self._bulk_result(index, record, result, key)
 
@@ -661,3 +665,15 @@ def report_conversion(message_id: str) -> dict[str, Any]:
     OTPs sent and converted feed the pumping guard's brake (``guard.min_conversion_rate``).
     ``{"id", "converted_at_ms", "repeat"}``; raises :class:`MessageNotFound`."""
     return default_dispatcher().report_conversion(message_id)
+
+
+def _enqueue_error(exc: StoreError, what: str, log: Any) -> EnqueueError:
+    """The :class:`EnqueueError` (logged) of a store failure recording ``what``."""
+    if isinstance(exc, StoreNotReplicatedError):
+        log.warning("sms.not_replicated", confirmed=exc.confirmed, wanted=exc.wanted)
+        return EnqueueError(
+            f"{what} not replicated: {exc.detail}; recorded on the Redis master, but a failover "
+            "now could lose it: send again with the same idempotency key"
+        )
+    log.error("sms.publish_failed", error=exc.error)
+    return EnqueueError(f"could not record and queue {what}")

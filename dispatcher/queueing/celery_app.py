@@ -28,7 +28,8 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from dispatcher.config.dev_state import resolve_redis_url
+from dispatcher.config.dev_state import resolve_redis_address
+from dispatcher.config.redis_address import RedisAddress
 from dispatcher.config.settings import Settings, get_settings
 from dispatcher.core.names import PRIORITY_QUEUES
 from dispatcher.queueing.broker_clients import reuse_broker_clients
@@ -48,14 +49,20 @@ def sms_queue(name: str) -> Queue:
     return Queue(name, Exchange("sms", type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
 
 
-def broker_url_for(redis_url: str) -> str:
-    """The broker URL for kombu of a redis-py URL.
+def broker_url_for(address: RedisAddress | str) -> str:
+    """The broker URL for kombu of a redis-py URL (or of a Sentinel address).
 
     kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``. For
     ``rediss://`` without ``ssl_cert_reqs``, redis-py checks the server's certificate but kombu
     would not check it at all; ``ssl_cert_reqs=required`` makes the broker check it too (an
-    explicit ``ssl_cert_reqs`` in the URL is kept as given).
+    explicit ``ssl_cert_reqs`` in the URL is kept as given). A ``sentinel://`` URL gets the
+    database in every part, so kombu reaches the database the store does.
     """
+    if isinstance(address, RedisAddress):
+        if address.is_sentinel:
+            return address.broker_url()
+        address = address.url
+    redis_url = address
     if redis_url.startswith("unix://"):
         return "redis+socket://" + redis_url.removeprefix("unix://")
     if redis_url.startswith("rediss://"):
@@ -65,11 +72,13 @@ def broker_url_for(redis_url: str) -> str:
     return redis_url
 
 
-def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
+def celery_config(settings: Settings, address: RedisAddress | str) -> dict[str, Any]:
     """The Celery settings of sms-dispatch."""
+    if isinstance(address, str):
+        address = settings.redis_address(address)
     visibility_timeout_s = settings.celery.visibility_timeout_s
     return {
-        "broker_url": broker_url_for(redis_url),
+        "broker_url": broker_url_for(address),
         "broker_transport_options": {
             "visibility_timeout": visibility_timeout_s,
             # Look for jobs taken by a dead worker every interval (kombu's throttle would make
@@ -77,12 +86,20 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
             "unacked_restore_interval": settings.celery.unacked_restore_interval_s,
             "unacked_restore_throttle": 1,
             "socket_connect_timeout": 5,
+            # A command to a master that hangs gives up instead of waiting for ever (celery
+            # #6348); the consumer's BRPOP, which no socket timeout covers, is dropped by
+            # kombu's own check once its answer is health_check_interval overdue.
+            "socket_timeout": 10,
             "socket_keepalive": True,
             "health_check_interval": 10,
             "retry_on_timeout": True,
             # sms.high first, with a share of fetches for the lower queues.
             "queue_order_strategy": "dispatcher.queueing.queue_order:PriorityShareCycle",
+            **_sentinel_options(address),
         },
+        # A master demoted in a failover answers READONLY, a channel error: without this,
+        # Celery takes it for an unrecoverable one and the worker stops (celery #7946).
+        "broker_channel_error_retry": True,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
         "broker_pool_limit": 16,
@@ -110,7 +127,17 @@ def celery_config(settings: Settings, redis_url: str) -> dict[str, Any]:
     }
 
 
-def build_celery_app(settings: Settings, redis_url: str) -> Celery:
+def _sentinel_options(address: RedisAddress) -> dict[str, Any]:
+    """kombu's transport options for a master its Sentinels name (none for one server)."""
+    if not address.is_sentinel:
+        return {}
+    sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 5}
+    if address.sentinel_password:
+        sentinel_kwargs["password"] = address.sentinel_password
+    return {"master_name": address.master, "sentinel_kwargs": sentinel_kwargs}
+
+
+def build_celery_app(settings: Settings, redis_url: RedisAddress | str) -> Celery:
     """A configured Celery app. It has no tasks: a process that publishes needs none (the jobs
     are written by the store's scripts), and the worker registers its own
     (:func:`dispatcher.worker.tasks.register_tasks`)."""
@@ -125,4 +152,4 @@ def build_celery_app(settings: Settings, redis_url: str) -> Celery:
 def get_celery_app() -> Celery:
     """The Celery app of this process, built from the settings on first use."""
     settings = get_settings()
-    return build_celery_app(settings, resolve_redis_url(settings))
+    return build_celery_app(settings, resolve_redis_address(settings))

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import redis
+from redis.sentinel import Sentinel
 
+from dispatcher.config.redis_address import RedisAddress
 from dispatcher.errors import (
     StoreAuthenticationError,
     StoreError,
@@ -46,16 +48,40 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 
-def connect_redis(url: str) -> RedisClient:
-    """A client for ``url`` (``redis://``, ``rediss://``, ``unix://``); connects on first use."""
-    return redis.Redis.from_url(
-        url,
+# How every client of ours talks to a server: it gives up on a server that stopped answering
+# (a hung master is not failed over otherwise), and keeps idle connections checked.
+_CONNECTION_OPTIONS: dict[str, Any] = {
+    "socket_connect_timeout": 5,
+    "socket_timeout": 10,
+    "socket_keepalive": True,
+    "health_check_interval": 30,
+    "retry_on_timeout": True,
+}
+
+
+def connect_redis(address: RedisAddress | str) -> RedisClient:
+    """A client for ``address``: a URL (``redis://``, ``rediss://``, ``unix://``), or the master
+    its Sentinels name (``sentinel://``), which it asks for again after a failover (a command on
+    a demoted master is retried on the new one). It connects on first use."""
+    if isinstance(address, str):
+        address = RedisAddress(address)
+    if not address.is_sentinel:
+        return redis.Redis.from_url(address.url, decode_responses=True, **_CONNECTION_OPTIONS)
+    found = address.sentinels()
+    sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 5}
+    if address.sentinel_password:
+        sentinel_kwargs["password"] = address.sentinel_password
+    sentinels = Sentinel(list(found.hosts), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    client: RedisClient = sentinels.master_for(  # type: ignore[no-untyped-call]
+        address.master or "",
+        redis_class=redis.Redis,
+        db=found.db,
+        username=found.username,
+        password=found.password,
         decode_responses=True,
-        socket_connect_timeout=5,
-        socket_timeout=10,
-        health_check_interval=30,
-        retry_on_timeout=True,
+        **_CONNECTION_OPTIONS,
     )
+    return client
 
 
 def store_error(exc: redis.RedisError) -> StoreError:

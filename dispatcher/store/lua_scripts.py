@@ -58,32 +58,64 @@ class StoreScript(Script):
             or target.connection is not None  # a single-connection client: its lock applies
         ):
             return super().__call__(keys, args, client)
+        return self.call_and_wait(keys, args, client=target)[0]
+
+    def call_and_wait(
+        self,
+        keys: Sequence[Any] | None,
+        args: Iterable[Any] | None,
+        *,
+        replicas: int = 0,
+        timeout_ms: int = 0,
+        client: redis.Redis | None = None,
+    ) -> tuple[Any, int]:
+        """Run the script on its own client and, with ``replicas``, ``WAIT`` for that many
+        replicas to have its writes (at most ``timeout_ms``), in the same round trip. Returns
+        the script's answer and how many replicas confirmed (0 without a wait)."""
+        target = client or self.registered_client
+        assert isinstance(target, redis.Redis)  # registered on one (register_script)
         keys, args = list(keys or ()), list(args or ())
         try:
-            return self._evalsha(target, keys, args)
+            return self._evalsha(target, keys, args, replicas, timeout_ms)
         except NoScriptError:  # a new or restarted server: load it, and run it once more
             self.sha = target.script_load(self.script)
-            return self._evalsha(target, keys, args)
+            return self._evalsha(target, keys, args, replicas, timeout_ms)
 
-    def _evalsha(self, client: redis.Redis, keys: list[Any], args: list[Any]) -> Any:
+    def _evalsha(
+        self, client: redis.Redis, keys: list[Any], args: list[Any], replicas: int, timeout_ms: int
+    ) -> tuple[Any, int]:
         try:
-            command = hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))
+            commands = [hiredis.pack_command(("EVALSHA", self.sha, len(keys), *keys, *args))]
         except TypeError as exc:  # what redis-py's own encoder refuses too (None, bool, ...)
             raise redis.DataError(str(exc)) from exc
+        if replicas:
+            commands.append(hiredis.pack_command(("WAIT", replicas, timeout_ms)))  # type: ignore[arg-type]
         pool = client.connection_pool
         connection = pool.get_connection()
         try:
-            return connection.retry.call_with_retry(
-                lambda: _send_and_read(connection, command),
+            answers = connection.retry.call_with_retry(
+                lambda: _send_and_read(connection, commands),
                 lambda _error: connection.disconnect(),  # type: ignore[no-untyped-call]
             )
         finally:
             pool.release(connection)
+        for answer in answers:
+            if isinstance(answer, redis.ResponseError):
+                raise answer
+        return answers[0], int(answers[1]) if replicas else 0
 
 
-def _send_and_read(connection: AbstractConnection, command: bytes) -> Any:
-    connection.send_packed_command([command])  # type: ignore[no-untyped-call]
-    return connection.read_response()
+def _send_and_read(connection: AbstractConnection, commands: list[bytes]) -> list[Any]:
+    """Send ``commands`` at once and read every answer, an error answer as its exception (so
+    the connection is left with nothing unread)."""
+    connection.send_packed_command(commands)  # type: ignore[no-untyped-call]
+    answers: list[Any] = []
+    for _ in commands:
+        try:
+            answers.append(connection.read_response())
+        except redis.ResponseError as exc:
+            answers.append(exc)
+    return answers
 
 
 def register_script(client: redis.Redis, name: str) -> StoreScript:

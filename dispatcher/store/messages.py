@@ -33,11 +33,11 @@ from dispatcher.core.message_record import Attempt, MessageRecord
 from dispatcher.core.spend_caps import SpendPeriods
 from dispatcher.core.states import MessageState
 from dispatcher.core.velocity import VelocityWindow
-from dispatcher.errors import StoreError, StoreUnavailableError
+from dispatcher.errors import StoreError, StoreNotReplicatedError, StoreUnavailableError
 from dispatcher.store.connection import REDIS_UNAVAILABLE, store_error, translates_redis_errors
 from dispatcher.store.delivery_windows import BUCKETS, REPORT_BOUNDS_ARG, bucket_of
 from dispatcher.store.door_counting import CreateResult, DoorCounting, create_result
-from dispatcher.store.lua_scripts import lua_source, register_script
+from dispatcher.store.lua_scripts import StoreScript, lua_source, register_script
 from dispatcher.store.redis_keys import (
     AWAITING_REPORTS,
     BODY_DROPS,
@@ -175,8 +175,13 @@ class MessageStore:
         delivery_window_s: int = 3_600,
         body_retention_s: int = 0,
         dead_letters_keep_body: bool = True,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
     ) -> None:
         self._redis = client
+        # Replicas a new message must reach before it is acknowledged (redis.wait_replicas).
+        self._wait_replicas = wait_replicas
+        self._wait_timeout_ms = wait_timeout_ms
         self._retention_s = retention_s
         self._body_retention_ms = body_retention_s * 1000
         self._dead_letters_keep_body = dead_letters_keep_body
@@ -201,11 +206,25 @@ class MessageStore:
             delivery_window_s=settings.delivery_reports.window_s,
             body_retention_s=settings.messages.body_retention_s,
             dead_letters_keep_body=settings.dead_letters.keep_body,
+            wait_replicas=settings.redis.wait_replicas,
+            wait_timeout_ms=settings.redis.wait_timeout_ms,
         )
 
     def close(self) -> None:
         """Close the connections of this store's client."""
         self._redis.close()
+
+    def _replicated(self, script: StoreScript, keys: list[Any], args: list[Any]) -> Any:
+        """Run ``script``, and with ``wait_replicas`` wait in the same round trip until that many
+        replicas have its writes (:class:`StoreNotReplicatedError` when fewer confirm): a new
+        message before it is acknowledged, a claim before its message is sent (a claim lost in
+        a failover would send the message again with nothing to flag it)."""
+        answer, confirmed = script.call_and_wait(
+            keys, args, replicas=self._wait_replicas, timeout_ms=self._wait_timeout_ms
+        )
+        if confirmed < self._wait_replicas:
+            raise StoreNotReplicatedError(confirmed, self._wait_replicas, self._wait_timeout_ms)
+        return answer
 
     def _ttl_s(self, record_valid_until_ms: int, now_ms: int) -> int:
         return max(record_valid_until_ms - now_ms, 0) // 1000 + self._retention_s
@@ -252,7 +271,8 @@ class MessageStore:
         ids, or (with ``ready_template``, a job that drains a ready list) each added to the
         queue's ready list, which gets a job when it held none of them before. A message whose
         idempotency key is known is not recorded again; one a guard of ``guards`` refuses is not
-        recorded, and the others are counted in them."""
+        recorded, and the others are counted in them. With ``wait_replicas``, the same round trip
+        waits for that many replicas to have it all, else :class:`StoreNotReplicatedError`."""
         counting = guards or _NO_COUNTING
         args: list[Any] = [
             now_ms,
@@ -270,8 +290,8 @@ class MessageStore:
             digest = fingerprint_digest(record.fingerprint)
             digests.append(digest)
             args += self._create_group(record, job, digest, now_ms, counting.group(record))
-        raw: list[Any] = self._create(
-            keys=[PENDING, OPT_OUTS, METRICS, DELAY_QUEUE, *counting.keys(now_ms)], args=args
+        raw = self._replicated(
+            self._create, [PENDING, OPT_OUTS, METRICS, DELAY_QUEUE, *counting.keys(now_ms)], args
         )
         return [
             create_result(answer, digest, record.id)
@@ -321,9 +341,10 @@ class MessageStore:
     def claim(self, message_id: str, *, lease_ms: int, now_ms: int) -> Claim:
         """Take the send lease if the message is still to be sent and nobody holds it."""
         token = secrets.token_hex(8)
-        result: list[Any] = self._claim(
-            keys=[message_key(message_id), DELAY_QUEUE, PENDING, OPT_OUTS],
-            args=[token, lease_ms, now_ms, message_id],
+        result: list[Any] = self._replicated(
+            self._claim,
+            [message_key(message_id), DELAY_QUEUE, PENDING, OPT_OUTS],
+            [token, lease_ms, now_ms, message_id],
         )
         return _claim_of(result, token)
 
@@ -334,7 +355,9 @@ class MessageStore:
         args: list[Any] = [MESSAGE_PREFIX, lease_ms, now_ms]
         for message_id, token in zip(message_ids, tokens, strict=True):
             args += [message_id, token]
-        results: list[Any] = self._claim_many(keys=[DELAY_QUEUE, PENDING, OPT_OUTS], args=args)
+        results: list[Any] = self._replicated(
+            self._claim_many, [DELAY_QUEUE, PENDING, OPT_OUTS], args
+        )
         return [_claim_of(r, t) for r, t in zip(results, tokens, strict=True)]
 
     @translates_redis_errors
@@ -345,9 +368,10 @@ class MessageStore:
         (:meth:`claim`), in one step that also queues the next job of ``ready_template`` for the
         list when messages are left in it. Each id taken, with its claim, oldest first."""
         prefix = secrets.token_hex(8) + "."
-        results: list[Any] = self._take_ready(
-            keys=[ready_list_key(queue), ready_moved_key(queue), DELAY_QUEUE, PENDING, OPT_OUTS],
-            args=[MESSAGE_PREFIX, lease_ms, now_ms, count, prefix, ready_template, queue],
+        results: list[Any] = self._replicated(
+            self._take_ready,
+            [ready_list_key(queue), ready_moved_key(queue), DELAY_QUEUE, PENDING, OPT_OUTS],
+            [MESSAGE_PREFIX, lease_ms, now_ms, count, prefix, ready_template, queue],
         )
         return [
             (str(message_id), _claim_of(claim, f"{prefix}{place}"))

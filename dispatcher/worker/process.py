@@ -15,7 +15,7 @@ import threading
 
 from celery import Celery
 
-from dispatcher.config.dev_state import resolve_redis_url
+from dispatcher.config.dev_state import resolve_redis_address
 from dispatcher.config.provider_adapters import build_providers
 from dispatcher.config.settings import Settings, get_settings
 from dispatcher.core.names import HEARTBEAT_TASK, SEND_READY_TASK, canary_queue
@@ -50,16 +50,16 @@ class WorkerRuntime:
     def __init__(self, settings: Settings, app: Celery) -> None:
         register_secrets(settings.secret_values())
         providers = build_providers(settings)
-        redis_url = resolve_redis_url(settings)
+        redis_address = resolve_redis_address(settings)
         self.bridge = SendBridge(
             connections_per_provider=settings.worker.connections_per_provider,
             callbacks_public_only=not settings.callbacks.allow_private_networks,
         )
-        client = connect_redis(redis_url)
+        client = connect_redis(redis_address)
         self.store = MessageStore.for_settings(client, settings)
         self.worker_name = f"{socket.gethostname()}.{os.getpid()}"
         self.heartbeat = Heartbeat(client, self.worker_name)
-        self.scheduler = self._scheduler(settings, app, connect_redis(redis_url))
+        self.scheduler = self._scheduler(settings, app, connect_redis(redis_address))
         self.path = build_send_path(
             settings,
             client=client,
