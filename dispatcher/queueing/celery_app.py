@@ -134,7 +134,16 @@ def _sentinel_options(address: RedisAddress) -> dict[str, Any]:
     sentinel_kwargs: dict[str, Any] = {"socket_connect_timeout": 5, "socket_timeout": 5}
     if address.sentinel_password:
         sentinel_kwargs["password"] = address.sentinel_password
-    return {"master_name": address.master, "sentinel_kwargs": sentinel_kwargs}
+    return {
+        "master_name": address.master,
+        "sentinel_kwargs": sentinel_kwargs,
+        # A consumer's BRPOP on a master that hangs is dropped once its answer is this overdue
+        # (checked as often), and any other command given up after socket_timeout (the
+        # consumer flushes its task events to the old master before it reconnects): the worker
+        # then asks the Sentinels for the new master within seconds.
+        "health_check_interval": 3,
+        "socket_timeout": 3,
+    }
 
 
 def build_celery_app(settings: Settings, redis_url: RedisAddress | str) -> Celery:

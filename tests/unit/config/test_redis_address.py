@@ -82,6 +82,8 @@ def test_the_broker_and_the_logs_follow_the_sentinel_settings(
     assert options["master_name"] == "smsd"
     assert options["sentinel_kwargs"]["password"] == "watchers-secret"
     assert config["broker_channel_error_retry"] is True
+    assert (options["health_check_interval"], options["socket_timeout"]) == (3, 3)
     assert {"s@cret", "watchers-secret"} <= set(settings.secret_values())
     plain = celery_config(settings.model_copy(update={"sentinel_master": None}), "redis://h:1/0")
     assert "master_name" not in plain["broker_transport_options"]
+    assert plain["broker_transport_options"]["health_check_interval"] == 10
