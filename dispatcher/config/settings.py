@@ -53,6 +53,7 @@ SECRET_SETTINGS = frozenset(
         "api_key",
         "api_secret",
         "password",
+        "sentinel_password",
         "secret",
         "webhook_secret",
         "api_keys",

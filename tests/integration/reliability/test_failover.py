@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
+import redis
 
 from dispatcher.config.settings import Settings
 from dispatcher.devstack.sentinel_cluster import MASTER_NAME, SentinelCluster
+from dispatcher.errors import EnqueueError
 from dispatcher.intake.enqueue import Dispatcher
 from dispatcher.store.connection import connect_redis
 from tests.conftest import RunningSimulator, WorkerFactory, wait_for
@@ -24,9 +27,30 @@ from tests.integration.reliability.test_reliability import (
     Enqueuing,
     all_final,
     enqueue_all,
+    numbers,
     sent_twice,
     states,
 )
+
+
+def sentinel_settings(settings: Settings, url: str) -> Settings:
+    """The test's settings on the cluster, each send waiting for one replica."""
+    return settings.model_copy(
+        update={
+            "redis_url": url,
+            "sentinel_master": MASTER_NAME,
+            "redis": settings.redis.model_copy(update={"wait_replicas": 1}),
+        }
+    )
+
+
+def sentinel_env(url: str) -> dict[str, str]:
+    return {
+        **FAST_RECOVERY,
+        "SMSD_REDIS_URL": url,
+        "SMSD_SENTINEL_MASTER": MASTER_NAME,
+        "SMSD_REDIS__WAIT_REPLICAS": "1",
+    }
 
 
 @pytest.fixture
@@ -48,20 +72,8 @@ def test_primary_killed_mid_run_the_replica_takes_over(
     """kill -9 of the primary with 2,000 messages going through send_sms: lost 0, every message
     final, sent twice only what was in flight (flagged), the same worker on within 10 s of the
     promotion."""
-    env = {
-        **FAST_RECOVERY,
-        "SMSD_REDIS_URL": cluster.url,
-        "SMSD_SENTINEL_MASTER": MASTER_NAME,
-        "SMSD_REDIS__WAIT_REPLICAS": "1",
-    }
-    worker = worker_factory(env)
-    mine = settings.model_copy(
-        update={
-            "redis_url": cluster.url,
-            "sentinel_master": MASTER_NAME,
-            "redis": settings.redis.model_copy(update={"wait_replicas": 1}),
-        }
-    )
+    worker = worker_factory(sentinel_env(cluster.url))
+    mine = sentinel_settings(settings, cluster.url)
     core = Dispatcher(mine, redis_url=cluster.url)
     client = connect_redis(mine.redis_address(cluster.url))
     simulator.state.latency_ms = 50  # many sends under way when the primary goes
@@ -92,3 +104,70 @@ def test_primary_killed_mid_run_the_replica_takes_over(
     )
     client.close()
     core.close()
+
+
+def test_one_replica_promoted_sends_refused_until_the_old_primary_is_back(
+    worker_factory: WorkerFactory,
+    settings: Settings,
+    simulator: RunningSimulator,
+    tmp_path: Path,
+) -> None:
+    """With one replica, once it is promoted no replica is left to confirm a write: send_sms
+    raises EnqueueError ("not replicated") and records nothing a caller could lose. The old
+    primary, started again, is made a replica of the new master by the Sentinels, and the same
+    sends (same idempotency keys) are then acknowledged and delivered."""
+    with SentinelCluster(
+        tmp_path / "sentinel", replicas=1, down_after_ms=1000, failover_timeout_ms=3000
+    ) as cluster:
+        worker = worker_factory(sentinel_env(cluster.url))
+        mine = sentinel_settings(settings, cluster.url)
+        core = Dispatcher(mine, redis_url=cluster.url)
+        client = connect_redis(mine.redis_address(cluster.url))
+        before = enqueue_all(core, 20, path="send_sms")
+
+        old_port = cluster.primary.port
+        cluster.primary.kill()
+        cluster.wait_for_failover(old_port, timeout_s=30)
+        refused: list[str] = []
+        deadline = time.monotonic() + 5
+        n = 0
+        while time.monotonic() < deadline:
+            try:
+                core.send_sms(_number(n), "one replica", idempotency_key=f"k{n}")
+            except EnqueueError as exc:
+                refused.append(str(exc))
+                n += 1
+            else:
+                pytest.fail(f"send {n} acknowledged with no replica to confirm it")
+        assert refused, "no send was tried"
+        assert all("not replicated" in r or "unavailable" in r for r in refused), refused[:3]
+        assert any("not replicated" in r for r in refused), refused[:3]
+
+        cluster.primary.start()  # same port and data: the Sentinels make it a replica
+        again = cast(list[str], wait_for(lambda: _send_again(core, n), timeout_s=60))
+        info = redis.Redis.from_url(cluster.primary.url, socket_timeout=2).info("replication")
+        assert info["role"] == "slave", info["role"]
+        final = all_final(client, [*before, *again], timeout_s=60)
+        assert final["accepted"] == len(before) + n, final
+        assert worker.process.poll() is None
+        print(
+            f"\nreliability: one replica promoted (send_sms, Sentinel): {len(refused)} sends "
+            f"refused in 5 s as not replicated; the old primary started again as a replica; "
+            f"the same {n} sends then acknowledged under their keys and delivered; lost 0"
+        )
+        client.close()
+        core.close()
+
+
+def _number(n: int) -> str:
+    return numbers(1, offset=7000 + n)[0]
+
+
+def _send_again(core: Dispatcher, count: int) -> list[str] | None:
+    """The refused sends tried again under their keys; None while any is still refused."""
+    try:
+        return [
+            core.send_sms(_number(n), "one replica", idempotency_key=f"k{n}") for n in range(count)
+        ]
+    except EnqueueError:
+        return None

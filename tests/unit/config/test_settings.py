@@ -48,6 +48,18 @@ def test_secret_in_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "leak" not in str(caught.value)
 
 
+def test_sentinel_password_in_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Sentinels' password is a secret too: it comes from SMSD_SENTINEL_PASSWORD only."""
+    write_config(tmp_path, 'sentinel_master = "smsd"\nsentinel_password = "leak"\n', monkeypatch)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert caught.value.setting == "sentinel_password"
+    assert caught.value.env_var == "SMSD_SENTINEL_PASSWORD"
+    assert "leak" not in str(caught.value)
+
+
 def test_missing_token_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A provider without its token fails with the environment variable to set."""
     write_config(
