@@ -16,7 +16,8 @@ Choices:
   checked against the longest provider timeout at start; each worker looks for jobs left by dead
   workers every ``celery.unacked_restore_interval_s``;
 - task events on, so Flower and the Celery exporter work;
-- one Redis client per broker connection pool (:mod:`dispatcher.queueing.broker_clients`).
+- one Redis client per broker connection pool (:mod:`dispatcher.queueing.broker_clients`);
+- a lost broker retried every second (:mod:`dispatcher.queueing.prompt_reconnect`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ def celery_config(settings: Settings, address: RedisAddress | str) -> dict[str, 
         "broker_channel_error_retry": True,
         "broker_connection_retry_on_startup": True,
         "broker_connection_max_retries": None,
+        # Retry a lost broker every second, not kombu's 2, 4, 6 ... 30 s.
+        "worker_consumer": "dispatcher.queueing.prompt_reconnect:PromptReconnectConsumer",
         "broker_pool_limit": 16,
         "task_serializer": "json",
         "accept_content": ["json"],
