@@ -40,6 +40,7 @@ __all__ = [
     "StoreAuthenticationError",
     "StoreError",
     "StoreNotReplicatedError",
+    "StoreOutOfMemoryError",
     "StoreUnavailableError",
 ]
 
@@ -186,6 +187,11 @@ class StoreNotReplicatedError(StoreUnavailableError):
             "NotReplicated",
             f"{confirmed} of {wanted} replicas confirmed the write within {timeout_ms} ms",
         )
+
+
+class StoreOutOfMemoryError(StoreUnavailableError):
+    """Redis is at its ``maxmemory`` and refuses writes (``noeviction``): nothing of the command
+    (or the script) was written, and the same write may succeed once memory is freed."""
 
 
 class StoreAuthenticationError(StoreUnavailableError):

@@ -68,6 +68,7 @@ from dispatcher.errors import (
     NotCancelable,
     Refused,
     StoreError,
+    StoreOutOfMemoryError,
 )
 from dispatcher.intake.delivery_reports import receive_reports
 from dispatcher.intake.enqueue import Dispatcher, Receipt
@@ -77,8 +78,8 @@ from dispatcher.logs import get_logger, register_secrets
 from dispatcher.ops.dead_letters import DeadLetterFilter, DeadLetters, dead_letter_filter_problems
 from dispatcher.ops.metrics import ApiMetrics
 from dispatcher.ops.stats import hour_series, stats_snapshot, workers
-from dispatcher.store.backlog import ping
 from dispatcher.store.heartbeats import stale_after_ms
+from dispatcher.store.redis_memory import RedisMemory, redis_memory
 from providers.base import Provider
 
 __all__ = ["build_api", "serve_api"]
@@ -111,8 +112,12 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
         response = error(exc.status, code, exc.reason, headers=_kept_headers(exc))
     except StoreError as exc:
         get_logger().error("api.redis_error", path=request.path, error=exc.error)
+        why = ": Redis is out of memory" if isinstance(exc, StoreOutOfMemoryError) else ""
         response = error(
-            503, "unavailable", "the message store is unavailable", headers={"Retry-After": "1"}
+            503,
+            "unavailable",
+            f"the message store is unavailable{why}",
+            headers={"Retry-After": "1"},
         )
     except Exception as exc:
         get_logger().exception("api.unexpected_error", path=request.path, error=type(exc).__name__)
@@ -184,7 +189,12 @@ async def _authenticate(request: web.Request, handler: Handler) -> web.StreamRes
             "a valid API key is required as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    wait_ms = await asyncio.to_thread(request.app[LIMITER].wait_ms, client, now_ms=now_ms())
+    try:
+        wait_ms = await asyncio.to_thread(request.app[LIMITER].wait_ms, client, now_ms=now_ms())
+    except StoreOutOfMemoryError:
+        # A full Redis cannot count the request. Let it through: reads still work, and a send
+        # is refused by the door with the reason.
+        wait_ms = 0
     if wait_ms > 0:
         return error(
             429,
@@ -278,12 +288,19 @@ async def _create_batch(request: web.Request) -> web.StreamResponse:
         return error(422, "invalid_request", "the batch is not valid", fields=problem)
     assert isinstance(messages, list)
     client = request[CLIENT]
-    results = await asyncio.to_thread(
-        request.app[DISPATCHER].send_bulk,
-        messages,
-        idempotency_scope=client.name,
-        key=client.rules,
-    )
+    try:
+        results = await asyncio.to_thread(
+            request.app[DISPATCHER].send_bulk,
+            messages,
+            idempotency_scope=client.name,
+            key=client.rules,
+        )
+    except EnqueueError as exc:
+        reason = (
+            f"the batch could not be queued whole: {exc}; its first messages may be queued "
+            "already: send the batch again with the same idempotency keys"
+        )
+        return error(503, "enqueue_unavailable", reason)
     refused_count = sum(1 for r in results if "error" in r)
     return web.json_response(
         {"accepted": len(results) - refused_count, "refused": refused_count, "results": results}
@@ -396,18 +413,27 @@ async def _readyz(request: web.Request) -> web.Response:
     client = request.app[DISPATCHER].store_client
     heartbeat_s = request.app[SETTINGS].worker.heartbeat_s
 
-    def seen() -> list[dict[str, Any]]:
-        ping(client)
-        return workers(client, now_ms=now_ms(), heartbeat_s=heartbeat_s)
+    def seen() -> tuple[RedisMemory, list[dict[str, Any]]]:
+        memory = redis_memory(client)
+        return memory, workers(client, now_ms=now_ms(), heartbeat_s=heartbeat_s)
 
     try:
-        found = await asyncio.to_thread(seen)
+        memory, found = await asyncio.to_thread(seen)
     except StoreError as exc:
         down = {"ready": False, "redis": exc.error, "workers": 0, "reason": "no Redis"}
         return web.json_response(down, status=503)
     fresh = sum(1 for worker in found if not worker["stale"])
     stale = [worker["name"] for worker in found if worker["stale"]]
-    body: dict[str, Any] = {"ready": fresh > 0, "redis": "ok", "workers": fresh, "stale": stale}
+    body: dict[str, Any] = {
+        "ready": fresh > 0,
+        "redis": "ok",
+        "workers": fresh,
+        "stale": stale,
+        "redis_memory": memory.as_dict(),
+    }
+    if memory.full:
+        body.update(ready=False, redis="out_of_memory", reason=memory.problem())
+        return web.json_response(body, status=503)
     if fresh == 0:
         window_s = stale_after_ms(heartbeat_s) / 1000
         body["reason"] = f"no worker ran a job or canary in the last {window_s:g} s"

@@ -306,6 +306,18 @@ def _probe_schemas() -> dict[str, Any]:
                 "workers": {"type": "integer"},
                 "stale": {"type": "array", "items": {"type": "string"}},
                 "reason": {"type": "string"},
+                "redis_memory": {
+                    "type": "object",
+                    "description": "used_memory against maxmemory (0: no limit); `full` and "
+                    "`problem` say when writes are refused or keys may be evicted.",
+                    "properties": {
+                        "used_bytes": {"type": "integer"},
+                        "max_bytes": {"type": "integer"},
+                        "policy": {"type": "string"},
+                        "full": {"type": "boolean"},
+                        "problem": {"type": ["string", "null"]},
+                    },
+                },
             },
         },
     }

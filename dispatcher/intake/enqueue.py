@@ -46,6 +46,7 @@ from dispatcher.errors import (
     Refused,
     StoreError,
     StoreNotReplicatedError,
+    StoreOutOfMemoryError,
 )
 from dispatcher.intake import erasure
 from dispatcher.intake.door_guards import DoorGuards
@@ -674,6 +675,12 @@ def _enqueue_error(exc: StoreError, what: str, log: Any) -> EnqueueError:
         return EnqueueError(
             f"{what} not replicated: {exc.detail}; recorded on the Redis master, but a failover "
             "now could lose it: send again with the same idempotency key"
+        )
+    if isinstance(exc, StoreOutOfMemoryError):
+        log.error("sms.redis_out_of_memory")
+        return EnqueueError(
+            f"could not record and queue {what}: Redis is out of memory (maxmemory reached), "
+            "nothing was recorded; try again later with the same idempotency key"
         )
     log.error("sms.publish_failed", error=exc.error)
     return EnqueueError(f"could not record and queue {what}")

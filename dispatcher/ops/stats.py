@@ -1,9 +1,10 @@
 """What ``smsdispatch stats`` and the dashboard show: one snapshot of the whole system.
 
 Read from Redis in a few round trips: queue depths, in flight, waiting to retry (or for a
-provider), dead letters, status callbacks pending, workers (fresh or stale, by heartbeat age), and
-per provider its circuit, 429 pause, rate limit and what the recent window says (attempts,
-success rate, p50 / p95 latency), with each weighted route's shares.
+provider), dead letters, status callbacks pending, workers (fresh or stale, by heartbeat age),
+Redis's memory against its ``maxmemory``, and per provider its circuit, 429 pause, rate limit
+and what the recent window says (attempts, success rate, p50 / p95 latency), with each weighted
+route's shares.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dispatcher.ops.spend_view import spend_view
 from dispatcher.store.backlog import backlog, hour_rows
 from dispatcher.store.connection import RedisClient
 from dispatcher.store.heartbeats import stale_after_ms, worker_ages_ms
+from dispatcher.store.redis_memory import redis_memory
 
 __all__ = ["hour_series", "render_stats", "stats_snapshot", "workers"]
 
@@ -44,6 +46,7 @@ def stats_snapshot(settings: Settings, client: RedisClient, *, now_ms: int) -> d
         **backlog(client, list(settings.providers)),
         "spend": spend_view(settings, client, now_ms=now_ms),
         "workers": workers(client, now_ms=now_ms, heartbeat_s=settings.worker.heartbeat_s),
+        "redis_memory": redis_memory(client).as_dict(),
         **providers,
     }
 
@@ -73,6 +76,19 @@ def _guard_lines(snapshot: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _memory_lines(memory: dict[str, Any]) -> list[str]:
+    """Redis's memory against its limit, and what is wrong with it."""
+    used = f"{memory['used_bytes'] / 1_000_000:.1f} MB"
+    if memory["max_bytes"]:
+        limit = f"of maxmemory {memory['max_bytes'] / 1_000_000:.1f} MB ({memory['policy']})"
+    else:
+        limit = "(no maxmemory)"
+    lines = [f"redis        memory {used} {limit}"]
+    if memory["problem"]:
+        lines.append(f"  {'OUT OF MEMORY' if memory['full'] else 'WARNING'}: {memory['problem']}")
+    return lines
+
+
 def render_stats(snapshot: dict[str, Any]) -> str:
     """The snapshot as one screen of text."""
     queues = "  ".join(
@@ -98,6 +114,7 @@ def render_stats(snapshot: dict[str, Any]) -> str:
     lines.extend(
         f"  STALE {w['name']}: last job or canary {w['age_ms'] / 1000:.0f} s ago" for w in stale
     )
+    lines.extend(_memory_lines(snapshot["redis_memory"]))
     lines.append("")
     row = "{:<12} {:<10} {:>8} {:>8} {:>7} {:>7} {:>9}  {}"
     lines.append(

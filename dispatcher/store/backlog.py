@@ -27,13 +27,7 @@ from dispatcher.store.redis_keys import (
     ready_list_key,
 )
 
-__all__ = ["backlog", "counters_and_circuits", "hour_rows", "ping"]
-
-
-@translates_redis_errors
-def ping(client: redis.Redis) -> None:
-    """Ask Redis whether it answers (a store error when it does not)."""
-    client.ping()
+__all__ = ["backlog", "counters_and_circuits", "hour_rows"]
 
 
 @translates_redis_errors

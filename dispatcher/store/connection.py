@@ -3,7 +3,9 @@ error tree of sms-dispatch (:mod:`dispatcher.errors`).
 
 Nothing above the store catches a redis-py exception: each store call that reaches Redis raises
 :class:`~dispatcher.errors.StoreUnavailableError` when Redis cannot be reached, timed out or is
-still loading its data (the caller may try again: a restart takes seconds), and
+still loading its data (the caller may try again: a restart takes seconds), its subclass
+:class:`~dispatcher.errors.StoreOutOfMemoryError` when Redis is at ``maxmemory`` and refuses a
+write (a script is refused whole: Redis judges memory before its first write), and
 :class:`~dispatcher.errors.StoreError` for anything else Redis refused. redis-py's messages name
 the host and port, never the password.
 """
@@ -21,6 +23,7 @@ from dispatcher.config.redis_address import RedisAddress
 from dispatcher.errors import (
     StoreAuthenticationError,
     StoreError,
+    StoreOutOfMemoryError,
     StoreUnavailableError,
 )
 
@@ -43,6 +46,9 @@ REDIS_UNAVAILABLE: tuple[type[redis.RedisError], ...] = (
     redis.TimeoutError,
     redis.BusyLoadingError,
 )
+
+# What Redis answers a write at maxmemory under noeviction (in a script's error too).
+_OUT_OF_MEMORY = "OOM command not allowed"
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -91,6 +97,9 @@ def store_error(exc: redis.RedisError) -> StoreError:
     name, detail = type(exc).__name__, str(exc)
     if isinstance(exc, redis.AuthenticationError):
         return StoreAuthenticationError(name, detail)
+    if isinstance(exc, redis.exceptions.OutOfMemoryError) or _OUT_OF_MEMORY in detail:
+        # A script's refusal comes as "Error running script ...: -OOM command not allowed ...".
+        return StoreOutOfMemoryError("OutOfMemoryError", detail)
     if isinstance(exc, REDIS_UNAVAILABLE):
         return StoreUnavailableError(name, detail)
     return StoreError(name, detail)

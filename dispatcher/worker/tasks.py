@@ -8,14 +8,19 @@ on failure off), which on the Redis broker removes it. So a send job that could 
 (restarted, failed over, a network blip) is handed back to the queue instead, after a short pause
 so a Redis outage is not a busy loop; if Redis is still down even that fails, and the job stays
 unacknowledged until the visibility timeout brings it back. Either way its message is not lost.
+
+A Redis at ``maxmemory`` refuses the job's claim whole, and would refuse the push that hands the
+job back too. Such a job is acknowledged instead (an acknowledgement only deletes, which a full
+Redis allows): its messages were not claimed, so they wait on their ready list or the pending
+index, and the scheduler gives them a new job ``worker.claim_deadline_s`` after they were
+published, once Redis has memory again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from celery import Celery
 from celery.exceptions import Reject
@@ -27,11 +32,13 @@ from dispatcher.core.names import (
     SEND_READY_TASK,
     SEND_TASK,
 )
-from dispatcher.errors import StoreUnavailableError
+from dispatcher.errors import StoreOutOfMemoryError, StoreUnavailableError
 from dispatcher.logs import get_logger
 from dispatcher.worker.process import WorkerRuntime
 
 __all__ = ["register_tasks"]
+
+_T = TypeVar("_T")
 
 _QUEUES = frozenset(PRIORITY_QUEUES.values())
 
@@ -39,11 +46,15 @@ _QUEUES = frozenset(PRIORITY_QUEUES.values())
 _REDIS_DOWN_PAUSE_S = 1.0
 
 
-@contextlib.contextmanager
-def _back_to_its_queue_when_redis_is_down(**log_fields: str | None) -> Iterator[None]:
-    """Hand the running job back to its queue (after a pause) when Redis cannot be reached."""
+def _run_job(job: Callable[[], _T], unrun: _T, **log_fields: str | None) -> _T:
+    """``job()``, handed back to its queue (after a pause) when Redis cannot be reached, and
+    acknowledged with ``unrun`` (after the same pause) when Redis is out of memory."""
     try:
-        yield
+        return job()
+    except StoreOutOfMemoryError:
+        get_logger(**log_fields).warning("sms.job_dropped", reason="redis_out_of_memory")
+        time.sleep(_REDIS_DOWN_PAUSE_S)
+        return unrun
     except StoreUnavailableError as exc:
         get_logger(**log_fields).warning(
             "sms.job_requeued", reason="redis_unavailable", error=exc.error
@@ -59,9 +70,12 @@ def register_tasks(app: Celery, runtime: Callable[[], WorkerRuntime]) -> None:
     @app.task(name=SEND_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_message(self: Any, message_id: str) -> str:
         parts = runtime()
-        with _back_to_its_queue_when_redis_is_down(message_id=message_id, task_id=self.request.id):
+
+        def job() -> str:
             parts.heartbeat.beat()
             return parts.pipeline.dispatch(message_id, task_id=self.request.id)
+
+        return _run_job(job, "not_claimed", message_id=message_id, task_id=self.request.id)
 
     @app.task(name=SEND_BATCH_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_batch(self: Any, message_ids: str) -> int:
@@ -69,10 +83,13 @@ def register_tasks(app: Celery, runtime: Callable[[], WorkerRuntime]) -> None:
         handed to the pipeline."""
         parts = runtime()
         ids = [m for m in message_ids.split(",") if m]
-        with _back_to_its_queue_when_redis_is_down(task_id=self.request.id):
+
+        def job() -> int:
             parts.heartbeat.beat()
             parts.pipeline.dispatch_many(ids, task_id=self.request.id)
-        return len(ids)
+            return len(ids)
+
+        return _run_job(job, 0, task_id=self.request.id)
 
     @app.task(name=SEND_READY_TASK, bind=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def send_ready(self: Any, queue: str) -> int:
@@ -83,9 +100,12 @@ def register_tasks(app: Celery, runtime: Callable[[], WorkerRuntime]) -> None:
             get_logger(task_id=self.request.id).error("worker.job_refused", queue=queue)
             return 0
         parts = runtime()
-        with _back_to_its_queue_when_redis_is_down(task_id=self.request.id):
+
+        def job() -> int:
             parts.heartbeat.beat()
             return parts.pipeline.dispatch_ready(queue, task_id=self.request.id)
+
+        return _run_job(job, 0, task_id=self.request.id)
 
     @app.task(name=HEARTBEAT_TASK, ignore_result=True)  # type: ignore[untyped-decorator]
     def canary(worker_name: str) -> None:

@@ -12,6 +12,7 @@ from dispatcher.errors import (
     DispatchError,
     StoreAuthenticationError,
     StoreError,
+    StoreOutOfMemoryError,
     StoreUnavailableError,
 )
 from dispatcher.store.connection import store_error, translates_redis_errors
@@ -29,7 +30,8 @@ REDIS_ERRORS = sorted(
 @pytest.mark.parametrize("error_class", REDIS_ERRORS, ids=lambda cls: cls.__name__)
 def test_every_redis_error_is_translated(error_class: type[redis.RedisError]) -> None:
     """Each redis-py exception class maps to a StoreError that names it; the unreachable and
-    not-ready ones to StoreUnavailableError, a refused password to StoreAuthenticationError."""
+    not-ready ones to StoreUnavailableError, a refused password to StoreAuthenticationError, a
+    write refused at maxmemory to StoreOutOfMemoryError."""
     try:
         original = error_class("boom")
     except (TypeError, ValueError):  # a class whose message has a form of its own
@@ -38,12 +40,28 @@ def test_every_redis_error_is_translated(error_class: type[redis.RedisError]) ->
     assert isinstance(translated, StoreError)
     assert isinstance(translated, DispatchError)
     assert translated.error == error_class.__name__
-    unavailable = issubclass(
+    out_of_memory = issubclass(error_class, redis.exceptions.OutOfMemoryError)
+    unavailable = out_of_memory or issubclass(
         error_class, redis.ConnectionError | redis.TimeoutError | redis.BusyLoadingError
     )
     assert isinstance(translated, StoreUnavailableError) == unavailable
+    assert isinstance(translated, StoreOutOfMemoryError) == out_of_memory
     if issubclass(error_class, redis.AuthenticationError):
         assert isinstance(translated, StoreAuthenticationError)
+
+
+def test_a_script_refused_at_maxmemory_is_out_of_memory() -> None:
+    """Redis 6 reports a script whose first write met maxmemory as a script error, not as OOM:
+    it is still known for what it is."""
+    script_error = redis.ResponseError(
+        "Error running script (call to f_3c1e): @user_script:12: @user_script: 12: -OOM "
+        "command not allowed when used memory > 'maxmemory'."
+    )
+    translated = store_error(script_error)
+    assert isinstance(translated, StoreOutOfMemoryError)
+    assert "maxmemory" in translated.detail
+    other = store_error(redis.ResponseError("Error running script: @user_script:3: bad argument"))
+    assert not isinstance(other, StoreUnavailableError)
 
 
 def test_a_translated_call_keeps_the_original_as_its_cause() -> None:
