@@ -76,6 +76,13 @@ def test_a_full_redis_refuses_new_messages_whole_and_loses_none_accepted(
         )
         assert (status, answer["error"]["code"]) == (503, "enqueue_unavailable"), answer
         assert "Redis is out of memory" in answer["error"]["message"]
+        status, answer = call(
+            "POST",
+            f"{api_url}/v1/messages:batch",
+            {"messages": [{"to": "+14155550996", "body": "x"}]},
+        )
+        assert (status, answer["error"]["code"]) == (503, "enqueue_unavailable"), answer
+        assert "same idempotency keys" in answer["error"]["message"]
         status, ready = call("GET", f"{api_url}/readyz", key=None)
         assert (status, ready["ready"], ready["redis"]) == (503, False, "out_of_memory"), ready
         assert ready["redis_memory"]["full"]
